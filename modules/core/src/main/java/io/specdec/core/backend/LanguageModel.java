@@ -1,0 +1,32 @@
+package io.specdec.core.backend;
+
+import io.specdec.core.kv.KvSequence;
+import io.specdec.core.model.ModelConfig;
+
+import java.util.List;
+
+/**
+ * A model a backend can run: the one interface the speculative algorithms, the scheduler and the CLI use, whatever
+ * executes it (CPU threads, a GPU, a tensor-parallel group). Batch-first: every call takes a ragged batch.
+ */
+public interface LanguageModel extends AutoCloseable {
+
+    ModelConfig config();
+
+    /** A new, empty sequence in this model's KV cache. Release it when done. */
+    KvSequence newSequence();
+
+    /**
+     * One forward over a ragged batch. Each input's tokens are appended to its sequence's KV cache. Returns, per
+     * input, the logits (vocabulary-sized rows) of the rows it asked for, in the order asked.
+     */
+    List<float[][]> forward(List<SequenceInput> batch);
+
+    /** Convenience for a single input. */
+    default float[][] forward(SequenceInput input) {
+        return forward(List.of(input)).getFirst();
+    }
+
+    @Override
+    void close();
+}
