@@ -1,0 +1,203 @@
+package io.specdec.cpu;
+
+import io.specdec.core.tensor.BF16Tensor;
+import io.specdec.core.tensor.F16Tensor;
+import io.specdec.core.tensor.F32Tensor;
+import io.specdec.core.tensor.Q4Tensor;
+import io.specdec.core.tensor.Q8Tensor;
+import io.specdec.core.tensor.Tensor;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Row operations on weight matrices of every storage type, with the Vector API: the dot product of one row with
+ * an activation vector (decode, memory-bound) and the expansion of a row to floats (batched matmul, where the
+ * expanded rows are reused for many tokens). Exhaustive switches over the sealed {@link Tensor} family.
+ */
+final class WeightRows {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final int L = F.length();
+    /** Bytes that widen to one float vector. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private WeightRows() {
+    }
+
+    /** Dot product of row {@code row} of {@code w} with {@code x[xOffset .. xOffset+columns)}. */
+    static float dot(Tensor w, int row, float[] x, int xOffset) {
+        int n = w.columns();
+        return switch (w) {
+            case F32Tensor t -> dotF32(t.data(), (long) row * n * 4, x, xOffset, n);
+            case BF16Tensor t -> dotBF16(t.data(), (long) row * n * 2, x, xOffset, n);
+            case F16Tensor t -> dotF16(t.data(), (long) row * n * 2, x, xOffset, n);
+            case Q8Tensor t -> dotQ8(t.data(), (long) row * (n / 32) * 34, x, xOffset, n);
+            case Q4Tensor t -> dotQ4(t.data(), (long) row * (n / 32) * 18, x, xOffset, n);
+        };
+    }
+
+    /** Writes row {@code row} of {@code w} as floats into {@code out[outOffset ..)}. */
+    static void expand(Tensor w, int row, float[] out, int outOffset) {
+        int n = w.columns();
+        switch (w) {
+            case F32Tensor t -> MemorySegment.copy(t.data(), ValueLayout.JAVA_FLOAT_UNALIGNED, (long) row * n * 4, out, outOffset, n);
+            case BF16Tensor t -> expandBF16(t.data(), (long) row * n * 2, out, outOffset, n);
+            case F16Tensor t -> {
+                long base = (long) row * n * 2;
+                for (int i = 0; i < n; i++) {
+                    out[outOffset + i] = Float.float16ToFloat(t.data().get(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * i));
+                }
+            }
+            case Q8Tensor t -> expandQ8(t.data(), (long) row * (n / 32) * 34, out, outOffset, n);
+            case Q4Tensor t -> expandQ4(t.data(), (long) row * (n / 32) * 18, out, outOffset, n);
+        }
+    }
+
+    private static float dotF32(MemorySegment w, long base, float[] x, int xo, int n) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        int bound4 = n - 4 * L;
+        for (; i <= bound4; i += 4 * L) {
+            long o = base + 4L * i;
+            a0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(FloatVector.fromArray(F, x, xo + i), a0);
+            a1 = FloatVector.fromMemorySegment(F, w, o + 4L * L, LE).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
+            a2 = FloatVector.fromMemorySegment(F, w, o + 8L * L, LE).fma(FloatVector.fromArray(F, x, xo + i + 2 * L), a2);
+            a3 = FloatVector.fromMemorySegment(F, w, o + 12L * L, LE).fma(FloatVector.fromArray(F, x, xo + i + 3 * L), a3);
+        }
+        for (; i <= n - L; i += L) {
+            a0 = FloatVector.fromMemorySegment(F, w, base + 4L * i, LE).fma(FloatVector.fromArray(F, x, xo + i), a0);
+        }
+        float sum = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, base + 4L * i) * x[xo + i];
+        return sum;
+    }
+
+    private static FloatVector bf16(MemorySegment w, long offset) {
+        ShortVector s = ShortVector.fromMemorySegment(S, w, offset, LE);
+        IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, VectorSpecies.of(int.class, F.vectorShape()), 0);
+        return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static float dotBF16(MemorySegment w, long base, float[] x, int xo, int n) {
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        int i = 0;
+        for (; i <= n - 2 * L; i += 2 * L) {
+            a0 = bf16(w, base + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
+            a1 = bf16(w, base + 2L * (i + L)).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
+        }
+        for (; i <= n - L; i += L) a0 = bf16(w, base + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
+        float sum = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sum += Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * i) & 0xffff) << 16) * x[xo + i];
+        }
+        return sum;
+    }
+
+    private static void expandBF16(MemorySegment w, long base, float[] out, int oo, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) bf16(w, base + 2L * i).intoArray(out, oo + i);
+        for (; i < n; i++) out[oo + i] = Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * i) & 0xffff) << 16);
+    }
+
+    private static float dotF16(MemorySegment w, long base, float[] x, int xo, int n) {
+        // No vector half-float conversion in the Vector API yet; Float.float16ToFloat is an intrinsic.
+        float s0 = 0, s1 = 0;
+        int i = 0;
+        for (; i + 1 < n; i += 2) {
+            s0 += Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * i)) * x[xo + i];
+            s1 += Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * i + 2)) * x[xo + i + 1];
+        }
+        if (i < n) s0 += Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * i)) * x[xo + i];
+        return s0 + s1;
+    }
+
+    private static float dotQ8(MemorySegment w, long base, float[] x, int xo, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        FloatVector acc2 = FloatVector.zero(F);
+        int blocks = n / 32;
+        for (int b = 0; b < blocks; b++) {
+            long o = base + 34L * b;
+            float d = Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o));
+            int xi = xo + 32 * b;
+            FloatVector sum;
+            if (L == 8) {
+                ByteVector q = ByteVector.fromMemorySegment(ByteVector.SPECIES_256, w, o + 2, LE);
+                FloatVector f0 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
+                FloatVector f1 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 1);
+                FloatVector f2 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 2);
+                FloatVector f3 = (FloatVector) q.convertShape(VectorOperators.B2F, F, 3);
+                sum = f0.mul(FloatVector.fromArray(F, x, xi))
+                        .add(f1.mul(FloatVector.fromArray(F, x, xi + 8)))
+                        .add(f2.fma(FloatVector.fromArray(F, x, xi + 16), f3.mul(FloatVector.fromArray(F, x, xi + 24))));
+            } else {
+                sum = FloatVector.zero(F);
+                for (int j = 0; j < 32; j += L) {
+                    FloatVector f = (FloatVector) ByteVector.fromMemorySegment(B, w, o + 2 + j, LE)
+                            .convertShape(VectorOperators.B2F, F, 0);
+                    sum = f.fma(FloatVector.fromArray(F, x, xi + j), sum);
+                }
+            }
+            if ((b & 1) == 0) acc = sum.fma(FloatVector.broadcast(F, d), acc); else acc2 = sum.fma(FloatVector.broadcast(F, d), acc2);
+        }
+        return acc.add(acc2).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static void expandQ8(MemorySegment w, long base, float[] out, int oo, int n) {
+        int blocks = n / 32;
+        for (int b = 0; b < blocks; b++) {
+            long o = base + 34L * b;
+            float d = Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o));
+            for (int j = 0; j < 32; j += L) {
+                ((FloatVector) ByteVector.fromMemorySegment(B, w, o + 2 + j, LE).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(d).intoArray(out, oo + 32 * b + j);
+            }
+        }
+    }
+
+    private static float dotQ4(MemorySegment w, long base, float[] x, int xo, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int blocks = n / 32;
+        for (int b = 0; b < blocks; b++) {
+            long o = base + 18L * b;
+            float d = Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o));
+            int xi = xo + 32 * b;
+            FloatVector sum = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                ByteVector packed = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
+                ByteVector lo = packed.and((byte) 0x0f).sub((byte) 8);
+                ByteVector hi = packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).sub((byte) 8);
+                FloatVector flo = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 0);
+                FloatVector fhi = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 0);
+                sum = flo.fma(FloatVector.fromArray(F, x, xi + j), sum);
+                sum = fhi.fma(FloatVector.fromArray(F, x, xi + 16 + j), sum);
+            }
+            acc = sum.fma(FloatVector.broadcast(F, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static void expandQ4(MemorySegment w, long base, float[] out, int oo, int n) {
+        int blocks = n / 32;
+        for (int b = 0; b < blocks; b++) {
+            long o = base + 18L * b;
+            float d = Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, o));
+            for (int j = 0; j < 16; j += L) {
+                ByteVector packed = ByteVector.fromMemorySegment(B, w, o + 2 + j, LE);
+                ByteVector lo = packed.and((byte) 0x0f).sub((byte) 8);
+                ByteVector hi = packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).sub((byte) 8);
+                ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(out, oo + 32 * b + j);
+                ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(out, oo + 32 * b + 16 + j);
+            }
+        }
+    }
+}
