@@ -1,0 +1,53 @@
+package io.specdec.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * What runs when no model is named. INTERIM: until the project's own bundled model pair lands in models/
+ * (issue #3), the default target is llama2.c's stories260K from the workplace's shared test data, drafted by its own
+ * first layers (an early-exit self-draft). Once models/target exists it is used instead.
+ */
+final class Defaults {
+    private Defaults() {
+    }
+
+    static Path home() {
+        String h = System.getProperty("specdec.home");
+        return h != null ? Path.of(h) : Path.of(".").toAbsolutePath().normalize();
+    }
+
+    private static Path bundled() {
+        return home().resolve("models");
+    }
+
+    private static Path sharedData() {
+        String p = System.getProperty("specdec.shared.data");
+        return p != null ? Path.of(p) : home().resolve("../shared/data").normalize();
+    }
+
+    static boolean bundledPairExists() {
+        return Files.isDirectory(bundled().resolve("target"));
+    }
+
+    static Path target() {
+        if (bundledPairExists()) return bundled().resolve("target");
+        Path interim = sharedData().resolve("llama2c/stories260K.bin");
+        if (!Files.exists(interim)) {
+            throw new IllegalArgumentException("no --model given and no default model found: neither "
+                    + bundled().resolve("target") + " nor the interim default " + interim + " exists");
+        }
+        return interim;
+    }
+
+    static Path targetTokenizer() {
+        if (bundledPairExists()) return null;
+        return sharedData().resolve("llama2c/tok512.bin");
+    }
+
+    /** The default drafter spec when speculation is on and no --draft is given. */
+    static String draft() {
+        if (bundledPairExists() && Files.isDirectory(bundled().resolve("draft"))) return bundled().resolve("draft").toString();
+        return "layers:2";
+    }
+}

@@ -1,0 +1,28 @@
+package io.specdec.cli;
+
+import io.specdec.core.model.ModelFormatException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code specdec} command. */
+@Command(name = "specdec", mixinStandardHelpOptions = true, version = "specdec 0.1.0",
+        description = "Lossless speculative decoding for Llama-family models.",
+        subcommands = {GenerateCommand.class, TokenizeCommand.class, DetokenizeCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
+public final class Main {
+
+    public static void main(String[] args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            // Problems with the user's input or files are reported in one line; anything else keeps its stack trace.
+            if (e instanceof ModelFormatException || e instanceof IllegalArgumentException
+                    || e instanceof java.io.UncheckedIOException || e instanceof java.io.IOException
+                    || e.getClass().getSimpleName().endsWith("FormatException")) {
+                commandLine.getErr().println("specdec: " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        System.exit(cli.execute(args));
+    }
+}

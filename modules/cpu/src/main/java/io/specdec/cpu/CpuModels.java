@@ -1,0 +1,39 @@
+package io.specdec.cpu;
+
+import io.specdec.core.model.LoadedModel;
+import io.specdec.core.model.ModelConfig;
+import io.specdec.core.model.TransformerWeights;
+
+/** Builds CPU transformers over loaded weights. */
+public final class CpuModels {
+    /** Tokens per KV block: small enough that rolled-back drafts free memory, large enough to keep tables short. */
+    public static final int BLOCK_SIZE = 16;
+
+    private CpuModels() {
+    }
+
+    /** The whole model, with a KV cache of {@code kvTokens} tokens (bounded by the model's context per sequence). */
+    public static CpuTransformer of(LoadedModel model, ParallelExecutor executor, int kvTokens) {
+        return new CpuTransformer(model.config(), model.weights(), executor, kvTokens, BLOCK_SIZE);
+    }
+
+    /**
+     * The model's first {@code layers} layers with its own final norm and output head: an early-exit "self draft"
+     * (LayerSkip-style) that needs no second checkpoint and shares the target's weights (nothing is copied).
+     */
+    public static CpuTransformer earlyExit(LoadedModel model, int layers, ParallelExecutor executor, int kvTokens) {
+        ModelConfig c = model.config();
+        if (layers < 1 || layers >= c.layers()) {
+            throw new IllegalArgumentException("an early-exit draft needs between 1 and " + (c.layers() - 1)
+                    + " layers of this " + c.layers() + "-layer model, got " + layers);
+        }
+        ModelConfig draft = new ModelConfig(c.architecture() + "-first" + layers, c.dim(), c.hiddenDim(), layers,
+                c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.maxSequenceLength(), c.rmsNormEps(),
+                c.ropeTheta(), c.ropeScaling(), c.ropeStyle(), c.tiedEmbeddings(), c.qkvBias(), c.qkNorm(),
+                c.slidingWindow(), c.bosTokenId(), c.eosTokenIds());
+        TransformerWeights w = model.weights();
+        TransformerWeights truncated = new TransformerWeights(w.tokenEmbedding(), w.layers().subList(0, layers),
+                w.finalNorm(), w.output());
+        return new CpuTransformer(draft, truncated, executor, kvTokens, BLOCK_SIZE);
+    }
+}
