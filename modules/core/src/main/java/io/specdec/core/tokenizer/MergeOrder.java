@@ -1,8 +1,6 @@
 package io.specdec.core.tokenizer;
 
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Which adjacent pair BPE merges next. HuggingFace tokenizer.json and GGUF "gpt2" vocabularies list merges by rank;
@@ -17,12 +15,12 @@ sealed interface MergeOrder permits MergeOrder.ByRank, MergeOrder.ByScore {
     /** The merge of {@code leftId} followed by {@code rightId}, or null when they never merge. */
     Merge find(int leftId, int rightId, Vocabulary vocabulary);
 
-    /** Merges from an explicit ranked list; the key packs (left id, right id) into one long. */
-    record ByRank(Map<Long, Merge> merges) implements MergeOrder {
+    /** Merges from an explicit ranked list. */
+    record ByRank(PairMergeTable merges) implements MergeOrder {
 
         /** @param pairs merge rules in rank order, each {left piece, right piece} */
         static ByRank fromPairs(List<String[]> pairs, Vocabulary vocabulary, String source) {
-            Map<Long, Merge> merges = new HashMap<>(pairs.size() * 2);
+            PairMergeTable merges = new PairMergeTable(pairs.size());
             for (int rank = 0; rank < pairs.size(); rank++) {
                 String[] pair = pairs.get(rank);
                 int left = vocabulary.idOrMinusOne(pair[0]);
@@ -32,18 +30,15 @@ sealed interface MergeOrder permits MergeOrder.ByRank, MergeOrder.ByScore {
                     throw new TokenizerFormatException(source + ": merge #" + rank + " '" + pair[0] + "' + '"
                             + pair[1] + "' uses a piece missing from the vocabulary");
                 }
-                merges.putIfAbsent(key(left, right), new Merge(rank, result));
+                merges.putIfAbsent(left, right, rank, result);
             }
-            return new ByRank(Map.copyOf(merges));
-        }
-
-        static long key(int left, int right) {
-            return ((long) left << 32) | (right & 0xFFFFFFFFL);
+            return new ByRank(merges);
         }
 
         @Override
         public Merge find(int leftId, int rightId, Vocabulary vocabulary) {
-            return merges.get(key(leftId, rightId));
+            int slot = merges.find(leftId, rightId);
+            return slot < 0 ? null : new Merge(merges.rankAt(slot), merges.resultAt(slot));
         }
     }
 
