@@ -69,7 +69,7 @@ class LlamaCppVocabVectorsTest {
 
     static Tokenizer gguf(String vocabName) throws IOException {
         Path file = SharedTestData.file("llamacpp-vocab/ggml-vocab-" + vocabName + ".gguf");
-        return Tokenizers.load(file, TestGgufMetadataReader::read);
+        return Tokenizers.load(file);
     }
 
     @Test

@@ -37,7 +37,7 @@ final class TestTokenizers {
     }
 
     private static Supplier<Tokenizer> gguf(java.nio.file.Path path) {
-        return () -> Tokenizers.load(path, TestGgufMetadataReader::read);
+        return () -> Tokenizers.load(path);
     }
 
     static List<String> vectorTexts() {

@@ -81,12 +81,9 @@ class TokenizerLoadingTest {
     }
 
     @Test
-    void ggufPathWithoutMetadataReaderIsRejectedWithAdvice() {
+    void ggufVocabularyLoadsFromThePathAlone() {
         var file = SharedTestData.file("llamacpp-vocab/ggml-vocab-gpt-2.gguf");
-        assertThatThrownBy(() -> Tokenizers.load(file))
-                .isInstanceOf(TokenizerFormatException.class)
-                .hasMessageContaining(file.toString())
-                .hasMessageContaining("GgufMetadataReader");
+        assertThat(Tokenizers.load(file).vocabSize()).isEqualTo(50257);
     }
 
     @Test

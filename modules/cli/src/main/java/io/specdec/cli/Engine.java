@@ -1,0 +1,122 @@
+package io.specdec.cli;
+
+import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.format.ModelFiles;
+import io.specdec.core.model.LoadedModel;
+import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.ModelDrafter;
+import io.specdec.core.speculative.NgramDrafter;
+import io.specdec.core.speculative.TreeDrafter;
+import io.specdec.core.tokenizer.Tokenizer;
+import io.specdec.core.tokenizer.Tokenizers;
+import io.specdec.cpu.CpuModels;
+import io.specdec.cpu.ParallelExecutor;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A loaded target (and optional draft) on the CPU backend with the tokenizer, owning everything it opened. The
+ * CLI's one place that turns options into running models.
+ */
+final class Engine implements AutoCloseable {
+    final LoadedModel target;
+    final LanguageModel targetModel;
+    final Tokenizer tokenizer;
+    final ParallelExecutor executor;
+    private final List<AutoCloseable> owned = new ArrayList<>();
+
+    private Engine(LoadedModel target, LanguageModel targetModel, Tokenizer tokenizer, ParallelExecutor executor) {
+        this.target = target;
+        this.targetModel = targetModel;
+        this.tokenizer = tokenizer;
+        this.executor = executor;
+    }
+
+    static Engine open(ModelOptions options, PrintStream err) {
+        Path path = ModelOptions.requireExists(options.modelPath(), "model");
+        ModelFiles.LoadOptions load = ModelFiles.LoadOptions.DEFAULT
+                .withProgress(new ProgressBar(err, "loading " + path.getFileName()));
+        if (options.tokenizerPath() != null) load = load.withTokenizer(options.tokenizerPath());
+        LoadedModel model = ModelFiles.load(path, load);
+        try {
+            Path tokenizerSource = model.tokenizerSource();
+            if (tokenizerSource == null) {
+                throw new IllegalArgumentException(path + " carries no tokenizer and none was found next to it: pass --tokenizer");
+            }
+            Tokenizer tokenizer = Tokenizers.load(tokenizerSource);
+            if (tokenizer.vocabSize() > model.config().vocabSize()) {
+                throw new IllegalArgumentException("tokenizer " + tokenizerSource + " has " + tokenizer.vocabSize()
+                        + " tokens but model " + path + " only " + model.config().vocabSize());
+            }
+            ParallelExecutor executor = new ParallelExecutor(options.threadCount(), "specdec-cpu");
+            int kvTokens = options.kvTokens;
+            Engine engine = new Engine(model, CpuModels.of(model, executor, kvTokens), tokenizer, executor);
+            engine.owned.add(model);
+            return engine;
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A drafter from its spec: {@code ngram[:MIN-MAX]}, {@code layers:N} (the target's first N layers), or a model
+     * path; with {@code treeWidth > 1} a model draft proposes a tree of that width and {@code gamma} depth.
+     */
+    Drafter drafter(String spec, int treeWidth, int gamma, PrintStream err) {
+        if (spec.equals("ngram") || spec.startsWith("ngram:")) {
+            int min = 1;
+            int max = 3;
+            if (spec.startsWith("ngram:")) {
+                String[] range = spec.substring(6).split("-");
+                try {
+                    min = Integer.parseInt(range[0]);
+                    max = range.length > 1 ? Integer.parseInt(range[1]) : min;
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("--draft ngram:MIN-MAX expects numbers, got " + spec);
+                }
+            }
+            return new NgramDrafter(min, max);
+        }
+        LanguageModel draft;
+        if (spec.startsWith("layers:")) {
+            int layers;
+            try {
+                layers = Integer.parseInt(spec.substring(7));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--draft layers:N expects a number of layers, got " + spec);
+            }
+            draft = CpuModels.earlyExit(target, layers, executor, kvTokens());
+        } else {
+            Path path = ModelOptions.requireExists(Path.of(spec), "draft model");
+            LoadedModel loaded = ModelFiles.load(path, ModelFiles.LoadOptions.DEFAULT
+                    .withProgress(new ProgressBar(err, "loading draft " + path.getFileName())));
+            owned.add(loaded);
+            if (loaded.config().vocabSize() != target.config().vocabSize()) {
+                throw new IllegalArgumentException("draft " + path + " has a vocabulary of " + loaded.config().vocabSize()
+                        + " tokens, the target " + target.config().vocabSize() + ": they must share one tokenizer");
+            }
+            draft = CpuModels.of(loaded, executor, kvTokens());
+        }
+        if (treeWidth > 1) return TreeDrafter.of(draft, treeWidth, gamma);
+        return new ModelDrafter(draft);
+    }
+
+    private int kvTokens() {
+        return ((io.specdec.cpu.CpuTransformer) targetModel).cache().totalBlocks() * CpuModels.BLOCK_SIZE;
+    }
+
+    @Override public void close() {
+        executor.close();
+        for (AutoCloseable c : owned.reversed()) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // closing unmaps files; nothing useful to do on failure at exit
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+package io.specdec.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.specdec.core.generate.FinishReason;
+import io.specdec.core.generate.GenerationResult;
+import io.specdec.core.generate.Generator;
+import io.specdec.core.generate.TokenListener;
+import io.specdec.core.sampling.SamplingParams;
+import io.specdec.core.speculative.AdaptiveGamma;
+import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.GammaPolicy;
+import io.specdec.core.speculative.SpeculationStats;
+import io.specdec.core.tokenizer.ChatMessage;
+import io.specdec.core.tokenizer.ChatTemplate;
+import io.specdec.core.tokenizer.StreamingDetokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** Generates a continuation, speculatively by default, streaming only the new text to stdout. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate text from a prompt (speculative decoding by default; lossless).")
+final class GenerateCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Mixin ModelOptions model;
+
+    @Mixin SamplingOptions sampling;
+
+    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "",
+            description = "Prompt text; empty starts from BOS (default: empty).")
+    String prompt;
+
+    @Option(names = "--chat", description = "Wrap the prompt as a user message in the model's chat template.")
+    boolean chat;
+
+    @Option(names = "--draft", paramLabel = "PATH|ngram[:MIN-MAX]|layers:N",
+            description = "Drafter: a draft model sharing the target's tokenizer, the model-free prompt-lookup "
+                    + "drafter, or the target's first N layers. Default: the bundled draft.")
+    String draft;
+
+    @Option(names = "--gamma", paramLabel = "G|auto", defaultValue = "4",
+            description = "Draft tokens per round, or 'auto' to adapt it to the measured acceptance (default: ${DEFAULT-VALUE}).")
+    String gamma;
+
+    @Option(names = "--tree-width", paramLabel = "W", defaultValue = "1",
+            description = "With a model draft: verify a tree with W children per node and depth G (default: 1 = chain).")
+    int treeWidth;
+
+    @Option(names = "--no-speculation", description = "Plain decoding with the target only.")
+    boolean noSpeculation;
+
+    @Option(names = "--json", description = "Print one JSON object of statistics as the last line of stdout.")
+    boolean json;
+
+    @Override public Integer call() throws Exception {
+        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+        PrintStream err = spec.commandLine().getErr() == null ? System.err : new PrintStream(System.err, true, StandardCharsets.UTF_8);
+        SamplingParams params = sampling.toParams();
+        try (Engine engine = Engine.open(model, err)) {
+            int[] promptIds = promptIds(engine);
+            String drafterSpec = noSpeculation ? null : (draft != null ? draft : Defaults.draft());
+            GammaPolicy gammaPolicy = gammaPolicy();
+            int treeDepth = gammaPolicy.next();
+            Drafter drafter = drafterSpec == null ? null : engine.drafter(drafterSpec, treeWidth, treeDepth, err);
+            Generator generator = new Generator(engine.targetModel, drafter, drafter == null ? null : gammaPolicy);
+
+            StreamingDetokenizer detokenizer = engine.tokenizer.newStreamingDetokenizer(promptIds.length <= 1);
+            long[] firstTokenNanos = {0};
+            long start = System.nanoTime();
+            TokenListener listener = new TokenListener() {
+                @Override public void onToken(int token, String text) {
+                    if (firstTokenNanos[0] == 0) firstTokenNanos[0] = System.nanoTime();
+                    out.print(text);
+                    out.flush();
+                }
+
+                @Override public void onFinish(FinishReason reason, String trailingText) {
+                    out.print(trailingText);
+                    out.flush();
+                }
+            };
+            GenerationResult result = generator.generate(promptIds, params, listener, detokenizer::push);
+            long end = System.nanoTime();
+            out.println();
+            if (drafter != null) drafter.close();
+            SpeculationStats stats = result.stats();
+            if (json) {
+                out.println(new ObjectMapper().writeValueAsString(statistics(result, promptIds.length, drafterSpec,
+                        gammaPolicy, start, firstTokenNanos[0], end)));
+            } else {
+                double seconds = (end - start) / 1e9;
+                err.printf("%d tokens in %.2f s (%.1f tok/s)%s%n", result.tokens().length, seconds,
+                        result.tokens().length / seconds,
+                        drafter == null ? "" : String.format(", drafter %s: acceptance %.2f, %.2f tokens per target forward",
+                                drafterSpec, stats.acceptanceRate(), stats.tokensPerTargetForward()));
+            }
+            return 0;
+        }
+    }
+
+    private GammaPolicy gammaPolicy() {
+        if (gamma.equals("auto")) return AdaptiveGamma.standard();
+        try {
+            int g = Integer.parseInt(gamma);
+            if (g < 1) throw new IllegalArgumentException("--gamma must be at least 1, got " + g);
+            return GammaPolicy.fixed(g);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--gamma expects a number or 'auto', got " + gamma);
+        }
+    }
+
+    private int[] promptIds(Engine engine) {
+        String text = prompt;
+        if (chat) {
+            text = ChatTemplate.of(engine.tokenizer).render(List.of(ChatMessage.user(prompt)), true);
+            return engine.tokenizer.encode(text, false, true);
+        }
+        if (text.isEmpty()) {
+            int bos = engine.tokenizer.bosId() >= 0 ? engine.tokenizer.bosId() : engine.target.config().bosTokenId();
+            if (bos < 0) throw new IllegalArgumentException("empty prompt but the tokenizer has no BOS token");
+            return new int[]{bos};
+        }
+        int[] ids = engine.tokenizer.encode(text, engine.tokenizer.addBosByDefault(), false);
+        if (ids.length == 0) throw new IllegalArgumentException("the prompt encodes to no tokens");
+        return ids;
+    }
+
+    private Map<String, Object> statistics(GenerationResult result, int promptTokens, String drafterSpec,
+                                           GammaPolicy gammaPolicy, long start, long firstToken, long end) {
+        SpeculationStats s = result.stats();
+        Map<String, Object> m = new LinkedHashMap<>();
+        int generated = result.tokens().length;
+        double seconds = (end - start) / 1e9;
+        m.put("prompt_tokens", promptTokens);
+        m.put("generated_tokens", generated);
+        m.put("finish_reason", result.finishReason().toString().toLowerCase());
+        m.put("seconds", round(seconds));
+        m.put("tokens_per_second", round(generated / seconds));
+        m.put("time_to_first_token_ms", firstToken == 0 ? null : round((firstToken - start) / 1e6));
+        m.put("speculation", drafterSpec == null ? "off" : treeWidth > 1 ? "tree" : "chain");
+        m.put("drafter", drafterSpec);
+        m.put("gamma", drafterSpec == null ? null : gammaPolicy.toString());
+        m.put("drafted_tokens", s.drafted());
+        m.put("accepted_tokens", s.accepted());
+        m.put("acceptance_rate", round(s.acceptanceRate()));
+        double[] perPosition = s.acceptancePerPosition();
+        int used = perPosition.length;
+        while (used > 0 && s.draftedAtPosition()[used - 1] == 0) used--;
+        double[] byPosition = new double[used];
+        for (int i = 0; i < used; i++) byPosition[i] = round(perPosition[i]);
+        m.put("acceptance_by_position", byPosition);
+        m.put("target_forwards", s.targetForwards());
+        m.put("tokens_per_target_forward", round(s.tokensPerTargetForward()));
+        m.put("draft_ms", round(s.draftNanos() / 1e6));
+        m.put("verify_ms", round(s.verifyNanos() / 1e6));
+        m.put("token_ids", result.tokens());
+        return m;
+    }
+
+    private static double round(double x) {
+        return Math.round(x * 10000) / 10000.0;
+    }
+}
