@@ -18,6 +18,10 @@ public final class Sampler {
         return new Sampler(seed == null ? new SplittableRandom() : new SplittableRandom(seed));
     }
 
+    public static Sampler seeded(long seed) {
+        return new Sampler(new SplittableRandom(seed));
+    }
+
     /** An independent stream for another consumer (the drafter), itself determined by this one's seed. */
     public Sampler split() {
         return new Sampler(random.split());
