@@ -1,6 +1,7 @@
 package io.specdec.core.speculative;
 
 import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.kv.KvSequence;
 import io.specdec.core.sampling.LogitsProcessor;
 import io.specdec.core.sampling.Sampler;
 import io.specdec.core.sampling.SamplingParams;
@@ -53,7 +54,7 @@ public final class ModelDrafter implements Drafter {
     }
 
     /** The draft's KV sequence (tests check it stays in step with the context). */
-    public io.specdec.core.kv.KvSequence sequence() {
+    public KvSequence sequence() {
         return draft == null ? null : draft.sequence();
     }
 
