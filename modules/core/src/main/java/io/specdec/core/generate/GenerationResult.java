@@ -1,0 +1,21 @@
+package io.specdec.core.generate;
+
+import io.specdec.core.speculative.SpeculationStats;
+
+import java.util.Arrays;
+
+/**
+ * One finished request.
+ *
+ * @param tokens       generated tokens (not the prompt); a final EOS / stop token is included
+ * @param finishReason why it ended
+ * @param text         the released text when a decoder was given (cut before a stop string), else null
+ * @param stats        speculation counters and timings
+ */
+public record GenerationResult(int[] tokens, FinishReason finishReason, String text, SpeculationStats stats) {
+
+    @Override public String toString() {
+        return "GenerationResult[tokens=" + Arrays.toString(tokens) + ", finish=" + finishReason
+                + (text == null ? "" : ", text=" + text) + ", " + stats + "]";
+    }
+}
