@@ -128,7 +128,17 @@ public final class GgufFile {
                 throw new ModelFormatException(path, "tensor " + info.name() + " of type " + info.type() + " has "
                         + elements + " elements, not a multiple of its block size " + info.type().blockSize());
             }
-            long bytes = info.type().byteSize(elements);
+            long[] shape = info.shape();
+            if (shape[shape.length - 1] % info.type().blockSize() != 0) {
+                throw new ModelFormatException(path, "tensor " + info.name() + " of type " + info.type() + " has rows of "
+                        + shape[shape.length - 1] + " values, not a multiple of its block size " + info.type().blockSize());
+            }
+            long bytes;
+            try {
+                bytes = Math.multiplyExact(elements / info.type().blockSize(), info.type().blockBytes());
+            } catch (ArithmeticException e) {
+                throw new ModelFormatException(path, "tensor " + info.name() + " has a byte size that overflows");
+            }
             if (info.offset() < 0 || info.offset() % alignment != 0 || info.offset() > data.byteSize()
                     || bytes > data.byteSize() - info.offset()) {
                 throw new ModelFormatException(path, "tensor " + info.name() + " at offset " + info.offset() + " with "
