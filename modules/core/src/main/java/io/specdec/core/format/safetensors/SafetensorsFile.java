@@ -153,7 +153,7 @@ public final class SafetensorsFile {
             JsonNode v = node.get(i);
             if (!v.isIntegralNumber() || !v.canConvertToLong() || v.asLong() < 0) {
                 throw new ModelFormatException(path, "tensor " + tensor + ": " + field + " must be an array of "
-                        + "non-negative integers, got " + node);
+                        + (length >= 0 ? length + " " : "") + "non-negative integers, got " + node);
             }
             values[i] = v.asLong();
         }
