@@ -78,8 +78,8 @@ class GgufBadFilesTest {
         Files.write(midArray, Arrays.copyOf(bytes, nValueAt + 4 + 8 + 4 + 4 + 8 + 202));
         assertFormatError(midArray, "array length of ints 100 at offset " + (nValueAt + 4 + 8 + 4 + 4 + 4), () -> open(midArray));
         Path midString = dir.resolve("mid-string.gguf");
-        Files.write(midString, Arrays.copyOf(bytes, 24 + 8 + 5));
-        assertFormatError(midString, "string of length 12 at offset 24 runs past the end of the file", () -> open(midString));
+        Files.write(midString, Arrays.copyOf(bytes, 70)); // inside the 24-byte value of general.name at 48
+        assertFormatError(midString, "string of length 24 at offset 48 runs past the end of the file", () -> open(midString));
         Path headerOnly = dir.resolve("header-only.gguf");
         Files.write(headerOnly, Arrays.copyOf(bytes, 10));
         assertFormatError(headerOnly, "truncated or corrupt", () -> open(headerOnly));
