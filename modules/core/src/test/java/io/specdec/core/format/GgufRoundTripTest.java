@@ -293,4 +293,16 @@ class GgufRoundTripTest {
                 .write(file);
         assertThat(GgufModel.config(GgufFile.open(file)).ropeScaling()).isEqualTo(llama3);
     }
+
+    @Test
+    void readsLlamaCppVocabOnlyGgufAndRefusesItAsAModel() {
+        Path file = FormatAssertions.sharedData("llamacpp-vocab/ggml-vocab-llama-spm.gguf");
+        GgufFile gguf = GgufFile.open(file);
+        assertThat(gguf.version()).isEqualTo(3);
+        assertThat(gguf.metadata().get("general.architecture")).isEqualTo("llama");
+        assertThat(gguf.metadata().get("tokenizer.ggml.model")).isEqualTo("llama");
+        assertThat((List<?>) gguf.metadata().get("tokenizer.ggml.tokens")).hasSize(32000);
+        assertThat(gguf.tensorInfos()).isEmpty();
+        FormatAssertions.assertFormatError(file, "missing", () -> ModelFiles.load(file));
+    }
 }

@@ -110,11 +110,9 @@ public final class GgufFile {
             long offset = in.i64();
             infos.add(new GgufTensorInfo(name, type, shape, offset));
         }
-        long dataStart = alignUp(in.position(), alignment);
-        if (dataStart > file.byteSize()) {
-            throw new ModelFormatException(path, "tensor data would start at " + dataStart + ", past the end of the file ("
-                    + file.byteSize() + " bytes)");
-        }
+        // llama.cpp omits the padding after the header when there is no tensor data (vocab-only files), so a data
+        // section past the end of the file is only an error for a tensor that needs bytes: checked below
+        long dataStart = Math.min(alignUp(in.position(), alignment), file.byteSize());
         MemorySegment data = file.asSlice(dataStart);
         Map<String, GgufTensorInfo> byName = new LinkedHashMap<>();
         for (GgufTensorInfo info : infos) {
