@@ -96,6 +96,30 @@ class SafetensorsTest {
                 () -> SafetensorsCheckpoint.open(dir, Arena.ofAuto()));
     }
 
+    @Test
+    void readsTensorsPastTwoGigabytesOfASparseFile() throws IOException {
+        long padFloats = 600_000_000L; // 2.4 GB before the tensor we read, never touched, so the file stays sparse
+        long padBytes = padFloats * 4;
+        String json = "{\"pad\": {\"dtype\": \"F32\", \"shape\": [" + padFloats + "], \"data_offsets\": [0, " + padBytes
+                + "]}, \"w\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [" + padBytes + ", " + (padBytes + 16) + "]}}";
+        byte[] header = json.getBytes(StandardCharsets.UTF_8);
+        Path f = dir.resolve("big.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.SPARSE)) {
+            ch.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
+            ch.write(ByteBuffer.wrap(header));
+            ByteBuffer w = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putFloat(1).putFloat(-2).putFloat(3).putFloat(-4.5f).flip();
+            ch.write(w, 8 + header.length + padBytes);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile file = SafetensorsFile.open(f, arena);
+            assertThat(file.tensor("pad").elementCount()).isEqualTo(padFloats);
+            assertThat(file.tensor("pad").data().byteSize()).isEqualTo(padBytes);
+            Tensor w = file.tensor("w");
+            assertThat(new float[]{w.get(0), w.get(1), w.get(2), w.get(3)}).containsExactly(1, -2, 3, -4.5f);
+        }
+    }
+
     // ---- bad files: each names the file and the problem ----
 
     @Test
