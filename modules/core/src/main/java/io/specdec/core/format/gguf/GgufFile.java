@@ -110,11 +110,9 @@ public final class GgufFile {
             long offset = in.i64();
             infos.add(new GgufTensorInfo(name, type, shape, offset));
         }
-        long dataStart = alignUp(in.position(), alignment);
-        if (dataStart > file.byteSize()) {
-            throw new ModelFormatException(path, "tensor data would start at " + dataStart + ", past the end of the file ("
-                    + file.byteSize() + " bytes)");
-        }
+        // llama.cpp omits the padding after the header when there is no tensor data (vocab-only files), so a data
+        // section past the end of the file is only an error for a tensor that needs bytes: checked below
+        long dataStart = Math.min(alignUp(in.position(), alignment), file.byteSize());
         MemorySegment data = file.asSlice(dataStart);
         Map<String, GgufTensorInfo> byName = new LinkedHashMap<>();
         for (GgufTensorInfo info : infos) {
@@ -128,7 +126,17 @@ public final class GgufFile {
                 throw new ModelFormatException(path, "tensor " + info.name() + " of type " + info.type() + " has "
                         + elements + " elements, not a multiple of its block size " + info.type().blockSize());
             }
-            long bytes = info.type().byteSize(elements);
+            long[] shape = info.shape();
+            if (shape[shape.length - 1] % info.type().blockSize() != 0) {
+                throw new ModelFormatException(path, "tensor " + info.name() + " of type " + info.type() + " has rows of "
+                        + shape[shape.length - 1] + " values, not a multiple of its block size " + info.type().blockSize());
+            }
+            long bytes;
+            try {
+                bytes = Math.multiplyExact(elements / info.type().blockSize(), info.type().blockBytes());
+            } catch (ArithmeticException e) {
+                throw new ModelFormatException(path, "tensor " + info.name() + " has a byte size that overflows");
+            }
             if (info.offset() < 0 || info.offset() % alignment != 0 || info.offset() > data.byteSize()
                     || bytes > data.byteSize() - info.offset()) {
                 throw new ModelFormatException(path, "tensor " + info.name() + " at offset " + info.offset() + " with "
