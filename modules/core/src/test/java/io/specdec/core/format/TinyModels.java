@@ -147,8 +147,8 @@ final class TinyModels {
         put.accept(n.embedding());
         for (TensorNames.LayerPart part : new TensorNames.LayerPart[]{TensorNames.LayerPart.ATTENTION_NORM,
                 TensorNames.LayerPart.WQ, TensorNames.LayerPart.WK, TensorNames.LayerPart.WV, TensorNames.LayerPart.WO,
-                TensorNames.LayerPart.FFN_NORM, TensorNames.LayerPart.GATE, TensorNames.LayerPart.UP,
-                TensorNames.LayerPart.DOWN}) {
+                TensorNames.LayerPart.FFN_NORM, TensorNames.LayerPart.GATE, TensorNames.LayerPart.DOWN,
+                TensorNames.LayerPart.UP}) { // run.c's order: w1 (gate), w2 (down), w3 (up)
             for (int l = 0; l < LAYERS; l++) put.accept(n.layer(l, part));
         }
         put.accept(n.finalNorm());

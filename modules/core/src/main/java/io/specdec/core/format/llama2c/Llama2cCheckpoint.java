@@ -145,8 +145,9 @@ public final class Llama2cCheckpoint {
             layer(t, file, l, TensorNames.LayerPart.WO, starts[5], d, d);
             layer(t, file, l, TensorNames.LayerPart.FFN_NORM, starts[6], d);
             layer(t, file, l, TensorNames.LayerPart.GATE, starts[7], hd, d);
-            layer(t, file, l, TensorNames.LayerPart.UP, starts[8], hd, d);
-            layer(t, file, l, TensorNames.LayerPart.DOWN, starts[9], d, hd);
+            // file order is w1, w2, w3 = gate, down, up (run.c's memory_map_weights)
+            layer(t, file, l, TensorNames.LayerPart.DOWN, starts[8], d, hd);
+            layer(t, file, l, TensorNames.LayerPart.UP, starts[9], hd, d);
         }
         t.put(NAMES.finalNorm(), f32(file, NAMES.finalNorm(), starts[10], d));
         if (!h.sharedClassifier()) t.put(NAMES.output(), f32(file, NAMES.output(), starts[13], v, d));
