@@ -6,7 +6,7 @@ import java.nio.file.Path;
 /**
  * What runs when no model is named. INTERIM: until the project's own bundled model pair lands in models/
  * (issue #3), the default target is llama2.c's stories260K from the workplace's shared test data, drafted by its own
- * first layers (an early-exit self-draft). Once models/target exists it is used instead.
+ * first layers (an early-exit self-draft). Once models/target (and models/draft) exist they are used instead.
  */
 final class Defaults {
     private Defaults() {
@@ -45,9 +45,14 @@ final class Defaults {
         return sharedData().resolve("llama2c/tok512.bin");
     }
 
-    /** The default drafter spec when speculation is on and no --draft is given. */
-    static String draft() {
+    /**
+     * The drafter when speculation is on and no --draft is given: the bundled draft for the bundled target; for the
+     * interim stories260K default its first 4 of 5 layers (measured: acceptance 0.29, 2.15 tokens per target forward
+     * at γ=4, where its first 2 layers reach only 0.005); for any other model the model-free n-gram drafter.
+     */
+    static String draft(boolean defaultModel) {
+        if (!defaultModel) return "ngram";
         if (bundledPairExists() && Files.isDirectory(bundled().resolve("draft"))) return bundled().resolve("draft").toString();
-        return "layers:2";
+        return "layers:4";
     }
 }

@@ -45,7 +45,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--draft", paramLabel = "PATH|ngram[:MIN-MAX]|layers:N",
             description = "Drafter: a draft model sharing the target's tokenizer, the model-free prompt-lookup "
-                    + "drafter, or the target's first N layers. Default: the bundled draft.")
+                    + "drafter, or the target's first N layers. Default: the default model's draft; ngram for other models.")
     String draft;
 
     @Option(names = "--gamma", paramLabel = "G|auto", defaultValue = "4",
@@ -68,7 +68,7 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingParams params = sampling.toParams();
         try (Engine engine = Engine.open(model, err)) {
             int[] promptIds = promptIds(engine);
-            String drafterSpec = noSpeculation ? null : (draft != null ? draft : Defaults.draft());
+            String drafterSpec = noSpeculation ? null : (draft != null ? draft : Defaults.draft(model.model == null));
             GammaPolicy gammaPolicy = gammaPolicy();
             int treeDepth = gammaPolicy.next();
             Drafter drafter = drafterSpec == null ? null : engine.drafter(drafterSpec, treeWidth, treeDepth, err);

@@ -28,9 +28,7 @@ final class MatMul {
         int rows = w.rows();
         int in = w.columns();
         if (tokens == 1) {
-            executor.parallelFor(rows, 64, (start, end) -> {
-                for (int r = start; r < end; r++) out[r] = WeightRows.dot(w, r, x, 0);
-            });
+            executor.parallelFor(rows, 64, (start, end) -> WeightRows.matVec(w, x, out, start, end));
             return;
         }
         int groups = (rows + ROWS - 1) / ROWS;

@@ -48,12 +48,7 @@ public final class GgufFile {
 
     /** Maps {@code path} into {@code arena}; the tensors stay valid until the arena closes. */
     public static GgufFile open(Path path, Arena arena) {
-        MemorySegment file;
-        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-            file = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-        } catch (IOException e) {
-            throw new ModelFormatException(path, "cannot read GGUF file: " + e.getMessage(), e);
-        }
+        MemorySegment file = io.specdec.core.format.MappedFile.map(path, arena, "GGUF file");
         try {
             return parse(path, file);
         } catch (IndexOutOfBoundsException e) {

@@ -69,12 +69,7 @@ public final class Llama2cCheckpoint {
     public static LoadedModel load(Path checkpoint, Path tokenizer, DoubleConsumer progress) {
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment file;
-            try (FileChannel channel = FileChannel.open(checkpoint, StandardOpenOption.READ)) {
-                file = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-            } catch (IOException e) {
-                throw new ModelFormatException(checkpoint, "cannot read llama2.c checkpoint: " + e.getMessage(), e);
-            }
+            MemorySegment file = io.specdec.core.format.MappedFile.map(checkpoint, arena, "llama2.c checkpoint");
             Header h = header(checkpoint, file);
             ModelConfig config = config(checkpoint, h);
             Map<String, Tensor> tensors = slices(h, file);

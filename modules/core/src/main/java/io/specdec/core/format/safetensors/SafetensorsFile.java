@@ -51,12 +51,7 @@ public final class SafetensorsFile {
 
     /** Maps {@code path} into {@code arena}; tensors stay valid until the arena closes. */
     public static SafetensorsFile open(Path path, Arena arena) {
-        MemorySegment file;
-        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-            file = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-        } catch (IOException e) {
-            throw new ModelFormatException(path, "cannot read safetensors file: " + e.getMessage(), e);
-        }
+        MemorySegment file = io.specdec.core.format.MappedFile.map(path, arena, "safetensors file");
         return parse(path, file);
     }
 
