@@ -35,7 +35,7 @@ final class DetokenizeCommand implements Callable<Integer> {
                         throw new IllegalArgumentException("not a token id: " + s);
                     }
                 }).toArray();
-        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         out.println(t.decode(tokens));
         return 0;
     }

@@ -63,8 +63,8 @@ final class GenerateCommand implements Callable<Integer> {
     boolean json;
 
     @Override public Integer call() throws Exception {
-        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
-        PrintStream err = spec.commandLine().getErr() == null ? System.err : new PrintStream(System.err, true, StandardCharsets.UTF_8);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        PrintStream err = new PrintStream(System.err, true, StandardCharsets.UTF_8);
         SamplingParams params = sampling.toParams();
         try (Engine engine = Engine.open(model, err)) {
             int[] promptIds = promptIds(engine);

@@ -35,13 +35,14 @@ final class TokenizeCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         Tokenizer t = Tokenizers.load(ModelOptions.requireExists(tokenizer, "tokenizer"));
         int[] ids = t.encode(text, addBos, parseSpecial);
+        java.io.PrintStream out = new java.io.PrintStream(System.out, true, java.nio.charset.StandardCharsets.UTF_8);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("ids", ids);
             m.put("pieces", Arrays.stream(ids).mapToObj(t::tokenText).toList());
-            System.out.println(new ObjectMapper().writeValueAsString(m));
+            out.println(new ObjectMapper().writeValueAsString(m));
         } else {
-            System.out.println(Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(" ")));
+            out.println(Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(" ")));
         }
         return 0;
     }
