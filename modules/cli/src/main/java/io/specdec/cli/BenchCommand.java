@@ -11,6 +11,7 @@ import io.specdec.core.sampling.SamplingParams;
 import io.specdec.core.speculative.Drafter;
 import io.specdec.core.speculative.GammaPolicy;
 import io.specdec.core.tensor.DType;
+import io.specdec.cpu.MemoryFloor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -91,6 +92,13 @@ final class BenchCommand implements Callable<Integer> {
             report.put("date", Instant.now().toString());
             report.put("repeats", repeats);
 
+            MemoryFloor.Result floor = MemoryFloor.measure(engine.target.weights(), engine.executor, 3);
+            Map<String, Object> f = new LinkedHashMap<>();
+            f.put("weight_bytes_per_token", floor.weightBytes());
+            f.put("stream_gb_per_second", Math.round(floor.bytesPerSecond() / 1e7) / 100.0);
+            f.put("decode_floor_tokens_per_second", Math.round(floor.tokensPerSecond() * 100) / 100.0);
+            report.put("floor", f);
+
             report.put("pp" + promptTokens, stats(measurePrompt(engine)));
             int[] prompt = engine.tokenizer.encode(tgPrompt, engine.tokenizer.addBosByDefault(), false);
             if (prompt.length == 0) prompt = new int[]{engine.target.config().bosTokenId()};
@@ -103,6 +111,12 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         printTable(report);
+        if (report.get("floor") instanceof Map<?, ?> f && report.get("tg" + genTokens) instanceof Map<?, ?> tg) {
+            double floorTps = ((Number) f.get("decode_floor_tokens_per_second")).doubleValue();
+            double tps = ((Number) tg.get("tokens_per_second_mean")).doubleValue();
+            System.out.printf("decode floor %.2f tok/s (%s GB/s over %d weight bytes): tg%d at %.0f%% of it%n", floorTps,
+                    f.get("stream_gb_per_second"), ((Number) f.get("weight_bytes_per_token")).longValue(), genTokens, 100 * tps / floorTps);
+        }
         if (jsonFile != null) {
             if (jsonFile.getParent() != null) Files.createDirectories(jsonFile.getParent());
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonFile.toFile(), report);
