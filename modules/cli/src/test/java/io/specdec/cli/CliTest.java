@@ -1,5 +1,6 @@
 package io.specdec.cli;
 
+import io.specdec.core.testing.SharedTestData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -15,7 +16,6 @@ import java.util.Arrays;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The specdec command end to end, in process, on stories260K from ../shared/data. */
 class CliTest {
@@ -28,11 +28,7 @@ class CliTest {
     }
 
     static Path data(String relative) {
-        String configured = System.getProperty("specdec.shared.data");
-        Path root = configured != null ? Path.of(configured) : Path.of(System.getProperty("user.dir")).resolve("../../../shared/data");
-        Path file = root.resolve(relative).normalize();
-        assumeTrue(Files.exists(file), "shared test data absent: " + file + " (set -Dspecdec.shared.data)");
-        return file;
+        return SharedTestData.file(relative);
     }
 
     static synchronized Run run(String... args) {

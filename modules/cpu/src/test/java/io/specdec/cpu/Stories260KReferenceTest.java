@@ -1,5 +1,6 @@
 package io.specdec.cpu;
 
+import io.specdec.core.testing.SharedTestData;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.format.ModelFiles;
 import io.specdec.core.generate.GenerationResult;
@@ -21,7 +22,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * stories260K through the whole stack (llama2.c loader, tok512 tokenizer, CPU transformer, generator) against the
@@ -34,11 +34,7 @@ class Stories260KReferenceTest {
     private static Tokenizer tokenizer;
 
     static Path data(String relative) {
-        String configured = System.getProperty("specdec.shared.data");
-        Path root = configured != null ? Path.of(configured) : Path.of(System.getProperty("user.dir")).resolve("../../../shared/data");
-        Path file = root.resolve(relative).normalize();
-        assumeTrue(Files.exists(file), "shared test data absent: " + file + " (set -Dspecdec.shared.data)");
-        return file;
+        return SharedTestData.file(relative);
     }
 
     @BeforeAll static void load() {

@@ -24,10 +24,6 @@ final class FormatAssertions {
 
     /** The shared test data folder, or a skipped test saying why. */
     static Path sharedData(String relative) {
-        String root = System.getProperty("specdec.shared.data");
-        assumeTrue(root != null, "system property specdec.shared.data is not set; skipping test that needs shared data");
-        Path p = Path.of(root, relative);
-        assumeTrue(Files.exists(p), "shared test data " + p + " is absent; skipping");
-        return p;
+        return io.specdec.core.testing.SharedTestData.file(relative);
     }
 }

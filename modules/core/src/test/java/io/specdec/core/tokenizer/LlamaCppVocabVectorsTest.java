@@ -1,5 +1,7 @@
 package io.specdec.core.tokenizer;
 
+import io.specdec.core.testing.SharedTestData;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;

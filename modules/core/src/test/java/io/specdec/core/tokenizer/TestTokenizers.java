@@ -1,5 +1,7 @@
 package io.specdec.core.tokenizer;
 
+import io.specdec.core.testing.SharedTestData;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.List;
