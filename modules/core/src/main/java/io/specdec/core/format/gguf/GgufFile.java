@@ -1,17 +1,15 @@
 package io.specdec.core.format.gguf;
 
+import io.specdec.core.format.MappedFile;
 import io.specdec.core.model.ModelFormatException;
 import io.specdec.core.tensor.DType;
 import io.specdec.core.tensor.Tensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -48,7 +46,7 @@ public final class GgufFile {
 
     /** Maps {@code path} into {@code arena}; the tensors stay valid until the arena closes. */
     public static GgufFile open(Path path, Arena arena) {
-        MemorySegment file = io.specdec.core.format.MappedFile.map(path, arena, "GGUF file");
+        MemorySegment file = MappedFile.map(path, arena, "GGUF file");
         try {
             return parse(path, file);
         } catch (IndexOutOfBoundsException e) {

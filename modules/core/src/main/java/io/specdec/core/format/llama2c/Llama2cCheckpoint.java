@@ -1,5 +1,6 @@
 package io.specdec.core.format.llama2c;
 
+import io.specdec.core.format.MappedFile;
 import io.specdec.core.format.TensorNames;
 import io.specdec.core.format.TransformerWeightsReader;
 import io.specdec.core.model.LoadedModel;
@@ -11,14 +12,11 @@ import io.specdec.core.model.TransformerWeights;
 import io.specdec.core.tensor.DType;
 import io.specdec.core.tensor.Tensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -69,7 +67,7 @@ public final class Llama2cCheckpoint {
     public static LoadedModel load(Path checkpoint, Path tokenizer, DoubleConsumer progress) {
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment file = io.specdec.core.format.MappedFile.map(checkpoint, arena, "llama2.c checkpoint");
+            MemorySegment file = MappedFile.map(checkpoint, arena, "llama2.c checkpoint");
             Header h = header(checkpoint, file);
             ModelConfig config = config(checkpoint, h);
             Map<String, Tensor> tensors = slices(h, file);

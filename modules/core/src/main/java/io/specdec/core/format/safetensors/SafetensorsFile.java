@@ -1,5 +1,6 @@
 package io.specdec.core.format.safetensors;
 
+import io.specdec.core.format.MappedFile;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -13,9 +14,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -51,7 +50,7 @@ public final class SafetensorsFile {
 
     /** Maps {@code path} into {@code arena}; tensors stay valid until the arena closes. */
     public static SafetensorsFile open(Path path, Arena arena) {
-        MemorySegment file = io.specdec.core.format.MappedFile.map(path, arena, "safetensors file");
+        MemorySegment file = MappedFile.map(path, arena, "safetensors file");
         return parse(path, file);
     }
 
