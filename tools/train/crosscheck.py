@@ -3,12 +3,13 @@
 
     python3 tools/train/crosscheck.py --refs DIR --model models/target [--specdec bin/specdec]
 
-DIR holds hf_tokens.json (HF `tokenizers` ids of held-out texts, no BOS) and hf_greedy.json (HF transformers
+DIR holds hf_tokens.json or hf_tokens.json.gz (HF `tokenizers` ids of held-out texts, no BOS) and hf_greedy.json (HF transformers
 greedy tokens, 100 steps, f32 compute on the exported bf16 weights). Checks: specdec's tokenizer gives the same ids;
 specdec decodes the greedy tokens to HF's text; specdec's greedy decoding (no speculation, --ignore-eos) of the target gives
 the same prompt ids and the same 100 tokens. Prints one JSON summary; exit status 1 on any mismatch.
 """
 import argparse
+import gzip
 import json
 import subprocess
 import sys
@@ -30,7 +31,9 @@ def main():
     report = {"tokenizer": {"texts": 0, "ids_equal": 0, "mismatches": []}, "greedy": []}
 
     if not args.skip_tokens:
-        for ref in json.loads((args.refs / "hf_tokens.json").read_text()):
+        tokens = args.refs / "hf_tokens.json"
+        text = tokens.read_text() if tokens.exists() else gzip.decompress(tokens.with_suffix(".json.gz").read_bytes()).decode()
+        for ref in json.loads(text):
             got = specdec(args.specdec, "tokenize", "--tokenizer", args.model, "--json", f"--text={ref['text']}")
             report["tokenizer"]["texts"] += 1
             if got["ids"] == ref["ids"]:
