@@ -192,7 +192,10 @@ public final class CpuTransformer implements LanguageModel {
         int window = config.slidingWindow();
         float[] keys = store.keys[l];
         float[] values = store.values[l];
-        executor.parallelFor(s.tokens() * heads, 1, (start, end) -> {
+        int longest = 0;
+        for (int[] slots : s.physical()) longest = Math.max(longest, slots.length);
+        int grain = Math.max(1, (1 << 16) / Math.max(1, longest * hd)); // ~64K multiply-adds per chunk at least
+        executor.parallelFor(s.tokens() * heads, grain, (start, end) -> {
             float[] scores = null;
             int[] keySlots = null;
             for (int task = start; task < end; task++) {

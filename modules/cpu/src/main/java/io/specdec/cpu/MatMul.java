@@ -28,11 +28,16 @@ final class MatMul {
         int rows = w.rows();
         int in = w.columns();
         if (tokens == 1) {
-            executor.parallelFor(rows, 64, (start, end) -> WeightRows.matVec(w, x, out, start, end));
+            // at least ~256 KiB of weights per chunk: waking a worker for less costs more than it saves
+            long rowBytes = Math.max(1, w.data().byteSize() / rows);
+            int grain = (int) Math.max(16, (256 << 10) / rowBytes);
+            executor.parallelFor(rows, grain, (start, end) -> WeightRows.matVec(w, x, out, start, end));
             return;
         }
         int groups = (rows + ROWS - 1) / ROWS;
-        executor.parallelFor(groups, 4, (start, end) -> {
+        // at least ~2 MFLOP per chunk
+        int grain = (int) Math.max(1, (1L << 21) / Math.max(1L, 2L * ROWS * in * tokens));
+        executor.parallelFor(groups, grain, (start, end) -> {
             float[] scratch = new float[ROWS * in];
             for (int g = start; g < end; g++) {
                 int r0 = g * ROWS;

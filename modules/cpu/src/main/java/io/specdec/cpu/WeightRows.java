@@ -29,6 +29,8 @@ final class WeightRows {
     /** Bytes that widen to one float vector. */
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    /** Species must be constants for C2 to intrinsify conversions; one computed per call fell back to Java code. */
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private WeightRows() {
@@ -88,7 +90,7 @@ final class WeightRows {
 
     private static FloatVector bf16(MemorySegment w, long offset) {
         ShortVector s = ShortVector.fromMemorySegment(S, w, offset, LE);
-        IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, VectorSpecies.of(int.class, F.vectorShape()), 0);
+        IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
         return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
