@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -102,11 +103,25 @@ final class BenchCommand implements Callable<Integer> {
             report.put("pp" + promptTokens, stats(measurePrompt(engine)));
             int[] prompt = engine.tokenizer.encode(tgPrompt, engine.tokenizer.addBosByDefault(), false);
             if (prompt.length == 0) prompt = new int[]{engine.target.config().bosTokenId()};
-            report.put("tg" + genTokens, stats(measureGeneration(engine, prompt, null)));
+            // plain and speculative runs alternate, so drift in machine load hits both alike
+            List<double[]> plain = new ArrayList<>();
+            List<double[]> speculative = new ArrayList<>();
+            for (int r = -1; r < repeats; r++) {
+                double[] p = generationRun(engine, prompt, null);
+                double[] sp = draft == null ? null : generationRun(engine, prompt, draft);
+                if (r < 0) continue; // warm-up
+                plain.add(p);
+                if (sp != null) speculative.add(sp);
+            }
+            report.put("tg" + genTokens, stats(plain));
             if (draft != null) {
-                Map<String, Object> spec = stats(measureGeneration(engine, prompt, draft));
+                Map<String, Object> spec = stats(speculative);
                 spec.put("drafter", draft);
                 spec.put("gamma", gamma);
+                double[] ratios = new double[plain.size()];
+                for (int i = 0; i < ratios.length; i++) ratios[i] = speculative.get(i)[0] / plain.get(i)[0];
+                Arrays.sort(ratios);
+                spec.put("speedup_median", Math.round(ratios[ratios.length / 2] * 1000) / 1000.0);
                 report.put("tg" + genTokens + "_speculative", spec);
             }
         }
@@ -142,29 +157,23 @@ final class BenchCommand implements Callable<Integer> {
         return runs;
     }
 
-    /** Each run: {tokens/s, acceptance, tokens per target forward}. */
-    private List<double[]> measureGeneration(Engine engine, int[] prompt, String drafterSpec) throws Exception {
-        List<double[]> runs = new ArrayList<>();
+    /** One generation run: {tokens/s, acceptance, tokens per target forward}. */
+    private double[] generationRun(Engine engine, int[] prompt, String drafterSpec) throws Exception {
         SamplingParams params = SamplingParams.greedy().withMaxTokens(genTokens).withIgnoreEos(true);
-        for (int r = -1; r < repeats; r++) {
-            Drafter drafter = drafterSpec == null ? null : engine.drafter(drafterSpec, 1, gamma, System.err);
-            Generator generator = new Generator(engine.targetModel, drafter, drafter == null ? null : GammaPolicy.fixed(gamma));
-            long[] first = {0};
-            long[] last = {0};
-            int[] count = {0};
-            GenerationResult result = generator.generate(prompt, params, (token, text) -> {
-                long now = System.nanoTime();
-                if (first[0] == 0) first[0] = now;
-                last[0] = now;
-                count[0]++;
-            });
-            if (drafter != null) drafter.close();
-            if (r >= 0) {
-                runs.add(new double[]{(count[0] - 1) / ((last[0] - first[0]) / 1e9), result.stats().acceptanceRate(),
-                        result.stats().tokensPerTargetForward()});
-            }
-        }
-        return runs;
+        Drafter drafter = drafterSpec == null ? null : engine.drafter(drafterSpec, 1, gamma, System.err);
+        Generator generator = new Generator(engine.targetModel, drafter, drafter == null ? null : GammaPolicy.fixed(gamma));
+        long[] first = {0};
+        long[] last = {0};
+        int[] count = {0};
+        GenerationResult result = generator.generate(prompt, params, (token, text) -> {
+            long now = System.nanoTime();
+            if (first[0] == 0) first[0] = now;
+            last[0] = now;
+            count[0]++;
+        });
+        if (drafter != null) drafter.close();
+        return new double[]{(count[0] - 1) / ((last[0] - first[0]) / 1e9), result.stats().acceptanceRate(),
+                result.stats().tokensPerTargetForward()};
     }
 
     private static Map<String, Object> stats(List<double[]> runs) {
@@ -192,7 +201,8 @@ final class BenchCommand implements Callable<Integer> {
                 System.out.printf("%-28s %14.2f %10.2f%s%n", e.getKey(), s.get("tokens_per_second_mean"),
                         s.get("tokens_per_second_sd"),
                         s.containsKey("acceptance_rate") ? "   acceptance " + s.get("acceptance_rate")
-                                + ", tokens/forward " + s.get("tokens_per_target_forward") : "");
+                                + ", tokens/forward " + s.get("tokens_per_target_forward")
+                                + ", speedup (median of paired runs) " + s.get("speedup_median") : "");
             }
         }
     }
