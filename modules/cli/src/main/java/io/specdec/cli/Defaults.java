@@ -4,9 +4,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * What runs when no model is named. INTERIM: until the project's own bundled model pair lands in models/
- * (issue #3), the default target is llama2.c's stories260K from the workplace's shared test data, drafted by its own
- * first layers (an early-exit self-draft). Once models/target (and models/draft) exist they are used instead.
+ * What runs when no model is named: the bundled pair models/target + models/draft (see models/README.md). A checkout
+ * without models/ falls back to llama2.c's stories260K from the workplace's shared test data, drafted by its own
+ * first layers (an early-exit self-draft).
  */
 final class Defaults {
     private Defaults() {
