@@ -1,0 +1,371 @@
+package io.specdec.core.generate;
+
+import io.specdec.core.backend.AttentionMask;
+import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.backend.SequenceInput;
+import io.specdec.core.kv.KvCacheExhaustedException;
+import io.specdec.core.kv.KvSequence;
+import io.specdec.core.sampling.SamplingParams;
+import io.specdec.core.sampling.StopStringMatcher;
+import io.specdec.core.sampling.TokenHistory;
+import io.specdec.core.speculative.ChainDraft;
+import io.specdec.core.speculative.Draft;
+import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.GammaPolicy;
+import io.specdec.core.speculative.SpeculativeSampler;
+import io.specdec.core.speculative.TreeDraft;
+import io.specdec.core.speculative.TreeVerifier;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Continuous batching over one target model: every {@link #step()} runs ONE target forward over all running
+ * requests — prefill chunks of new ones, [last] for plain decoding, [last, x1..xγ] or [last, tree] for speculative
+ * rounds — then applies each request's acceptance rule (docs/ALGORITHMS.md §1, §2) with its own sampler, exactly as
+ * {@link Generation} does for one request, so batched output equals one-at-a-time output token for token (greedy,
+ * and sampled with a seed) and stays lossless. Requests join ({@link #add}) and leave ({@link #remove}, or by
+ * finishing) between steps; leaving frees their KV blocks and ends their drafter.
+ * Not thread-safe: the owner of the model (a device worker) drives it from one thread.
+ */
+public final class BatchEngine implements AutoCloseable {
+    private final LanguageModel target;
+    private final int prefillChunk;
+    private final int vocabSize;
+    private final int maxSequenceLength;
+    private final Map<Long, BatchSequence> running = new LinkedHashMap<>();
+    private long nextId = 1;
+    private long steps;
+
+    /**
+     * @param target       the model every request's output follows
+     * @param prefillChunk most prompt tokens one request feeds per step (longer prompts prefill over several steps,
+     *                     so they do not stall the decoding requests)
+     */
+    public BatchEngine(LanguageModel target, int prefillChunk) {
+        if (prefillChunk < 1) throw new IllegalArgumentException("prefill chunk must be >= 1: " + prefillChunk);
+        this.target = target;
+        this.prefillChunk = prefillChunk;
+        this.vocabSize = target.config().vocabSize();
+        this.maxSequenceLength = target.config().maxSequenceLength();
+    }
+
+    public LanguageModel target() { return target; }
+
+    /**
+     * Adds a request; its prefill starts with the next step. Validates like {@link Generator#start}.
+     *
+     * @param drafter  a drafter serving only this request (the engine begins and ends it), or null for plain decoding
+     * @param gamma    this request's draft length policy (ignored without a drafter)
+     * @param decoder  needed when {@code params} has stop strings
+     * @param logprobs return log-probabilities with {@code topLogprobs} alternatives per token
+     */
+    public BatchSequence add(int[] prompt, SamplingParams params, Drafter drafter, GammaPolicy gamma, TextDecoder decoder,
+                             boolean logprobs, int topLogprobs) {
+        if (prompt == null || prompt.length == 0) {
+            throw new IllegalArgumentException("the prompt must not be empty (pass [BOS] for an empty prompt)");
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocabSize) {
+                throw new IllegalArgumentException("prompt token " + i + " is " + prompt[i] + ", outside the vocabulary of "
+                        + vocabSize);
+            }
+        }
+        if (prompt.length >= maxSequenceLength) {
+            throw new IllegalArgumentException("prompt of " + prompt.length + " tokens leaves no room in the model's "
+                    + maxSequenceLength + "-token context");
+        }
+        if (!params.stopStrings().isEmpty() && decoder == null) {
+            throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a text decoder");
+        }
+        if (drafter != null && gamma == null) throw new IllegalArgumentException("a drafter needs a gamma policy");
+        if (topLogprobs < 0 || topLogprobs > 20) throw new IllegalArgumentException("top logprobs must be in [0, 20]: " + topLogprobs);
+        BatchSequence s = new BatchSequence(nextId++, target.newSequence(), prompt, params, drafter, gamma, decoder,
+                target.config().eosTokenIds(), logprobs, topLogprobs);
+        if (drafter != null) {
+            try {
+                drafter.begin(params, s.sampler.split(), vocabSize);
+            } catch (RuntimeException e) {
+                s.sequence.release();
+                throw e;
+            }
+        }
+        running.put(s.id, s);
+        return s;
+    }
+
+    /** Drops a request (cancellation, deadline, error): frees its KV and ends its drafter. */
+    public void remove(BatchSequence s) {
+        running.remove(s.id);
+        release(s);
+    }
+
+    public List<BatchSequence> running() { return List.copyOf(running.values()); }
+
+    public int size() { return running.size(); }
+
+    public long steps() { return steps; }
+
+    private record Planned(BatchSequence s, Draft draft, int feed, int kvBefore, int rootRow, long draftNanos) { }
+
+    /**
+     * One iteration: drafts for every decoding request, one batched target forward, acceptance per request. Returns
+     * an update for every request that emitted tokens, finished or failed; finished and failed requests have left.
+     */
+    public List<StepUpdate> step() {
+        List<StepUpdate> updates = new ArrayList<>();
+        List<Planned> plans = new ArrayList<>();
+        List<SequenceInput> batch = new ArrayList<>();
+        for (BatchSequence s : List.copyOf(running.values())) {
+            try {
+                Planned p = plan(s);
+                if (p == null) {
+                    String trailing = finish(s, FinishReason.LENGTH);
+                    updates.add(new StepUpdate(s, new int[0], "", null, null, null, FinishReason.LENGTH, null, trailing,
+                            s.stats.snapshot()));
+                    continue;
+                }
+                batch.add(input(p));
+                plans.add(p);
+            } catch (RuntimeException e) {
+                updates.add(fail(s, "drafting failed: " + e.getMessage()));
+            }
+        }
+        if (batch.isEmpty()) return updates;
+        steps++;
+        long t0 = System.nanoTime();
+        List<float[][]> logits;
+        try {
+            logits = target.forward(batch);
+        } catch (KvCacheExhaustedException e) {
+            // Roll every sequence back and drop the newest request: the others go on next step.
+            for (Planned p : plans) p.s.sequence.truncate(Math.min(p.kvBefore, p.s.sequence.length()));
+            BatchSequence newest = plans.getLast().s;
+            updates.add(fail(newest, e.getMessage()));
+            return updates;
+        } catch (RuntimeException e) {
+            for (Planned p : plans) {
+                p.s.sequence.truncate(Math.min(p.kvBefore, p.s.sequence.length()));
+                updates.add(fail(p.s, "target forward failed: " + e));
+            }
+            return updates;
+        }
+        long forwardNanos = System.nanoTime() - t0;
+        for (int i = 0; i < plans.size(); i++) {
+            Planned p = plans.get(i);
+            try {
+                StepUpdate u = apply(p, logits.get(i), forwardNanos);
+                if (u != null) updates.add(u);
+            } catch (RuntimeException e) {
+                updates.add(fail(p.s, "verification failed: " + e));
+            }
+        }
+        return updates;
+    }
+
+    /** The request's chunk for this step, or null when its context is full. */
+    private Planned plan(BatchSequence s) {
+        int kv = s.sequence.length();
+        int missing = s.length - kv;
+        // Prefill: a long prompt is fed in chunks without logits; the step that feeds its last token decodes too.
+        if (missing - 1 > prefillChunk) return new Planned(s, null, prefillChunk, kv, -1, 0);
+        if (s.length >= maxSequenceLength) return null;
+        int remaining = s.params.maxTokens() - s.generated();
+        int gamma = s.drafter == null ? 0
+                : Math.min(s.gamma.next(), Math.min(remaining - 1, maxSequenceLength - s.length - 1));
+        long t0 = System.nanoTime();
+        Draft draft = gamma > 0 ? s.drafter.propose(s.history(), gamma) : ChainDraft.empty();
+        long draftNanos = System.nanoTime() - t0;
+        return new Planned(s, draft, missing, kv, missing - 1, draftNanos);
+    }
+
+    private SequenceInput input(Planned p) {
+        KvSequence seq = p.s.sequence;
+        int[] fed = Arrays.copyOfRange(p.s.context, p.kvBefore, p.kvBefore + p.feed);
+        int base = seq.nextPosition();
+        if (p.draft == null) {
+            return SequenceInput.chain(seq, fed);
+        }
+        return switch (p.draft) {
+            case ChainDraft chain -> {
+                int[] tokens = concat(fed, chain.tokens());
+                int[] rows = new int[chain.size() + 1];
+                for (int r = 0; r < rows.length; r++) rows[r] = p.rootRow + r;
+                yield SequenceInput.chain(seq, tokens, rows);
+            }
+            case TreeDraft tree -> {
+                // [fed..., nodes...]: the fed tokens are causal; each node sees all of them and its ancestors.
+                int k = fed.length;
+                int n = k + tree.size();
+                int[] tokens = concat(fed, tree.tokens());
+                int[] positions = new int[n];
+                int[] parents = new int[n];
+                int[] depths = tree.depths();
+                for (int i = 0; i < k; i++) {
+                    positions[i] = base + i;
+                    parents[i] = i - 1;
+                }
+                for (int i = 0; i < tree.size(); i++) {
+                    positions[k + i] = base + p.rootRow + depths[i];
+                    parents[k + i] = tree.parents()[i] < 0 ? p.rootRow : k + tree.parents()[i];
+                }
+                int[] rows = new int[tree.size() + 1];
+                for (int r = 0; r < rows.length; r++) rows[r] = p.rootRow + r;
+                yield new SequenceInput(seq, tokens, positions, AttentionMask.tree(parents), rows);
+            }
+        };
+    }
+
+    private StepUpdate apply(Planned p, float[][] logits, long forwardNanos) {
+        BatchSequence s = p.s;
+        if (p.draft == null) return null; // a prefill chunk: nothing to sample yet
+        int[] emitted;
+        int[] rowOf;
+        switch (p.draft) {
+            case ChainDraft chain -> {
+                int[] x = chain.tokens();
+                int length = s.length;
+                int[] scored = Arrays.copyOf(s.context, length + x.length);
+                System.arraycopy(x, 0, scored, length, x.length);
+                SpeculativeSampler.Outcome outcome = SpeculativeSampler.verify(chain,
+                        i -> s.processor.probabilities(logits[i], new TokenHistory(scored, length + i, s.promptLength)),
+                        s.params.isGreedy(), s.sampler);
+                if (x.length == 0) s.stats.plainStep(p.draftNanos, forwardNanos);
+                else s.stats.round(x.length, x.length, outcome.accepted(), p.draftNanos, forwardNanos);
+                if (s.drafter != null && x.length > 0) s.gamma.record(x.length, outcome.accepted(), p.draftNanos, forwardNanos);
+                emitted = outcome.emitted();
+                rowOf = new int[emitted.length];
+                for (int i = 0; i < rowOf.length; i++) rowOf[i] = i;
+            }
+            case TreeDraft tree -> {
+                int length = s.length;
+                TreeVerifier.Outcome outcome = TreeVerifier.verify(tree, row -> {
+                    int[] path = row == 0 ? new int[0] : tree.pathTokens(row - 1);
+                    int[] scored = Arrays.copyOf(s.context, length + path.length);
+                    System.arraycopy(path, 0, scored, length, path.length);
+                    return s.processor.probabilities(logits[row], new TokenHistory(scored, scored.length, s.promptLength));
+                }, s.params.isGreedy(), s.sampler);
+                TreeVerifier.compact(s.sequence, p.kvBefore + p.rootRow, outcome.path());
+                int depth = tree.depth();
+                if (tree.size() == 0) s.stats.plainStep(p.draftNanos, forwardNanos);
+                else s.stats.round(tree.size(), depth, outcome.accepted(), p.draftNanos, forwardNanos);
+                if (depth > 0) s.gamma.record(depth, outcome.accepted(), p.draftNanos, forwardNanos);
+                emitted = outcome.emitted();
+                rowOf = new int[emitted.length];
+                for (int i = 1; i < rowOf.length; i++) rowOf[i] = outcome.path()[i - 1] + 1;
+            }
+        }
+        return emit(s, emitted, rowOf, logits);
+    }
+
+    /** Appends tokens until one ends the request; cuts the KV back to the context minus its last token. */
+    private StepUpdate emit(BatchSequence s, int[] tokens, int[] rowOf, float[][] logits) {
+        StringBuilder text = new StringBuilder();
+        int n = 0;
+        FinishReason reason = null;
+        for (int token : tokens) {
+            s.append(token);
+            s.stats.emitted(1);
+            n++;
+            if (s.decoder != null) {
+                StopStringMatcher.Match match = s.stopMatcher.append(s.decoder.next(token));
+                text.append(match.text());
+                if (match.stopped()) reason = FinishReason.STOP_STRING;
+            }
+            if (reason == null) {
+                if (s.eos.contains(token)) reason = FinishReason.EOS;
+                else if (s.params.stopTokenIds().contains(token)) reason = FinishReason.STOP_TOKEN;
+                else if (s.generated() >= s.params.maxTokens() || s.length >= maxSequenceLength) reason = FinishReason.LENGTH;
+            }
+            if (reason != null) break;
+        }
+        int[] out = Arrays.copyOf(tokens, n);
+        double[] lp = null;
+        int[][] topIds = null;
+        double[][] topLp = null;
+        if (s.logprobs) {
+            lp = new double[n];
+            topIds = new int[n][];
+            topLp = new double[n][];
+            for (int i = 0; i < n; i++) {
+                double[] logSoftmax = logSoftmax(logits[rowOf[i]]);
+                lp[i] = out[i] < logSoftmax.length ? logSoftmax[out[i]] : Double.NEGATIVE_INFINITY;
+                topIds[i] = top(logSoftmax, s.topLogprobs);
+                topLp[i] = new double[topIds[i].length];
+                for (int j = 0; j < topIds[i].length; j++) topLp[i][j] = logSoftmax[topIds[i][j]];
+            }
+        }
+        if (reason != null) {
+            String trailing = finish(s, reason);
+            return new StepUpdate(s, out, text.toString(), lp, topIds, topLp, reason, null, trailing, s.stats.snapshot());
+        }
+        s.sequence.truncate(s.length - 1);
+        return new StepUpdate(s, out, text.toString(), lp, topIds, topLp, null, null, "", null);
+    }
+
+    /** Ends a request normally; returns the text its stop matcher held back. */
+    private String finish(BatchSequence s, FinishReason reason) {
+        s.finishReason = reason;
+        String trailing = "";
+        if (s.stopMatcher != null && reason != FinishReason.STOP_STRING) trailing = s.stopMatcher.flush();
+        running.remove(s.id);
+        release(s);
+        return trailing;
+    }
+
+    private StepUpdate fail(BatchSequence s, String message) {
+        s.failure = message;
+        running.remove(s.id);
+        release(s);
+        return new StepUpdate(s, new int[0], "", null, null, null, null, message, "", s.stats.snapshot());
+    }
+
+    private static void release(BatchSequence s) {
+        if (s.released) return;
+        s.released = true;
+        try {
+            if (s.drafter != null) s.drafter.end();
+        } finally {
+            s.sequence.release();
+        }
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static double[] logSoftmax(float[] logits) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float v : logits) max = Math.max(max, v);
+        double sum = 0;
+        for (float v : logits) sum += Math.exp(v - max);
+        double log = max + Math.log(sum);
+        double[] out = new double[logits.length];
+        for (int i = 0; i < out.length; i++) out[i] = logits[i] - log;
+        return out;
+    }
+
+    private static int[] top(double[] values, int k) {
+        k = Math.min(k, values.length);
+        int[] best = new int[k];
+        boolean[] taken = new boolean[values.length];
+        for (int j = 0; j < k; j++) {
+            int b = -1;
+            for (int i = 0; i < values.length; i++) if (!taken[i] && (b < 0 || values[i] > values[b])) b = i;
+            taken[b] = true;
+            best[j] = b;
+        }
+        return best;
+    }
+
+    /** Drops every request. */
+    @Override
+    public void close() {
+        for (BatchSequence s : List.copyOf(running.values())) remove(s);
+    }
+}
