@@ -1,0 +1,219 @@
+package io.specdec.cluster;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.DispatcherSelector;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.SingletonActor;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
+
+/**
+ * One specdec node: a Pekko cluster member with roles {@code frontend} (routes requests) and/or {@code worker}
+ * (devices with a loaded model). The Java API the server module calls; it knows no gRPC.
+ */
+public final class SpecdecNode implements AutoCloseable {
+    public static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
+
+    /**
+     * @param seedNodes   "host:port" of seed nodes (this node's own address to start a new cluster); empty = itself
+     * @param model       what each device loads; null for a frontend-only node
+     * @param devices     CPU devices (thread groups) on this node, each its own replica
+     * @param config      extra HOCON overriding the defaults (TLS, SBR timings, ...); may be empty
+     */
+    public record Options(String host, int port, List<String> seedNodes, List<String> roles, ModelRuntime.Spec model,
+                          int devices, Coordinator.Settings settings, Config config) {
+        public Options {
+            if (port < 0 || port > 65535) throw new IllegalArgumentException("cluster port must be in [0, 65535]: " + port);
+            if (roles.isEmpty()) throw new IllegalArgumentException("a node needs at least one role (frontend, worker)");
+            if (roles.contains("worker") && model == null) throw new IllegalArgumentException("a worker node needs a model");
+            if (devices < 0) throw new IllegalArgumentException("devices must be >= 0");
+        }
+    }
+
+    private record Refs(ActorRef<Router.Command> router, ActorRef<NodeAgent.Command> agent,
+                        ActorRef<Placement.Command> placement) { }
+
+    private final ActorSystem<Void> system;
+    private final Refs refs;
+    private final List<ModelRuntime> runtimes;
+    private final String selfAddress;
+
+    private SpecdecNode(ActorSystem<Void> system, Refs refs, List<ModelRuntime> runtimes) {
+        this.system = system;
+        this.refs = refs;
+        this.runtimes = runtimes;
+        this.selfAddress = Cluster.get(system).selfMember().address().toString();
+    }
+
+    /** The effective Pekko configuration for these options. */
+    public static Config config(Options o) {
+        Map<String, Object> m = new HashMap<>();
+        m.put("pekko.remote.artery.canonical.hostname", o.host());
+        m.put("pekko.remote.artery.canonical.port", o.port());
+        List<String> seeds = new ArrayList<>();
+        for (String s : o.seedNodes().isEmpty() ? List.of(o.host() + ":" + o.port()) : o.seedNodes()) {
+            seeds.add(s.startsWith("pekko://") ? s : "pekko://specdec@" + s);
+        }
+        m.put("pekko.cluster.seed-nodes", seeds);
+        m.put("pekko.cluster.roles", o.roles());
+        return o.config().withFallback(ConfigFactory.parseMap(m)).withFallback(ConfigFactory.load()).resolve();
+    }
+
+    public static SpecdecNode start(Options o) {
+        List<ModelRuntime> runtimes = new ArrayList<>();
+        try {
+            if (o.roles().contains("worker")) {
+                for (int d = 0; d < o.devices(); d++) runtimes.add(new ModelRuntime(o.model(), "specdec-cpu" + d));
+            }
+        } catch (RuntimeException e) {
+            runtimes.forEach(ModelRuntime::close);
+            throw e;
+        }
+        CompletableFuture<Refs> refs = new CompletableFuture<>();
+        Behavior<Void> guardian = Behaviors.setup(ctx -> {
+            ActorRef<NodeAgent.Command> agent = ctx.spawn(NodeAgent.create(), "node");
+            for (int d = 0; d < runtimes.size(); d++) {
+                String deviceId = "cpu" + d;
+                agent.tell(new NodeAgent.DeviceStarted(deviceId));
+                ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent), "device-" + deviceId,
+                        DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
+            }
+            ActorRef<Router.Command> router = ctx.spawn(Router.create(), "router");
+            ActorRef<Placement.Command> placement = ClusterSingleton.get(ctx.getSystem())
+                    .init(SingletonActor.of(Placement.create(), "placement"));
+            refs.complete(new Refs(router, agent, placement));
+            return Behaviors.empty();
+        });
+        ActorSystem<Void> system;
+        try {
+            system = ActorSystem.create(guardian, "specdec", config(o));
+        } catch (RuntimeException e) {
+            runtimes.forEach(ModelRuntime::close);
+            throw e;
+        }
+        return new SpecdecNode(system, refs.join(), runtimes);
+    }
+
+    public ActorSystem<Void> system() { return system; }
+
+    public String selfAddress() { return selfAddress; }
+
+    public Cluster cluster() { return Cluster.get(system); }
+
+    public List<ModelRuntime> runtimes() { return runtimes; }
+
+    /** Starts a request; the sink gets its events on an actor thread, in order, ending with Finished or Failed. */
+    public CompletionStage<ActorRef<RequestStream.Command>> generate(GenerationJob template, Consumer<StreamEvent> sink) {
+        return AskPattern.ask(refs.router(), r -> new Router.Start(template, sink, r), ASK_TIMEOUT, system.scheduler());
+    }
+
+    public CompletionStage<List<ActorRef<Coordinator.Command>>> replicas() {
+        return AskPattern.ask(refs.router(), Router.GetReplicas::new, ASK_TIMEOUT, system.scheduler());
+    }
+
+    /** The load of every serving replica (those that answer within the timeout). */
+    public CompletionStage<List<Coordinator.Load>> loads() {
+        return replicas().thenCompose(list -> {
+            List<CompletableFuture<Coordinator.Load>> asks = new ArrayList<>();
+            for (ActorRef<Coordinator.Command> c : list) {
+                asks.add(AskPattern.<Coordinator.Command, Coordinator.Load>ask(c, Coordinator.GetLoad::new,
+                        Duration.ofSeconds(3), system.scheduler()).toCompletableFuture().exceptionally(e -> null));
+            }
+            return CompletableFuture.allOf(asks.toArray(CompletableFuture[]::new))
+                    .thenApply(v -> asks.stream().map(CompletableFuture::join).filter(l -> l != null).toList());
+        });
+    }
+
+    private CompletionStage<ActorRef<Coordinator.Command>> anyReplica() {
+        return replicas().thenApply(list -> {
+            if (list.isEmpty()) throw new IllegalStateException("no model replica is serving yet");
+            return list.getFirst();
+        });
+    }
+
+    public CompletionStage<Coordinator.Tokenized> tokenize(String text, boolean addBos, boolean parseSpecial) {
+        return anyReplica().thenCompose(c -> AskPattern.ask(c, r -> new Coordinator.Tokenize(text, addBos, parseSpecial, r),
+                ASK_TIMEOUT, system.scheduler()));
+    }
+
+    public CompletionStage<Coordinator.ModelDescription> describeModel() {
+        return anyReplica().thenCompose(c -> AskPattern.ask(c, Coordinator.Describe::new, ASK_TIMEOUT, system.scheduler()));
+    }
+
+    public CompletionStage<SpeculationPolicy> policy() {
+        return AskPattern.ask(refs.placement(), Placement.GetPolicy::new, ASK_TIMEOUT, system.scheduler());
+    }
+
+    public CompletionStage<SpeculationPolicy> setPolicy(SpeculationPolicy p) {
+        return AskPattern.ask(refs.placement(), r -> new Placement.SetPolicy(p, r), ASK_TIMEOUT, system.scheduler());
+    }
+
+    /** Subscribes to cluster and placement events (the subscriber is an actor; stop it to unsubscribe). */
+    public ActorRef<Placement.Event> subscribe(Consumer<Placement.Event> consumer, String name) {
+        ActorRef<Placement.Event> ref = system.systemActorOf(Behaviors.receive(Placement.Event.class)
+                .onMessage(Placement.Event.class, e -> {
+                    consumer.accept(e);
+                    return Behaviors.same();
+                }).build(), name, org.apache.pekko.actor.typed.Props.empty());
+        refs.placement().tell(new Placement.Subscribe(ref));
+        return ref;
+    }
+
+    private CompletionStage<List<ActorRef<NodeAgent.Command>>> agents() {
+        return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(system.receptionist(),
+                r -> Receptionist.find(NodeAgent.KEY, r), ASK_TIMEOUT, system.scheduler())
+                .thenApply(l -> List.copyOf(l.getServiceInstances(NodeAgent.KEY)));
+    }
+
+    /** Devices of every node (those that answer within the timeout). */
+    public CompletionStage<List<NodeAgent.Devices>> devices() {
+        return agents().thenCompose(list -> {
+            List<CompletableFuture<NodeAgent.Devices>> asks = new ArrayList<>();
+            for (ActorRef<NodeAgent.Command> a : list) {
+                asks.add(AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(a, NodeAgent.GetDevices::new,
+                        Duration.ofSeconds(3), system.scheduler()).toCompletableFuture().exceptionally(e -> null));
+            }
+            return CompletableFuture.allOf(asks.toArray(CompletableFuture[]::new))
+                    .thenApply(v -> asks.stream().map(CompletableFuture::join).filter(d -> d != null).toList());
+        });
+    }
+
+    /** Drains a node ("" = this one): it stops admitting, finishes in-flight requests, then leaves the cluster. */
+    public CompletionStage<NodeAgent.NodeDrained> drain(String address, Duration timeout) {
+        CompletionStage<ActorRef<NodeAgent.Command>> target;
+        if (address == null || address.isEmpty() || address.equals(selfAddress)) {
+            target = CompletableFuture.completedFuture(refs.agent());
+        } else {
+            target = agents().thenApply(list -> list.stream()
+                    .filter(a -> a.path().address().toString().equals(address)).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("no cluster member " + address + " runs a specdec node")));
+        }
+        return target.thenCompose(a -> AskPattern.ask(a, NodeAgent.DrainNode::new, timeout, system.scheduler()));
+    }
+
+    @Override
+    public void close() {
+        system.terminate();
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception ignored) {
+            // best effort at shutdown
+        }
+        runtimes.forEach(ModelRuntime::close);
+    }
+}
