@@ -92,6 +92,13 @@ public final class ModelRuntime implements AutoCloseable {
 
     public boolean hasDraftModel() { return draft != null; }
 
+    /** KV blocks held right now by the target and the draft model (0 when no request is in flight). */
+    public int kvBlocksInUse() {
+        int used = target.cache().totalBlocks() - target.cache().freeBlocks();
+        if (draft instanceof CpuTransformer d) used += d.cache().totalBlocks() - d.cache().freeBlocks();
+        return used;
+    }
+
     public LoadedModel loaded() { return loaded; }
 
     /** Drafters this runtime can build, for ListModels. */
