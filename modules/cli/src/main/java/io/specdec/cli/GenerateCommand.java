@@ -62,7 +62,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object of statistics as the last line of stdout.")
     boolean json;
 
+    @Option(names = "--server", paramLabel = "HOST:PORT",
+            description = "Generate on a specdec server over gRPC instead of in this process (streams the same way).")
+    String server;
+
     @Override public Integer call() throws Exception {
+        if (server != null) return remote();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         PrintStream err = new PrintStream(System.err, true, StandardCharsets.UTF_8);
         SamplingParams params = sampling.toParams();
@@ -105,6 +110,75 @@ final class GenerateCommand implements Callable<Integer> {
                                 drafterSpec, stats.acceptanceRate(), stats.tokensPerTargetForward()));
             }
             return 0;
+        }
+    }
+
+    /** Streams the continuation from a server: same options, same output (text, then the JSON line with --json). */
+    private int remote() throws Exception {
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        RemoteOptions r = new RemoteOptions();
+        r.server = server;
+        SamplingParams p = sampling.toParams();
+        io.specdec.api.v1.GenerateRequest.Builder req = io.specdec.api.v1.GenerateRequest.newBuilder()
+                .setMaxTokens(p.maxTokens()).addAllStop(p.stopStrings()).addAllStopTokenIds(p.stopTokenIds())
+                .setIgnoreEos(p.ignoreEos())
+                .setSampling(io.specdec.api.v1.SamplingParams.newBuilder().setTemperature(p.temperature()).setTopK(p.topK())
+                        .setTopP(p.topP()).setMinP(p.minP()).setRepetitionPenalty(p.repetitionPenalty())
+                        .setPresencePenalty(p.presencePenalty()).setFrequencyPenalty(p.frequencyPenalty()));
+        if (p.seed() != null) req.setSeed(p.seed());
+        if (chat) {
+            req.setChat(io.specdec.api.v1.ChatMessages.newBuilder().addMessages(
+                    io.specdec.api.v1.ChatMessage.newBuilder().setRole("user").setContent(prompt)));
+        } else {
+            req.setText(prompt);
+        }
+        var spec = io.specdec.api.v1.SpeculationOverride.newBuilder();
+        if (noSpeculation) {
+            spec.setMode(io.specdec.api.v1.SpeculationOverride.Mode.MODE_OFF);
+        } else if (draft != null || !gamma.equals("4")) {
+            spec.setMode(io.specdec.api.v1.SpeculationOverride.Mode.MODE_ON);
+            if (draft != null) spec.setDrafter(draft.startsWith("ngram") ? "ngram" : "model");
+            if (!gamma.equals("auto")) spec.setGamma(Integer.parseInt(gamma));
+        }
+        req.setSpeculation(spec);
+        io.grpc.ManagedChannel ch = r.channel();
+        try {
+            var it = io.specdec.api.v1.GenerationServiceGrpc.newBlockingStub(ch).generate(req.build());
+            java.util.List<Integer> ids = new java.util.ArrayList<>();
+            while (it.hasNext()) {
+                var m = it.next();
+                if (m.hasDelta()) {
+                    out.print(m.getDelta().getText());
+                    ids.addAll(m.getDelta().getTokenIdsList());
+                } else {
+                    var f = m.getFinal();
+                    out.print(f.getTextTail());
+                    out.println();
+                    if (json) {
+                        Map<String, Object> j = new LinkedHashMap<>();
+                        j.put("prompt_tokens", f.getUsage().getPromptTokens());
+                        j.put("generated_tokens", f.getUsage().getCompletionTokens());
+                        j.put("finish_reason", f.getFinishReason().name().replace("FINISH_REASON_", "").toLowerCase());
+                        j.put("seconds", round(f.getE2ESeconds()));
+                        j.put("time_to_first_token_ms", round(f.getTimeToFirstTokenSeconds() * 1000));
+                        j.put("drafter", f.getSpeculation().getDrafter());
+                        j.put("drafted_tokens", f.getSpeculation().getDraftedTokens());
+                        j.put("accepted_tokens", f.getSpeculation().getAcceptedTokens());
+                        j.put("acceptance_rate", round(f.getSpeculation().getAcceptanceRate()));
+                        j.put("acceptance_by_position", f.getSpeculation().getAcceptanceByPositionList());
+                        j.put("tokens_per_target_forward", round(f.getSpeculation().getTokensPerTargetForward()));
+                        j.put("replica", f.getReplica());
+                        j.put("token_ids", ids);
+                        out.println(new ObjectMapper().writeValueAsString(j));
+                    }
+                }
+            }
+            return 0;
+        } catch (io.grpc.StatusRuntimeException e) {
+            System.err.println("specdec: " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+            return e.getStatus().getCode() == io.grpc.Status.Code.INVALID_ARGUMENT ? 2 : 1;
+        } finally {
+            ch.shutdownNow();
         }
     }
 

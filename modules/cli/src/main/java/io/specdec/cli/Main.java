@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 /** The {@code specdec} command. */
 @Command(name = "specdec", mixinStandardHelpOptions = true, version = "specdec 0.1.0",
         description = "Lossless speculative decoding for Llama-family models.",
-        subcommands = {GenerateCommand.class, TokenizeCommand.class, DetokenizeCommand.class, BenchCommand.class, PlotCommand.class,
+        subcommands = {GenerateCommand.class, ServeCommand.class, AdminCommand.class, TokenizeCommand.class,
+                DetokenizeCommand.class, BenchCommand.class, PlotCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 

@@ -55,8 +55,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     public record GetLoad(ActorRef<Load> replyTo) implements Command, ClusterMessage { }
 
-    public record Load(String replicaId, String model, String device, int waiting, int running, int kvBlocksUsed,
-                       int kvBlocksTotal, boolean draining) implements ClusterMessage { }
+    public record Load(String replicaId, String model, String node, String device, int waiting, int running,
+                       int kvBlocksUsed, int kvBlocksTotal, boolean draining) implements ClusterMessage { }
 
     public record Tokenize(String text, boolean addBos, boolean parseSpecial, ActorRef<Tokenized> replyTo)
             implements Command, ClusterMessage { }
@@ -147,7 +147,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private Load load() {
-        return new Load(replicaId, runtime.name(), deviceId, waiting.size(), running.size(), kvUsed, kvTotal, draining);
+        String node = org.apache.pekko.cluster.typed.Cluster.get(getContext().getSystem()).selfMember().address().toString();
+        return new Load(replicaId, runtime.name(), node, deviceId, waiting.size(), running.size(), kvUsed, kvTotal, draining);
     }
 
     private Behavior<Command> onSubmit(GenerationJob job) {

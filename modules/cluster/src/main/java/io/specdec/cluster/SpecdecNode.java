@@ -71,7 +71,11 @@ public final class SpecdecNode implements AutoCloseable {
         }
         m.put("pekko.cluster.seed-nodes", seeds);
         m.put("pekko.cluster.roles", o.roles());
-        return o.config().withFallback(ConfigFactory.parseMap(m)).withFallback(ConfigFactory.load()).resolve();
+        return o.config().withFallback(ConfigFactory.parseMap(m))
+                .withFallback(ConfigFactory.defaultApplication())
+                .withFallback(ConfigFactory.parseResources(SpecdecNode.class, "/specdec-pekko.conf"))
+                .withFallback(ConfigFactory.defaultReference())
+                .resolve();
     }
 
     public static SpecdecNode start(Options o) {

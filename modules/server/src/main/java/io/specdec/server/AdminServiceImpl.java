@@ -60,7 +60,8 @@ final class AdminServiceImpl extends AdminServiceGrpc.AdminServiceImplBase {
                 b.addMembers(mb);
             }
             for (Coordinator.Load l : loads) {
-                b.addReplicas(Replica.newBuilder().setId(l.replicaId()).setModel(l.model()).addDevices(l.device())
+                b.addReplicas(Replica.newBuilder().setId(l.replicaId()).setModel(l.model()).setNode(l.node())
+                        .addDevices(l.device() + "@" + l.node())
                         .setDraining(l.draining())
                         .setLoad(Load.newBuilder().setWaiting(l.waiting()).setRunning(l.running())
                                 .setKvBlocksUsed(l.kvBlocksUsed()).setKvBlocksTotal(l.kvBlocksTotal())

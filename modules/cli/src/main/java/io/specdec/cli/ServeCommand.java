@@ -1,0 +1,120 @@
+package io.specdec.cli;
+
+import com.typesafe.config.ConfigFactory;
+import io.specdec.cluster.Coordinator;
+import io.specdec.cluster.ModelRuntime;
+import io.specdec.cluster.SpecdecNode;
+import io.specdec.server.LogFormat;
+import io.specdec.server.ServerOptions;
+import io.specdec.server.SpecdecServer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+/**
+ * Starts a node: a Pekko cluster member serving gRPC. With no arguments, a single-node cluster with the default
+ * model on 127.0.0.1:50051.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Start a specdec node (gRPC GenerationService + AdminService, Prometheus metrics, Pekko cluster).")
+final class ServeCommand implements Callable<Integer> {
+    @Mixin ModelOptions model;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind gRPC, metrics and cluster (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "50051", description = "gRPC port (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--metrics-port", defaultValue = "9400", description = "Prometheus /metrics port; -1 = off (default: ${DEFAULT-VALUE}).")
+    int metricsPort;
+
+    @Option(names = "--cluster-port", defaultValue = "25520", description = "Pekko cluster port (default: ${DEFAULT-VALUE}).")
+    int clusterPort;
+
+    @Option(names = "--seed-nodes", split = ",", paramLabel = "HOST:PORT",
+            description = "Cluster seed nodes; default: this node alone (a new single-node cluster).")
+    List<String> seedNodes = new ArrayList<>();
+
+    @Option(names = "--roles", split = ",", defaultValue = "frontend,worker",
+            description = "Cluster roles: frontend (serves gRPC, routes), worker (runs the model) (default: ${DEFAULT-VALUE}).")
+    List<String> roles;
+
+    @Option(names = "--devices", defaultValue = "1", description = "CPU devices (thread groups), each its own replica (default: ${DEFAULT-VALUE}).")
+    int devices;
+
+    @Option(names = "--draft", paramLabel = "PATH|layers:N|none",
+            description = "Draft model for speculation: a checkpoint sharing the tokenizer, or the target's first N layers. "
+                    + "Default: the default model's draft; none for other models (n-gram drafting still works).")
+    String draft;
+
+    @Option(names = "--max-queue", defaultValue = "256", description = "Waiting requests per replica before RESOURCE_EXHAUSTED.")
+    int maxQueue;
+
+    @Option(names = "--max-batch", defaultValue = "64", description = "Most requests in one batch per replica.")
+    int maxBatch;
+
+    @Option(names = "--admin-token", paramLabel = "TOKEN",
+            description = "Operator bearer token for AdminService (env SPECDEC_ADMIN_TOKEN); default: a random one, printed.")
+    String adminToken;
+
+    @Option(names = "--tls-cert", paramLabel = "PEM") Path tlsCert;
+    @Option(names = "--tls-key", paramLabel = "PEM", description = "PKCS#8 private key for --tls-cert.") Path tlsKey;
+    @Option(names = "--tls-client-ca", paramLabel = "PEM", description = "Require client certificates signed by this CA (mTLS).") Path tlsClientCa;
+
+    @Option(names = "--operator-subject", paramLabel = "DN", description = "mTLS client certificate subject accepted as operator (repeatable).")
+    List<String> operatorSubjects = new ArrayList<>();
+
+    @Option(names = "--log-json", description = "Log one JSON object per line.")
+    boolean logJson;
+
+    @Override
+    public Integer call() throws Exception {
+        if (logJson || "json".equals(System.getProperty("specdec.log.format"))) LogFormat.useJson();
+        String token = adminToken != null ? adminToken : System.getenv("SPECDEC_ADMIN_TOKEN");
+        boolean printToken = false;
+        if (token == null || token.isEmpty()) {
+            byte[] b = new byte[16];
+            new SecureRandom().nextBytes(b);
+            token = HexFormat.of().formatHex(b);
+            printToken = true;
+        }
+        ModelRuntime.Spec spec = null;
+        if (roles.contains("worker")) {
+            Path modelPath = model.modelPath();
+            String draftSpec = draft != null ? draft : model.model == null ? Defaults.draft(true) : "none";
+            if (draftSpec.equals("ngram")) draftSpec = "none";
+            String name = model.model == null && !Defaults.bundledPairExists() ? "stories260K"
+                    : modelPath.getFileName().toString().replaceAll("\\.(bin|gguf)$", "");
+            spec = new ModelRuntime.Spec(name, modelPath, model.tokenizerPath(), draftSpec, model.threadCount(), model.kvTokens);
+        }
+        SpecdecNode node = SpecdecNode.start(new SpecdecNode.Options(host, clusterPort, seedNodes, roles, spec, devices,
+                new Coordinator.Settings(maxQueue, maxBatch, 256), ConfigFactory.empty()));
+        ServerOptions options = ServerOptions.plaintext(host, port, metricsPort, token)
+                .withOperatorSubjects(Set.copyOf(operatorSubjects));
+        if (tlsCert != null || tlsKey != null) options = options.withTls(tlsCert, tlsKey, tlsClientCa);
+        SpecdecServer server;
+        try {
+            server = SpecdecServer.start(node, options);
+        } catch (RuntimeException e) {
+            node.close();
+            throw e;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "specdec-shutdown"));
+        System.out.println("specdec serving " + (spec == null ? "(frontend only)" : spec.name()) + " on " + host + ":"
+                + server.port() + (server.metricsPort() < 0 ? "" : ", metrics http://" + host + ":" + server.metricsPort()
+                + "/metrics") + ", cluster " + node.selfAddress());
+        if (printToken) System.out.println("admin token (set --admin-token or SPECDEC_ADMIN_TOKEN to choose one): " + token);
+        System.out.flush();
+        server.awaitTermination();
+        return 0;
+    }
+}
