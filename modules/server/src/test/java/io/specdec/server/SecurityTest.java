@@ -126,9 +126,25 @@ class SecurityTest {
             assertThat(status.getReplicasCount()).isEqualTo(1);
             assertThat(status.getMembers(0).getRolesList()).contains("frontend", "worker");
             assertThat(status.getMembers(0).getDevicesCount()).isEqualTo(1);
+            var seen = new java.util.concurrent.CopyOnWriteArrayList<String>();
+            AdminServiceGrpc.newStub(op).watchEvents(WatchEventsRequest.getDefaultInstance(), new io.grpc.stub.StreamObserver<>() {
+                @Override public void onNext(io.specdec.api.v1.ClusterEvent e) { seen.add(e.getKind()); }
+
+                @Override public void onError(Throwable t) { }
+
+                @Override public void onCompleted() { }
+            });
             SpeculationPolicy set = admin(op, null).setSpeculationPolicy(SetSpeculationPolicyRequest.newBuilder()
                     .setPolicy(SpeculationPolicy.newBuilder().setEnabled(true).setDrafter("ngram").setGamma(3)).build());
             assertThat(set.getDrafter()).isEqualTo("ngram");
+            // the subscription is asynchronous: repeat the change until the watcher sees one
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!seen.contains("policy-changed")) {
+                assertThat(System.nanoTime()).as("WatchEvents streams policy changes").isLessThan(end);
+                Thread.sleep(300);
+                admin(op, null).setSpeculationPolicy(SetSpeculationPolicyRequest.newBuilder()
+                        .setPolicy(SpeculationPolicy.newBuilder().setEnabled(true).setDrafter("ngram").setGamma(3)).build());
+            }
             assertThat(admin(ch, "Bearer " + TOKEN).getSpeculationPolicy(GetSpeculationPolicyRequest.getDefaultInstance())
                     .getGamma()).isEqualTo(3);
             assertThat(admin(op, null).getModelInfo(GetModelInfoRequest.getDefaultInstance()).getVocabSize()).isEqualTo(512);
