@@ -12,6 +12,7 @@ import io.specdec.core.speculative.ChainDraft;
 import io.specdec.core.speculative.Draft;
 import io.specdec.core.speculative.Drafter;
 import io.specdec.core.speculative.GammaPolicy;
+import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.SpeculativeSampler;
 import io.specdec.core.speculative.TreeDraft;
 import io.specdec.core.speculative.TreeVerifier;
@@ -27,7 +28,8 @@ import java.util.Map;
  * requests — prefill chunks of new ones, [last] for plain decoding, [last, x1..xγ] or [last, tree] for speculative
  * rounds — then applies each request's acceptance rule (docs/ALGORITHMS.md §1, §2) with its own sampler, exactly as
  * {@link Generation} does for one request, so batched output equals one-at-a-time output token for token (greedy,
- * and sampled with a seed) and stays lossless. Requests join ({@link #add}) and leave ({@link #remove}, or by
+ * and sampled with a seed) and stays lossless. Chain drafts of requests sharing a draft model are batched too: one
+ * draft forward per draft position over all of them. Requests join ({@link #add}) and leave ({@link #remove}, or by
  * finishing) between steps; leaving frees their KV blocks and ends their drafter.
  * Not thread-safe: the owner of the model (a device worker) drives it from one thread.
  */
@@ -118,22 +120,39 @@ public final class BatchEngine implements AutoCloseable {
     public List<StepUpdate> step() {
         List<StepUpdate> updates = new ArrayList<>();
         List<Planned> plans = new ArrayList<>();
-        List<SequenceInput> batch = new ArrayList<>();
+        List<Drafting> drafting = new ArrayList<>();
         for (BatchSequence s : List.copyOf(running.values())) {
             try {
-                Planned p = plan(s);
-                if (p == null) {
+                int kv = s.sequence.length();
+                int missing = s.length - kv;
+                // Prefill: a long prompt is fed in chunks without logits; the step feeding its last token decodes too.
+                if (missing - 1 > prefillChunk) {
+                    plans.add(new Planned(s, null, prefillChunk, kv, -1, 0));
+                    continue;
+                }
+                if (s.length >= maxSequenceLength) {
                     String trailing = finish(s, FinishReason.LENGTH);
                     updates.add(new StepUpdate(s, new int[0], "", null, null, null, FinishReason.LENGTH, null, trailing,
                             s.stats.snapshot()));
                     continue;
                 }
-                batch.add(input(p));
-                plans.add(p);
+                int remaining = s.params.maxTokens() - s.generated();
+                int gamma = s.drafter == null ? 0
+                        : Math.min(s.gamma.next(), Math.min(remaining - 1, maxSequenceLength - s.length - 1));
+                if (gamma > 0 && s.drafter instanceof ModelDrafter md) {
+                    drafting.add(new Drafting(s, kv, missing, md.model(), md.startRound(s.history(), gamma)));
+                    continue;
+                }
+                long t0 = System.nanoTime();
+                Draft draft = gamma > 0 ? s.drafter.propose(s.history(), gamma) : ChainDraft.empty();
+                plans.add(new Planned(s, draft, missing, kv, missing - 1, System.nanoTime() - t0));
             } catch (RuntimeException e) {
                 updates.add(fail(s, "drafting failed: " + e.getMessage()));
             }
         }
+        draftTogether(drafting, plans, updates);
+        List<SequenceInput> batch = new ArrayList<>(plans.size());
+        for (Planned p : plans) batch.add(input(p));
         if (batch.isEmpty()) return updates;
         steps++;
         long t0 = System.nanoTime();
@@ -143,7 +162,8 @@ public final class BatchEngine implements AutoCloseable {
         } catch (KvCacheExhaustedException e) {
             // Roll every sequence back and drop the newest request: the others go on next step.
             for (Planned p : plans) p.s.sequence.truncate(Math.min(p.kvBefore, p.s.sequence.length()));
-            BatchSequence newest = plans.getLast().s;
+            BatchSequence newest = plans.getFirst().s;
+            for (Planned p : plans) if (p.s.id > newest.id) newest = p.s;
             updates.add(fail(newest, e.getMessage()));
             return updates;
         } catch (RuntimeException e) {
@@ -166,20 +186,40 @@ public final class BatchEngine implements AutoCloseable {
         return updates;
     }
 
-    /** The request's chunk for this step, or null when its context is full. */
-    private Planned plan(BatchSequence s) {
-        int kv = s.sequence.length();
-        int missing = s.length - kv;
-        // Prefill: a long prompt is fed in chunks without logits; the step that feeds its last token decodes too.
-        if (missing - 1 > prefillChunk) return new Planned(s, null, prefillChunk, kv, -1, 0);
-        if (s.length >= maxSequenceLength) return null;
-        int remaining = s.params.maxTokens() - s.generated();
-        int gamma = s.drafter == null ? 0
-                : Math.min(s.gamma.next(), Math.min(remaining - 1, maxSequenceLength - s.length - 1));
+    private record Drafting(BatchSequence s, int kv, int missing, LanguageModel model, ModelDrafter.Round round) { }
+
+    /**
+     * Chain drafting for every request with a model drafter, batched per draft model: one draft forward per draft
+     * position over all those requests (the first also catches each draft cache up with its context).
+     */
+    private void draftTogether(List<Drafting> drafting, List<Planned> plans, List<StepUpdate> updates) {
+        if (drafting.isEmpty()) return;
         long t0 = System.nanoTime();
-        Draft draft = gamma > 0 ? s.drafter.propose(s.history(), gamma) : ChainDraft.empty();
+        Map<LanguageModel, List<Drafting>> byModel = new java.util.IdentityHashMap<>();
+        for (Drafting d : drafting) byModel.computeIfAbsent(d.model(), m -> new ArrayList<>()).add(d);
+        List<Drafting> done = new ArrayList<>();
+        for (Map.Entry<LanguageModel, List<Drafting>> group : byModel.entrySet()) {
+            try {
+                while (true) {
+                    List<Drafting> active = new ArrayList<>();
+                    List<SequenceInput> inputs = new ArrayList<>();
+                    for (Drafting d : group.getValue()) {
+                        if (d.round().input() != null) {
+                            active.add(d);
+                            inputs.add(d.round().input());
+                        }
+                    }
+                    if (active.isEmpty()) break;
+                    List<float[][]> logits = group.getKey().forward(inputs);
+                    for (int i = 0; i < active.size(); i++) active.get(i).round().offer(logits.get(i)[0]);
+                }
+                done.addAll(group.getValue());
+            } catch (RuntimeException e) {
+                for (Drafting d : group.getValue()) updates.add(fail(d.s(), "drafting failed: " + e.getMessage()));
+            }
+        }
         long draftNanos = System.nanoTime() - t0;
-        return new Planned(s, draft, missing, kv, missing - 1, draftNanos);
+        for (Drafting d : done) plans.add(new Planned(d.s(), d.round().draft(), d.missing(), d.kv(), d.missing() - 1, draftNanos));
     }
 
     private SequenceInput input(Planned p) {

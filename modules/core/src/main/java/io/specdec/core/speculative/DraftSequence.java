@@ -26,6 +26,14 @@ final class DraftSequence {
 
     /** Brings the cache to exactly {@code context} and returns the logits for the token after it. */
     float[] catchUp(TokenHistory context) {
+        return fit(model.forward(catchUpInput(context))[0]);
+    }
+
+    /**
+     * Drops what the cache holds beyond its common prefix with {@code context} and returns the forward input that
+     * feeds the rest (its logits are those of the token after the context), for callers that batch it.
+     */
+    SequenceInput catchUpInput(TokenHistory context) {
         int[] t = context.tokens();
         int len = context.length();
         if (len == 0) throw new IllegalArgumentException("the draft needs a non-empty context");
@@ -34,7 +42,7 @@ final class DraftSequence {
         while (common < max && sequence.tokenAt(common) == t[common]) common++;
         if (common == len) common--; // the last token must be fed again to get its logits
         sequence.truncate(common);
-        return fit(model.forward(SequenceInput.chainLastLogits(sequence, Arrays.copyOfRange(t, common, len)))[0]);
+        return SequenceInput.chainLastLogits(sequence, Arrays.copyOfRange(t, common, len));
     }
 
     /** Appends one token and returns the logits for the token after it. */

@@ -1,6 +1,7 @@
 package io.specdec.core.speculative;
 
 import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
 import io.specdec.core.sampling.LogitsProcessor;
 import io.specdec.core.sampling.Sampler;
@@ -38,19 +39,61 @@ public final class ModelDrafter implements Drafter {
     public ChainDraft propose(TokenHistory context, int maxDepth) {
         if (draft == null) throw new IllegalStateException("propose before begin");
         if (maxDepth <= 0) return ChainDraft.empty();
-        int len = context.length();
-        int[] buffer = Arrays.copyOf(context.tokens(), len + maxDepth);
-        TokenHistory history = new TokenHistory(buffer, len, context.promptLength());
-        int[] tokens = new int[maxDepth];
-        double[][] q = new double[maxDepth][];
-        float[] logits = draft.catchUp(context);
-        for (int i = 0; i < maxDepth; i++) {
-            q[i] = processor.probabilities(logits, history.withLength(len + i));
-            tokens[i] = sampler.sample(q[i]);
-            buffer[len + i] = tokens[i];
-            if (i + 1 < maxDepth) logits = draft.step(tokens[i]);
+        Round round = startRound(context, maxDepth);
+        while (round.input() != null) round.offer(model.forward(round.input())[0]);
+        return round.draft();
+    }
+
+    /**
+     * Starts one round of drafting driven from outside, so a scheduler can batch the draft forwards of many requests
+     * that share this drafter's model: feed {@link Round#input()} through {@link #model()} (with other rounds' inputs)
+     * and hand the logits back with {@link Round#offer}, until the input is null; then take {@link Round#draft()}.
+     * Draws exactly what {@link #propose} draws.
+     */
+    public Round startRound(TokenHistory context, int maxDepth) {
+        if (draft == null) throw new IllegalStateException("propose before begin");
+        return new Round(context, maxDepth);
+    }
+
+    /** One drafting round in progress. */
+    public final class Round {
+        private final int length;
+        private final int maxDepth;
+        private final int[] buffer;
+        private final TokenHistory history;
+        private final int[] tokens;
+        private final double[][] q;
+        private int drafted;
+        private SequenceInput input;
+
+        private Round(TokenHistory context, int maxDepth) {
+            this.length = context.length();
+            this.maxDepth = Math.max(0, maxDepth);
+            this.buffer = Arrays.copyOf(context.tokens(), length + this.maxDepth);
+            this.history = new TokenHistory(buffer, length, context.promptLength());
+            this.tokens = new int[this.maxDepth];
+            this.q = new double[this.maxDepth][];
+            this.input = this.maxDepth == 0 ? null : draft.catchUpInput(context);
         }
-        return new ChainDraft(tokens, q);
+
+        /** The next draft forward's input, or null when the round is complete. */
+        public SequenceInput input() { return input; }
+
+        /** The logits of {@link #input()}'s row: samples the next draft token. */
+        public void offer(float[] logits) {
+            if (input == null) throw new IllegalStateException("the round is complete");
+            int i = drafted;
+            q[i] = processor.probabilities(draft.fit(logits), history.withLength(length + i));
+            tokens[i] = sampler.sample(q[i]);
+            buffer[length + i] = tokens[i];
+            drafted++;
+            input = drafted < maxDepth ? SequenceInput.chainLastLogits(draft.sequence(), new int[] {tokens[i]}) : null;
+        }
+
+        public ChainDraft draft() {
+            if (input != null) throw new IllegalStateException("the round is not complete");
+            return maxDepth == 0 ? ChainDraft.empty() : new ChainDraft(tokens, q);
+        }
     }
 
     /** The draft's KV sequence (tests check it stays in step with the context). */

@@ -125,6 +125,10 @@ class BatchEngineTest {
         }
         assertThat(maxBatch).isGreaterThanOrEqualTo(4);
         assertThat(target.forwards()).as("one target forward per step").isEqualTo(engine.steps());
+        if (setup.name().startsWith("model draft")) {
+            assertThat(draft.forwards()).as("draft forwards batched across requests: at most gamma per step")
+                    .isLessThanOrEqualTo(engine.steps() * 6);
+        }
         for (int i = 0; i < requests.size(); i++) {
             GenerationResult expected = alone.get(i);
             assertThat(tokens.get(i)).as("request %d tokens", i)
