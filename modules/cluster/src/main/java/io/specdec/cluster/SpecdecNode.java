@@ -167,15 +167,25 @@ public final class SpecdecNode implements AutoCloseable {
         return AskPattern.ask(refs.placement(), r -> new Placement.SetPolicy(p, r), ASK_TIMEOUT, system.scheduler());
     }
 
-    /** Subscribes to cluster and placement events (the subscriber is an actor; stop it to unsubscribe). */
-    public ActorRef<Placement.Event> subscribe(Consumer<Placement.Event> consumer, String name) {
-        ActorRef<Placement.Event> ref = system.systemActorOf(Behaviors.receive(Placement.Event.class)
+    /** A live event subscription; closing it stops the subscriber actor. */
+    public interface Subscription extends AutoCloseable {
+        @Override void close();
+    }
+
+    /** Tells a subscriber actor to stop (actors may only stop themselves or their children). */
+    private enum Unsubscribe { INSTANCE }
+
+    /** Subscribes to cluster and placement events until the returned subscription is closed. */
+    public Subscription subscribe(Consumer<Placement.Event> consumer, String name) {
+        ActorRef<Object> ref = system.systemActorOf(Behaviors.receive(Object.class)
                 .onMessage(Placement.Event.class, e -> {
                     consumer.accept(e);
                     return Behaviors.same();
-                }).build(), name, org.apache.pekko.actor.typed.Props.empty());
-        refs.placement().tell(new Placement.Subscribe(ref));
-        return ref;
+                })
+                .onMessageEquals(Unsubscribe.INSTANCE, Behaviors::stopped)
+                .build(), name, org.apache.pekko.actor.typed.Props.empty());
+        refs.placement().tell(new Placement.Subscribe(ref.narrow()));
+        return () -> ref.tell(Unsubscribe.INSTANCE);
     }
 
     private CompletionStage<List<ActorRef<NodeAgent.Command>>> agents() {

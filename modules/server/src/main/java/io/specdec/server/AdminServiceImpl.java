@@ -150,10 +150,6 @@ final class AdminServiceImpl extends AdminServiceGrpc.AdminServiceImplBase {
                         .setSubject(e.subject()).setDetail(e.detail()).build());
             }
         }, "watch-" + UUID.randomUUID());
-        call.setOnCancelHandler(() -> node.system().systemActorOf(
-                org.apache.pekko.actor.typed.javadsl.Behaviors.setup(ctx -> {
-                    ctx.stop(subscriber);
-                    return org.apache.pekko.actor.typed.javadsl.Behaviors.stopped();
-                }), "unwatch-" + UUID.randomUUID(), org.apache.pekko.actor.typed.Props.empty()));
+        call.setOnCancelHandler(subscriber::close);
     }
 }
