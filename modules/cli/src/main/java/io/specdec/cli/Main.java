@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 @Command(name = "specdec", mixinStandardHelpOptions = true, version = "specdec 0.1.0",
         description = "Lossless speculative decoding for Llama-family models.",
         subcommands = {GenerateCommand.class, ServeCommand.class, AdminCommand.class, TokenizeCommand.class,
-                DetokenizeCommand.class, BenchCommand.class, PlotCommand.class,
+                DetokenizeCommand.class, BenchCommand.class, PlotCommand.class, LoadTestCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
 
