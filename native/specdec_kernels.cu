@@ -132,12 +132,13 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Attention over the paged cache, online softmax (flash-style: scores never materialised). One block per
-// (token, head); each warp streams every (warps)-th visible key keeping its own running max, sum and output
-// accumulator, and the warps' partial states are merged at the end (split-K inside the block).
+// Attention over the paged cache, flash-style: tiles of 32 keys, online softmax, scores never leave registers.
+// One block per (token, head); warp w takes key tiles w, w+W, ...: lane j computes the score of key (tile + j)
+// (a whole-row dot product, so the 32 K rows load in parallel), the warp updates its running max/sum once per tile
+// and accumulates the 32 V rows (lane d owns dims d, d+32, ...). The warps' states are merged at the end.
 // tokMeta[t] = {seq, chunkIndex, position}; seqMeta[s] = {prefix, chunkLen, tableOffset, posOffset, maskOffset,
-// maskWords}; maskOffset < 0 means causal, else bit k of words[maskOffset + c*maskWords + k/32] allows chunk key k.
-// slotPositions (posOffset) is read only when window > 0.
+// maskWords} with offsets into the ints at `meta`; maskOffset < 0 means causal, else bit k of
+// meta[maskOffset + c*maskWords + k/32] allows chunk key k. Slot positions are read only when window > 0.
 // ---------------------------------------------------------------------------------------------------------------
 #define ATT_WARPS 4
 #define ATT_MAX_HD 256
@@ -148,15 +149,15 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
                 const int* __restrict__ blockTables, const int* __restrict__ slotPositions,
                 const unsigned* __restrict__ masks, int heads, int kvHeads, int hd, int blockSize, int window,
                 float scale) {
-    __shared__ float qs[ATT_MAX_HD];
+    __shared__ __align__(16) float qs[ATT_MAX_HD];
     __shared__ float accS[ATT_WARPS][ATT_MAX_HD];
     __shared__ float mS[ATT_WARPS], lS[ATT_WARPS];
     int t = blockIdx.x, h = blockIdx.y;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int kvh = h / (heads / kvHeads);
     int qDim = heads * hd, kvDim = kvHeads * hd;
-    int seq = tokMeta[3 * t], c = tokMeta[3 * t + 1], qpos = tokMeta[3 * t + 2];
-    const int* sm = seqMeta + 6 * seq;
+    int c = tokMeta[3 * t + 1], qpos = tokMeta[3 * t + 2];
+    const int* sm = seqMeta + 6 * tokMeta[3 * t];
     int prefix = sm[0], tableOff = sm[2], posOff = sm[3], maskOff = sm[4], maskWords = sm[5];
     for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[(size_t) t * qDim + h * hd + i] * scale;
     __syncthreads();
@@ -166,26 +167,56 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
     for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] = 0.f;
     float m = -INFINITY, l = 0.f;
     int keys = maskOff < 0 ? prefix + c + 1 : prefix + sm[1];
-    for (int j = warp; j < keys; j += ATT_WARPS) {
-        if (j >= prefix && maskOff >= 0) {
+    bool vec = (hd & 7) == 0;
+    for (int tile = warp * 32; tile < keys; tile += ATT_WARPS * 32) {
+        int j = tile + lane;
+        bool visible = j < keys;
+        if (visible && j >= prefix && maskOff >= 0) {
             int k = j - prefix;
-            if (!((masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u)) continue;
+            visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
         }
-        if (window > 0 && qpos - slotPositions[posOff + j] >= window) continue;
-        size_t slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
-        const bf16* kr = kCache + slot * kvDim + kvh * hd;
-        float part = 0.f;
-        for (int i = lane; i < hd; i += 32) part += qs[i] * __bfloat162float(kr[i]);
-        float s = warp_sum(part);
-        float mNew = fmaxf(m, s);
-        float corr = __expf(m - mNew);
-        float p = __expf(s - mNew);
-        l = l * corr + p;
-        const bf16* vr = vCache + slot * kvDim + kvh * hd;
+        if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+        size_t slot = 0;
+        float s = -INFINITY;
+        if (visible) {
+            slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
+            const bf16* kr = kCache + slot * kvDim + kvh * hd;
+            float dot = 0.f;
+            if (vec) {
+                for (int i = 0; i < hd; i += 8) {
+                    uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
+                    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
 #pragma unroll
-        for (int r = 0; r < ATT_MAX_HD / 32; r++) {
-            int i = lane + 32 * r;
-            if (i < hd) acc[r] = acc[r] * corr + p * __bfloat162float(vr[i]);
+                    for (int e = 0; e < 4; e++) {
+                        float2 kf = __bfloat1622float2(k2[e]);
+                        dot += qs[i + 2 * e] * kf.x + qs[i + 2 * e + 1] * kf.y;
+                    }
+                }
+            } else {
+                for (int i = 0; i < hd; i++) dot += qs[i] * __bfloat162float(kr[i]);
+            }
+            s = dot;
+        }
+        float tileMax = warp_max(s);
+        if (tileMax == -INFINITY) continue;   // nothing visible in this tile (warp-uniform)
+        float mNew = fmaxf(m, tileMax);
+        float corr = __expf(m - mNew);
+        float p = visible ? __expf(s - mNew) : 0.f;
+        l = l * corr + warp_sum(p);
+#pragma unroll
+        for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] *= corr;
+        unsigned live = __ballot_sync(FULL_MASK, visible);
+        while (live) {
+            int k = __ffs(live) - 1;
+            live &= live - 1;
+            float pk = __shfl_sync(FULL_MASK, p, k);
+            size_t sk = __shfl_sync(FULL_MASK, (unsigned long long) slot, k);
+            const bf16* vr = vCache + sk * kvDim + kvh * hd;
+#pragma unroll
+            for (int r = 0; r < ATT_MAX_HD / 32; r++) {
+                int i = lane + 32 * r;
+                if (i < hd) acc[r] += pk * __bfloat162float(vr[i]);
+            }
         }
         m = mNew;
     }
@@ -470,4 +501,78 @@ extern "C" __global__ void fill_f32(float* __restrict__ out, long n, float value
 
 extern "C" __global__ void f32_to_bf16(const float* __restrict__ in, bf16* __restrict__ out, long n) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) out[i] = __float2bfloat16(in[i]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The unfused baseline of §6, only for comparison with spec_accept_rows (GpuCheck accept): separate kernels with
+// materialised intermediates, as a framework would run them: softmax p, softmax q, gather + ratio + decision,
+// residual max(0, p - q), its sum, normalise, inverse-CDF sample. Rows: gamma (+1 bonus row for p's softmax).
+// ---------------------------------------------------------------------------------------------------------------
+extern "C" __global__ void base_softmax_rows(const float* __restrict__ logits, float* __restrict__ probs, int V, float invTemp) {
+    __shared__ float scratch[32];
+    const float* x = logits + (size_t) blockIdx.x * V;
+    float* y = probs + (size_t) blockIdx.x * V;
+    float m = -INFINITY;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) m = fmaxf(m, x[v] * invTemp);
+    m = warp_max(m);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
+    __syncthreads();
+    m = -INFINITY;
+    for (int w = 0; w < (blockDim.x >> 5); w++) m = fmaxf(m, scratch[w]);
+    float s = 0.f;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) s += __expf(x[v] * invTemp - m);
+    s = block_sum(s, scratch);
+    for (int v = threadIdx.x; v < V; v += blockDim.x) y[v] = __expf(x[v] * invTemp - m) / s;
+}
+
+extern "C" __global__ void base_ratio_decide(const float* __restrict__ p, const float* __restrict__ q, const int* __restrict__ draft,
+                                             const float* __restrict__ uAccept, int gamma, int V, int* __restrict__ accepted) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= gamma) return;
+    int x = draft[i];
+    accepted[i] = uAccept[i] < p[(size_t) i * V + x] / q[(size_t) i * V + x];
+}
+
+extern "C" __global__ void base_residual(const float* __restrict__ p, const float* __restrict__ q, float* __restrict__ r, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) r[i] = fmaxf(p[i] - q[i], 0.f);
+}
+
+extern "C" __global__ void base_row_sum(const float* __restrict__ r, float* __restrict__ sums, int V) {
+    __shared__ float scratch[32];
+    float s = 0.f;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) s += r[(size_t) blockIdx.x * V + v];
+    s = block_sum(s, scratch);
+    if (threadIdx.x == 0) sums[blockIdx.x] = s;
+}
+
+extern "C" __global__ void base_normalize(float* __restrict__ r, const float* __restrict__ sums, int V, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) r[i] /= sums[i / V];
+}
+
+// inverse CDF over a normalised row: one block per row, tiles of blockDim scanned in order
+extern "C" __global__ void base_sample(const float* __restrict__ r, const float* __restrict__ u, int V, int* __restrict__ out) {
+    __shared__ float tile[1024];
+    __shared__ float base;
+    __shared__ int found;
+    const float* row = r + (size_t) blockIdx.x * V;
+    if (threadIdx.x == 0) { base = 0.f; found = -1; }
+    __syncthreads();
+    float target = u[blockIdx.x];
+    for (int t0 = 0; t0 < V; t0 += blockDim.x) {
+        int v = t0 + threadIdx.x;
+        tile[threadIdx.x] = v < V ? row[v] : 0.f;
+        __syncthreads();
+        if (threadIdx.x == 0) {   // serial scan of the tile: the simple framework-style cumsum
+            float run = base;
+            for (int k = 0; k < blockDim.x && t0 + k < V; k++) {
+                run += tile[k];
+                if (found < 0 && tile[k] > 0.f && run > target) found = t0 + k;
+            }
+            base = run;
+        }
+        __syncthreads();
+        if (found >= 0) break;
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = found;
 }

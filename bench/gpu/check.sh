@@ -36,6 +36,11 @@ if [ "$mode" = full ]; then
   run hf-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
   run bench-1b 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-8b 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  run hf-bench-1b 120 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3.2-1b/config.json" 128
+  run hf-bench-8b 150 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3-8b/config.json" 64
+  run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
+  run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
+  run hf8b-compare 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
 fi
 python3 - "$results" > "$out/table.txt" <<'PY'
 import json, sys

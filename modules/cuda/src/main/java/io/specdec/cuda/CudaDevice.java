@@ -6,6 +6,9 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstream;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
 
@@ -20,8 +23,8 @@ import static jcuda.driver.JCudaDriver.*;
 
 /**
  * One GPU through JCuda's driver API: its primary context (the one cuBLAS, a runtime-API library, also uses), the
- * kernel module loaded from the packaged fatbin, allocations and copies, launches on the default stream, event
- * timing. Every call sets the context current first, so any one thread at a time may drive it.
+ * kernel module loaded from the packaged fatbin, allocations and copies, launches on one blocking stream (so the
+ * synchronous copies on the legacy stream order with them), CUDA graph capture and replay, event timing. Every call sets the context current first, so any one thread at a time may drive it.
  */
 public final class CudaDevice implements AutoCloseable {
     /** Where the Maven build puts the kernels (native/build.sh). */
@@ -33,6 +36,7 @@ public final class CudaDevice implements AutoCloseable {
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final Map<Long, DevicePointer> allocations = new HashMap<>();
     private final String name;
+    private final Stream stream = new Stream();
     private long allocatedBytes;
     private boolean closed;
 
@@ -49,6 +53,40 @@ public final class CudaDevice implements AutoCloseable {
         byte[] nameBytes = new byte[256];
         cuDeviceGetName(nameBytes, nameBytes.length, device);
         this.name = new String(nameBytes).trim().replace("\0", "");
+        cuStreamCreate(stream, 0);
+    }
+
+    /** A JCuda stream that can tell its raw handle (for cuBLAS). */
+    private static final class Stream extends CUstream {
+        long address() { return getNativePointer(); }
+    }
+
+    long streamAddress() { return stream.address(); }
+
+    /** Starts recording this thread's launches into a graph instead of running them. */
+    public void beginCapture() {
+        makeCurrent();
+        cuStreamBeginCapture(stream, jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+    }
+
+    /** Ends the capture begun by {@link #beginCapture} and returns the instantiated graph. */
+    public CUgraphExec endCapture() {
+        CUgraph graph = new CUgraph();
+        cuStreamEndCapture(stream, graph);
+        CUgraphExec exec = new CUgraphExec();
+        cuGraphInstantiate(exec, graph, 0L);
+        cuGraphDestroy(graph);
+        return exec;
+    }
+
+    public void launchGraph(CUgraphExec exec) {
+        makeCurrent();
+        cuGraphLaunch(exec, stream);
+    }
+
+    public void destroyGraph(CUgraphExec exec) {
+        makeCurrent();
+        cuGraphExecDestroy(exec);
     }
 
     /** Opens GPU {@code ordinal}; throws with the reason when there is none or the kernels are missing. */
@@ -147,12 +185,18 @@ public final class CudaDevice implements AutoCloseable {
 
     public void copy(DeviceBuffer dst, DeviceBuffer src, long bytes) {
         makeCurrent();
-        cuMemcpyDtoD(dst.pointer(), src.pointer(), bytes);
+        cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream);
     }
 
     public void synchronize() {
         makeCurrent();
         cuCtxSynchronize();
+    }
+
+    /** Looks kernels up ahead of time, so that none is first looked up while a graph is being captured. */
+    public void preload(String... kernels) {
+        makeCurrent();
+        for (String k : kernels) function(k);
     }
 
     private CUfunction function(String kernel) {
@@ -181,7 +225,7 @@ public final class CudaDevice implements AutoCloseable {
                 default -> throw new IllegalArgumentException("kernel argument " + i + " of " + kernel + ": " + args[i].getClass());
             };
         }
-        cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, 0, null, Pointer.to(params), null);
+        cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, 0, stream, Pointer.to(params), null);
     }
 
     /** Milliseconds {@code work} takes on the device, measured with events around it. */
@@ -192,9 +236,9 @@ public final class CudaDevice implements AutoCloseable {
         cuEventCreate(start, 0);
         cuEventCreate(stop, 0);
         try {
-            cuEventRecord(start, null);
+            cuEventRecord(start, stream);
             work.run();
-            cuEventRecord(stop, null);
+            cuEventRecord(stop, stream);
             cuEventSynchronize(stop);
             float[] ms = new float[1];
             cuEventElapsedTime(ms, start, stop);
@@ -211,6 +255,7 @@ public final class CudaDevice implements AutoCloseable {
         makeCurrent();
         for (DevicePointer p : allocations.values()) cuMemFree(p);
         allocations.clear();
+        cuStreamDestroy(stream);
         cuModuleUnload(module);
         cuDevicePrimaryCtxRelease(device);
     }

@@ -35,8 +35,11 @@ public final class CudaTransformer implements LanguageModel {
     private final DeviceBuffer inverseFrequencies;
     private final int blockSize;
     private final boolean skinnyGemm;
+    private final boolean useGraphs;
     private Workspace ws;
     private int lastRows;
+    private jcuda.driver.CUgraphExec decodeGraph;
+    private Workspace decodeGraphWorkspace;
 
     /**
      * @param kvTokens  tokens the KV cache holds across all sequences
@@ -51,6 +54,7 @@ public final class CudaTransformer implements LanguageModel {
         this.weights = weights;
         this.blockSize = blockSize;
         this.skinnyGemm = !Boolean.getBoolean("specdec.cuda.cublasOnly");
+        this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
         int blocks = Math.max(1, (kvTokens + blockSize - 1) / blockSize);
         long slotBytes = 2L * config.kvDim();
         keys = new DeviceBuffer[config.layers()];
@@ -75,6 +79,8 @@ public final class CudaTransformer implements LanguageModel {
                 }
             }
         });
+        device.preload("embed_gather", "rmsnorm_bf16", "qkv_rope_append", "attention_paged", "swiglu_bf16", "gemv_bf16",
+                "argmax_rows");
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -113,19 +119,53 @@ public final class CudaTransformer implements LanguageModel {
 
     /** As {@link #forward}, but returns only the argmax (greedy token) of each requested row, in order. */
     public int[] forwardArgmax(List<SequenceInput> batch) {
-        run(batch);
-        if (lastRows == 0) return new int[0];
-        device.launch("argmax_rows", lastRows, 1, 1024, ws.logits, config.vocabSize(), ws.argmax);
-        int[] out = new int[lastRows];
-        device.copyToHost(out, ws.argmax, lastRows);
+        Plan plan = prepare(batch);
+        if (plan.rows == 0) {
+            enqueue(plan, false);
+            return new int[0];
+        }
+        boolean graphable = useGraphs && plan.tokens == 1 && batch.size() == 1 && plan.rows == 1;
+        if (graphable) {
+            if (decodeGraph == null || decodeGraphWorkspace != ws) {
+                if (decodeGraph != null) device.destroyGraph(decodeGraph);
+                device.beginCapture();
+                enqueue(plan, true);
+                decodeGraph = device.endCapture();
+                decodeGraphWorkspace = ws;
+            }
+            device.launchGraph(decodeGraph);
+        } else {
+            enqueue(plan, true);
+        }
+        int[] out = new int[plan.rows];
+        device.copyToHost(out, ws.argmax, plan.rows);
         return out;
     }
 
     /** Runs the forward, leaving the requested rows' logits in the workspace; returns the rows per input. */
     private int[] run(List<SequenceInput> batch) {
-        int dim = config.dim(), qDim = config.queryDim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
-        int heads = config.heads(), kvHeads = config.kvHeads(), hd = config.headDim();
-        int tokens = 0, rows = 0, tableInts = 0, posInts = 0, maskInts = 0;
+        Plan plan = prepare(batch);
+        enqueue(plan, false);
+        return plan.rowsPerInput;
+    }
+
+    /**
+     * One forward's shape and where its metadata lies in the workspace's metadata buffer. The fixed-size parts come
+     * first (tokens | positions | slots | tokMeta 3T | seqMeta 6B | logit rows), the growing ones after (block
+     * tables | slot positions | masks, addressed by absolute offsets stored in seqMeta), so a decode step's kernel
+     * arguments stay the same from step to step and the step can be replayed as a CUDA graph.
+     */
+    private record Plan(int tokens, int rows, int sequences, int[] rowsPerInput) {
+        int oPos() { return tokens; }
+        int oSlot() { return 2 * tokens; }
+        int oTokMeta() { return 3 * tokens; }
+        int oSeqMeta() { return 6 * tokens; }
+        int oRows() { return 6 * tokens + 6 * sequences; }
+        int oVariable() { return oRows() + rows; }
+    }
+
+    private Plan prepare(List<SequenceInput> batch) {
+        int tokens = 0, rows = 0, variable = 0;
         for (SequenceInput in : batch) {
             for (int token : in.tokens()) {
                 if (token < 0 || token >= config.vocabSize()) {
@@ -140,56 +180,63 @@ public final class CudaTransformer implements LanguageModel {
         for (int b = 0; b < batch.size(); b++) {
             SequenceInput in = batch.get(b);
             chunkStart[b] = in.sequence().append(in.tokens(), in.positions());
-            tableInts += in.sequence().blockCount();
-            if (config.slidingWindow() > 0) posInts += in.sequence().length();
+            variable += in.sequence().blockCount();
+            if (config.slidingWindow() > 0) variable += in.sequence().length();
             if (in.mask() instanceof AttentionMask.Explicit) {
                 int n = in.tokens().length;
-                maskInts += n * ((n + 31) / 32);
+                variable += n * ((n + 31) / 32);
             }
         }
-        // One metadata upload: tokens | positions | slots | tokMeta(3T) | seqMeta(6B) | tables | slotPos | masks | rows
-        int oTok = 0, oPos = tokens, oSlot = 2 * tokens, oTokMeta = 3 * tokens, oSeqMeta = 6 * tokens;
-        int oTable = oSeqMeta + 6 * batch.size(), oSlotPos = oTable + tableInts, oMask = oSlotPos + posInts;
-        int oRows = oMask + maskInts;
-        int[] meta = new int[oRows + rows];
-        int t = 0, table = oTable, slotPos = oSlotPos, mask = oMask, row = oRows;
-        int[] rowsPerInput = new int[batch.size()];
+        Plan plan = new Plan(tokens, rows, batch.size(), new int[batch.size()]);
+        int[] meta = new int[plan.oVariable() + variable];
+        int t = 0, v = plan.oVariable(), row = plan.oRows();
         for (int b = 0; b < batch.size(); b++) {
             SequenceInput in = batch.get(b);
             KvSequence seq = in.sequence();
             int n = in.tokens().length;
             int words = (n + 31) / 32;
-            int[] s = {chunkStart[b], n, table, config.slidingWindow() > 0 ? slotPos : 0,
-                    in.mask() instanceof AttentionMask.Explicit ? mask : -1, words};
-            System.arraycopy(s, 0, meta, oSeqMeta + 6 * b, 6);
-            for (int blk : seq.blockTable()) meta[table++] = blk;
-            if (config.slidingWindow() > 0) for (int j = 0; j < seq.length(); j++) meta[slotPos++] = seq.positionAt(j);
+            int sm = plan.oSeqMeta() + 6 * b;
+            meta[sm] = chunkStart[b];
+            meta[sm + 1] = n;
+            meta[sm + 2] = v;
+            for (int blk : seq.blockTable()) meta[v++] = blk;
+            meta[sm + 3] = v;
+            if (config.slidingWindow() > 0) for (int j = 0; j < seq.length(); j++) meta[v++] = seq.positionAt(j);
+            meta[sm + 4] = -1;
+            meta[sm + 5] = words;
             if (in.mask() instanceof AttentionMask.Explicit e) {
+                meta[sm + 4] = v;
                 for (int qi = 0; qi < n; qi++) {
-                    for (int k = 0; k < n; k++) if (e.allows(qi, k)) meta[mask + qi * words + (k >> 5)] |= 1 << (k & 31);
+                    for (int k = 0; k < n; k++) if (e.allows(qi, k)) meta[v + qi * words + (k >> 5)] |= 1 << (k & 31);
                 }
-                mask += n * words;
+                v += n * words;
             }
             for (int r : in.logitRows()) meta[row++] = t + r;
-            rowsPerInput[b] = in.logitRows().length;
+            plan.rowsPerInput[b] = in.logitRows().length;
             for (int c = 0; c < n; c++, t++) {
-                meta[oTok + t] = in.tokens()[c];
-                meta[oPos + t] = in.positions()[c];
-                meta[oSlot + t] = seq.physicalSlot(chunkStart[b] + c);
-                meta[oTokMeta + 3 * t] = b;
-                meta[oTokMeta + 3 * t + 1] = c;
-                meta[oTokMeta + 3 * t + 2] = in.positions()[c];
+                meta[t] = in.tokens()[c];
+                meta[plan.oPos() + t] = in.positions()[c];
+                meta[plan.oSlot() + t] = seq.physicalSlot(chunkStart[b] + c);
+                meta[plan.oTokMeta() + 3 * t] = b;
+                meta[plan.oTokMeta() + 3 * t + 1] = c;
+                meta[plan.oTokMeta() + 3 * t + 2] = in.positions()[c];
             }
         }
         ensureWorkspace(tokens, rows, meta.length);
         device.copyToDevice(ws.meta, meta);
-        DeviceBuffer m = ws.meta;
-        DeviceBuffer mTokens = m.slice(4L * oTok, 4L * tokens), mPositions = m.slice(4L * oPos, 4L * tokens);
-        DeviceBuffer mSlots = m.slice(4L * oSlot, 4L * tokens), mTokMeta = m.slice(4L * oTokMeta, 12L * tokens);
-        DeviceBuffer mSeqMeta = m.slice(4L * oSeqMeta, 24L * batch.size()), mTables = m.slice(4L * oTable, 4L * tableInts);
-        DeviceBuffer mSlotPos = m.slice(4L * oSlotPos, 4L * posInts), mMasks = m.slice(4L * oMask, 4L * maskInts);
-        DeviceBuffer mRows = m.slice(4L * oRows, 4L * rows);
+        lastRows = rows;
+        return plan;
+    }
 
+    /** Enqueues the whole forward (and the argmax of the logit rows when asked); launches only, no copies. */
+    private void enqueue(Plan plan, boolean argmax) {
+        int dim = config.dim(), qDim = config.queryDim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
+        int heads = config.heads(), kvHeads = config.kvHeads(), hd = config.headDim();
+        int tokens = plan.tokens, rows = plan.rows;
+        DeviceBuffer m = ws.meta;
+        DeviceBuffer mTokens = m.slice(0, 4L * tokens), mPositions = m.slice(4L * plan.oPos(), 4L * tokens);
+        DeviceBuffer mSlots = m.slice(4L * plan.oSlot(), 4L * tokens), mTokMeta = m.slice(4L * plan.oTokMeta(), 12L * tokens);
+        DeviceBuffer mSeqMeta = m.slice(4L * plan.oSeqMeta(), 24L * plan.sequences), mRows = m.slice(4L * plan.oRows(), 4L * rows);
         float eps = config.rmsNormEps();
         int interleaved = config.ropeStyle() == RopeStyle.INTERLEAVED ? 1 : 0;
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -201,7 +248,7 @@ public final class CudaTransformer implements LanguageModel {
             device.launch("qkv_rope_append", tokens, 1, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                     mPositions, mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
             device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, mTokMeta,
-                    mSeqMeta, mTables, mSlotPos, mMasks, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+                    mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
             matmul(w.wo(), ws.attention, ws.x, tokens, dim, qDim, true);
             device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.ffnNorm(), ws.xb, dim, eps);
             matmul(w.wGateUp(), ws.xb, ws.gateUp, tokens, 2 * hidden, dim, false);
@@ -209,18 +256,25 @@ public final class CudaTransformer implements LanguageModel {
             device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
             matmul(w.wDown(), ws.hidden, ws.x, tokens, dim, hidden, true);
         }
-        lastRows = rows;
         if (rows > 0) {
             device.launch("rmsnorm_bf16", rows, 1, 256, ws.x, mRows, weights.finalNorm(), ws.xb, dim, eps);
             matmul(weights.output(), ws.xb, ws.logits, rows, config.vocabSize(), dim, false);
+            if (argmax) device.launch("argmax_rows", rows, 1, 1024, ws.logits, config.vocabSize(), ws.argmax);
         }
-        return rowsPerInput;
     }
 
-    /** y[T, N] (+)= x[T, K] · W[N, K]ᵀ: the skinny kernel for decode/verify sizes, cuBLAS otherwise. */
+    /**
+     * y[T, N] (+)= x[T, K] · W[N, K]ᵀ: the skinny kernel for decode/verify sizes (and, where cuBLAS is unusable, for
+     * every size, 8 tokens per pass), cuBLAS otherwise.
+     */
     private void matmul(DeviceBuffer w, DeviceBuffer x, DeviceBuffer y, int tokens, int n, int k, boolean accumulate) {
-        if (skinnyGemm && tokens <= SKINNY_MAX_TOKENS && k % 8 == 0) {
-            device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, x, y, n, k, tokens, accumulate ? 1 : 0);
+        boolean skinny = skinnyGemm && tokens <= SKINNY_MAX_TOKENS;
+        if (k % 8 == 0 && (skinny || cublas == null || cublas.problem() != null)) {
+            for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
+                int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
+                device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, x.slice(2L * t0 * k, 2L * c * k),
+                        y.slice(4L * t0 * n, 4L * c * n), n, k, c, accumulate ? 1 : 0);
+            }
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
         }
@@ -264,6 +318,8 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     @Override public void close() {
+        if (decodeGraph != null) device.destroyGraph(decodeGraph);
+        decodeGraph = null;
         if (ws != null) ws.free();
         ws = null;
         for (int l = 0; l < keys.length; l++) {

@@ -52,6 +52,11 @@ public final class FusedAcceptance implements AutoCloseable {
         device.copyToDevice(draft, tokens);
         device.copyToDevice(uAccept, uAccepts);
         device.copyToDevice(uSample, uSamples);
+        launchKernels(pLogits, qLogits, gamma, vocab, temperature);
+    }
+
+    /** The two kernels only, on the inputs of the last {@link #launch} (for timing the sampling stage alone). */
+    public void launchKernels(DeviceBuffer pLogits, DeviceBuffer qLogits, int gamma, int vocab, float temperature) {
         boolean greedy = temperature <= 0;
         device.launch("spec_accept_rows", gamma + 1, 1, 1024, pLogits, qLogits, draft, uAccept, uSample, gamma, vocab,
                 greedy ? 1f : 1f / temperature, greedy ? 1 : 0, rowOut);

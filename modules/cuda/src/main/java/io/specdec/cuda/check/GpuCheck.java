@@ -105,7 +105,7 @@ public final class GpuCheck {
     static void cpu(CudaDevice device, Cublas cublas) {
         for (Case k : cases()) {
             ModelConfig c = k.config();
-            try (Arena arena = Arena.ofConfined(); ParallelExecutor ex = new ParallelExecutor(Runtime.getRuntime().availableProcessors(), "cpu-ref")) {
+            try (Arena arena = Arena.ofShared(); ParallelExecutor ex = new ParallelExecutor(Runtime.getRuntime().availableProcessors(), "cpu-ref")) {
                 TransformerWeights w = RandomHostModels.weights(c, 42, arena);
                 CpuTransformer cpu = new CpuTransformer(c, w, ex, 512, 16);
                 try (CudaTransformer gpu = new CudaTransformer(device, cublas, c, DeviceWeights.upload(device, c, w), 512, 16)) {
@@ -304,6 +304,10 @@ public final class GpuCheck {
                     for (int i = 0; i < 5; i++) fa.launch(pd, qd, x, ua, us, vocab, temperature);
                     for (int i = 0; i < ms.length; i++) ms[i] = device.time(() -> fa.launch(pd, qd, x, ua, us, vocab, temperature));
                     Arrays.sort(ms);
+                    double[] kernelMs = new double[50];
+                    for (int i = 0; i < kernelMs.length; i++) kernelMs[i] = device.time(() -> fa.launchKernels(pd, qd, gamma, vocab, temperature));
+                    Arrays.sort(kernelMs);
+                    if (!greedy) unfused(device, pd, qd, gamma, vocab, temperature, kernelMs[kernelMs.length / 2]);
                     emit(String.format("{\"check\":\"fused-acceptance-vs-cpu\",\"vocab\":%d,\"gamma\":%d,\"greedy\":%b,\"trials\":%d,"
                                     + "\"row_mismatches\":%d,\"outcome_mismatches\":%d,\"mean_accepted\":%.2f,\"median_ms_incl_uploads\":%.4f,\"pass\":%b}",
                             vocab, gamma, greedy, trials, rowMismatch, outcomeMismatch, accepted / (double) trials, ms[ms.length / 2],
@@ -315,6 +319,44 @@ public final class GpuCheck {
             }
         }
         chiSquare(device);
+    }
+
+    /**
+     * The §6 baseline: separate kernels with materialised intermediates (softmax p, softmax q, ratio + decision,
+     * residual, row sums, normalise, sample), timed on the device like the fused pair, no host syncs in between.
+     */
+    static void unfused(CudaDevice device, DeviceBuffer pd, DeviceBuffer qd, int gamma, int vocab, float temperature,
+                        double fusedMs) {
+        long pv = (long) (gamma + 1) * vocab, qv = (long) gamma * vocab;
+        DeviceBuffer pp = device.allocate(4 * pv), qp = device.allocate(4 * qv), r = device.allocate(4 * qv);
+        DeviceBuffer sums = device.allocate(4L * gamma), acc = device.allocate(4L * gamma), out = device.allocate(4L * gamma);
+        DeviceBuffer draft = device.allocate(4L * gamma), u = device.allocate(4L * gamma);
+        try {
+            device.copyToDevice(draft, new int[gamma]);
+            float[] half = new float[gamma];
+            Arrays.fill(half, 0.5f);
+            device.copyToDevice(u, half);
+            float inv = 1f / temperature;
+            Runnable stage = () -> {
+                device.launch("base_softmax_rows", gamma + 1, 1, 1024, pd, pp, vocab, inv);
+                device.launch("base_softmax_rows", gamma, 1, 1024, qd, qp, vocab, inv);
+                device.launch("base_ratio_decide", 1, 1, 32, pp, qp, draft, u, gamma, vocab, acc);
+                device.launch("base_residual", 1024, 1, 256, pp, qp, r, qv);
+                device.launch("base_row_sum", gamma, 1, 1024, r, sums, vocab);
+                device.launch("base_normalize", 1024, 1, 256, r, sums, vocab, qv);
+                device.launch("base_sample", gamma, 1, 1024, r, u, vocab, out);
+            };
+            for (int i = 0; i < 5; i++) stage.run();
+            double[] ms = new double[50];
+            for (int i = 0; i < ms.length; i++) ms[i] = device.time(stage);
+            Arrays.sort(ms);
+            double unfusedMs = ms[ms.length / 2];
+            emit(String.format("{\"check\":\"acceptance-fused-vs-unfused\",\"vocab\":%d,\"gamma\":%d,\"fused_ms\":%.4f,"
+                    + "\"unfused_ms\":%.4f,\"speedup\":%.2f,\"pass\":%b}", vocab, gamma, fusedMs, unfusedMs, unfusedMs / fusedMs,
+                    unfusedMs / fusedMs >= 2));
+        } finally {
+            for (DeviceBuffer b : List.of(pp, qp, r, sums, acc, out, draft, u)) device.free(b);
+        }
     }
 
     /** Residual samples of the kernel (forced rejections) against the exact residual distribution. */
@@ -450,40 +492,56 @@ public final class GpuCheck {
         double genS = (System.nanoTime() - t0) / 1e9;
         long readBytes = w.matrixBytes() - (c.tiedEmbeddings() ? 0 : 2L * c.vocabSize() * c.dim());  // embedding table: one row a token
         long paramBytes = 2 * c.parameterCount();
-        for (boolean cublasOnly : new boolean[]{false, true}) {
+        List<String> variants = new ArrayList<>(List.of("skinny-kernel", "skinny-kernel+graph"));
+        if (cublas.problem() == null) variants.add("cublas");
+        emit("{\"check\":\"cublas-probe\",\"problem\":\"" + String.valueOf(cublas.problem()).replace("\"", "'") + "\"}");
+        for (String variant : variants) {
+            boolean cublasOnly = variant.equals("cublas");
             System.setProperty("specdec.cuda.cublasOnly", String.valueOf(cublasOnly));
+            System.setProperty("specdec.cuda.noGraphs", String.valueOf(!variant.endsWith("+graph")));
             try (CudaTransformer model = new CudaTransformer(device, cublas, c, w, promptLen + newTokens + 32, 16)) {
-                int[] prompt = new SplittableRandom(5).ints(promptLen, 0, c.vocabSize()).toArray();
-                double[] stepMs = new double[newTokens];
-                double prefillMs = 0;
-                for (int rep = 0; rep < 2; rep++) {   // first repetition warms up
-                    KvSequence seq = model.newSequence();
-                    long p0 = System.nanoTime();
-                    int next = model.forwardArgmax(List.of(SequenceInput.chainLastLogits(seq, prompt)))[0];
-                    prefillMs = (System.nanoTime() - p0) / 1e6;
-                    for (int s = 0; s < newTokens; s++) {
-                        long s0 = System.nanoTime();
-                        next = model.forwardArgmax(List.of(SequenceInput.chainLastLogits(seq, new int[]{next})))[0];
-                        stepMs[s] = (System.nanoTime() - s0) / 1e6;
-                    }
-                    seq.release();
-                }
-                double total = Arrays.stream(stepMs).sum();
-                double[] sorted = stepMs.clone();
-                Arrays.sort(sorted);
-                double tokS = newTokens / (total / 1e3);
-                double floorMs = paramBytes / bw * 1e3;
-                double floorReadMs = readBytes / bw * 1e3;
-                emit(String.format("{\"check\":\"decode-bench\",\"label\":\"%s\",\"gemm\":\"%s\",\"params\":%d,\"prompt\":%d,\"new_tokens\":%d,"
-                                + "\"prefill_ms\":%.2f,\"ms_per_token_mean\":%.3f,\"ms_per_token_median\":%.3f,\"tok_s\":%.1f,"
-                                + "\"d2d_GBps\":%.0f,\"floor_ms_all_params\":%.3f,\"fraction_of_floor\":%.3f,\"floor_ms_bytes_read\":%.3f,"
-                                + "\"fraction_of_read_floor\":%.3f,\"weights_generated_s\":%.1f,\"device\":\"%s\"}",
-                        label, cublasOnly ? "cublas" : "skinny-kernel", c.parameterCount(), promptLen, newTokens, prefillMs,
-                        total / newTokens, sorted[newTokens / 2], tokS, bw / 1e9, floorMs, floorMs / (total / newTokens),
-                        floorReadMs, floorReadMs / (total / newTokens), genS, device.name()));
+                benchVariant(device, c, w, model, label, variant, promptLen, newTokens, bw, readBytes, paramBytes, genS);
+            } catch (RuntimeException e) {
+                emit(String.format("{\"check\":\"decode-bench\",\"label\":\"%s\",\"gemm\":\"%s\",\"error\":\"%s\",\"pass\":false}",
+                        label, variant, String.valueOf(e).replace("\"", "'")));
+                e.printStackTrace();
             }
         }
         System.clearProperty("specdec.cuda.cublasOnly");
+        System.clearProperty("specdec.cuda.noGraphs");
+    }
+
+    static void benchVariant(CudaDevice device, ModelConfig c, DeviceWeights w, CudaTransformer model, String label,
+                             String variant, int promptLen, int newTokens, double bw, long readBytes, long paramBytes,
+                             double genS) {
+        int[] prompt = new SplittableRandom(5).ints(promptLen, 0, c.vocabSize()).toArray();
+        double[] stepMs = new double[newTokens];
+        double prefillMs = 0;
+        for (int rep = 0; rep < 2; rep++) {   // first repetition warms up
+            KvSequence seq = model.newSequence();
+            long p0 = System.nanoTime();
+            int next = model.forwardArgmax(List.of(SequenceInput.chainLastLogits(seq, prompt)))[0];
+            prefillMs = (System.nanoTime() - p0) / 1e6;
+            for (int s = 0; s < newTokens; s++) {
+                long s0 = System.nanoTime();
+                next = model.forwardArgmax(List.of(SequenceInput.chainLastLogits(seq, new int[]{next})))[0];
+                stepMs[s] = (System.nanoTime() - s0) / 1e6;
+            }
+            seq.release();
+        }
+        double total = Arrays.stream(stepMs).sum();
+        double[] sorted = stepMs.clone();
+        Arrays.sort(sorted);
+        double tokS = newTokens / (total / 1e3);
+        double floorMs = paramBytes / bw * 1e3;
+        double floorReadMs = readBytes / bw * 1e3;
+        emit(String.format("{\"check\":\"decode-bench\",\"label\":\"%s\",\"gemm\":\"%s\",\"params\":%d,\"prompt\":%d,\"new_tokens\":%d,"
+                        + "\"prefill_ms\":%.2f,\"ms_per_token_mean\":%.3f,\"ms_per_token_median\":%.3f,\"tok_s\":%.1f,"
+                        + "\"d2d_GBps\":%.0f,\"floor_ms_all_params\":%.3f,\"fraction_of_floor\":%.3f,\"floor_ms_bytes_read\":%.3f,"
+                        + "\"fraction_of_read_floor\":%.3f,\"weights_generated_s\":%.1f,\"device\":\"%s\"}",
+                label, variant, c.parameterCount(), promptLen, newTokens, prefillMs,
+                total / newTokens, sorted[newTokens / 2], tokS, bw / 1e9, floorMs, floorMs / (total / newTokens),
+                floorReadMs, floorReadMs / (total / newTokens), genS, device.name()));
     }
 
     /** Device-to-device copy bandwidth counting bytes read plus written (median of 10 copies of 1 GiB). */
