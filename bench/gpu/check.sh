@@ -2,8 +2,10 @@
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
 #   bench/gpu/check.sh [quick|full]
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy.
-# full:  + HuggingFace transformers logits/greedy on the same random weights, decode tok/s of Llama-3.2-1B and
-#        Llama-3-8B shapes (random weights generated on the device) against the HBM floor.
+# full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape),
+#        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
+#        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
+#        (benchmark-only mode) against the analytic bound.
 # Writes results.jsonl, log.txt, gpu.txt, table.txt under $OUT (default /tmp/specdec-check); prints the table last.
 set -uo pipefail
 mode="${1:-quick}"
@@ -36,6 +38,7 @@ if [ "$mode" = full ]; then
   run hf-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
   run bench-1b 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-8b 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
   run hf-bench-1b 120 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3.2-1b/config.json" 128
   run hf-bench-8b 150 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3-8b/config.json" 64
   run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32

@@ -50,6 +50,7 @@ import java.util.SplittableRandom;
  *   hf-export DIR                         a small random model as a HuggingFace directory (for transformers)
  *   hf-logits DIR TOKENS OUT.f32          teacher-forced logits of every position of TOKENS (one id a line)
  *   bench CONFIG.json LABEL [PROMPT NEW]  batch-1 greedy decode tok/s with random weights generated on the device
+ *   specbench TARGET.json DRAFT.json      speculative speedup vs vanilla under ACCEPTANCE INJECTION (benchmark only)
  * </pre>
  */
 public final class GpuCheck {
@@ -72,6 +73,7 @@ public final class GpuCheck {
                 case "spec" -> spec(device, cublas);
                 case "accept" -> accept(device);
                 case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));
+                case "specbench" -> specBench(device, cublas, Path.of(args[1]), Path.of(args[2]), 128, 256);
                 case "bench" -> bench(device, cublas, Path.of(args[1]), args[2],
                         args.length > 3 ? Integer.parseInt(args[3]) : 128, args.length > 4 ? Integer.parseInt(args[4]) : 256);
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
@@ -542,6 +544,104 @@ public final class GpuCheck {
                 label, variant, c.parameterCount(), promptLen, newTokens, prefillMs,
                 total / newTokens, sorted[newTokens / 2], tokS, bw / 1e9, floorMs, floorMs / (total / newTokens),
                 floorReadMs, floorReadMs / (total / newTokens), genS, device.name()));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // speculative speedup under acceptance injection
+    // ---------------------------------------------------------------------------------------------------------
+    static ModelConfig configOf(Path json) {
+        return HuggingFaceModel.config(Files.isDirectory(json) ? json : json.toAbsolutePath().getParent());
+    }
+
+    /**
+     * ACCEPTANCE-INJECTION BENCHMARK MODE (never available to serving): the draft runs for real, but each proposal is
+     * replaced, with probability α, by the target's known greedy continuation (from a vanilla run), else by another
+     * token; the target verifies greedily. Measures speedup vs vanilla decoding against the analytic bound
+     * (1-α^(γ+1))/((1-α)(γc+1)) with c = draft step time / target step time, and checks the output equals vanilla.
+     */
+    static void specBench(CudaDevice device, Cublas cublas, Path targetJson, Path draftJson, int promptLen, int newTokens) {
+        ModelConfig tc = configOf(targetJson), dc = configOf(draftJson);
+        DeviceWeights tw = DeviceWeights.random(device, tc, 1), dw = DeviceWeights.random(device, dc, 2);
+        int vocab = tc.vocabSize();
+        try (CudaTransformer target = new CudaTransformer(device, cublas, tc, tw, promptLen + newTokens + 64, 16);
+             CudaTransformer draft = new CudaTransformer(device, cublas, dc, dw, promptLen + newTokens + 64, 16)) {
+            int[] prompt = new SplittableRandom(5).ints(promptLen, 0, vocab).toArray();
+            int[] greedy = new int[newTokens];
+            double targetStep = decodeMsPerToken(target, prompt, greedy);
+            double draftStep = decodeMsPerToken(draft, prompt, new int[64]);
+            double c = draftStep / targetStep;
+            for (int gamma : new int[]{3, 4, 5, 6, 8}) {
+                for (double alpha : new double[]{0.6, 0.8, 0.9}) {
+                    SplittableRandom r = new SplittableRandom(gamma * 1000L + Math.round(alpha * 100));
+                    KvSequence tseq = target.newSequence(), dseq = draft.newSequence();
+                    List<Integer> out = new ArrayList<>();
+                    out.add(target.forwardArgmax(List.of(SequenceInput.chainLastLogits(tseq, prompt)))[0]);
+                    draft.forwardArgmax(List.of(SequenceInput.chainLastLogits(dseq, prompt)));
+                    int last = out.getFirst();
+                    int[] pending = {last};
+                    int rounds = 0, acceptedTotal = 0;
+                    long t0 = System.nanoTime();
+                    while (out.size() < newTokens) {
+                        int n = out.size();
+                        int[] x = new int[gamma];
+                        int[] feed = pending;
+                        for (int i = 0; i < gamma; i++) {
+                            int proposal = draft.forwardArgmax(List.of(SequenceInput.chainLastLogits(dseq, feed)))[0];
+                            int truth = n + i < greedy.length ? greedy[n + i] : proposal;
+                            x[i] = r.nextDouble() < alpha ? truth : (truth + 1) % vocab;
+                            feed = new int[]{x[i]};
+                        }
+                        int[] chunk = new int[gamma + 1];
+                        chunk[0] = last;
+                        System.arraycopy(x, 0, chunk, 1, gamma);
+                        int[] am = target.forwardArgmax(List.of(SequenceInput.chainAllLogits(tseq, chunk)));
+                        int a = 0;
+                        while (a < gamma && x[a] == am[a]) a++;
+                        for (int i = 0; i < a; i++) out.add(x[i]);
+                        out.add(am[a]);
+                        tseq.truncate(tseq.length() - (gamma - a));
+                        if (a == gamma) {
+                            pending = new int[]{x[gamma - 1], am[gamma]};
+                        } else {
+                            dseq.truncate(dseq.length() - (gamma - 1 - a));
+                            pending = new int[]{am[a]};
+                        }
+                        last = am[a];
+                        rounds++;
+                        acceptedTotal += a;
+                    }
+                    double ms = (System.nanoTime() - t0) / 1e6;
+                    int produced = out.size() - 1;
+                    boolean lossless = true;
+                    for (int i = 0; i < Math.min(out.size(), greedy.length); i++) lossless &= out.get(i) == greedy[i];
+                    tseq.release();
+                    dseq.release();
+                    double speedup = targetStep / (ms / produced);
+                    double bound = (1 - Math.pow(alpha, gamma + 1)) / ((1 - alpha) * (gamma * c + 1));
+                    emit(String.format("{\"check\":\"spec-bench-injected\",\"gamma\":%d,\"alpha\":%.2f,\"c\":%.4f,"
+                                    + "\"target_ms_per_token\":%.3f,\"draft_ms_per_token\":%.3f,\"spec_ms_per_token\":%.3f,"
+                                    + "\"mean_accepted\":%.2f,\"speedup\":%.3f,\"bound\":%.3f,\"efficiency\":%.3f,\"pass\":%b}",
+                            gamma, alpha, c, targetStep, draftStep, ms / produced, acceptedTotal / (double) rounds, speedup,
+                            bound, speedup / bound, lossless));
+                }
+            }
+        }
+    }
+
+    /** Greedy decode after a prefill, twice (the first warms up); fills {@code tokens}; returns ms per decode step. */
+    static double decodeMsPerToken(CudaTransformer model, int[] prompt, int[] tokens) {
+        double ms = 0;
+        for (int rep = 0; rep < 2; rep++) {
+            KvSequence seq = model.newSequence();
+            tokens[0] = model.forwardArgmax(List.of(SequenceInput.chainLastLogits(seq, prompt)))[0];
+            long t0 = System.nanoTime();
+            for (int s = 1; s < tokens.length; s++) {
+                tokens[s] = model.forwardArgmax(List.of(SequenceInput.chainLastLogits(seq, new int[]{tokens[s - 1]})))[0];
+            }
+            ms = (System.nanoTime() - t0) / 1e6 / (tokens.length - 1);
+            seq.release();
+        }
+        return ms;
     }
 
     /** Device-to-device copy bandwidth counting bytes read plus written (median of 10 copies of 1 GiB). */
