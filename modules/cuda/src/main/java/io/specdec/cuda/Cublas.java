@@ -65,11 +65,15 @@ public final class Cublas implements AutoCloseable {
         return String.valueOf(v[0]);
     }
 
-    /** A JavaCPP pointer at a raw device address. */
-    static Pointer at(long address) {
+    /**
+     * A JavaCPP pointer at a raw device address. (The parameter must not be called {@code address}: inside the
+     * anonymous subclass that name is Pointer's own field, and the pointer would stay NULL — the cause of the
+     * CUBLAS_STATUS_INVALID_VALUE seen on the H100 on 2026-11-22.)
+     */
+    static Pointer at(long raw) {
         return new Pointer() {
             {
-                this.address = address;
+                address = raw;
             }
         };
     }

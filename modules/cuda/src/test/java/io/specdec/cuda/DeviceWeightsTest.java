@@ -33,6 +33,11 @@ class DeviceWeightsTest {
     }
 
     @Test
+    void javacppPointerCarriesTheRawDeviceAddress() {
+        assertThat(Cublas.at(0x7f00_1234_5000L).address()).isEqualTo(0x7f00_1234_5000L);
+    }
+
+    @Test
     void deviceBufferSlicesStayInBounds() {
         DeviceBuffer b = new DeviceBuffer(4096, 100);
         assertThat(b.slice(10, 90)).isEqualTo(new DeviceBuffer(4106, 90));
