@@ -105,7 +105,10 @@ public final class CudaDevice implements AutoCloseable {
             if (count[0] == 0) return Optional.of("no CUDA device");
             return Optional.empty();
         } catch (Throwable t) {
-            return Optional.of("no usable CUDA driver: " + t);
+            String m = String.valueOf(t.getMessage());
+            int nl = m.indexOf('\n');
+            return Optional.of("no usable CUDA driver (" + t.getClass().getSimpleName() + ": "
+                    + (nl < 0 ? m : m.substring(0, nl)) + ")");
         }
     }
 
