@@ -79,6 +79,17 @@ public final class CudaDevice implements AutoCloseable {
         return exec;
     }
 
+    /** Leaves capture mode after a failed capture, dropping whatever was recorded. */
+    public void abandonCapture() {
+        try {
+            CUgraph graph = new CUgraph();
+            cuStreamEndCapture(stream, graph);
+            cuGraphDestroy(graph);
+        } catch (RuntimeException ignored) {
+            // the capture was already invalidated; the stream is out of capture mode either way
+        }
+    }
+
     public void launchGraph(CUgraphExec exec) {
         makeCurrent();
         cuGraphLaunch(exec, stream);

@@ -38,8 +38,10 @@ public final class CudaTransformer implements LanguageModel {
     private final boolean useGraphs;
     private Workspace ws;
     private int lastRows;
-    private jcuda.driver.CUgraphExec decodeGraph;
-    private Workspace decodeGraphWorkspace;
+    /** Captured forwards by shape (tokens, rows, sequences, argmax), valid for the workspace they were captured on. */
+    private final java.util.Map<Long, jcuda.driver.CUgraphExec> graphs = new java.util.HashMap<>();
+    private final java.util.Set<Long> notGraphable = new java.util.HashSet<>();
+    private Workspace graphWorkspace;
 
     /**
      * @param kvTokens  tokens the KV cache holds across all sequences
@@ -120,23 +122,8 @@ public final class CudaTransformer implements LanguageModel {
     /** As {@link #forward}, but returns only the argmax (greedy token) of each requested row, in order. */
     public int[] forwardArgmax(List<SequenceInput> batch) {
         Plan plan = prepare(batch);
-        if (plan.rows == 0) {
-            enqueue(plan, false);
-            return new int[0];
-        }
-        boolean graphable = useGraphs && plan.tokens == 1 && batch.size() == 1 && plan.rows == 1;
-        if (graphable) {
-            if (decodeGraph == null || decodeGraphWorkspace != ws) {
-                if (decodeGraph != null) device.destroyGraph(decodeGraph);
-                device.beginCapture();
-                enqueue(plan, true);
-                decodeGraph = device.endCapture();
-                decodeGraphWorkspace = ws;
-            }
-            device.launchGraph(decodeGraph);
-        } else {
-            enqueue(plan, true);
-        }
+        execute(plan, plan.rows > 0);
+        if (plan.rows == 0) return new int[0];
         int[] out = new int[plan.rows];
         device.copyToHost(out, ws.argmax, plan.rows);
         return out;
@@ -145,8 +132,44 @@ public final class CudaTransformer implements LanguageModel {
     /** Runs the forward, leaving the requested rows' logits in the workspace; returns the rows per input. */
     private int[] run(List<SequenceInput> batch) {
         Plan plan = prepare(batch);
-        enqueue(plan, false);
+        execute(plan, false);
         return plan.rowsPerInput;
+    }
+
+    /**
+     * Enqueues the forward: small steps (decode, verify of up to 8 tokens: every matmul on the skinny kernel) replay a
+     * CUDA graph captured on first use of their shape, so a step costs one launch instead of ~10 per layer. The
+     * kernels' arguments depend only on the shape (metadata offsets are fixed per shape, everything else is read from
+     * the uploaded metadata), so a graph stays valid until the workspace is reallocated.
+     */
+    private void execute(Plan plan, boolean argmax) {
+        long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 1) | (argmax ? 1 : 0);
+        boolean graphable = useGraphs && skinnyGemm && plan.tokens <= SKINNY_MAX_TOKENS && !notGraphable.contains(key);
+        if (!graphable) {
+            enqueue(plan, argmax);
+            return;
+        }
+        if (graphWorkspace != ws) {
+            for (jcuda.driver.CUgraphExec g : graphs.values()) device.destroyGraph(g);
+            graphs.clear();
+            graphWorkspace = ws;
+        }
+        jcuda.driver.CUgraphExec graph = graphs.get(key);
+        if (graph == null) {
+            try {
+                device.beginCapture();
+                enqueue(plan, argmax);
+                graph = device.endCapture();
+                graphs.put(key, graph);
+            } catch (RuntimeException e) {
+                device.abandonCapture();
+                notGraphable.add(key);
+                System.err.println("[specdec cuda] capturing a " + plan.tokens + "-token step failed, running it without a graph: " + e);
+                enqueue(plan, argmax);
+                return;
+            }
+        }
+        device.launchGraph(graph);
     }
 
     /**
@@ -318,8 +341,8 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     @Override public void close() {
-        if (decodeGraph != null) device.destroyGraph(decodeGraph);
-        decodeGraph = null;
+        for (jcuda.driver.CUgraphExec g : graphs.values()) device.destroyGraph(g);
+        graphs.clear();
         if (ws != null) ws.free();
         ws = null;
         for (int l = 0; l < keys.length; l++) {
