@@ -4,10 +4,13 @@
 set -euo pipefail
 out="${1:?usage: build.sh OUTPUT_DIR}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-nvcc="${NVCC:-$(command -v nvcc || true)}"
-[ -z "$nvcc" ] && [ -x /usr/local/cuda/bin/nvcc ] && nvcc=/usr/local/cuda/bin/nvcc
+nvcc="${NVCC:-}"
 if [ -z "$nvcc" ]; then
-  echo "[specdec native] SKIPPED: nvcc not found (set NVCC or put CUDA's bin on PATH); the cuda module builds without kernels and its GPU tests skip."
+  nvcc="$(command -v nvcc || true)"
+  if [ -z "$nvcc" ] && [ -x /usr/local/cuda/bin/nvcc ]; then nvcc=/usr/local/cuda/bin/nvcc; fi
+fi
+if [ -z "$nvcc" ] || [ ! -x "$nvcc" ]; then
+  echo "[specdec native] SKIPPED: nvcc not found${NVCC:+ at NVCC=$NVCC} (set NVCC or put CUDA's bin on PATH); the cuda module builds without kernels and its GPU tests skip."
   exit 0
 fi
 mkdir -p "$out"
