@@ -11,6 +11,8 @@ import io.specdec.core.tokenizer.Tokenizer;
 import io.specdec.core.tokenizer.Tokenizers;
 import io.specdec.cpu.CpuModels;
 import io.specdec.cpu.ParallelExecutor;
+import io.specdec.cuda.CudaModels;
+import io.specdec.cuda.CudaTransformer;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -18,7 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A loaded target (and optional draft) on the CPU backend with the tokenizer, owning everything it opened. The
+ * A loaded target (and optional draft) on the CPU or CUDA backend with the tokenizer, owning everything it opened. The
  * CLI's one place that turns options into running models.
  */
 final class Engine implements AutoCloseable {
@@ -26,13 +28,17 @@ final class Engine implements AutoCloseable {
     final LanguageModel targetModel;
     final Tokenizer tokenizer;
     final ParallelExecutor executor;
+    /** The GPU's models when --backend cuda, else null. */
+    final CudaModels cuda;
     private final List<AutoCloseable> owned = new ArrayList<>();
 
-    private Engine(LoadedModel target, LanguageModel targetModel, Tokenizer tokenizer, ParallelExecutor executor) {
+    private Engine(LoadedModel target, LanguageModel targetModel, Tokenizer tokenizer, ParallelExecutor executor,
+                   CudaModels cuda) {
         this.target = target;
         this.targetModel = targetModel;
         this.tokenizer = tokenizer;
         this.executor = executor;
+        this.cuda = cuda;
     }
 
     static Engine open(ModelOptions options, PrintStream err) {
@@ -53,7 +59,19 @@ final class Engine implements AutoCloseable {
             }
             ParallelExecutor executor = new ParallelExecutor(options.threadCount(), "specdec-cpu");
             int kvTokens = options.kvTokens;
-            Engine engine = new Engine(model, CpuModels.of(model, executor, kvTokens), tokenizer, executor);
+            Engine engine;
+            if (options.cuda()) {
+                CudaModels cuda = CudaModels.open(0);
+                try {
+                    engine = new Engine(model, cuda.of(model, kvTokens), tokenizer, executor, cuda);
+                } catch (RuntimeException e) {
+                    cuda.close();
+                    executor.close();
+                    throw e;
+                }
+            } else {
+                engine = new Engine(model, CpuModels.of(model, executor, kvTokens), tokenizer, executor, null);
+            }
             engine.owned.add(model);
             return engine;
         } catch (RuntimeException e) {
@@ -89,7 +107,8 @@ final class Engine implements AutoCloseable {
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("--draft layers:N expects a number of layers, got " + spec);
             }
-            draft = CpuModels.earlyExit(target, layers, executor, kvTokens());
+            draft = cuda != null ? cuda.earlyExit(target, layers, kvTokens())
+                    : CpuModels.earlyExit(target, layers, executor, kvTokens());
         } else {
             Path path = ModelOptions.requireExists(Path.of(spec), "draft model");
             LoadedModel loaded = ModelFiles.load(path, ModelFiles.LoadOptions.DEFAULT
@@ -99,18 +118,20 @@ final class Engine implements AutoCloseable {
                 throw new IllegalArgumentException("draft " + path + " has a vocabulary of " + loaded.config().vocabSize()
                         + " tokens, the target " + target.config().vocabSize() + ": they must share one tokenizer");
             }
-            draft = CpuModels.of(loaded, executor, kvTokens());
+            draft = cuda != null ? cuda.of(loaded, kvTokens()) : CpuModels.of(loaded, executor, kvTokens());
         }
         if (treeWidth > 1) return TreeDrafter.of(draft, treeWidth, gamma);
         return new ModelDrafter(draft);
     }
 
     private int kvTokens() {
+        if (targetModel instanceof CudaTransformer c) return c.cache().totalBlocks() * c.cache().blockSize();
         return ((io.specdec.cpu.CpuTransformer) targetModel).cache().totalBlocks() * CpuModels.BLOCK_SIZE;
     }
 
     @Override public void close() {
         executor.close();
+        if (cuda != null) cuda.close();
         for (AutoCloseable c : owned.reversed()) {
             try {
                 c.close();

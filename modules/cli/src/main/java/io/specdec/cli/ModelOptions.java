@@ -25,6 +25,11 @@ public final class ModelOptions {
             description = "KV cache capacity in tokens, shared by all sequences (default: ${DEFAULT-VALUE}).")
     int kvTokens;
 
+    @Option(names = "--backend", paramLabel = "cpu|cuda", defaultValue = "cpu",
+            description = "Where the models run: cpu (default) or cuda (GPU 0; needs the CUDA driver, and the host's "
+                    + "CUDA libraries on LD_LIBRARY_PATH for cuBLAS).")
+    String backend;
+
     static {
         System.setProperty("specdec.cores", Integer.toString(Runtime.getRuntime().availableProcessors()));
     }
@@ -33,6 +38,14 @@ public final class ModelOptions {
         int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
         if (n < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + n);
         return n;
+    }
+
+    boolean cuda() {
+        return switch (backend) {
+            case "cpu" -> false;
+            case "cuda" -> true;
+            default -> throw new IllegalArgumentException("--backend must be cpu or cuda, got " + backend);
+        };
     }
 
     /** The model to load: --model, else the default. */

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
+#   bench/gpu/check.sh [quick|full]
+# quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy.
+# full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape),
+#        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
+#        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
+#        (benchmark-only mode) against the analytic bound.
+# Writes results.jsonl, log.txt, gpu.txt, table.txt under $OUT (default /tmp/specdec-check); prints the table last.
+set -uo pipefail
+mode="${1:-quick}"
+home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+out="${OUT:-/tmp/specdec-check}"; mkdir -p "$out"
+work="$(mktemp -d)"
+export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/usr/lib:${LD_LIBRARY_PATH:-}"
+export NCCL_NVLS_ENABLE=0
+java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
+check=("$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
+       -Dorg.bytedeco.javacpp.pathsFirst=true -Xmx24g -XX:+UseParallelGC -cp "$home/lib/*" io.specdec.cuda.check.GpuCheck)
+results="$out/results.jsonl"; log="$out/log.txt"; : > "$results"; : > "$log"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv > "$out/gpu.txt" 2>&1
+run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to the log
+  local name="$1" limit="$2"; shift 2
+  echo "=== $name: $*" >> "$log"
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$work/$name.out" 2>> "$log"; local rc=$?
+  grep '^{' "$work/$name.out" >> "$results"; grep -v '^{' "$work/$name.out" >> "$log"
+  echo "=== $name rc=$rc $((SECONDS - t0))s" >> "$log"
+  [ $rc -eq 0 ] || echo "{\"check\":\"$name\",\"error\":\"exit $rc (see log.txt)\",\"pass\":false}" >> "$results"
+}
+run cpu 150 "${check[@]}" cpu
+run accept 180 "${check[@]}" accept
+run spec 120 "${check[@]}" spec
+if [ "$mode" = full ]; then
+  run hf-export 120 "${check[@]}" hf-export "$work/small"
+  run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
+  run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32"
+  run hf-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
+  run bench-1b 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run bench-8b 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  run hf-bench-1b 120 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3.2-1b/config.json" 128
+  run hf-bench-8b 150 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3-8b/config.json" 64
+  run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
+  run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
+  run hf8b-compare 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+fi
+python3 - "$results" > "$out/table.txt" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for r in rows:
+    c = r.pop("check"); ok = r.pop("pass", None)
+    keep = {k: v for k, v in r.items() if k not in ("stats", "device", "out", "dir")}
+    print(f"{'PASS' if ok else ('FAIL' if ok is False else '    ')} {c:28s} " + " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in keep.items()))
+PY
+cat "$out/table.txt"
+rm -rf "$work"

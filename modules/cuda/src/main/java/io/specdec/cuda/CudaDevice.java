@@ -1,0 +1,276 @@
+package io.specdec.cuda;
+
+import jcuda.NativePointerObject;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUmodule;
+import jcuda.driver.JCudaDriver;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
+import static jcuda.driver.JCudaDriver.*;
+
+/**
+ * One GPU through JCuda's driver API: its primary context (the one cuBLAS, a runtime-API library, also uses), the
+ * kernel module loaded from the packaged fatbin, allocations and copies, launches on one blocking stream (so the
+ * synchronous copies on the legacy stream order with them), CUDA graph capture and replay, event timing. Every call sets the context current first, so any one thread at a time may drive it.
+ */
+public final class CudaDevice implements AutoCloseable {
+    /** Where the Maven build puts the kernels (native/build.sh). */
+    public static final String FATBIN_RESOURCE = "/native/specdec_kernels.fatbin";
+
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final Map<Long, DevicePointer> allocations = new HashMap<>();
+    private final String name;
+    private final Stream stream = new Stream();
+    private long allocatedBytes;
+    private boolean closed;
+
+    private CudaDevice(int ordinal) {
+        JCudaDriver.setExceptionsEnabled(true);
+        cuInit(0);
+        cuDeviceGet(device, ordinal);
+        cuDevicePrimaryCtxRetain(context, device);
+        cuCtxSetCurrent(context);
+        byte[] fatbin = readFatbin().orElseThrow(() -> new IllegalStateException(
+                "the kernels " + FATBIN_RESOURCE + " are not on the classpath: this build of specdec-cuda ran without nvcc"));
+        byte[] terminated = java.util.Arrays.copyOf(fatbin, fatbin.length + 1);
+        cuModuleLoadData(module, terminated);
+        byte[] nameBytes = new byte[256];
+        cuDeviceGetName(nameBytes, nameBytes.length, device);
+        this.name = new String(nameBytes).trim().replace("\0", "");
+        cuStreamCreate(stream, 0);
+    }
+
+    /** A JCuda stream that can tell its raw handle (for cuBLAS). */
+    private static final class Stream extends CUstream {
+        long address() { return getNativePointer(); }
+    }
+
+    long streamAddress() { return stream.address(); }
+
+    /** Starts recording this thread's launches into a graph instead of running them. */
+    public void beginCapture() {
+        makeCurrent();
+        cuStreamBeginCapture(stream, jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+    }
+
+    /** Ends the capture begun by {@link #beginCapture} and returns the instantiated graph. */
+    public CUgraphExec endCapture() {
+        CUgraph graph = new CUgraph();
+        cuStreamEndCapture(stream, graph);
+        CUgraphExec exec = new CUgraphExec();
+        cuGraphInstantiate(exec, graph, 0L);
+        cuGraphDestroy(graph);
+        return exec;
+    }
+
+    /** Leaves capture mode after a failed capture, dropping whatever was recorded. */
+    public void abandonCapture() {
+        try {
+            CUgraph graph = new CUgraph();
+            cuStreamEndCapture(stream, graph);
+            cuGraphDestroy(graph);
+        } catch (RuntimeException ignored) {
+            // the capture was already invalidated; the stream is out of capture mode either way
+        }
+    }
+
+    public void launchGraph(CUgraphExec exec) {
+        makeCurrent();
+        cuGraphLaunch(exec, stream);
+    }
+
+    public void destroyGraph(CUgraphExec exec) {
+        makeCurrent();
+        cuGraphExecDestroy(exec);
+    }
+
+    /** Opens GPU {@code ordinal}; throws with the reason when there is none or the kernels are missing. */
+    public static CudaDevice open(int ordinal) {
+        return new CudaDevice(ordinal);
+    }
+
+    /** Why no GPU can be used here (no driver, no device, no kernels), or empty when one can. */
+    public static Optional<String> unavailableReason() {
+        if (readFatbin().isEmpty()) return Optional.of("kernels not built (no nvcc when specdec-cuda was built)");
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            cuInit(0);
+            int[] count = new int[1];
+            cuDeviceGetCount(count);
+            if (count[0] == 0) return Optional.of("no CUDA device");
+            return Optional.empty();
+        } catch (Throwable t) {
+            String m = String.valueOf(t.getMessage());
+            int nl = m.indexOf('\n');
+            return Optional.of("no usable CUDA driver (" + t.getClass().getSimpleName() + ": "
+                    + (nl < 0 ? m : m.substring(0, nl)) + ")");
+        }
+    }
+
+    static Optional<byte[]> readFatbin() {
+        try (InputStream in = CudaDevice.class.getResourceAsStream(FATBIN_RESOURCE)) {
+            return in == null ? Optional.empty() : Optional.of(in.readAllBytes());
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    public String name() { return name; }
+
+    public long allocatedBytes() { return allocatedBytes; }
+
+    void makeCurrent() {
+        cuCtxSetCurrent(context);
+    }
+
+    public DeviceBuffer allocate(long bytes) {
+        makeCurrent();
+        DevicePointer p = new DevicePointer();
+        cuMemAlloc(p, Math.max(bytes, 256));
+        DeviceBuffer b = new DeviceBuffer(p.address(), bytes);
+        allocations.put(b.address(), p);
+        allocatedBytes += bytes;
+        return b;
+    }
+
+    public void free(DeviceBuffer b) {
+        if (b == null) return;
+        DevicePointer p = allocations.remove(b.address());
+        if (p == null) throw new IllegalArgumentException("not an allocation of this device: " + b);
+        makeCurrent();
+        cuMemFree(p);
+        allocatedBytes -= b.bytes();
+    }
+
+    public void copyToDevice(DeviceBuffer dst, MemorySegment src) {
+        makeCurrent();
+        long chunk = 1L << 30;
+        for (long off = 0; off < src.byteSize(); off += chunk) {
+            long n = Math.min(chunk, src.byteSize() - off);
+            cuMemcpyHtoD(dst.slice(off, n).pointer(), Pointer.to(src.asSlice(off, n).asByteBuffer()), n);
+        }
+    }
+
+    public void copyToDevice(DeviceBuffer dst, int[] src) {
+        makeCurrent();
+        cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
+    }
+
+    public void copyToDevice(DeviceBuffer dst, float[] src) {
+        makeCurrent();
+        cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
+    }
+
+    public void copyToDevice(DeviceBuffer dst, double[] src) {
+        makeCurrent();
+        cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 8L * src.length);
+    }
+
+    public void copyToDevice(DeviceBuffer dst, short[] src, int count) {
+        makeCurrent();
+        cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 2L * count);
+    }
+
+    public void copyToHost(float[] dst, DeviceBuffer src, int count) {
+        makeCurrent();
+        cuMemcpyDtoH(Pointer.to(dst), src.pointer(), 4L * count);
+    }
+
+    public void copyToHost(int[] dst, DeviceBuffer src, int count) {
+        makeCurrent();
+        cuMemcpyDtoH(Pointer.to(dst), src.pointer(), 4L * count);
+    }
+
+    public void copy(DeviceBuffer dst, DeviceBuffer src, long bytes) {
+        makeCurrent();
+        cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream);
+    }
+
+    public void synchronize() {
+        makeCurrent();
+        cuCtxSynchronize();
+    }
+
+    /** Looks kernels up ahead of time, so that none is first looked up while a graph is being captured. */
+    public void preload(String... kernels) {
+        makeCurrent();
+        for (String k : kernels) function(k);
+    }
+
+    private CUfunction function(String kernel) {
+        return functions.computeIfAbsent(kernel, k -> {
+            CUfunction f = new CUfunction();
+            cuModuleGetFunction(f, module, k);
+            return f;
+        });
+    }
+
+    /**
+     * Launches {@code kernel} on the default stream. Arguments: {@link DeviceBuffer} (or null: a null pointer),
+     * Integer, Long, Float, Double — in the kernel's parameter order and C types.
+     */
+    public void launch(String kernel, int gridX, int gridY, int blockX, Object... args) {
+        makeCurrent();
+        NativePointerObject[] params = new NativePointerObject[args.length];
+        for (int i = 0; i < args.length; i++) {
+            params[i] = switch (args[i]) {
+                case null -> Pointer.to(new long[]{0L});
+                case DeviceBuffer b -> Pointer.to(new long[]{b.address()});
+                case Integer v -> Pointer.to(new int[]{v});
+                case Long v -> Pointer.to(new long[]{v});
+                case Float v -> Pointer.to(new float[]{v});
+                case Double v -> Pointer.to(new double[]{v});
+                default -> throw new IllegalArgumentException("kernel argument " + i + " of " + kernel + ": " + args[i].getClass());
+            };
+        }
+        cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, 0, stream, Pointer.to(params), null);
+    }
+
+    /** Milliseconds {@code work} takes on the device, measured with events around it. */
+    public float time(Runnable work) {
+        makeCurrent();
+        CUevent start = new CUevent();
+        CUevent stop = new CUevent();
+        cuEventCreate(start, 0);
+        cuEventCreate(stop, 0);
+        try {
+            cuEventRecord(start, stream);
+            work.run();
+            cuEventRecord(stop, stream);
+            cuEventSynchronize(stop);
+            float[] ms = new float[1];
+            cuEventElapsedTime(ms, start, stop);
+            return ms[0];
+        } finally {
+            cuEventDestroy(start);
+            cuEventDestroy(stop);
+        }
+    }
+
+    @Override public void close() {
+        if (closed) return;
+        closed = true;
+        makeCurrent();
+        for (DevicePointer p : allocations.values()) cuMemFree(p);
+        allocations.clear();
+        cuStreamDestroy(stream);
+        cuModuleUnload(module);
+        cuDevicePrimaryCtxRelease(device);
+    }
+}

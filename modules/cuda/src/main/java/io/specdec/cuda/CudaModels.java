@@ -1,0 +1,71 @@
+package io.specdec.cuda;
+
+import io.specdec.core.model.LoadedModel;
+import io.specdec.core.model.ModelConfig;
+
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/**
+ * Builds CUDA transformers over loaded weights on one GPU, as CpuModels does on the CPU: owns the device and the
+ * cuBLAS handle, uploads each loaded model once (an early-exit draft shares its target's device weights).
+ */
+public final class CudaModels implements AutoCloseable {
+    /** Tokens per KV block, as on the CPU. */
+    public static final int BLOCK_SIZE = 16;
+
+    private final CudaDevice device;
+    private final Cublas cublas;
+    private final Map<LoadedModel, DeviceWeights> uploaded = new IdentityHashMap<>();
+
+    private CudaModels(CudaDevice device, Cublas cublas) {
+        this.device = device;
+        this.cublas = cublas;
+    }
+
+    /** GPU {@code ordinal}; throws IllegalArgumentException with the reason when none is usable here. */
+    public static CudaModels open(int ordinal) {
+        String reason = CudaDevice.unavailableReason().orElse(null);
+        if (reason != null) throw new IllegalArgumentException("--backend cuda: " + reason);
+        CudaDevice device = CudaDevice.open(ordinal);
+        try {
+            return new CudaModels(device, new Cublas(device));
+        } catch (RuntimeException e) {
+            device.close();
+            throw e;
+        }
+    }
+
+    public CudaDevice device() { return device; }
+
+    /** The whole model with a KV cache of {@code kvTokens} tokens. */
+    public CudaTransformer of(LoadedModel model, int kvTokens) {
+        return new CudaTransformer(device, cublas, model.config(), weights(model), kvTokens, BLOCK_SIZE);
+    }
+
+    /** The model's first {@code layers} layers with its final norm and output head, sharing the device weights. */
+    public CudaTransformer earlyExit(LoadedModel model, int layers, int kvTokens) {
+        ModelConfig c = model.config();
+        if (layers < 1 || layers >= c.layers()) {
+            throw new IllegalArgumentException("an early-exit draft needs between 1 and " + (c.layers() - 1)
+                    + " layers of this " + c.layers() + "-layer model, got " + layers);
+        }
+        ModelConfig draft = new ModelConfig(c.architecture() + "-first" + layers, c.dim(), c.hiddenDim(), layers,
+                c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.maxSequenceLength(), c.rmsNormEps(),
+                c.ropeTheta(), c.ropeScaling(), c.ropeStyle(), c.tiedEmbeddings(), c.qkvBias(), c.qkNorm(),
+                c.slidingWindow(), c.bosTokenId(), c.eosTokenIds());
+        DeviceWeights w = weights(model);
+        DeviceWeights truncated = new DeviceWeights(w.embedding(), w.layers().subList(0, layers), w.finalNorm(),
+                w.output(), 0);
+        return new CudaTransformer(device, cublas, draft, truncated, kvTokens, BLOCK_SIZE);
+    }
+
+    private DeviceWeights weights(LoadedModel model) {
+        return uploaded.computeIfAbsent(model, m -> DeviceWeights.upload(device, m.config(), m.weights()));
+    }
+
+    @Override public void close() {
+        cublas.close();
+        device.close();   // frees every allocation, weights included
+    }
+}

@@ -1,0 +1,578 @@
+// specdec CUDA kernels: the Llama-family forward (embedding, RMSNorm, q/k/v post-processing with RoPE and paged KV
+// append, attention over the paged cache with causal or explicit tree masks, SwiGLU, bf16 skinny GEMM), greedy
+// argmax, the fused speculative acceptance kernel (docs/ALGORITHMS.md §6) and device-side random weights.
+// Semantics follow modules/cpu CpuTransformer; every kernel is extern "C" so the Java side finds it by name.
+// Activations between matmuls are f32 (residual stream, matmul outputs); matmul inputs and weights are bf16.
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16;
+
+#define FULL_MASK 0xffffffffu
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, o));
+    return v;
+}
+
+// Sum over the block; every thread gets the result. scratch holds >= 32 floats.
+__device__ float block_sum(float v, float* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float t = lane < warps ? scratch[lane] : 0.f;
+    return warp_sum(t);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Embedding, norms, activation
+// ---------------------------------------------------------------------------------------------------------------
+
+// x[t, :] = embedding[tokens[t], :]   grid: tokens
+extern "C" __global__ void embed_gather(const int* __restrict__ tokens, const bf16* __restrict__ emb,
+                                        float* __restrict__ x, int dim) {
+    const bf16* row = emb + (size_t) tokens[blockIdx.x] * dim;
+    float* out = x + (size_t) blockIdx.x * dim;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = __bfloat162float(row[i]);
+}
+
+// out[r, :] = bf16(w * x[src, :] / rms(x[src, :]))  with src = rows ? rows[r] : r.   grid: output rows
+// (The residual add is fused into the preceding matmul's epilogue, which accumulates into x.)
+extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* __restrict__ rows,
+                                        const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps) {
+    __shared__ float scratch[32];
+    int src = rows ? rows[blockIdx.x] : blockIdx.x;
+    const float* xr = x + (size_t) src * dim;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss, scratch);
+    float scale = 1.0f / sqrtf(ss / dim + eps);
+    bf16* o = out + (size_t) blockIdx.x * dim;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = __float2bfloat16(w[i] * (scale * xr[i]));
+}
+
+// out[t, i] = bf16(silu(gate) * up) from gu[t] = [gate(hidden) | up(hidden)].   grid-stride
+extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __restrict__ out, int hidden, long total) {
+    for (long idx = blockIdx.x * (long) blockDim.x + threadIdx.x; idx < total; idx += (long) gridDim.x * blockDim.x) {
+        long t = idx / hidden;
+        int i = (int) (idx - t * hidden);
+        float g = gu[t * 2 * hidden + i];
+        float u = gu[t * 2 * hidden + hidden + i];
+        out[idx] = __float2bfloat16(g / (1.0f + expf(-g)) * u);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// q/k/v post-processing: bias, per-head q/k RMSNorm, RoPE (precomputed inverse frequencies, so every scaling of the
+// config works), q out in f32, k and v appended to the paged cache at their physical slots.
+// qkv row = [q (heads*hd) | k (kvHeads*hd) | v (kvHeads*hd)].   grid: tokens; one warp per head.
+// ---------------------------------------------------------------------------------------------------------------
+extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const float* __restrict__ bias,
+                                           const float* __restrict__ qNorm, const float* __restrict__ kNorm,
+                                           const double* __restrict__ invFreq, const int* __restrict__ positions,
+                                           const int* __restrict__ slots, float* __restrict__ qOut,
+                                           bf16* __restrict__ kCache, bf16* __restrict__ vCache,
+                                           int heads, int kvHeads, int hd, int interleaved, float eps) {
+    int t = blockIdx.x;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    int qDim = heads * hd, kvDim = kvHeads * hd, width = qDim + 2 * kvDim;
+    const float* row = qkv + (size_t) t * width;
+    double pos = (double) positions[t];
+    size_t slot = (size_t) slots[t];
+    int half = hd / 2;
+    for (int h = warp; h < heads + 2 * kvHeads; h += warps) {
+        int base = h < heads ? h * hd : (h < heads + kvHeads ? qDim + (h - heads) * hd : qDim + kvDim + (h - heads - kvHeads) * hd);
+        if (h >= heads + kvHeads) {  // value head: bias, then straight into the cache
+            int vh = h - heads - kvHeads;
+            for (int i = lane; i < hd; i += 32) {
+                float v = row[base + i] + (bias ? bias[base + i] : 0.f);
+                vCache[slot * kvDim + vh * hd + i] = __float2bfloat16(v);
+            }
+            continue;
+        }
+        const float* norm = h < heads ? qNorm : kNorm;
+        float scale = 1.f;
+        if (norm) {
+            float ss = 0.f;
+            for (int i = lane; i < hd; i += 32) {
+                float v = row[base + i] + (bias ? bias[base + i] : 0.f);
+                ss += v * v;
+            }
+            ss = warp_sum(ss);
+            scale = 1.0f / sqrtf(ss / hd + eps);
+        }
+        for (int j = lane; j < half; j += 32) {
+            int a = interleaved ? 2 * j : j;
+            int b = interleaved ? 2 * j + 1 : j + half;
+            float x0 = row[base + a] + (bias ? bias[base + a] : 0.f);
+            float x1 = row[base + b] + (bias ? bias[base + b] : 0.f);
+            if (norm) { x0 = norm[a] * (scale * x0); x1 = norm[b] * (scale * x1); }
+            double s, c;
+            sincos(pos * invFreq[j], &s, &c);
+            float cf = (float) c, sf = (float) s;
+            float y0 = x0 * cf - x1 * sf;
+            float y1 = x0 * sf + x1 * cf;
+            if (h < heads) {
+                qOut[(size_t) t * qDim + base + a] = y0;
+                qOut[(size_t) t * qDim + base + b] = y1;
+            } else {
+                int kh = h - heads;
+                kCache[slot * kvDim + kh * hd + a] = __float2bfloat16(y0);
+                kCache[slot * kvDim + kh * hd + b] = __float2bfloat16(y1);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention over the paged cache, flash-style: tiles of 32 keys, online softmax, scores never leave registers.
+// One block per (token, head); warp w takes key tiles w, w+W, ...: lane j computes the score of key (tile + j)
+// (a whole-row dot product, so the 32 K rows load in parallel), the warp updates its running max/sum once per tile
+// and accumulates the 32 V rows (lane d owns dims d, d+32, ...). The warps' states are merged at the end.
+// tokMeta[t] = {seq, chunkIndex, position}; seqMeta[s] = {prefix, chunkLen, tableOffset, posOffset, maskOffset,
+// maskWords} with offsets into the ints at `meta`; maskOffset < 0 means causal, else bit k of
+// meta[maskOffset + c*maskWords + k/32] allows chunk key k. Slot positions are read only when window > 0.
+// ---------------------------------------------------------------------------------------------------------------
+#define ATT_WARPS 4
+#define ATT_MAX_HD 256
+
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
+attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+                bf16* __restrict__ out, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
+                const int* __restrict__ blockTables, const int* __restrict__ slotPositions,
+                const unsigned* __restrict__ masks, int heads, int kvHeads, int hd, int blockSize, int window,
+                float scale) {
+    __shared__ __align__(16) float qs[ATT_MAX_HD];
+    __shared__ float accS[ATT_WARPS][ATT_MAX_HD];
+    __shared__ float mS[ATT_WARPS], lS[ATT_WARPS];
+    int t = blockIdx.x, h = blockIdx.y;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int kvh = h / (heads / kvHeads);
+    int qDim = heads * hd, kvDim = kvHeads * hd;
+    int c = tokMeta[3 * t + 1], qpos = tokMeta[3 * t + 2];
+    const int* sm = seqMeta + 6 * tokMeta[3 * t];
+    int prefix = sm[0], tableOff = sm[2], posOff = sm[3], maskOff = sm[4], maskWords = sm[5];
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[(size_t) t * qDim + h * hd + i] * scale;
+    __syncthreads();
+
+    float acc[ATT_MAX_HD / 32];
+#pragma unroll
+    for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] = 0.f;
+    float m = -INFINITY, l = 0.f;
+    int keys = maskOff < 0 ? prefix + c + 1 : prefix + sm[1];
+    bool vec = (hd & 7) == 0;
+    for (int tile = warp * 32; tile < keys; tile += ATT_WARPS * 32) {
+        int j = tile + lane;
+        bool visible = j < keys;
+        if (visible && j >= prefix && maskOff >= 0) {
+            int k = j - prefix;
+            visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
+        }
+        if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+        size_t slot = 0;
+        float s = -INFINITY;
+        if (visible) {
+            slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
+            const bf16* kr = kCache + slot * kvDim + kvh * hd;
+            float dot = 0.f;
+            if (vec) {
+                for (int i = 0; i < hd; i += 8) {
+                    uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
+                    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        float2 kf = __bfloat1622float2(k2[e]);
+                        dot += qs[i + 2 * e] * kf.x + qs[i + 2 * e + 1] * kf.y;
+                    }
+                }
+            } else {
+                for (int i = 0; i < hd; i++) dot += qs[i] * __bfloat162float(kr[i]);
+            }
+            s = dot;
+        }
+        float tileMax = warp_max(s);
+        if (tileMax == -INFINITY) continue;   // nothing visible in this tile (warp-uniform)
+        float mNew = fmaxf(m, tileMax);
+        float corr = __expf(m - mNew);
+        float p = visible ? __expf(s - mNew) : 0.f;
+        l = l * corr + warp_sum(p);
+#pragma unroll
+        for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] *= corr;
+        unsigned live = __ballot_sync(FULL_MASK, visible);
+        while (live) {
+            int k = __ffs(live) - 1;
+            live &= live - 1;
+            float pk = __shfl_sync(FULL_MASK, p, k);
+            size_t sk = __shfl_sync(FULL_MASK, (unsigned long long) slot, k);
+            const bf16* vr = vCache + sk * kvDim + kvh * hd;
+#pragma unroll
+            for (int r = 0; r < ATT_MAX_HD / 32; r++) {
+                int i = lane + 32 * r;
+                if (i < hd) acc[r] += pk * __bfloat162float(vr[i]);
+            }
+        }
+        m = mNew;
+    }
+    if (lane == 0) { mS[warp] = m; lS[warp] = l; }
+#pragma unroll
+    for (int r = 0; r < ATT_MAX_HD / 32; r++) {
+        int i = lane + 32 * r;
+        if (i < hd) accS[warp][i] = acc[r];
+    }
+    __syncthreads();
+    float M = -INFINITY;
+    for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, mS[w]);
+    float L = 0.f;
+    for (int w = 0; w < ATT_WARPS; w++) if (lS[w] > 0.f) L += lS[w] * __expf(mS[w] - M);
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float o = 0.f;
+        for (int w = 0; w < ATT_WARPS; w++) if (lS[w] > 0.f) o += accS[w][i] * __expf(mS[w] - M);
+        out[(size_t) t * qDim + h * hd + i] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Skinny GEMM for decode / verify: y[t, n] (+)= sum_k W[n, k] * x[t, k], T <= 8 tokens, W bf16 [N, K] row-major,
+// x bf16 [T, K]. One warp per output row; 16-byte loads of W (8 bf16), each W element read once for all T.
+// Needs K % 8 == 0 (checked on the host, which falls back to cuBLAS otherwise).
+// ---------------------------------------------------------------------------------------------------------------
+template <int T>
+__device__ __forceinline__ void gemv_rows(const bf16* __restrict__ W, const bf16* __restrict__ x,
+                                          float* __restrict__ y, int N, int K, int accumulate) {
+    int lane = threadIdx.x & 31;
+    int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (n >= N) return;
+    const uint4* wr = reinterpret_cast<const uint4*>(W + (size_t) n * K);
+    float sum[T];
+#pragma unroll
+    for (int t = 0; t < T; t++) sum[t] = 0.f;
+    int chunks = K / 8;
+#pragma unroll 4
+    for (int i = lane; i < chunks; i += 32) {
+        uint4 wv = __ldg(wr + i);
+        const __nv_bfloat162* w2 = reinterpret_cast<const __nv_bfloat162*>(&wv);
+        float2 wf[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) wf[e] = __bfloat1622float2(w2[e]);
+#pragma unroll
+        for (int t = 0; t < T; t++) {
+            uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t) t * K) + i);
+            const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(&xv);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float2 xf = __bfloat1622float2(x2[e]);
+                sum[t] += wf[e].x * xf.x + wf[e].y * xf.y;
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < T; t++) {
+        float s = warp_sum(sum[t]);
+        if (lane == 0) {
+            float* dst = y + (size_t) t * N + n;
+            *dst = accumulate ? *dst + s : s;
+        }
+    }
+}
+
+extern "C" __global__ void gemv_bf16(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
+                                     int N, int K, int T, int accumulate) {
+    switch (T) {
+        case 1: gemv_rows<1>(W, x, y, N, K, accumulate); break;
+        case 2: gemv_rows<2>(W, x, y, N, K, accumulate); break;
+        case 3: gemv_rows<3>(W, x, y, N, K, accumulate); break;
+        case 4: gemv_rows<4>(W, x, y, N, K, accumulate); break;
+        case 5: gemv_rows<5>(W, x, y, N, K, accumulate); break;
+        case 6: gemv_rows<6>(W, x, y, N, K, accumulate); break;
+        case 7: gemv_rows<7>(W, x, y, N, K, accumulate); break;
+        case 8: gemv_rows<8>(W, x, y, N, K, accumulate); break;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Greedy: out[r] = argmax logits[r, :] (lowest index on ties, as the CPU's argmax).   grid: rows
+// ---------------------------------------------------------------------------------------------------------------
+__device__ __forceinline__ void argmax_merge(float& v, int& i, float ov, int oi) {
+    if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
+}
+
+extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int V, int* __restrict__ out) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    const float* row = logits + (size_t) blockIdx.x * V;
+    float best = -INFINITY;
+    int idx = 0x7fffffff;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) argmax_merge(best, idx, row[v], v);
+    for (int o = 16; o > 0; o >>= 1) argmax_merge(best, idx, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, idx, o));
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { sv[warp] = best; si[warp] = idx; }
+    __syncthreads();
+    if (warp == 0) {
+        int warps = blockDim.x >> 5;
+        best = lane < warps ? sv[lane] : -INFINITY;
+        idx = lane < warps ? si[lane] : 0x7fffffff;
+        for (int o = 16; o > 0; o >>= 1) argmax_merge(best, idx, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, idx, o));
+        if (lane == 0) out[blockIdx.x] = idx;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fused speculative acceptance (docs/ALGORITHMS.md §1 and §6). One block per row i in 0..gamma (row gamma is the
+// bonus row). Pass 1 streams the row once: online softmax statistics of p and q together (and argmax p); the ratio
+// is taken only at the drafted token. If the row rejects (or is the bonus row), pass 2 (the row is L2-resident by
+// then) sums the residual max(0, p - q) per warp segment and samples it by inverse CDF with the given uniform.
+// rowOut[2i] = accepted (0/1), rowOut[2i+1] = replacement (or bonus) token. Temperature is applied as invTemp;
+// greedy compares with argmax p. Acceptance is u < p(x)/q(x), the CPU SpeculativeSampler's rule.
+// ---------------------------------------------------------------------------------------------------------------
+#define ACC_THREADS 1024
+
+__device__ __forceinline__ void online_merge(float& m, float& s, float om, float os) {
+    if (om == -INFINITY) return;
+    if (m == -INFINITY) { m = om; s = os; return; }
+    float mn = fmaxf(m, om);
+    s = s * __expf(m - mn) + os * __expf(om - mn);
+    m = mn;
+}
+
+extern "C" __global__ void __launch_bounds__(ACC_THREADS)
+spec_accept_rows(const float* __restrict__ pLogits, const float* __restrict__ qLogits, const int* __restrict__ draft,
+                 const float* __restrict__ uAccept, const float* __restrict__ uSample, int gamma, int V,
+                 float invTemp, int greedy, int* __restrict__ rowOut) {
+    __shared__ float sm_m[32], sm_s[32], sq_m[32], sq_s[32], sbest[32];
+    __shared__ int sidx[32];
+    __shared__ float segSum[32];
+    __shared__ int decided[2];
+    int i = blockIdx.x;
+    bool bonus = i == gamma;
+    const float* p = pLogits + (size_t) i * V;
+    const float* q = bonus ? nullptr : qLogits + (size_t) i * V;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+
+    // pass 1: online softmax of p and q, argmax p
+    float mp = -INFINITY, sp = 0.f, mq = -INFINITY, sq = 0.f, best = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) {
+        float a = p[v];
+        argmax_merge(best, bi, a, v);
+        a *= invTemp;
+        if (a > mp) { sp = sp * __expf(mp - a) + 1.f; mp = a; } else sp += __expf(a - mp);
+        if (q) {
+            float b = q[v] * invTemp;
+            if (b > mq) { sq = sq * __expf(mq - b) + 1.f; mq = b; } else sq += __expf(b - mq);
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        online_merge(mp, sp, __shfl_xor_sync(FULL_MASK, mp, o), __shfl_xor_sync(FULL_MASK, sp, o));
+        online_merge(mq, sq, __shfl_xor_sync(FULL_MASK, mq, o), __shfl_xor_sync(FULL_MASK, sq, o));
+        argmax_merge(best, bi, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, bi, o));
+    }
+    if (lane == 0) { sm_m[warp] = mp; sm_s[warp] = sp; sq_m[warp] = mq; sq_s[warp] = sq; sbest[warp] = best; sidx[warp] = bi; }
+    __syncthreads();
+    mp = -INFINITY; sp = 0.f; mq = -INFINITY; sq = 0.f; best = -INFINITY; bi = 0x7fffffff;
+    for (int w = 0; w < warps; w++) {
+        online_merge(mp, sp, sm_m[w], sm_s[w]);
+        online_merge(mq, sq, sq_m[w], sq_s[w]);
+        argmax_merge(best, bi, sbest[w], sidx[w]);
+    }
+
+    if (greedy) {
+        if (threadIdx.x == 0) {
+            rowOut[2 * i] = bonus ? 0 : (draft[i] == bi);
+            rowOut[2 * i + 1] = bi;
+        }
+        return;
+    }
+    if (threadIdx.x == 0) {
+        int acc = 0;
+        if (!bonus) {
+            int x = draft[i];
+            float px = __expf(p[x] * invTemp - mp) / sp;
+            float qx = __expf(q[x] * invTemp - mq) / sq;
+            acc = qx <= 0.f ? 1 : (uAccept[i] < px / qx);
+        }
+        decided[0] = acc;
+        rowOut[2 * i] = acc;
+        rowOut[2 * i + 1] = -1;
+    }
+    __syncthreads();
+    if (decided[0]) return;
+
+    // pass 2: residual r(v) = max(0, p(v) - q(v)) (bonus row: r = p), sampled by inverse CDF. Warp w owns the
+    // contiguous segment [w*seg, (w+1)*seg), read coalesced 32 at a time.
+    float invSp = 1.f / sp, invSq = q ? 1.f / sq : 0.f;
+    int seg = (V + warps - 1) / warps;
+    int lo = min(V, warp * seg), hi = min(V, lo + seg);
+    float local = 0.f;
+    for (int v = lo + lane; v < hi; v += 32) {
+        float r = __expf(p[v] * invTemp - mp) * invSp - (q ? __expf(q[v] * invTemp - mq) * invSq : 0.f);
+        local += fmaxf(r, 0.f);
+    }
+    local = warp_sum(local);
+    if (lane == 0) segSum[warp] = local;
+    __syncthreads();
+    float mass = 0.f;
+    for (int w = 0; w < warps; w++) mass += segSum[w];
+    bool useP = !(mass > 0.f);   // p == q everywhere: the CPU falls back to p
+    if (useP) {
+        // recompute segment sums of p itself
+        __syncthreads();
+        float lp = 0.f;
+        for (int v = lo + lane; v < hi; v += 32) lp += __expf(p[v] * invTemp - mp) * invSp;
+        lp = warp_sum(lp);
+        if (lane == 0) segSum[warp] = lp;
+        __syncthreads();
+        mass = 0.f;
+        for (int w = 0; w < warps; w++) mass += segSum[w];
+    }
+    float target = uSample[i] * mass;
+    // the segment holding the target: first w with cumulative > target (last non-empty one on rounding)
+    float before = 0.f;
+    int owner = -1, lastNonEmpty = 0;
+    for (int w = 0; w < warps; w++) {
+        if (segSum[w] > 0.f) lastNonEmpty = w;
+        if (owner < 0 && before + segSum[w] > target) { owner = w; break; }
+        before += segSum[w];
+    }
+    if (owner < 0) { owner = lastNonEmpty; before = 0.f; for (int w = 0; w < owner; w++) before += segSum[w]; }
+    if (warp != owner) return;
+    float run = before;
+    int chosen = -1, lastPos = -1;
+    for (int base = lo; base < hi && chosen < 0; base += 32) {
+        int v = base + lane;
+        float r = 0.f;
+        if (v < hi) {
+            r = __expf(p[v] * invTemp - mp) * invSp;
+            if (!useP) r = fmaxf(r - (q ? __expf(q[v] * invTemp - mq) * invSq : 0.f), 0.f);
+        }
+        float inc = r;  // inclusive scan across the warp
+        for (int o = 1; o < 32; o <<= 1) {
+            float n = __shfl_up_sync(FULL_MASK, inc, o);
+            if (lane >= o) inc += n;
+        }
+        unsigned hit = __ballot_sync(FULL_MASK, r > 0.f && run + inc > target);
+        unsigned pos = __ballot_sync(FULL_MASK, r > 0.f);
+        if (pos) lastPos = base + 31 - __clz(pos);
+        if (hit) chosen = base + __ffs(hit) - 1;
+        run += __shfl_sync(FULL_MASK, inc, 31);
+    }
+    if (lane == 0) rowOut[2 * i + 1] = chosen >= 0 ? chosen : lastPos;
+}
+
+// result[0] = accepted count a; result[1..a+1] = emitted tokens (accepted drafts, then replacement or bonus).
+extern "C" __global__ void spec_accept_finish(const int* __restrict__ rowOut, const int* __restrict__ draft, int gamma,
+                                              int* __restrict__ result) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    int a = 0;
+    while (a < gamma && rowOut[2 * a]) { result[1 + a] = draft[a]; a++; }
+    result[0] = a;
+    result[1 + a] = rowOut[2 * a + 1];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Device-side random weights for benchmarks: N(0, std) from a counter-based hash (splitmix64 + Box-Muller).
+// ---------------------------------------------------------------------------------------------------------------
+__device__ __forceinline__ uint64_t splitmix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+extern "C" __global__ void fill_normal_bf16(bf16* __restrict__ out, long n, unsigned long long seed, float std) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        uint64_t r = splitmix64(seed ^ splitmix64((uint64_t) i));
+        float u1 = ((r >> 40) + 1) * (1.0f / 16777217.0f);
+        float u2 = ((r & 0xffffff)) * (1.0f / 16777216.0f);
+        float g = sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
+        out[i] = __float2bfloat16(g * std);
+    }
+}
+
+extern "C" __global__ void fill_f32(float* __restrict__ out, long n, float value) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) out[i] = value;
+}
+
+extern "C" __global__ void f32_to_bf16(const float* __restrict__ in, bf16* __restrict__ out, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) out[i] = __float2bfloat16(in[i]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The unfused baseline of §6, only for comparison with spec_accept_rows (GpuCheck accept): separate kernels with
+// materialised intermediates, as a framework would run them: softmax p, softmax q, gather + ratio + decision,
+// residual max(0, p - q), its sum, normalise, inverse-CDF sample. Rows: gamma (+1 bonus row for p's softmax).
+// ---------------------------------------------------------------------------------------------------------------
+extern "C" __global__ void base_softmax_rows(const float* __restrict__ logits, float* __restrict__ probs, int V, float invTemp) {
+    __shared__ float scratch[32];
+    const float* x = logits + (size_t) blockIdx.x * V;
+    float* y = probs + (size_t) blockIdx.x * V;
+    float m = -INFINITY;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) m = fmaxf(m, x[v] * invTemp);
+    m = warp_max(m);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = m;
+    __syncthreads();
+    m = -INFINITY;
+    for (int w = 0; w < (blockDim.x >> 5); w++) m = fmaxf(m, scratch[w]);
+    float s = 0.f;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) s += __expf(x[v] * invTemp - m);
+    s = block_sum(s, scratch);
+    for (int v = threadIdx.x; v < V; v += blockDim.x) y[v] = __expf(x[v] * invTemp - m) / s;
+}
+
+extern "C" __global__ void base_ratio_decide(const float* __restrict__ p, const float* __restrict__ q, const int* __restrict__ draft,
+                                             const float* __restrict__ uAccept, int gamma, int V, int* __restrict__ accepted) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= gamma) return;
+    int x = draft[i];
+    accepted[i] = uAccept[i] < p[(size_t) i * V + x] / q[(size_t) i * V + x];
+}
+
+extern "C" __global__ void base_residual(const float* __restrict__ p, const float* __restrict__ q, float* __restrict__ r, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) r[i] = fmaxf(p[i] - q[i], 0.f);
+}
+
+extern "C" __global__ void base_row_sum(const float* __restrict__ r, float* __restrict__ sums, int V) {
+    __shared__ float scratch[32];
+    float s = 0.f;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) s += r[(size_t) blockIdx.x * V + v];
+    s = block_sum(s, scratch);
+    if (threadIdx.x == 0) sums[blockIdx.x] = s;
+}
+
+extern "C" __global__ void base_normalize(float* __restrict__ r, const float* __restrict__ sums, int V, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) r[i] /= sums[i / V];
+}
+
+// inverse CDF over a normalised row: one block per row, tiles of blockDim scanned in order
+extern "C" __global__ void base_sample(const float* __restrict__ r, const float* __restrict__ u, int V, int* __restrict__ out) {
+    __shared__ float tile[1024];
+    __shared__ float base;
+    __shared__ int found;
+    const float* row = r + (size_t) blockIdx.x * V;
+    if (threadIdx.x == 0) { base = 0.f; found = -1; }
+    __syncthreads();
+    float target = u[blockIdx.x];
+    for (int t0 = 0; t0 < V; t0 += blockDim.x) {
+        int v = t0 + threadIdx.x;
+        tile[threadIdx.x] = v < V ? row[v] : 0.f;
+        __syncthreads();
+        if (threadIdx.x == 0) {   // serial scan of the tile: the simple framework-style cumsum
+            float run = base;
+            for (int k = 0; k < blockDim.x && t0 + k < V; k++) {
+                run += tile[k];
+                if (found < 0 && tile[k] > 0.f && run > target) found = t0 + k;
+            }
+            base = run;
+        }
+        __syncthreads();
+        if (found >= 0) break;
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = found;
+}

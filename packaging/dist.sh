@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds dist/specdec-<version>-linux-x86_64.tar.xz: a jlink'd Java runtime (zip-0, libjvm stripped), the jars
+# repacked uncompressed (xz compresses stored data far better), only the native libraries a GPU host needs (JCuda's
+# driver API, JavaCPP's cudart/cublas bridges), the launcher, and bench/gpu. Called by `./mvnw -Pdist package`
+# (modules/cli) after its jars are in modules/cli/target/lib; runnable by hand too:  packaging/dist.sh VERSION
+set -euo pipefail
+version="${1:?usage: dist.sh VERSION}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+java_home="${JAVA_HOME:?JAVA_HOME must point to a JDK 25}"
+name="specdec-$version-linux-x86_64"
+work="$root/modules/cli/target/dist"
+stage="$work/$name"
+rm -rf "$work" && mkdir -p "$stage/lib" "$stage/bin" "$root/dist"
+
+cp "$root/bin/specdec" "$stage/bin/"
+mkdir -p "$stage/bench" && cp -r "$root/bench/gpu" "$stage/bench/"
+jars=("$root"/modules/cli/target/specdec-cli-"$version".jar "$root"/modules/cli/target/lib/*.jar)
+
+repack() {   # repack $1 into $stage/lib uncompressed, keeping only entries that match $2 among native libraries
+  local jar="$1" keep="${2:-}" tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && unzip -q -o "$jar")
+  if [ -n "$keep" ]; then
+    find "$tmp" -name '*.so' | grep -v -E "$keep" | xargs -r rm -f
+    find "$tmp" -path '*META-INF/native-image*' -prune -exec rm -rf {} +
+  fi
+  (cd "$tmp" && "$java_home/bin/jar" --create --file "$stage/lib/$(basename "$jar")" --no-manifest --no-compress .)
+  rm -rf "$tmp"
+}
+for j in "${jars[@]}"; do
+  case "$(basename "$j")" in
+    jcuda-natives-*) repack "$j" 'libJCudaDriver-' ;;
+    cuda-*-linux-x86_64.jar) repack "$j" 'libjnicudart\.so|libjnicublas\.so' ;;
+    *) repack "$j" ;;
+  esac
+done
+
+"$java_home/bin/jlink" --add-modules java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.unsupported,jdk.incubator.vector \
+  --strip-debug --no-header-files --no-man-pages --compress zip-0 --output "$stage/runtime"
+strip --strip-unneeded "$stage/runtime/lib/server/libjvm.so"
+
+out="$root/dist/$name.tar.xz"
+tar -C "$work" -cf - "$name" | xz -9 -T2 > "$out.tmp"
+mv "$out.tmp" "$out"
+echo "[specdec dist] $out $(du -h "$out" | cut -f1)"
