@@ -22,8 +22,15 @@ import java.util.List;
  * through {@link #forwardArgmax}, only their argmax).
  */
 public final class CudaTransformer implements LanguageModel {
-    /** Decode and verify batches up to this many tokens use the skinny GEMM kernel, larger ones cuBLAS. */
+    /** The skinny GEMM kernel handles up to this many tokens per pass (graphs cover forwards up to this size). */
     static final int SKINNY_MAX_TOKENS = 8;
+    /**
+     * Forwards up to this many tokens (decode, and verification of γ up to 15) run every matmul on the skinny kernel,
+     * in passes of 8, so a verify forward computes each row exactly as a decode step would: with cuBLAS (another
+     * summation order) a 9-token verify of a random 8B model disagreed with its own greedy decode (run 2,
+     * bench/results/cuda-h100-2026-11-22-run2). Only larger forwards (prefill chunks) go to cuBLAS.
+     */
+    static final int SAME_KERNEL_AS_DECODE_MAX_TOKENS = 16;
 
     private final CudaDevice device;
     private final Cublas cublas;
@@ -291,7 +298,7 @@ public final class CudaTransformer implements LanguageModel {
      * every size, 8 tokens per pass), cuBLAS otherwise.
      */
     private void matmul(DeviceBuffer w, DeviceBuffer x, DeviceBuffer y, int tokens, int n, int k, boolean accumulate) {
-        boolean skinny = skinnyGemm && tokens <= SKINNY_MAX_TOKENS;
+        boolean skinny = skinnyGemm && tokens <= SAME_KERNEL_AS_DECODE_MAX_TOKENS;
         if (k % 8 == 0 && (skinny || cublas == null || cublas.problem() != null)) {
             for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
                 int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
