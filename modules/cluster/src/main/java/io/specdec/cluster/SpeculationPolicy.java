@@ -7,7 +7,8 @@ package io.specdec.cluster;
  * @param drafter             "model" (the replica's draft model) or "ngram"
  * @param gamma               fixed draft length; 0 = adaptive within [gammaMin, gammaMax]
  * @param autoOffRunningAbove plain decoding for requests admitted while more than this many run; 0 = never
- * @param minAcceptance       reserved for per-request auto-off by measured acceptance; 0 = never
+ * @param minAcceptance       per-request auto-off by measured acceptance: NOT IMPLEMENTED yet, so only 0 (never) is
+ *                            accepted — a value that would silently do nothing is refused instead
  */
 public record SpeculationPolicy(boolean enabled, String drafter, int gamma, int gammaMin, int gammaMax,
                                 int autoOffRunningAbove, double minAcceptance) implements ClusterMessage {
@@ -21,7 +22,10 @@ public record SpeculationPolicy(boolean enabled, String drafter, int gamma, int 
             throw new IllegalArgumentException("need 1 <= gamma_min <= gamma_max <= 16: " + gammaMin + ", " + gammaMax);
         }
         if (autoOffRunningAbove < 0) throw new IllegalArgumentException("auto_off_running_above must be >= 0");
-        if (!(minAcceptance >= 0 && minAcceptance < 1)) throw new IllegalArgumentException("min_acceptance must be in [0, 1)");
+        if (minAcceptance != 0) {
+            throw new IllegalArgumentException("min_acceptance is not implemented yet: only 0 (never switch off by "
+                    + "acceptance) is accepted, got " + minAcceptance + "; use auto_off_running_above for load");
+        }
     }
 
     public static SpeculationPolicy defaults() {
