@@ -22,15 +22,7 @@ public final class CpuModels {
      * (LayerSkip-style) that needs no second checkpoint and shares the target's weights (nothing is copied).
      */
     public static CpuTransformer earlyExit(LoadedModel model, int layers, ParallelExecutor executor, int kvTokens) {
-        ModelConfig c = model.config();
-        if (layers < 1 || layers >= c.layers()) {
-            throw new IllegalArgumentException("an early-exit draft needs between 1 and " + (c.layers() - 1)
-                    + " layers of this " + c.layers() + "-layer model, got " + layers);
-        }
-        ModelConfig draft = new ModelConfig(c.architecture() + "-first" + layers, c.dim(), c.hiddenDim(), layers,
-                c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.maxSequenceLength(), c.rmsNormEps(),
-                c.ropeTheta(), c.ropeScaling(), c.ropeStyle(), c.tiedEmbeddings(), c.qkvBias(), c.qkNorm(),
-                c.slidingWindow(), c.bosTokenId(), c.eosTokenIds());
+        ModelConfig draft = model.config().firstLayers(layers);
         TransformerWeights w = model.weights();
         TransformerWeights truncated = new TransformerWeights(w.tokenEmbedding(), w.layers().subList(0, layers),
                 w.finalNorm(), w.output());

@@ -45,15 +45,7 @@ public final class CudaModels implements AutoCloseable {
 
     /** The model's first {@code layers} layers with its final norm and output head, sharing the device weights. */
     public CudaTransformer earlyExit(LoadedModel model, int layers, int kvTokens) {
-        ModelConfig c = model.config();
-        if (layers < 1 || layers >= c.layers()) {
-            throw new IllegalArgumentException("an early-exit draft needs between 1 and " + (c.layers() - 1)
-                    + " layers of this " + c.layers() + "-layer model, got " + layers);
-        }
-        ModelConfig draft = new ModelConfig(c.architecture() + "-first" + layers, c.dim(), c.hiddenDim(), layers,
-                c.heads(), c.kvHeads(), c.headDim(), c.vocabSize(), c.maxSequenceLength(), c.rmsNormEps(),
-                c.ropeTheta(), c.ropeScaling(), c.ropeStyle(), c.tiedEmbeddings(), c.qkvBias(), c.qkNorm(),
-                c.slidingWindow(), c.bosTokenId(), c.eosTokenIds());
+        ModelConfig draft = model.config().firstLayers(layers);
         DeviceWeights w = weights(model);
         DeviceWeights truncated = new DeviceWeights(w.embedding(), w.layers().subList(0, layers), w.finalNorm(),
                 w.output(), 0);

@@ -67,22 +67,7 @@ public final class BatchEngine implements AutoCloseable {
      */
     public BatchSequence add(int[] prompt, SamplingParams params, Drafter drafter, GammaPolicy gamma, TextDecoder decoder,
                              boolean logprobs, int topLogprobs) {
-        if (prompt == null || prompt.length == 0) {
-            throw new IllegalArgumentException("the prompt must not be empty (pass [BOS] for an empty prompt)");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= vocabSize) {
-                throw new IllegalArgumentException("prompt token " + i + " is " + prompt[i] + ", outside the vocabulary of "
-                        + vocabSize);
-            }
-        }
-        if (prompt.length >= maxSequenceLength) {
-            throw new IllegalArgumentException("prompt of " + prompt.length + " tokens leaves no room in the model's "
-                    + maxSequenceLength + "-token context");
-        }
-        if (!params.stopStrings().isEmpty() && decoder == null) {
-            throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a text decoder");
-        }
+        RequestChecks.validate(prompt, params, decoder, vocabSize, maxSequenceLength);
         if (drafter != null && gamma == null) throw new IllegalArgumentException("a drafter needs a gamma policy");
         if (topLogprobs < 0 || topLogprobs > 20) throw new IllegalArgumentException("top logprobs must be in [0, 20]: " + topLogprobs);
         BatchSequence s = new BatchSequence(nextId++, target.newSequence(), prompt, params, drafter, gamma, decoder,

@@ -54,22 +54,7 @@ public final class Generation implements AutoCloseable {
         this.params = params;
         this.vocabSize = target.config().vocabSize();
         this.maxSequenceLength = target.config().maxSequenceLength();
-        if (prompt == null || prompt.length == 0) {
-            throw new IllegalArgumentException("the prompt must not be empty (pass [BOS] for an empty prompt)");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= vocabSize) {
-                throw new IllegalArgumentException("prompt token " + i + " is " + prompt[i] + ", outside the vocabulary of "
-                        + vocabSize);
-            }
-        }
-        if (prompt.length >= maxSequenceLength) {
-            throw new IllegalArgumentException("prompt of " + prompt.length + " tokens leaves no room in the model's "
-                    + maxSequenceLength + "-token context");
-        }
-        if (!params.stopStrings().isEmpty() && decoder == null) {
-            throw new IllegalArgumentException("stop strings " + params.stopStrings() + " need a text decoder");
-        }
+        RequestChecks.validate(prompt, params, decoder, vocabSize, maxSequenceLength);
         this.processor = new LogitsProcessor(params);
         this.sampler = Sampler.seeded(params.seed());
         this.listener = listener;

@@ -59,6 +59,20 @@ public record ModelConfig(
         return perLayer * layers + embed + dim;
     }
 
+    /**
+     * The config of this model's first {@code n} layers (an early-exit self draft sharing the target's weights,
+     * embedding, final norm and output head).
+     */
+    public ModelConfig firstLayers(int n) {
+        if (n < 1 || n >= layers) {
+            throw new IllegalArgumentException("an early-exit draft needs between 1 and " + (layers - 1) + " layers of this "
+                    + layers + "-layer model, got " + n);
+        }
+        return new ModelConfig(architecture + "-first" + n, dim, hiddenDim, n, heads, kvHeads, headDim, vocabSize,
+                maxSequenceLength, rmsNormEps, ropeTheta, ropeScaling, ropeStyle, tiedEmbeddings, qkvBias, qkNorm,
+                slidingWindow, bosTokenId, eosTokenIds);
+    }
+
     /** A copy with another maximum sequence length (e.g. to bound the KV cache). */
     public ModelConfig withMaxSequenceLength(int n) {
         return new ModelConfig(architecture, dim, hiddenDim, layers, heads, kvHeads, headDim, vocabSize, n, rmsNormEps,
