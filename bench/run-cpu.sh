@@ -21,4 +21,5 @@ if [ -f "$shared/stories260K.bin" ]; then
       --json "$out/cpu-stories260k-t$threads.json"
   done
 fi
-bin/specdec plot "$out"/cpu-*.json --out "$out/cpu.png" --title "specdec CPU bench ($(nproc) cores)"
+bin/specdec plot "$out"/cpu-110m-*.json --out "$out/cpu.png" --title "specdec CPU bench, random stories110M ($(nproc) cores)"
+[ -f "$out/cpu-stories260k-t1.json" ] && bin/specdec plot "$out"/cpu-stories260k-*.json --out "$out/cpu-stories260k.png" --title "stories260K, draft = its first 4 layers"

@@ -37,7 +37,8 @@ final class PlotCommand implements Callable<Integer> {
             pp.add(first(j, "pp"));
             tg.add(firstExact(j, "tg", false));
             spec.add(firstExact(j, "tg", true));
-            floor.add(j.has("floor") ? j.get("floor").get("decode_floor_tokens_per_second").asDouble() : 0);
+            JsonNode f = j.path("floor").path("decode_floor_tokens_per_second");
+            floor.add(f.isNumber() ? f.asDouble() : 0); // absent or "not measured" for cache-resident models
         }
         CategoryChart chart = new CategoryChartBuilder().width(1200).height(600).title(title)
                 .xAxisTitle("configuration").yAxisTitle("tokens / s").build();
