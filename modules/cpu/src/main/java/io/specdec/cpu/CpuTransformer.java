@@ -216,15 +216,23 @@ public final class CpuTransformer implements LanguageModel {
                     keySlots = new int[capacity];
                 }
                 int n = 0;
-                for (int j = 0; j < capacity; j++) {
-                    boolean visible = j < prefix ? true : mask.allows(c, j - prefix);
-                    if (visible && window > 0 && queryPosition - slotPositions[j] >= window) visible = false;
-                    if (visible) keySlots[n++] = physical[j];
+                int[] slots;
+                if (mask instanceof AttentionMask.Causal && window == 0) {
+                    // the common case: the whole prefix and the chunk up to itself, already in slot order
+                    slots = physical;
+                    n = prefix + c + 1;
+                } else {
+                    slots = keySlots;
+                    for (int j = 0; j < capacity; j++) {
+                        boolean visible = j < prefix ? true : mask.allows(c, j - prefix);
+                        if (visible && window > 0 && queryPosition - slotPositions[j] >= window) visible = false;
+                        if (visible) keySlots[n++] = physical[j];
+                    }
                 }
                 int qo = i * qDim + h * hd;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < n; j++) {
-                    float sc = VectorMath.dot(q, qo, keys, keySlots[j] * kvDim + kvh * hd, hd) * scale;
+                    float sc = VectorMath.dot(q, qo, keys, slots[j] * kvDim + kvh * hd, hd) * scale;
                     scores[j] = sc;
                     if (sc > max) max = sc;
                 }
@@ -236,7 +244,7 @@ public final class CpuTransformer implements LanguageModel {
                 }
                 float inv = 1f / sum;
                 for (int j = 0; j < n; j++) {
-                    VectorMath.addScaled(out, qo, values, keySlots[j] * kvDim + kvh * hd, scores[j] * inv, hd);
+                    VectorMath.addScaled(out, qo, values, slots[j] * kvDim + kvh * hd, scores[j] * inv, hd);
                 }
             }
         });
