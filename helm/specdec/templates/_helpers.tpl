@@ -1,0 +1,128 @@
+{{/* Names: <release>-specdec unless the release name already contains the chart name. */}}
+{{- define "specdec.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "specdec.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "specdec.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "specdec.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Labels shared by every object; selectors use only the stable subset (selectorLabels + component). */}}
+{{- define "specdec.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "specdec.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "specdec.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "specdec.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "specdec.headless" -}}{{ include "specdec.fullname" . }}-cluster{{- end }}
+{{- define "specdec.tokenSecret" -}}{{ default (printf "%s-admin-token" (include "specdec.fullname" .)) .Values.adminToken.existingSecret }}{{- end }}
+{{- define "specdec.serviceAccount" -}}{{ if .Values.serviceAccount.create }}{{ default (include "specdec.fullname" .) .Values.serviceAccount.name }}{{ else }}{{ default "default" .Values.serviceAccount.name }}{{ end }}{{- end }}
+
+{{/* Stable DNS names of the first worker.seedCount workers: every process joins the cluster through them. */}}
+{{- define "specdec.seedNodes" -}}
+{{- $full := include "specdec.fullname" . -}}
+{{- $n := int (min .Values.worker.seedCount .Values.worker.replicas) -}}
+{{- $seeds := list -}}
+{{- range $i := until $n -}}
+{{- $seeds = append $seeds (printf "%s-worker-%d.%s.%s.svc.cluster.local:%d" $full $i (include "specdec.headless" $) $.Release.Namespace (int $.Values.ports.cluster)) -}}
+{{- end -}}
+{{- join "," $seeds -}}
+{{- end }}
+
+{{- define "specdec.image" -}}{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}{{- end }}
+
+{{/* Hardening shared by every pod and container: non-root, read-only root filesystem, no privileges. */}}
+{{- define "specdec.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "specdec.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* kubelet gRPC probes speak plaintext only, so with TLS the probes fall back to a TCP connect. */}}
+{{- define "specdec.probeAction" -}}
+{{- if .Values.tls.enabled }}
+tcpSocket:
+  port: grpc
+{{- else }}
+grpc:
+  port: {{ .Values.ports.grpc }}
+{{- end }}
+{{- end }}
+
+{{/* Environment common to frontend and workers: token, pod identity, tuning from the ConfigMap. */}}
+{{- define "specdec.env" -}}
+- name: POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: POD_IP
+  valueFrom: {fieldRef: {fieldPath: status.podIP}}
+- name: SPECDEC_ADMIN_TOKEN
+  valueFrom:
+    secretKeyRef: {name: {{ include "specdec.tokenSecret" . }}, key: token}
+{{- end }}
+
+{{/* `specdec serve` flags common to every process; $(VAR) is expanded by Kubernetes from the ConfigMap env. */}}
+{{- define "specdec.commonArgs" -}}
+- --port={{ .Values.ports.grpc }}
+- --metrics-port={{ .Values.ports.metrics }}
+- --cluster-port={{ .Values.ports.cluster }}
+- --seed-nodes=$(SPECDEC_SEED_NODES)
+- --max-queue=$(SPECDEC_MAX_QUEUE)
+- --max-batch=$(SPECDEC_MAX_BATCH)
+{{- if .Values.logJson }}
+- --log-json
+{{- end }}
+{{- if .Values.tls.enabled }}
+- --tls-cert=/etc/specdec/tls/tls.crt
+- --tls-key=/etc/specdec/tls/tls.key
+{{- if .Values.tls.clientAuth }}
+- --tls-client-ca=/etc/specdec/tls/ca.crt
+{{- end }}
+{{- range .Values.tls.operatorSubjects }}
+- --operator-subject={{ . }}
+{{- end }}
+{{- end }}
+{{- range .Values.config.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "specdec.tlsVolume" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ required "tls.secretName is required when tls.enabled" .Values.tls.secretName }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+
+{{- define "specdec.tlsMount" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/specdec/tls
+  readOnly: true
+{{- end }}
+{{- end }}
