@@ -88,7 +88,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         Map<String, Object> report = new LinkedHashMap<>();
         try (Engine engine = Engine.open(model, err)) {
-            report.put("model", model.modelPath().toString());
+            report.put("model", Defaults.display(model.modelPath()));
             report.put("parameters", engine.target.config().parameterCount());
             report.put("threads", engine.executor.threads());
             report.put("java", Runtime.version().toString());

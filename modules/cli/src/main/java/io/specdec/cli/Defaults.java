@@ -17,6 +17,13 @@ final class Defaults {
         return h != null ? Path.of(h) : Path.of(".").toAbsolutePath().normalize();
     }
 
+    /** A path as results should record it: relative to the specdec home when inside it, so no machine path leaks. */
+    static String display(Path p) {
+        Path absolute = p.toAbsolutePath().normalize();
+        Path home = home().toAbsolutePath().normalize();
+        return absolute.startsWith(home) ? home.relativize(absolute).toString() : absolute.toString();
+    }
+
     private static Path bundled() {
         return home().resolve("models");
     }

@@ -103,7 +103,7 @@ final class LoadTestCommand implements java.util.concurrent.Callable<Integer> {
             }
         }
         Map<String, Object> report = new LinkedHashMap<>();
-        report.put("model", model.modelPath().toString());
+        report.put("model", Defaults.display(model.modelPath()));
         report.put("draft", draft);
         report.put("threads", model.threadCount());
         report.put("max_tokens", maxTokens);
