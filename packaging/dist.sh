@@ -35,7 +35,9 @@ for j in "${jars[@]}"; do
   esac
 done
 
-"$java_home/bin/jlink" --add-modules java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.unsupported,jdk.incubator.vector \
+# jdk.jfr (Pekko), jdk.httpserver (Prometheus exporter) and jdk.management are needed by `specdec serve`: without
+# them the runtime failed with NoClassDefFoundError: jdk/jfr/Event (found with jdeps --print-module-deps).
+"$java_home/bin/jlink" --add-modules java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.unsupported,jdk.incubator.vector,jdk.jfr,jdk.httpserver,jdk.management \
   --strip-debug --no-header-files --no-man-pages --compress zip-0 --output "$stage/runtime"
 strip --strip-unneeded "$stage/runtime/lib/server/libjvm.so"
 
