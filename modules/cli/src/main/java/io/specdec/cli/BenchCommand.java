@@ -44,7 +44,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--random", paramLabel = "SHAPE",
             description = "Benchmark a random-weight model instead of --model: 'stories110m' (dim 768, hidden 2048, "
                     + "12 layers, 12 heads, vocab 32000, seq 1024; weights N(0, 0.02), norms 1), written once as GGUF "
-                    + "under bench/work/.")
+                    + "under bench/generated/.")
     String random;
 
     @Option(names = "--type", paramLabel = "F32|F16|BF16|Q8_0|Q4_0", defaultValue = "F32",
@@ -77,7 +77,7 @@ final class BenchCommand implements Callable<Integer> {
         PrintStream err = System.err;
         if (random != null) {
             if (!random.equals("stories110m")) throw new IllegalArgumentException("--random knows only 'stories110m', got " + random);
-            Path file = Defaults.home().resolve("bench/work/random-stories110m-" + type.name().toLowerCase() + ".gguf");
+            Path file = Defaults.home().resolve("bench/generated/random-stories110m-" + type.name().toLowerCase() + ".gguf");
             if (!Files.exists(file)) {
                 Files.createDirectories(file.getParent());
                 err.println("writing " + file + " (random weights, seed 42) ...");
