@@ -1,0 +1,23 @@
+package io.specdec.core.parallel;
+
+import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.backend.SequenceInput;
+
+import java.util.List;
+
+/**
+ * A draft model replicated on several devices that can run a forward layer-parallel (EasySpec's fuzzy step,
+ * docs/ALGORITHMS.md §3). {@link #forward} is exact: every replica runs every layer, so every replica's KV stays
+ * complete. {@link #forwardFuzzy} runs each multi-layer group of {@link #plan()} with the group's attentions in
+ * parallel on different replicas from the same entry residual; a layer's K/V is then written only on the replica
+ * that ran its attention, which is always the same replica for the same layer, so later fuzzy steps stay consistent.
+ */
+public interface LayerParallelModel extends LanguageModel {
+
+    LayerGroupPlan plan();
+
+    /** Replicas (devices) taking part. */
+    int replicas();
+
+    List<float[][]> forwardFuzzy(List<SequenceInput> batch);
+}
