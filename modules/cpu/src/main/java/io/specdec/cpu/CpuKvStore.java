@@ -24,6 +24,10 @@ final class CpuKvStore implements KvBlockStore {
         this.blockSize = blockSize;
     }
 
+    int slots() { return keys.length == 0 ? 0 : keys[0].length / kvDim; }
+
+    int blockSize() { return blockSize; }
+
     @Override public void copyBlock(int source, int target) {
         int n = blockSize * kvDim;
         for (int l = 0; l < keys.length; l++) {

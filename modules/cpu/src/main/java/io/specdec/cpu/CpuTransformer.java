@@ -30,6 +30,8 @@ public final class CpuTransformer implements LanguageModel {
     private final float[][] attentionNorms;
     private final float[][] ffnNorms;
     private final float[] finalNorm;
+    /** This model's place in a tensor-parallel group, or null when it holds the whole model. */
+    private final CpuCollectives.Member group;
 
     /**
      * @param kvTokens  total tokens the KV cache holds across all sequences
@@ -37,12 +39,23 @@ public final class CpuTransformer implements LanguageModel {
      */
     public CpuTransformer(ModelConfig config, TransformerWeights weights, ParallelExecutor executor, int kvTokens,
                           int blockSize) {
+        this(config, weights, executor, storeFor(config, kvTokens, blockSize), null, null);
+    }
+
+    /**
+     * A model over a given KV store, and a cache shared with other models when {@code cache} is not null (the ranks of
+     * a tensor-parallel group or the replicas of a layer-parallel draft: one block table, one store per member).
+     * {@code group} is this rank's membership in a tensor-parallel group ({@code config} and {@code weights} then
+     * describe its shard), or null.
+     */
+    CpuTransformer(ModelConfig config, TransformerWeights weights, ParallelExecutor executor, CpuKvStore store,
+                   PagedKvCache cache, CpuCollectives.Member group) {
         this.config = config;
         this.weights = weights;
         this.executor = executor;
-        int blocks = Math.max(1, (kvTokens + blockSize - 1) / blockSize);
-        this.store = new CpuKvStore(config.layers(), blocks * blockSize, config.kvDim(), blockSize);
-        this.cache = new PagedKvCache(blocks, blockSize, store);
+        this.store = store;
+        this.cache = cache != null ? cache : new PagedKvCache(store.slots() / store.blockSize(), store.blockSize(), store);
+        this.group = group;
         this.inverseFrequencies = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         int layers = config.layers();
         this.attentionNorms = new float[layers][];
@@ -53,6 +66,15 @@ public final class CpuTransformer implements LanguageModel {
         }
         this.finalNorm = toArray(weights.finalNorm());
     }
+
+    static CpuKvStore storeFor(ModelConfig config, int kvTokens, int blockSize) {
+        int blocks = Math.max(1, (kvTokens + blockSize - 1) / blockSize);
+        return new CpuKvStore(config.layers(), blocks * blockSize, config.kvDim(), blockSize);
+    }
+
+    CpuKvStore store() { return store; }
+
+    ParallelExecutor executor() { return executor; }
 
     private static float[] toArray(Tensor t) {
         if (t == null) return null;
@@ -69,7 +91,43 @@ public final class CpuTransformer implements LanguageModel {
 
     @Override
     public List<float[][]> forward(List<SequenceInput> batch) {
+        Step step = prepare(batch);
+        return compute(step);
+    }
+
+    /** Runs every layer of a prepared step (its tokens already appended to their sequences). */
+    List<float[][]> compute(Step step) {
+        float[] x = embed(step);
+        for (int l = 0; l < config.layers(); l++) {
+            attention(l, x, step);
+            mlp(l, x, step);
+        }
+        return logits(step.batch(), x);
+    }
+
+    /** The residual stream of a prepared step: each token's embedding. */
+    float[] embed(Step step) {
         int dim = config.dim();
+        float[] x = new float[step.tokens() * dim];
+        int t = 0;
+        for (SequenceInput in : step.batch()) {
+            for (int token : in.tokens()) WeightRows.expand(weights.tokenEmbedding(), token, x, t++ * dim);
+        }
+        return x;
+    }
+
+    /**
+     * Appends the batch's tokens to their sequences (once, whoever computes it afterwards) and works out where every
+     * token's K/V goes; refuses a token outside the vocabulary, leaving the sequences as they were.
+     */
+    Step prepare(List<SequenceInput> batch) {
+        for (SequenceInput in : batch) {
+            for (int token : in.tokens()) {
+                if (token < 0 || token >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + token + " outside the vocabulary of " + config.vocabSize());
+                }
+            }
+        }
         int total = 0;
         for (SequenceInput in : batch) total += in.tokens().length;
         final int tokens = total;
@@ -81,7 +139,6 @@ public final class CpuTransformer implements LanguageModel {
         int[] chunkStart = new int[batch.size()];
         int[][] physical = new int[batch.size()][];
         int[][] slotPositions = new int[batch.size()][];
-        float[] x = new float[tokens * dim];
         int t = 0;
         for (int b = 0; b < batch.size(); b++) {
             SequenceInput in = batch.get(b);
@@ -95,15 +152,9 @@ public final class CpuTransformer implements LanguageModel {
                 slotPositions[b][s] = seq.positionAt(s);
             }
             for (int c = 0; c < in.tokens().length; c++, t++) {
-                int token = in.tokens()[c];
-                if (token < 0 || token >= config.vocabSize()) {
-                    seq.truncate(chunkStart[b]);
-                    throw new IllegalArgumentException("token id " + token + " outside the vocabulary of " + config.vocabSize());
-                }
                 inputOf[t] = b;
                 chunkIndex[t] = c;
                 positions[t] = in.positions()[c];
-                WeightRows.expand(weights.tokenEmbedding(), token, x, t * dim);
             }
         }
         float[][] cos = new float[tokens][];
@@ -119,17 +170,26 @@ public final class CpuTransformer implements LanguageModel {
             }
         }
 
-        Step step = new Step(batch, tokens, inputOf, chunkIndex, positions, chunkStart, physical, slotPositions, cos, sin);
-        for (int l = 0; l < config.layers(); l++) layer(l, x, step);
-        return logits(batch, x);
+        return new Step(batch, tokens, inputOf, chunkIndex, positions, chunkStart, physical, slotPositions, cos, sin);
     }
 
-    /** Per-forward bookkeeping shared by all layers. */
-    private record Step(List<SequenceInput> batch, int tokens, int[] inputOf, int[] chunkIndex, int[] positions,
+    /** Per-forward bookkeeping shared by all layers (and by all members of a group sharing the KV block tables). */
+    record Step(List<SequenceInput> batch, int tokens, int[] inputOf, int[] chunkIndex, int[] positions,
                         int[] chunkStart, int[][] physical, int[][] slotPositions, float[][] cos, float[][] sin) {
     }
 
-    private void layer(int l, float[] x, Step s) {
+    /** x += attention block of layer l (its K/V appended), completed across the tensor-parallel group. */
+    void attention(int l, float[] x, Step s) {
+        float[] o = attentionDelta(l, x, s);
+        if (group != null) group.allReduceSum(o);
+        VectorMath.add(x, o, s.tokens() * config.dim());
+    }
+
+    /**
+     * The attention block's contribution o_proj(Attn(RMSNorm(x))) for layer l, writing the layer's K/V; a partial
+     * sum when this is a tensor-parallel shard.
+     */
+    float[] attentionDelta(int l, float[] x, Step s) {
         LayerWeights w = weights.layers().get(l);
         int dim = config.dim();
         int qDim = config.queryDim();
@@ -163,8 +223,16 @@ public final class CpuTransformer implements LanguageModel {
         attend(l, q, attention, s, hd);
         float[] o = new float[T * dim];
         MatMul.apply(executor, w.wo(), attention, T, o);
-        VectorMath.add(x, o, T * dim);
+        return o;
+    }
 
+    /** x += MLP block of layer l, completed across the tensor-parallel group. */
+    void mlp(int l, float[] x, Step s) {
+        LayerWeights w = weights.layers().get(l);
+        int dim = config.dim();
+        int T = s.tokens();
+        float[] xb = new float[T * dim];
+        float[] o = new float[T * dim];
         for (int i = 0; i < T; i++) VectorMath.rmsNorm(xb, i * dim, x, i * dim, ffnNormTensor(l), dim, config.rmsNormEps());
         int hidden = config.hiddenDim();
         float[] gate = new float[T * hidden];
@@ -176,6 +244,7 @@ public final class CpuTransformer implements LanguageModel {
             gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
         }
         MatMul.apply(executor, w.wDown(), gate, T, o);
+        if (group != null) group.allReduceSum(o);
         VectorMath.add(x, o, T * dim);
     }
 
@@ -185,7 +254,7 @@ public final class CpuTransformer implements LanguageModel {
 
     private void attend(int l, float[] q, float[] out, Step s, int hd) {
         int heads = config.heads();
-        int group = heads / config.kvHeads();
+        int headsPerKv = heads / config.kvHeads();
         int qDim = config.queryDim();
         int kvDim = config.kvDim();
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -201,7 +270,7 @@ public final class CpuTransformer implements LanguageModel {
             for (int task = start; task < end; task++) {
                 int i = task / heads;
                 int h = task % heads;
-                int kvh = h / group;
+                int kvh = h / headsPerKv;
                 int b = s.inputOf()[i];
                 SequenceInput input = s.batch().get(b);
                 AttentionMask mask = input.mask();
@@ -278,7 +347,8 @@ public final class CpuTransformer implements LanguageModel {
         }
     }
 
-    private List<float[][]> logits(List<SequenceInput> batch, float[] x) {
+    /** The requested rows' logits; a vocabulary-parallel shard computes its part and gathers the rest. */
+    List<float[][]> logits(List<SequenceInput> batch, float[] x) {
         int dim = config.dim();
         int rows = 0;
         for (SequenceInput in : batch) rows += in.logitRows().length;
@@ -299,7 +369,21 @@ public final class CpuTransformer implements LanguageModel {
         }
         int vocab = config.vocabSize();
         float[] all = new float[rows * vocab];
-        MatMul.apply(executor, weights.output(), selected, rows, all);
+        if (group == null) {
+            MatMul.apply(executor, weights.output(), selected, rows, all);
+        } else {
+            // each rank holds vocab/N output rows: compute [rows, vocab/N], gather [N][rows][vocab/N], interleave
+            int part = weights.output().rows();
+            float[] mine = new float[rows * part];
+            MatMul.apply(executor, weights.output(), selected, rows, mine);
+            float[] gathered = new float[rows * part * group.size()];
+            group.allGather(mine, gathered);
+            for (int g = 0; g < group.size(); g++) {
+                for (int row = 0; row < rows; row++) {
+                    System.arraycopy(gathered, (g * rows + row) * part, all, row * vocab + g * part, part);
+                }
+            }
+        }
         r = 0;
         for (SequenceInput in : batch) {
             float[][] out = new float[in.logitRows().length][];

@@ -3,6 +3,7 @@ package io.specdec.core.speculative;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
+import io.specdec.core.parallel.EasySpecDraftModel;
 import io.specdec.core.sampling.LogitsProcessor;
 import io.specdec.core.sampling.Sampler;
 import io.specdec.core.sampling.SamplingParams;
@@ -20,6 +21,9 @@ public final class ModelDrafter implements Drafter {
     private LogitsProcessor processor;
     private Sampler sampler;
     private DraftSequence draft;
+    /** The last round's draft (start in the context, tokens), to tell a fully accepted round from a mismatch. */
+    private int lastDraftStart = -1;
+    private int[] lastDraftTokens = new int[0];
 
     public ModelDrafter(LanguageModel model) {
         this.model = model;
@@ -73,7 +77,11 @@ public final class ModelDrafter implements Drafter {
             this.history = new TokenHistory(buffer, length, context.promptLength());
             this.tokens = new int[this.maxDepth];
             this.q = new double[this.maxDepth][];
-            this.input = this.maxDepth == 0 ? null : draft.catchUpInput(context);
+            SequenceInput first = this.maxDepth == 0 ? null : draft.catchUpInput(context);
+            if (first != null && model instanceof EasySpecDraftModel easySpec) {
+                first = easySpec.startRound(first, lastRoundAccepted(context));
+            }
+            this.input = first;
         }
 
         /** The next draft forward's input, or null when the round is complete. */
@@ -92,8 +100,20 @@ public final class ModelDrafter implements Drafter {
 
         public ChainDraft draft() {
             if (input != null) throw new IllegalStateException("the round is not complete");
+            lastDraftStart = length;
+            lastDraftTokens = Arrays.copyOf(tokens, drafted);
             return maxDepth == 0 ? ChainDraft.empty() : new ChainDraft(tokens, q);
         }
+    }
+
+    /** Whether the context carries every token of the last round's draft (a fully accepted round). */
+    private boolean lastRoundAccepted(TokenHistory context) {
+        if (lastDraftStart < 0) return true;
+        if (context.length() < lastDraftStart + lastDraftTokens.length) return false;
+        for (int i = 0; i < lastDraftTokens.length; i++) {
+            if (context.tokens()[lastDraftStart + i] != lastDraftTokens[i]) return false;
+        }
+        return true;
     }
 
     /** The draft's KV sequence (tests check it stays in step with the context). */
@@ -105,6 +125,8 @@ public final class ModelDrafter implements Drafter {
     public void end() {
         if (draft != null) draft.release();
         draft = null;
+        lastDraftStart = -1;
+        lastDraftTokens = new int[0];
     }
 
     @Override public String toString() { return "ModelDrafter[" + model.config().architecture() + "]"; }
