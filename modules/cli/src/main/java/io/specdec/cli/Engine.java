@@ -3,13 +3,21 @@ package io.specdec.cli;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.format.ModelFiles;
 import io.specdec.core.model.LoadedModel;
+import io.specdec.core.model.ModelConfig;
+import io.specdec.core.model.TransformerWeights;
+import io.specdec.core.parallel.EasySpecDraftModel;
+import io.specdec.core.parallel.LayerGroupPlan;
+import io.specdec.core.speculative.CardDrafter;
 import io.specdec.core.speculative.Drafter;
 import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.NgramDrafter;
 import io.specdec.core.speculative.TreeDrafter;
 import io.specdec.core.tokenizer.Tokenizer;
 import io.specdec.core.tokenizer.Tokenizers;
+import io.specdec.cpu.CpuLayerParallelModel;
 import io.specdec.cpu.CpuModels;
+import io.specdec.cpu.CpuTensorParallelModel;
+import io.specdec.cpu.CpuTransformer;
 import io.specdec.cpu.ParallelExecutor;
 import io.specdec.cuda.CudaModels;
 import io.specdec.cuda.CudaTransformer;
@@ -61,6 +69,10 @@ final class Engine implements AutoCloseable {
             int kvTokens = options.kvTokens;
             Engine engine;
             if (options.cuda()) {
+                if (options.tensorParallel() > 1) {
+                    throw new IllegalArgumentException("--tp " + options.tensorParallel() + " with --backend cuda runs through "
+                            + "bench/gpu/multi.sh in this version; specdec generate supports --tp on cpu");
+                }
                 CudaModels cuda = CudaModels.open(0);
                 try {
                     engine = new Engine(model, cuda.of(model, kvTokens), tokenizer, executor, cuda);
@@ -69,6 +81,11 @@ final class Engine implements AutoCloseable {
                     executor.close();
                     throw e;
                 }
+            } else if (options.tensorParallel() > 1) {
+                int tp = options.tensorParallel();
+                engine = new Engine(model, new CpuTensorParallelModel(model.config(), model.weights(), tp,
+                        Math.max(1, options.threadCount() / tp), kvTokens, CpuModels.BLOCK_SIZE), tokenizer, executor, null);
+                engine.owned.add(engine.targetModel);
             } else {
                 engine = new Engine(model, CpuModels.of(model, executor, kvTokens), tokenizer, executor, null);
             }
@@ -85,6 +102,12 @@ final class Engine implements AutoCloseable {
      * path; with {@code treeWidth > 1} a model draft proposes a tree of that width and {@code gamma} depth.
      */
     Drafter drafter(String spec, int treeWidth, int gamma, PrintStream err) {
+        return drafter(spec, treeWidth, gamma, new DraftModeOptions(), err);
+    }
+
+    /** As above, with the draft run as {@code mode} says (EasySpec replicas, CARD on a device of its own). */
+    Drafter drafter(String spec, int treeWidth, int gamma, DraftModeOptions mode, PrintStream err) {
+        DraftModeOptions.Mode m = mode.mode == null ? DraftModeOptions.Mode.SEQUENTIAL : mode.mode();
         if (spec.equals("ngram") || spec.startsWith("ngram:")) {
             int min = 1;
             int max = 3;
@@ -97,35 +120,82 @@ final class Engine implements AutoCloseable {
                     throw new IllegalArgumentException("--draft ngram:MIN-MAX expects numbers, got " + spec);
                 }
             }
+            if (m != DraftModeOptions.Mode.SEQUENTIAL) {
+                throw new IllegalArgumentException("--draft-mode " + mode.mode + " needs a model draft (a path or layers:N), not " + spec);
+            }
             return new NgramDrafter(min, max);
+        }
+        if (m != DraftModeOptions.Mode.SEQUENTIAL) {
+            if (cuda != null) {
+                throw new IllegalArgumentException("--draft-mode " + mode.mode + " with --backend cuda runs through "
+                        + "bench/gpu/multi.sh in this version; specdec generate supports it on cpu");
+            }
+            if (treeWidth > 1) throw new IllegalArgumentException("--draft-mode " + mode.mode + " drafts chains: drop --tree-width");
+            return parallelDrafter(spec, m, mode, gamma, err);
         }
         LanguageModel draft;
         if (spec.startsWith("layers:")) {
-            int layers;
-            try {
-                layers = Integer.parseInt(spec.substring(7));
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--draft layers:N expects a number of layers, got " + spec);
-            }
+            int layers = parseLayers(spec);
             draft = cuda != null ? cuda.earlyExit(target, layers, kvTokens())
                     : CpuModels.earlyExit(target, layers, executor, kvTokens());
         } else {
-            Path path = ModelOptions.requireExists(Path.of(spec), "draft model");
-            LoadedModel loaded = ModelFiles.load(path, ModelFiles.LoadOptions.DEFAULT
-                    .withProgress(new ProgressBar(err, "loading draft " + path.getFileName())));
-            owned.add(loaded);
-            if (loaded.config().vocabSize() != target.config().vocabSize()) {
-                throw new IllegalArgumentException("draft " + path + " has a vocabulary of " + loaded.config().vocabSize()
-                        + " tokens, the target " + target.config().vocabSize() + ": they must share one tokenizer");
-            }
+            LoadedModel loaded = loadDraft(Path.of(spec), err);
             draft = cuda != null ? cuda.of(loaded, kvTokens()) : CpuModels.of(loaded, executor, kvTokens());
         }
         if (treeWidth > 1) return TreeDrafter.of(draft, treeWidth, gamma);
         return new ModelDrafter(draft);
     }
 
+    /** An EasySpec or CARD drafter on CPU devices of the draft's own. */
+    private Drafter parallelDrafter(String spec, DraftModeOptions.Mode m, DraftModeOptions mode, int gamma, PrintStream err) {
+        ModelConfig config;
+        TransformerWeights weights;
+        if (spec.startsWith("layers:")) {
+            int layers = parseLayers(spec);
+            config = target.config().firstLayers(layers);
+            TransformerWeights w = target.weights();
+            weights = new TransformerWeights(w.tokenEmbedding(), w.layers().subList(0, layers), w.finalNorm(), w.output());
+        } else {
+            LoadedModel loaded = loadDraft(Path.of(spec), err);
+            config = loaded.config();
+            weights = loaded.weights();
+        }
+        if (m == DraftModeOptions.Mode.EASYSPEC) {
+            LayerGroupPlan plan = mode.plan(config.layers());
+            EasySpecDraftModel model = new EasySpecDraftModel(new CpuLayerParallelModel(config, weights, plan, mode.devices(),
+                    1, kvTokens(), CpuModels.BLOCK_SIZE), mode.calibration());
+            owned.add(model);
+            return new ModelDrafter(model);
+        }
+        ParallelExecutor draftDevice = new ParallelExecutor(mode.devices(), "card-draft");
+        owned.add(draftDevice);
+        return new CardDrafter(new CpuTransformer(config, weights, draftDevice, kvTokens(), CpuModels.BLOCK_SIZE),
+                mode.cardWidth, Math.max(mode.cardDepth, 1));
+    }
+
+    private static int parseLayers(String spec) {
+        try {
+            return Integer.parseInt(spec.substring(7));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--draft layers:N expects a number of layers, got " + spec);
+        }
+    }
+
+    private LoadedModel loadDraft(Path spec, PrintStream err) {
+        Path path = ModelOptions.requireExists(spec, "draft model");
+        LoadedModel loaded = ModelFiles.load(path, ModelFiles.LoadOptions.DEFAULT
+                .withProgress(new ProgressBar(err, "loading draft " + path.getFileName())));
+        owned.add(loaded);
+        if (loaded.config().vocabSize() != target.config().vocabSize()) {
+            throw new IllegalArgumentException("draft " + path + " has a vocabulary of " + loaded.config().vocabSize()
+                    + " tokens, the target " + target.config().vocabSize() + ": they must share one tokenizer");
+        }
+        return loaded;
+    }
+
     private int kvTokens() {
         if (targetModel instanceof CudaTransformer c) return c.cache().totalBlocks() * c.cache().blockSize();
+        if (targetModel instanceof CpuTensorParallelModel tp) return tp.cache().totalBlocks() * CpuModels.BLOCK_SIZE;
         return ((io.specdec.cpu.CpuTransformer) targetModel).cache().totalBlocks() * CpuModels.BLOCK_SIZE;
     }
 

@@ -7,7 +7,10 @@ import io.specdec.core.generate.Generator;
 import io.specdec.core.generate.TokenListener;
 import io.specdec.core.sampling.SamplingParams;
 import io.specdec.core.speculative.AdaptiveGamma;
+import io.specdec.core.parallel.EasySpecDraftModel;
+import io.specdec.core.speculative.CardDrafter;
 import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.GammaPolicy;
 import io.specdec.core.speculative.SpeculationStats;
 import io.specdec.core.tokenizer.ChatMessage;
@@ -35,6 +38,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
 
     @Mixin SamplingOptions sampling;
+
+    @Mixin DraftModeOptions draftMode;
 
     @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "",
             description = "Prompt text; empty starts from BOS (default: empty).")
@@ -76,7 +81,7 @@ final class GenerateCommand implements Callable<Integer> {
             String drafterSpec = noSpeculation ? null : (draft != null ? draft : Defaults.draft(model.model == null));
             GammaPolicy gammaPolicy = gammaPolicy();
             int treeDepth = gammaPolicy.next();
-            Drafter drafter = drafterSpec == null ? null : engine.drafter(drafterSpec, treeWidth, treeDepth, err);
+            Drafter drafter = drafterSpec == null ? null : engine.drafter(drafterSpec, treeWidth, treeDepth, draftMode, err);
             Generator generator = new Generator(engine.targetModel, drafter, drafter == null ? null : gammaPolicy);
 
             StreamingDetokenizer detokenizer = engine.tokenizer.newStreamingDetokenizer(promptIds.length <= 1);
@@ -100,14 +105,26 @@ final class GenerateCommand implements Callable<Integer> {
             if (drafter != null) drafter.close();
             SpeculationStats stats = result.stats();
             if (json) {
-                out.println(new ObjectMapper().writeValueAsString(statistics(result, promptIds.length, drafterSpec,
-                        gammaPolicy, start, firstTokenNanos[0], end)));
+                Map<String, Object> j = statistics(result, promptIds.length, drafterSpec, gammaPolicy, start, firstTokenNanos[0], end);
+                j.put("tensor_parallel", model.tensorParallel());
+                j.put("draft_mode", drafter == null ? null : draftMode.mode().name().toLowerCase());
+                if (drafter instanceof ModelDrafter md && md.model() instanceof EasySpecDraftModel easy) {
+                    j.put("layer_groups", easy.model().plan().toString());
+                    j.put("draft_devices", easy.model().replicas());
+                    j.put("calibration", easy.policy().name().toLowerCase());
+                    j.put("easyspec", easy.stats());
+                }
+                if (drafter instanceof CardDrafter card) j.put("card", card.stats());
+                j.remove("token_ids");
+                j.put("token_ids", result.tokens());
+                out.println(new ObjectMapper().writeValueAsString(j));
             } else {
                 double seconds = (end - start) / 1e9;
                 err.printf("%d tokens in %.2f s (%.1f tok/s)%s%n", result.tokens().length, seconds,
                         result.tokens().length / seconds,
                         drafter == null ? "" : String.format(", drafter %s: acceptance %.2f, %.2f tokens per target forward",
-                                drafterSpec, stats.acceptanceRate(), stats.tokensPerTargetForward()));
+                                drafterSpec + (draftMode.mode() == DraftModeOptions.Mode.SEQUENTIAL ? "" : " (" + draftMode.mode().name().toLowerCase() + ")"),
+                                stats.acceptanceRate(), stats.tokensPerTargetForward()));
             }
             return 0;
         }

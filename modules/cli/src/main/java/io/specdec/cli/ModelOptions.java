@@ -30,6 +30,11 @@ public final class ModelOptions {
                     + "CUDA libraries on LD_LIBRARY_PATH for cuBLAS).")
     String backend;
 
+    @Option(names = "--tp", paramLabel = "N", defaultValue = "1",
+            description = "Tensor-parallel devices for the target (cpu: N thread groups sharing --threads; cuda: GPUs "
+                    + "0..N-1). Default: ${DEFAULT-VALUE}.")
+    int tp;
+
     static {
         System.setProperty("specdec.cores", Integer.toString(Runtime.getRuntime().availableProcessors()));
     }
@@ -38,6 +43,11 @@ public final class ModelOptions {
         int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
         if (n < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + n);
         return n;
+    }
+
+    int tensorParallel() {
+        if (tp < 1) throw new IllegalArgumentException("--tp must be at least 1, got " + tp);
+        return tp;
     }
 
     boolean cuda() {

@@ -9,7 +9,7 @@ import io.specdec.core.sampling.TokenHistory;
  * {@link #end}. A drafter with a KV cache keeps it in step with the context itself: each {@code propose} sees the
  * whole context and feeds only what the cache lacks (accepted and bonus tokens of the last round).
  */
-public sealed interface Drafter extends AutoCloseable permits ModelDrafter, NgramDrafter, TreeDrafter {
+public sealed interface Drafter extends AutoCloseable permits ModelDrafter, NgramDrafter, TreeDrafter, CardDrafter {
 
     /**
      * Starts a request.

@@ -1,0 +1,327 @@
+package io.specdec.core.speculative;
+
+import io.specdec.core.backend.AttentionMask;
+import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.backend.SequenceInput;
+import io.specdec.core.kv.KvSequence;
+import io.specdec.core.sampling.LogitsProcessor;
+import io.specdec.core.sampling.Sampler;
+import io.specdec.core.sampling.SamplingParams;
+import io.specdec.core.sampling.TokenHistory;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.PriorityQueue;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * CARD, cache-assisted parallel drafting (docs/ALGORITHMS.md §4): a drafter thread keeps growing a tree of
+ * candidates (K nodes per level, up to D levels) over the context while the target verifies; the target never waits
+ * for it. {@link #propose} is the "query and correct": it re-roots the tree at the context the target has just
+ * produced (keeping the subtree under it on a hit, restarting on a miss) and returns the best path so far.
+ * Proposals are deterministic (q is a point mass), so the verifier accepts each with probability p(token): the same
+ * as sample-and-match, lossless under greedy and sampling alike. The draft model must run on its own device (its own
+ * executor or GPU), since it computes while the target does.
+ */
+public final class CardDrafter implements Drafter {
+    private final LanguageModel model;
+    private final int width;
+    private final int depth;
+    private final Object lock = new Object();
+    private final AtomicLong ids = new AtomicLong();
+    private final AtomicLong expansions = new AtomicLong();
+    private final AtomicLong hits = new AtomicLong();
+    private final AtomicLong misses = new AtomicLong();
+    private final AtomicLong discarded = new AtomicLong();
+    private final AtomicLong behind = new AtomicLong();
+
+    // guarded by lock
+    private int[] base = new int[0];
+    private List<Node[]> levels = new ArrayList<>();
+    private boolean running;
+    private RuntimeException failure;
+
+    private LogitsProcessor scorer;
+    private KvSequence sequence;
+    private Thread thread;
+
+    /** A candidate: its token, its parent's index in the level above (-1: a child of the root), its weights. */
+    private record Node(long id, int token, int parent, long parentId, double weight) {
+    }
+
+    /**
+     * What the drafter did: levels expanded; queries whose new tokens the tree held (hits), did not hold (misses), or
+     * came before the tree had a level below them (behind); expansions thrown away because the tree moved on.
+     */
+    public record Stats(long expansions, long hits, long misses, long behind, long discarded) {
+    }
+
+    /**
+     * @param width K: nodes kept per level
+     * @param depth D: levels kept ahead of the context
+     */
+    public CardDrafter(LanguageModel model, int width, int depth) {
+        if (width < 1 || depth < 1) throw new IllegalArgumentException("CARD needs width and depth >= 1, got " + width + "x" + depth);
+        this.model = model;
+        this.width = width;
+        this.depth = depth;
+    }
+
+    public LanguageModel model() { return model; }
+
+    public Stats stats() { return new Stats(expansions.get(), hits.get(), misses.get(), behind.get(), discarded.get()); }
+
+    @Override
+    public void begin(SamplingParams params, Sampler sampler, int vocabSize) {
+        synchronized (lock) {
+            if (running) throw new IllegalStateException("this drafter is already serving a request");
+            // candidates are ranked by the draft's processed distribution; greedy ranks by the plain softmax
+            this.scorer = new LogitsProcessor(params.isGreedy() ? params.withTemperature(1.0) : params);
+            this.sequence = model.newSequence();
+            this.base = new int[0];
+            this.levels = new ArrayList<>();
+            this.failure = null;
+            this.running = true;
+        }
+        thread = Thread.ofPlatform().daemon().name("card-drafter").start(this::draftLoop);
+    }
+
+    @Override
+    public ChainDraft propose(TokenHistory context, int maxDepth) {
+        synchronized (lock) {
+            if (!running) throw new IllegalStateException("propose before begin");
+            if (failure != null) throw failure;
+            correct(Arrays.copyOf(context.tokens(), context.length()));
+            lock.notifyAll();
+            int[] path = bestPath(maxDepth);
+            return path.length == 0 ? ChainDraft.empty() : ChainDraft.deterministic(path);
+        }
+    }
+
+    /** Re-roots the tree at {@code context}: keeps the subtree under it when the tree holds it, else starts over. */
+    private void correct(int[] context) {
+        boolean extends_ = base.length > 0 && context.length >= base.length
+                && Arrays.equals(context, 0, base.length, base, 0, base.length);
+        if (!extends_) {
+            base = context;
+            levels = new ArrayList<>();
+            return;
+        }
+        int steps = context.length - base.length;
+        int parent = -1;
+        double rootWeight = 1;
+        for (int j = 0; j < steps; j++) {
+            int found = -1;
+            if (j < levels.size()) {
+                Node[] level = levels.get(j);
+                for (int i = 0; i < level.length; i++) {
+                    if (level[i].parent == parent && level[i].token == context[base.length + j]) found = i;
+                }
+            }
+            if (found < 0) {
+                (j < levels.size() ? misses : behind).incrementAndGet();
+                base = context;
+                levels = new ArrayList<>();
+                return;
+            }
+            rootWeight = levels.get(j)[found].weight;
+            parent = found;
+        }
+        if (steps == 0) return;
+        hits.incrementAndGet();
+        // keep the descendants of the new root, re-weighted relative to it
+        List<Node[]> kept = new ArrayList<>();
+        boolean[] alive = new boolean[levels.get(steps - 1).length];
+        alive[parent] = true;
+        int[] newIndex = new int[alive.length];
+        Arrays.fill(newIndex, -1);
+        for (int l = steps; l < levels.size(); l++) {
+            Node[] level = levels.get(l);
+            List<Node> survivors = new ArrayList<>();
+            boolean[] nextAlive = new boolean[level.length];
+            int[] nextIndex = new int[level.length];
+            for (int i = 0; i < level.length; i++) {
+                Node n = level[i];
+                if (!alive[n.parent]) continue;
+                nextAlive[i] = true;
+                nextIndex[i] = survivors.size();
+                int p = l == steps ? -1 : newIndex[n.parent];
+                survivors.add(new Node(n.id, n.token, p, n.parentId, n.weight / rootWeight));
+            }
+            if (survivors.isEmpty()) break;
+            kept.add(survivors.toArray(new Node[0]));
+            alive = nextAlive;
+            newIndex = nextIndex;
+        }
+        base = context;
+        levels = kept;
+    }
+
+    /** Argmax weight among the root's children, then among that node's children, and so on. */
+    private int[] bestPath(int maxDepth) {
+        int[] path = new int[Math.min(maxDepth, levels.size())];
+        int parent = -1;
+        for (int l = 0; l < path.length; l++) {
+            Node[] level = levels.get(l);
+            int best = -1;
+            for (int i = 0; i < level.length; i++) {
+                if (level[i].parent == parent && (best < 0 || level[i].weight > level[best].weight)) best = i;
+            }
+            if (best < 0) return Arrays.copyOf(path, l);
+            path[l] = level[best].token;
+            parent = best;
+        }
+        return path;
+    }
+
+    private void draftLoop() {
+        try {
+            while (true) {
+                int[] b;
+                List<Node[]> snapshot;
+                synchronized (lock) {
+                    while (running && (base.length == 0 || levels.size() >= depth)) lock.wait();
+                    if (!running) return;
+                    b = base;
+                    snapshot = List.copyOf(levels);
+                }
+                Node[] next = expand(b, snapshot);
+                synchronized (lock) {
+                    // the tree may have been re-rooted meanwhile: keep the children whose parents are still the newest level
+                    Node[] newest = levels.isEmpty() ? null : levels.getLast();
+                    List<Node> keep = new ArrayList<>();
+                    for (Node n : next) {
+                        int p = -1;
+                        if (n.parentId >= 0) {
+                            if (newest == null) continue;
+                            for (int i = 0; i < newest.length; i++) if (newest[i].id == n.parentId) p = i;
+                            if (p < 0) continue;
+                        } else if (!levels.isEmpty() || base != b) {
+                            continue;
+                        }
+                        double parentWeight = p < 0 ? 1 : newest[p].weight;
+                        keep.add(new Node(n.id, n.token, p, n.parentId, n.weight * parentWeight));
+                    }
+                    expansions.incrementAndGet();
+                    if (keep.isEmpty() || levels.size() >= depth) {
+                        discarded.incrementAndGet();
+                    } else {
+                        levels.add(keep.toArray(new Node[0]));
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            synchronized (lock) {
+                failure = e;
+            }
+        }
+    }
+
+    /**
+     * One tree-masked draft forward over the context's uncached tail and every node of the tree; returns the best
+     * {@code width} children of the newest level (weights relative to their parent, which the caller multiplies in).
+     */
+    private Node[] expand(int[] b, List<Node[]> tree) {
+        int common = 0;
+        int max = Math.min(b.length - 1, sequence.length());
+        while (common < max && sequence.tokenAt(common) == b[common]) common++;
+        sequence.truncate(common);
+        int tail = b.length - common;
+        int nodes = 0;
+        for (Node[] level : tree) nodes += level.length;
+        int n = tail + nodes;
+        int[] tokens = new int[n];
+        int[] positions = new int[n];
+        int[] parents = new int[n]; // chunk index of each token's predecessor, -1 for the first
+        System.arraycopy(b, common, tokens, 0, tail);
+        int startPosition = sequence.nextPosition();
+        for (int i = 0; i < tail; i++) {
+            positions[i] = startPosition + i;
+            parents[i] = i - 1;
+        }
+        int[] levelStart = new int[tree.size()];
+        int c = tail;
+        for (int l = 0; l < tree.size(); l++) {
+            levelStart[l] = c;
+            for (Node node : tree.get(l)) {
+                tokens[c] = node.token;
+                positions[c] = startPosition + tail - 1 + l + 1;
+                parents[c] = node.parent < 0 ? tail - 1 : levelStart[l - 1] + node.parent;
+                c++;
+            }
+        }
+        Node[] newest = tree.isEmpty() ? null : tree.getLast();
+        int[] rows;
+        if (newest == null) {
+            rows = new int[] {tail - 1};
+        } else {
+            rows = new int[newest.length];
+            for (int i = 0; i < rows.length; i++) rows[i] = levelStart[tree.size() - 1] + i;
+        }
+        float[][] logits = model.forward(new SequenceInput(sequence, tokens, positions, AttentionMask.tree(parents), rows));
+        sequence.truncate(b.length); // keep the context, drop the tree nodes
+        int[] history = Arrays.copyOf(b, b.length + tree.size() + 1);
+        PriorityQueue<Node> best = new PriorityQueue<>((x, y) -> Double.compare(x.weight, y.weight));
+        for (int r = 0; r < rows.length; r++) {
+            double parentWeight = newest == null ? 1 : newest[r].weight;
+            double[] p = scorer.probabilities(fit(logits[r]), new TokenHistory(history, b.length, 0));
+            for (int token : topTokens(p, width)) {
+                double w = p[token] * parentWeight;
+                if (best.size() < width) {
+                    best.add(new Node(ids.getAndIncrement(), token, r, newest == null ? -1 : newest[r].id, w));
+                } else if (w > best.peek().weight) {
+                    best.poll();
+                    best.add(new Node(ids.getAndIncrement(), token, r, newest == null ? -1 : newest[r].id, w));
+                }
+            }
+        }
+        // weights are handed back relative to the parent, as the caller re-reads the parent's current weight
+        List<Node> out = new ArrayList<>();
+        for (Node x : best) {
+            double parentWeight = newest == null ? 1 : newest[x.parent].weight;
+            out.add(new Node(x.id, x.token, x.parent, x.parentId, x.weight / parentWeight));
+        }
+        out.sort((x, y) -> Double.compare(y.weight, x.weight));
+        return out.toArray(new Node[0]);
+    }
+
+    private float[] fit(float[] logits) {
+        return logits;
+    }
+
+    private static int[] topTokens(double[] p, int k) {
+        PriorityQueue<Integer> heap = new PriorityQueue<>((a, b) -> Double.compare(p[a], p[b]));
+        for (int i = 0; i < p.length; i++) {
+            if (!(p[i] > 0)) continue;
+            if (heap.size() < k) heap.add(i);
+            else if (p[i] > p[heap.peek()]) {
+                heap.poll();
+                heap.add(i);
+            }
+        }
+        return heap.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    @Override
+    public void end() {
+        Thread t;
+        synchronized (lock) {
+            if (!running) return;
+            running = false;
+            lock.notifyAll();
+            t = thread;
+        }
+        try {
+            if (t != null) t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (sequence != null) sequence.release();
+        sequence = null;
+    }
+
+    @Override public String toString() { return "CardDrafter[" + width + "x" + depth + "]"; }
+}
