@@ -28,6 +28,8 @@ import java.util.concurrent.Callable;
 final class ServeCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
 
+    @Mixin DraftModeOptions draftMode;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind gRPC, metrics and cluster (default: ${DEFAULT-VALUE}).")
     String host;
 
@@ -94,7 +96,9 @@ final class ServeCommand implements Callable<Integer> {
             if (draftSpec.equals("ngram")) draftSpec = "none";
             String name = model.model == null && !Defaults.bundledPairExists() ? "stories260K"
                     : modelPath.getFileName().toString().replaceAll("\\.(bin|gguf)$", "");
-            spec = new ModelRuntime.Spec(name, modelPath, model.tokenizerPath(), draftSpec, model.threadCount(), model.kvTokens);
+            spec = new ModelRuntime.Spec(name, modelPath, model.tokenizerPath(), draftSpec, model.threadCount(), model.kvTokens,
+                    new ModelRuntime.Parallelism(model.tensorParallel(), draftMode.mode().name().toLowerCase(),
+                            draftMode.devices(), draftMode.layerGroups, draftMode.calibration));
         }
         SpecdecNode node = SpecdecNode.start(new SpecdecNode.Options(host, clusterPort, seedNodes, roles, spec, devices,
                 new Coordinator.Settings(maxQueue, maxBatch, 256), ConfigFactory.empty()));

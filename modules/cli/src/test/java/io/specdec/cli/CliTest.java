@@ -94,6 +94,42 @@ class CliTest {
         }
     }
 
+    /** Tensor parallelism and the parallel draft modes reproduce llama2.c's greedy ids and say what they did. */
+    @Test
+    void tensorParallelAndParallelDraftModesChangeNothingInGreedyOutput() throws Exception {
+        int[] expected = referenceIds("stories260K_greedy_n200.ids.txt");
+        String[][] modes = {
+                {"--tp", "2", "--no-speculation"},
+                {"--tp", "4", "--draft", "layers:3"},
+                {"--draft", "layers:4", "--draft-mode", "easyspec", "--layer-groups", "0|1-2|3"},
+                {"--tp", "2", "--draft", "layers:4", "--draft-mode", "easyspec", "--calibration", "every-mismatch"},
+                {"--draft", "layers:3", "--draft-mode", "card", "--draft-devices", "1", "--card-width", "2"}};
+        for (String[] mode : modes) {
+            List<String> args = new ArrayList<>(List.of("--max-tokens", "100", "--ignore-eos", "--json"));
+            args.addAll(List.of(mode));
+            Run r = run(storiesArgs(args.toArray(String[]::new)));
+            assertThat(r.exitCode()).as(r.err()).isZero();
+            JsonNode j = r.json();
+            for (int i = 0; i < 100; i++) {
+                assertThat(j.get("token_ids").get(i).asInt()).as("token %d with %s", i, Arrays.toString(mode)).isEqualTo(expected[i]);
+            }
+            String tp = args.contains("--tp") ? args.get(args.indexOf("--tp") + 1) : "1";
+            assertThat(j.get("tensor_parallel").asInt()).isEqualTo(Integer.parseInt(tp));
+            if (args.contains("easyspec")) {
+                assertThat(j.get("draft_mode").asText()).isEqualTo("easyspec");
+                assertThat(j.get("easyspec").get("fuzzyTokens").asLong()).isPositive();
+                assertThat(j.get("layer_groups").asText()).isEqualTo(args.contains("0|1-2|3") ? "0|1-2|3" : "0-1|2-3");
+            }
+            if (args.contains("card")) assertThat(j.get("card").get("expansions").asLong()).isPositive();
+        }
+        for (String[] bad : new String[][]{{"--tp", "3"}, {"--draft", "ngram", "--draft-mode", "card"},
+                {"--draft", "layers:3", "--draft-mode", "easyspec", "--layer-groups", "0-3"}, {"--draft-mode", "fast"}}) {
+            Run r = run(storiesArgs(bad));
+            assertThat(r.exitCode()).as(Arrays.toString(bad)).isEqualTo(2);
+            assertThat(r.err().strip().lines().count()).as(r.err()).isEqualTo(1);
+        }
+    }
+
     @Test
     void sampledOutputIsReproducibleWithASeed() throws Exception {
         String[] args = storiesArgs("--prompt", "Once upon a time", "--max-tokens", "40", "--temperature", "0.9",

@@ -110,7 +110,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         this.worker = worker;
         this.settings = settings;
         this.stepAdapter = ctx.messageAdapter(StepResult.class, StepDone::new);
-        this.kvTotal = runtime.target().cache().totalBlocks();
+        this.kvTotal = runtime.targetCache().totalBlocks();
         timers.startTimerWithFixedDelay(Tick.INSTANCE, Duration.ofMillis(100));
         ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
     }
@@ -174,7 +174,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     + " tokens leaves no room in the model's " + context + "-token context"));
             return this;
         }
-        int blockSize = runtime.target().cache().blockSize();
+        int blockSize = runtime.targetCache().blockSize();
         if ((prompt.length + blockSize - 1) / blockSize + 2 > kvTotal) {
             job.replyTo().tell(new StreamEvent.Failed(job.requestId(), "RESOURCE_EXHAUSTED", "prompt of " + prompt.length
                     + " tokens does not fit the KV cache of " + kvTotal * blockSize + " tokens"));
@@ -257,7 +257,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         for (String id : removals) running.remove(id);
         toRemove.clear();
         List<StepPlan.Admit> admits = new ArrayList<>();
-        int blockSize = runtime.target().cache().blockSize();
+        int blockSize = runtime.targetCache().blockSize();
         int freeBlocks = kvTotal - kvUsed;
         while (!waiting.isEmpty() && running.size() + admits.size() < settings.maxBatch()) {
             Waiting w = waiting.peek();

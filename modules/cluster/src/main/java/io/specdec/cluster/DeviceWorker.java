@@ -151,7 +151,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
                 }
             }
         }
-        PagedKvCache cache = runtime.target().cache();
+        PagedKvCache cache = runtime.targetCache();
         m.replyTo().tell(new StepResult(m.plan().iteration(), events, engine.size(),
                 cache.totalBlocks() - cache.freeBlocks(), cache.totalBlocks(), System.nanoTime() - t0));
         return this;

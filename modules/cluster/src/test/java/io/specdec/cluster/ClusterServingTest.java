@@ -153,7 +153,7 @@ class ClusterServingTest {
             Thread.sleep(100);
         }
         for (SpecdecNode n : nodes) for (ModelRuntime r : n.runtimes()) {
-            assertThat(r.target().cache().freeBlocks()).isEqualTo(r.target().cache().totalBlocks());
+            assertThat(r.targetCache().freeBlocks()).isEqualTo(r.targetCache().totalBlocks());
         }
     }
 }

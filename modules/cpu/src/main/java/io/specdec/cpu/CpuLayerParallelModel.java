@@ -56,6 +56,8 @@ public final class CpuLayerParallelModel implements LayerParallelModel {
 
     @Override public int replicas() { return replicas.length; }
 
+    public PagedKvCache cache() { return cache; }
+
     @Override public KvSequence newSequence() { return cache.newSequence(); }
 
     @Override
