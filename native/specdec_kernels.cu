@@ -607,9 +607,9 @@ struct SampleShared {
     int found;
 };
 
-// order_key(a) < order_key(b) iff a < b, for every non-NaN float (-0 sorts just below +0, which never matters here)
+// order_key(a) < order_key(b) iff a < b, and equal iff a == b, for every non-NaN float (x + 0 turns -0 into +0)
 __device__ __forceinline__ unsigned order_key(float x) {
-    unsigned u = __float_as_uint(x);
+    unsigned u = __float_as_uint(x + 0.f);
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 

@@ -152,7 +152,7 @@ final class SamplingCheck {
     static int[] orderByLogit(float[] logits) {
         long[] keys = new long[logits.length];
         for (int i = 0; i < keys.length; i++) {
-            int bits = Float.floatToRawIntBits(logits[i]);
+            int bits = Float.floatToRawIntBits(logits[i] + 0f);   // -0 == +0
             bits ^= (bits >> 31) & 0x7fffffff;   // monotone in the float's value, as a signed int
             keys[i] = ((long) bits << 32) | (Integer.MAX_VALUE - i);
         }
