@@ -576,3 +576,412 @@ extern "C" __global__ void base_sample(const float* __restrict__ r, const float*
     }
     if (threadIdx.x == 0) out[blockIdx.x] = found;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sampling on the device, with the semantics of core's LogitsProcessor (temperature, top-k, top-p within the top-k,
+// min-p; penalties stay on the host) followed by Sampler's inverse-CDF draw with a uniform the host supplies per
+// row, so a seeded request draws the same tokens as on the CPU. One block per row; the row is streamed a few times
+// (from L2 after the first pass) and never sorted: top-k and top-p are cuts in the order (logit desc, index asc),
+// each found by a 4-pass radix select on the logit's order-preserving bits (8 bits a pass, 256-bin histograms of
+// counts and masses), with ties at the cut resolved by index in one ordered scan. Masses are fixed point (the weight
+// exp((x - max) / T) <= 1 times 2^45, summed in 64-bit integers), so every sum is exact whatever the reduction or
+// atomic order: the same uniform gives the same token on every run. Weights below 2^-45 (a logit more than ~31 T
+// under the maximum) count as zero mass; the CPU gives them probability < 2^-45 each.
+// out[r] = token, or -1 when the row cannot be sampled (a NaN logit; when sampling, every logit -inf or one +inf:
+// the CPU path throws on these).
+// ---------------------------------------------------------------------------------------------------------------
+#define SAMPLE_THREADS 1024
+#define SAMPLE_FIXED_ONE 35184372088832.0   /* 2^45: a row of 2^19 weights of at most 1 still fits in 64 bits */
+
+struct SampleShared {
+    unsigned long long histW[256];
+    unsigned histC[256];
+    unsigned long long stage[32][32];
+    unsigned long long sumU[32];
+    float bestV[32];
+    int bestI[32];
+    int nan[32];
+    unsigned tieCount[32];
+    unsigned long long selAbove;
+    int selDigit;
+    int found;
+};
+
+// order_key(a) < order_key(b) iff a < b, and equal iff a == b, for every non-NaN float (x + 0 turns -0 into +0)
+__device__ __forceinline__ unsigned order_key(float x) {
+    unsigned u = __float_as_uint(x + 0.f);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// inside the cut (key, idx): at or before it in the order (logit desc, index asc)
+__device__ __forceinline__ bool within_cut(unsigned k, int i, unsigned cutKey, int cutIdx) {
+    return k > cutKey || (k == cutKey && i <= cutIdx);
+}
+
+__device__ __forceinline__ float sample_weight(float x, float m, float t) {
+    return expf((x - m) / t);
+}
+
+__device__ __forceinline__ unsigned long long fixed_weight(float w) {
+    return (unsigned long long) ((double) w * SAMPLE_FIXED_ONE);
+}
+
+__device__ unsigned long long block_sum_u64(unsigned long long v, unsigned long long* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    unsigned long long t = lane < warps ? scratch[lane] : 0ull;
+    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(FULL_MASK, t, o);
+    return t;
+}
+
+// Index of the n-th (1-based) element, by ascending index, with order key `key` inside the cut (inKey, inIdx).
+__device__ int nth_tie(const float* __restrict__ row, int V, unsigned key, unsigned inKey, int inIdx, unsigned n,
+                       SampleShared& sh) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (threadIdx.x == 0) sh.found = 0x7fffffff;
+    unsigned seen = 0;
+    for (int base = 0; base < V; base += blockDim.x) {
+        int i = base + threadIdx.x;
+        bool tie = false;
+        if (i < V) {
+            unsigned k = order_key(row[i]);
+            tie = k == key && within_cut(k, i, inKey, inIdx);
+        }
+        unsigned ballot = __ballot_sync(FULL_MASK, tie);
+        if (lane == 0) sh.tieCount[warp] = __popc(ballot);
+        __syncthreads();
+        unsigned before = seen, total = 0;
+        for (int w = 0; w < warps; w++) {
+            if (w < warp) before += sh.tieCount[w];
+            total += sh.tieCount[w];
+        }
+        if (tie && before + __popc(ballot & ((1u << lane) - 1u)) + 1u == n) sh.found = i;
+        seen += total;
+        __syncthreads();
+        if (seen >= n) break;
+    }
+    return sh.found;
+}
+
+// The cut (cutKey, cutIdx) that ends the shortest prefix, in the order (logit desc, index asc), of the elements inside
+// the cut (inKey, inIdx) whose weights (1 each, or the fixed-point mass) add up to at least target (0 < target <= total).
+__device__ void radix_cut(const float* __restrict__ row, int V, float m, float t, bool mass, unsigned long long target,
+                          unsigned inKey, int inIdx, SampleShared& sh, unsigned& cutKey, int& cutIdx) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    unsigned prefix = 0;
+    unsigned long long above = 0, tieW = 0;
+    unsigned tieC = 0;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int b = threadIdx.x; b < 256; b += blockDim.x) { sh.histW[b] = 0; sh.histC[b] = 0; }
+        __syncthreads();
+        unsigned high = shift == 24 ? 0u : 0xffffffffu << (shift + 8);
+        // Logits crowd into a few bins, so lanes with the same digit are added up first and one lane per digit
+        // adds to shared memory (a 32-way conflicting atomic costs 32 of them).
+        for (int base = 0; base < V; base += blockDim.x) {
+            int i = base + threadIdx.x;
+            float x = i < V ? row[i] : 0.f;
+            unsigned k = order_key(x);
+            bool part = i < V && (k & high) == prefix && within_cut(k, i, inKey, inIdx);
+            unsigned act = __ballot_sync(FULL_MASK, part);
+            if (!part) continue;
+            int d = (k >> shift) & 255;
+            unsigned grp = __match_any_sync(act, d);
+            if (mass) sh.stage[warp][lane] = fixed_weight(sample_weight(x, m, t));
+            __syncwarp(act);
+            if (lane == __ffs(grp) - 1) {
+                unsigned long long s = __popc(grp);
+                if (mass) {
+                    s = 0;
+                    for (unsigned g = grp; g; g &= g - 1) s += sh.stage[warp][__ffs(g) - 1];
+                }
+                atomicAdd(&sh.histW[d], s);
+                atomicAdd(&sh.histC[d], (unsigned) __popc(grp));
+            }
+            __syncwarp(act);   // the stage is read before the next tile overwrites it
+        }
+        __syncthreads();
+        if (warp == 0) {   // bins from the top: lane l owns bins 255-8l down to 248-8l
+            unsigned long long own = 0;
+            for (int j = 0; j < 8; j++) own += sh.histW[255 - 8 * lane - j];
+            unsigned long long incl = own;
+            for (int o = 1; o < 32; o <<= 1) {
+                unsigned long long n = __shfl_up_sync(FULL_MASK, incl, o);
+                if (lane >= o) incl += n;
+            }
+            unsigned long long excl = incl - own;
+            unsigned hit = __ballot_sync(FULL_MASK, above + excl < target && above + incl >= target);
+            int owner = hit ? __ffs(hit) - 1 : 31;   // no owner only if target > total, which callers exclude
+            if (lane == owner) {
+                unsigned long long run = above + excl;
+                int d = 255 - 8 * lane - 7;
+                for (int j = 0; j < 8; j++) {
+                    int b = 255 - 8 * lane - j;
+                    if (run + sh.histW[b] >= target) { d = b; break; }
+                    run += sh.histW[b];
+                }
+                sh.selDigit = d;
+                sh.selAbove = run;
+            }
+        }
+        __syncthreads();
+        int d = sh.selDigit;
+        prefix |= (unsigned) d << shift;
+        above = sh.selAbove;
+        tieW = sh.histW[d];
+        tieC = sh.histC[d];
+        __syncthreads();   // everyone has read the histograms before the next pass clears them
+    }
+    // Elements with key == prefix tie; every one has the same weight, so the count needed is exact.
+    unsigned long long needW = target - above;
+    unsigned long long each = tieW / tieC;
+    unsigned need = (unsigned) (mass ? (needW + each - 1) / each : needW);
+    cutKey = prefix;
+    cutIdx = need >= tieC ? 0x7fffffff : nth_tie(row, V, prefix, inKey, inIdx, need, sh);
+}
+
+__device__ __forceinline__ unsigned long long kept_weight(float x, int i, float m, float t, unsigned kKey, int kIdx,
+                                                          unsigned pKey, int pIdx, double minP) {
+    unsigned k = order_key(x);
+    if (!within_cut(k, i, kKey, kIdx) || !within_cut(k, i, pKey, pIdx)) return 0ull;
+    float w = sample_weight(x, m, t);
+    if ((double) w < minP) return 0ull;   // min-p: p < minP * pmax  <=>  w < minP, as pmax has weight 1
+    return fixed_weight(w);
+}
+
+// temperature <= 0: greedy (argmax, lowest index on ties). topK: 0 or >= V = off; topP >= 1 = off; minP <= 0 = off.
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
+sample_rows(const float* __restrict__ logits, int V, const double* __restrict__ uniforms, float temperature,
+            int topK, double topP, double minP, int* __restrict__ out) {
+    __shared__ SampleShared sh;
+    const float* row = logits + (size_t) blockIdx.x * V;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+
+    // pass 1: the maximum (lowest index on ties) and whether any logit is NaN
+    float best = -INFINITY;
+    int bi = 0x7fffffff, nan = 0;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        float x = row[i];
+        if (x != x) nan = 1; else argmax_merge(best, bi, x, i);
+    }
+    for (int o = 16; o > 0; o >>= 1) argmax_merge(best, bi, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, bi, o));
+    nan = __any_sync(FULL_MASK, nan);
+    if (lane == 0) { sh.bestV[warp] = best; sh.bestI[warp] = bi; sh.nan[warp] = nan; }
+    __syncthreads();
+    best = -INFINITY; bi = 0x7fffffff; nan = 0;
+    for (int w = 0; w < warps; w++) { argmax_merge(best, bi, sh.bestV[w], sh.bestI[w]); nan |= sh.nan[w]; }
+    if (nan || (temperature > 0.f && isinf(best))) {
+        if (threadIdx.x == 0) out[blockIdx.x] = -1;
+        return;
+    }
+    if (temperature <= 0.f) {
+        if (threadIdx.x == 0) out[blockIdx.x] = bi;
+        return;
+    }
+    float m = best, t = temperature;
+
+    // top-k: the cut after the k-th element
+    unsigned kKey = 0, pKey = 0;
+    int kIdx = 0x7fffffff, pIdx = 0x7fffffff;   // (0, max): everything
+    if (topK > 0 && topK < V) radix_cut(row, V, m, t, false, (unsigned long long) topK, 0u, 0x7fffffff, sh, kKey, kIdx);
+
+    // top-p within the top-k: the shortest prefix whose mass reaches topP times the top-k's mass
+    if (topP < 1.0) {
+        unsigned long long kept = 0;
+        for (int i = threadIdx.x; i < V; i += blockDim.x) {
+            float x = row[i];
+            if (within_cut(order_key(x), i, kKey, kIdx)) kept += fixed_weight(sample_weight(x, m, t));
+        }
+        kept = block_sum_u64(kept, sh.sumU);
+        unsigned long long target = (unsigned long long) ceil(topP * (double) kept);
+        if (target < 1) target = 1;
+        if (target > kept) target = kept;
+        radix_cut(row, V, m, t, true, target, kKey, kIdx, sh, pKey, pIdx);
+    }
+
+    // inverse CDF over the kept weights in index order: warp w owns the contiguous segment [w*seg, (w+1)*seg)
+    int seg = (V + warps - 1) / warps;
+    int lo = min(V, warp * seg), hi = min(V, lo + seg);
+    unsigned long long local = 0;
+    for (int i = lo + lane; i < hi; i += 32) local += kept_weight(row[i], i, m, t, kKey, kIdx, pKey, pIdx, minP);
+    for (int o = 16; o > 0; o >>= 1) local += __shfl_xor_sync(FULL_MASK, local, o);
+    __syncthreads();   // sumU may still be read by block_sum_u64's callers
+    if (lane == 0) sh.sumU[warp] = local;
+    __syncthreads();
+    unsigned long long total = 0;
+    for (int w = 0; w < warps; w++) total += sh.sumU[w];
+    // Sampler: first token whose cumulative mass exceeds u * total (the top token always has mass, so total > 0)
+    unsigned long long target = (unsigned long long) (uniforms[blockIdx.x] * (double) total);
+    if (target >= total) target = total - 1;
+    unsigned long long before = 0;
+    int owner = warps - 1;
+    for (int w = 0; w < warps; w++) {
+        if (before + sh.sumU[w] > target) { owner = w; break; }
+        before += sh.sumU[w];
+    }
+    if (warp != owner) return;
+    unsigned long long run = before;
+    int chosen = -1;
+    for (int base = lo; base < hi; base += 32) {
+        int i = base + lane;
+        unsigned long long w = i < hi ? kept_weight(row[i], i, m, t, kKey, kIdx, pKey, pIdx, minP) : 0ull;
+        unsigned long long incl = w;
+        for (int o = 1; o < 32; o <<= 1) {
+            unsigned long long n = __shfl_up_sync(FULL_MASK, incl, o);
+            if (lane >= o) incl += n;
+        }
+        unsigned hit = __ballot_sync(FULL_MASK, run + incl > target);
+        if (hit) { chosen = base + __ffs(hit) - 1; break; }
+        run += __shfl_sync(FULL_MASK, incl, 31);
+    }
+    if (lane == 0) out[blockIdx.x] = chosen;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Split-K ("flash-decoding") attention for forwards of few tokens over long contexts: attention_paged gives each
+// (token, head) one block, so a decode step fills heads blocks, far fewer than the SMs, and each walks the whole
+// context. Here the key range of each (token, head) is cut into splits; a block per split runs attention_paged's
+// loop (same masks: causal, explicit tree masks, sliding window) over its range and leaves its partial state
+// (max, sum, unnormalised output); attention_split_combine merges the splits. The grid is fixed (maxSplits splits
+// per head) and the layout is read from the metadata on the device: splits of split_chunk keys, so a forward can be
+// captured in a CUDA graph and replayed at any context length; splits past the context exit at once. The layout
+// depends only on the row's key count, so a verify row and the decode step at the same position add up in the same
+// order. part[((t*heads + h)*maxSplits + s)*hd + i], ml[2*((t*heads + h)*maxSplits + s) + {0,1}] = {max, sum}.
+// ---------------------------------------------------------------------------------------------------------------
+#define SPLIT_MIN_KEYS 256
+
+__device__ __forceinline__ int split_chunk(int keys, int maxSplits) {
+    int per = (keys + maxSplits - 1) / maxSplits;
+    per = (per + 31) & ~31;
+    return max(per, SPLIT_MIN_KEYS);
+}
+
+// the keys a token's row looks at (attention_paged's `keys`)
+__device__ __forceinline__ int row_keys(const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, int t) {
+    const int* sm = seqMeta + 6 * tokMeta[3 * t];
+    return sm[4] < 0 ? sm[0] + tokMeta[3 * t + 1] + 1 : sm[0] + sm[1];
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
+attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+                float* __restrict__ part, float* __restrict__ ml, const int* __restrict__ tokMeta,
+                const int* __restrict__ seqMeta, const int* __restrict__ blockTables,
+                const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads,
+                int hd, int blockSize, int window, float scale, int maxSplits) {
+    __shared__ __align__(16) float qs[ATT_MAX_HD];
+    __shared__ float accS[ATT_WARPS][ATT_MAX_HD];
+    __shared__ float mS[ATT_WARPS], lS[ATT_WARPS];
+    int t = blockIdx.x, h = blockIdx.y % heads, split = blockIdx.y / heads;
+    int keys = row_keys(tokMeta, seqMeta, t);
+    int chunk = split_chunk(keys, maxSplits);
+    int lo = split * chunk;
+    if (lo >= keys) return;   // past the context (block-uniform)
+    int hi = min(keys, lo + chunk);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int kvh = h / (heads / kvHeads);
+    int qDim = heads * hd, kvDim = kvHeads * hd;
+    int c = tokMeta[3 * t + 1], qpos = tokMeta[3 * t + 2];
+    const int* sm = seqMeta + 6 * tokMeta[3 * t];
+    int prefix = sm[0], tableOff = sm[2], posOff = sm[3], maskOff = sm[4], maskWords = sm[5];
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[(size_t) t * qDim + h * hd + i] * scale;
+    __syncthreads();
+
+    float acc[ATT_MAX_HD / 32];
+#pragma unroll
+    for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] = 0.f;
+    float m = -INFINITY, l = 0.f;
+    bool vec = (hd & 7) == 0;
+    for (int tile = lo + warp * 32; tile < hi; tile += ATT_WARPS * 32) {
+        int j = tile + lane;
+        bool visible = j < hi;
+        if (visible && j >= prefix && maskOff >= 0) {
+            int k = j - prefix;
+            visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
+        }
+        if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+        size_t slot = 0;
+        float s = -INFINITY;
+        if (visible) {
+            slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
+            const bf16* kr = kCache + slot * kvDim + kvh * hd;
+            float dot = 0.f;
+            if (vec) {
+                for (int i = 0; i < hd; i += 8) {
+                    uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
+                    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        float2 kf = __bfloat1622float2(k2[e]);
+                        dot += qs[i + 2 * e] * kf.x + qs[i + 2 * e + 1] * kf.y;
+                    }
+                }
+            } else {
+                for (int i = 0; i < hd; i++) dot += qs[i] * __bfloat162float(kr[i]);
+            }
+            s = dot;
+        }
+        float tileMax = warp_max(s);
+        if (tileMax == -INFINITY) continue;
+        float mNew = fmaxf(m, tileMax);
+        float corr = __expf(m - mNew);
+        float p = visible ? __expf(s - mNew) : 0.f;
+        l = l * corr + warp_sum(p);
+#pragma unroll
+        for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] *= corr;
+        unsigned live = __ballot_sync(FULL_MASK, visible);
+        while (live) {
+            int k = __ffs(live) - 1;
+            live &= live - 1;
+            float pk = __shfl_sync(FULL_MASK, p, k);
+            size_t sk = __shfl_sync(FULL_MASK, (unsigned long long) slot, k);
+            const bf16* vr = vCache + sk * kvDim + kvh * hd;
+#pragma unroll
+            for (int r = 0; r < ATT_MAX_HD / 32; r++) {
+                int i = lane + 32 * r;
+                if (i < hd) acc[r] += pk * __bfloat162float(vr[i]);
+            }
+        }
+        m = mNew;
+    }
+    if (lane == 0) { mS[warp] = m; lS[warp] = l; }
+#pragma unroll
+    for (int r = 0; r < ATT_MAX_HD / 32; r++) {
+        int i = lane + 32 * r;
+        if (i < hd) accS[warp][i] = acc[r];
+    }
+    __syncthreads();
+    float M = -INFINITY;
+    for (int w = 0; w < ATT_WARPS; w++) if (lS[w] > 0.f) M = fmaxf(M, mS[w]);
+    float L = 0.f;
+    for (int w = 0; w < ATT_WARPS; w++) if (lS[w] > 0.f) L += lS[w] * __expf(mS[w] - M);
+    size_t at = ((size_t) t * heads + h) * maxSplits + split;
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float o = 0.f;
+        for (int w = 0; w < ATT_WARPS; w++) if (lS[w] > 0.f) o += accS[w][i] * __expf(mS[w] - M);
+        part[at * hd + i] = o;
+    }
+    if (threadIdx.x == 0) { ml[2 * at] = M; ml[2 * at + 1] = L; }   // L == 0: nothing visible in this split
+}
+
+// out[t, h*hd + i] = bf16(sum_s e^(M_s - M) o_s[i] / sum_s e^(M_s - M) L_s) over the splits that saw a key.
+// grid: (tokens, heads)
+extern "C" __global__ void attention_split_combine(const float* __restrict__ part, const float* __restrict__ ml,
+                                                   bf16* __restrict__ out, const int* __restrict__ tokMeta,
+                                                   const int* __restrict__ seqMeta, int heads, int hd, int maxSplits) {
+    int t = blockIdx.x, h = blockIdx.y;
+    int keys = row_keys(tokMeta, seqMeta, t);
+    int splits = (keys + split_chunk(keys, maxSplits) - 1) / split_chunk(keys, maxSplits);
+    size_t at = ((size_t) t * heads + h) * maxSplits;
+    float M = -INFINITY;
+    for (int s = 0; s < splits; s++) if (ml[2 * (at + s) + 1] > 0.f) M = fmaxf(M, ml[2 * (at + s)]);
+    float L = 0.f;
+    for (int s = 0; s < splits; s++) if (ml[2 * (at + s) + 1] > 0.f) L += ml[2 * (at + s) + 1] * __expf(ml[2 * (at + s)] - M);
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float o = 0.f;
+        for (int s = 0; s < splits; s++) if (ml[2 * (at + s) + 1] > 0.f) o += part[(at + s) * hd + i] * __expf(ml[2 * (at + s)] - M);
+        out[(size_t) t * heads * hd + h * hd + i] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+    }
+}

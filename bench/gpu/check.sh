@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
 #   bench/gpu/check.sh [quick|full]
-# quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy.
+# quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
+#        device sampling kernel vs the CPU sampling path (+ χ²), split-K attention vs attention_paged at long contexts.
 # full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape),
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
-#        (benchmark-only mode) against the analytic bound.
+#        (benchmark-only mode) against the analytic bound; decode at context 128 vs 4096 with and without split-K.
 # Writes results.jsonl, log.txt, gpu.txt, table.txt under $OUT (default /tmp/specdec-check); prints the table last.
 set -uo pipefail
 mode="${1:-quick}"
@@ -31,6 +32,8 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
 run cpu 150 "${check[@]}" cpu
 run accept 180 "${check[@]}" accept
 run spec 120 "${check[@]}" spec
+run sample 240 "${check[@]}" sample
+run splitk 120 "${check[@]}" splitk
 if [ "$mode" = full ]; then
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
@@ -38,6 +41,8 @@ if [ "$mode" = full ]; then
   run hf-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
   run bench-1b 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-8b 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  run splitk-1b 180 "${check[@]}" splitk "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run splitk-8b 240 "${check[@]}" splitk "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
   run hf-bench-1b 120 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3.2-1b/config.json" 128
   run hf-bench-8b 150 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3-8b/config.json" 64

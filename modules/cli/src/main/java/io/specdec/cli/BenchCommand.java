@@ -11,6 +11,7 @@ import io.specdec.core.sampling.SamplingParams;
 import io.specdec.core.speculative.Drafter;
 import io.specdec.core.speculative.GammaPolicy;
 import io.specdec.core.tensor.DType;
+import io.specdec.core.tokenizer.TokenIdTokenizer;
 import io.specdec.cpu.MemoryFloor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -38,6 +39,10 @@ import java.util.concurrent.Callable;
 final class BenchCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
 
+    @Mixin RandomWeightsOption randomWeights;
+
+    private static final String DEFAULT_TG_PROMPT = "Once upon a time";
+
     /** Below this, weights live in the CPU caches and a memory-streaming floor means nothing. */
     private static final long MIN_FLOOR_BYTES = 64L << 20;
 
@@ -63,8 +68,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--gen-tokens", paramLabel = "N", defaultValue = "256", description = "tg tokens (default: ${DEFAULT-VALUE}).")
     int genTokens;
 
-    @Option(names = "--tg-prompt", paramLabel = "TEXT", defaultValue = "Once upon a time",
-            description = "Prompt before tg generation (default: '${DEFAULT-VALUE}').")
+    @Option(names = "--tg-prompt", paramLabel = "TEXT", defaultValue = DEFAULT_TG_PROMPT,
+            description = "Prompt before tg generation (default: '${DEFAULT-VALUE}'; the BOS token for a "
+                    + "--random-weights model without a tokenizer).")
     String tgPrompt;
 
     @Option(names = "--repeats", paramLabel = "R", defaultValue = "5", description = "Timed repeats (default: ${DEFAULT-VALUE}).")
@@ -75,6 +81,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         PrintStream err = System.err;
+        if (random != null && randomWeights.enabled()) throw new IllegalArgumentException("give --random or --random-weights, not both");
         if (random != null) {
             if (!random.equals("stories110m")) throw new IllegalArgumentException("--random knows only 'stories110m', got " + random);
             Path file = Defaults.home().resolve("bench/generated/random-stories110m-" + type.name().toLowerCase() + ".gguf");
@@ -87,8 +94,10 @@ final class BenchCommand implements Callable<Integer> {
             model.model = file;
         }
         Map<String, Object> report = new LinkedHashMap<>();
-        try (Engine engine = Engine.open(model, err)) {
-            report.put("model", Defaults.display(model.modelPath()));
+        try (Engine engine = Engine.open(model, randomWeights, err)) {
+            report.put("model", randomWeights.enabled() ? "random weights of " + Defaults.display(randomWeights.config)
+                    : Defaults.display(model.modelPath()));
+            report.put("backend", model.cuda() ? "cuda" : "cpu");
             report.put("parameters", engine.target.config().parameterCount());
             report.put("threads", engine.executor.threads());
             report.put("java", Runtime.version().toString());
@@ -96,8 +105,11 @@ final class BenchCommand implements Callable<Integer> {
             report.put("date", Instant.now().toString());
             report.put("repeats", repeats);
 
-            MemoryFloor.Result floor = MemoryFloor.measure(engine.target.weights(), engine.executor, 3);
-            if (floor.weightBytes() >= MIN_FLOOR_BYTES) {
+            MemoryFloor.Result floor = engine.target.weights() == null ? null
+                    : MemoryFloor.measure(engine.target.weights(), engine.executor, 3);
+            if (floor == null) {
+                report.put("floor", "not measured: the weights exist only on the GPU");
+            } else if (floor.weightBytes() >= MIN_FLOOR_BYTES) {
                 Map<String, Object> f = new LinkedHashMap<>();
                 f.put("weight_bytes_per_token", floor.weightBytes());
                 f.put("stream_gb_per_second", Math.round(floor.bytesPerSecond() / 1e7) / 100.0);
@@ -108,8 +120,9 @@ final class BenchCommand implements Callable<Integer> {
             }
 
             report.put("pp" + promptTokens, stats(measurePrompt(engine)));
-            int[] prompt = engine.tokenizer.encode(tgPrompt, engine.tokenizer.addBosByDefault(), false);
-            if (prompt.length == 0) prompt = new int[]{engine.target.config().bosTokenId()};
+            int[] prompt = engine.tokenizer instanceof TokenIdTokenizer && tgPrompt.equals(DEFAULT_TG_PROMPT) ? new int[0]
+                    : engine.tokenizer.encode(tgPrompt, engine.tokenizer.addBosByDefault(), false);
+            if (prompt.length == 0) prompt = new int[]{Math.max(0, engine.target.config().bosTokenId())};
             // plain and speculative runs alternate, so drift in machine load hits both alike
             List<double[]> plain = new ArrayList<>();
             List<double[]> speculative = new ArrayList<>();

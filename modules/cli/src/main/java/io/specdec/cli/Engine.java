@@ -2,6 +2,8 @@ package io.specdec.cli;
 
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.format.ModelFiles;
+import io.specdec.core.format.hf.HuggingFaceModel;
+import io.specdec.core.model.ModelConfig;
 import io.specdec.core.model.LoadedModel;
 import io.specdec.core.model.ModelConfig;
 import io.specdec.core.model.TransformerWeights;
@@ -12,6 +14,7 @@ import io.specdec.core.speculative.Drafter;
 import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.NgramDrafter;
 import io.specdec.core.speculative.TreeDrafter;
+import io.specdec.core.tokenizer.TokenIdTokenizer;
 import io.specdec.core.tokenizer.Tokenizer;
 import io.specdec.core.tokenizer.Tokenizers;
 import io.specdec.cpu.CpuLayerParallelModel;
@@ -21,17 +24,22 @@ import io.specdec.cpu.CpuTransformer;
 import io.specdec.cpu.ParallelExecutor;
 import io.specdec.cuda.CudaModels;
 import io.specdec.cuda.CudaTransformer;
+import io.specdec.cuda.check.RandomHostModels;
 
 import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A loaded target (and optional draft) on the CPU or CUDA backend with the tokenizer, owning everything it opened. The
  * CLI's one place that turns options into running models.
  */
 final class Engine implements AutoCloseable {
+    /** With --random-weights on cuda its weights are null: they exist only on the GPU. */
     final LoadedModel target;
     final LanguageModel targetModel;
     final Tokenizer tokenizer;
@@ -47,6 +55,11 @@ final class Engine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.executor = executor;
         this.cuda = cuda;
+    }
+
+    /** The model of {@code options}, or of {@code random}'s config with random weights when that is given. */
+    static Engine open(ModelOptions options, RandomWeightsOption random, PrintStream err) {
+        return random != null && random.enabled() ? openRandom(options, random.config, err) : open(options, err);
     }
 
     static Engine open(ModelOptions options, PrintStream err) {
@@ -95,6 +108,79 @@ final class Engine implements AutoCloseable {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * A model of a config's shape with random weights ({@link RandomWeightsOption}): generated on the GPU for cuda (the
+     * LoadedModel then holds no host weights: CudaModels keeps them), bf16 tensors in host memory for cpu.
+     */
+    private static Engine openRandom(ModelOptions options, Path config, PrintStream err) {
+        if (options.model != null) throw new IllegalArgumentException("--random-weights replaces --model: give one of them");
+        Path file = ModelOptions.requireExists(config, "--random-weights config");
+        ModelConfig c = HuggingFaceModel.config(file);
+        Tokenizer tokenizer = randomWeightsTokenizer(options.tokenizer, file, c, err);
+        ParallelExecutor executor = new ParallelExecutor(options.threadCount(), "specdec-cpu");
+        Arena arena = Arena.ofShared();
+        try {
+            Engine engine;
+            if (options.cuda()) {
+                LoadedModel model = new LoadedModel(file, c, null, arena, null, Map.of());
+                CudaModels cuda = CudaModels.open(0);
+                try {
+                    err.println("generating " + c.parameterCount() + " random weights on the GPU (seed " + RandomWeightsOption.SEED + ")");
+                    engine = new Engine(model, cuda.random(model, RandomWeightsOption.SEED, options.kvTokens), tokenizer, executor, cuda);
+                } catch (RuntimeException e) {
+                    cuda.close();
+                    throw e;
+                }
+                engine.owned.add(model);
+            } else {
+                err.println("generating " + c.parameterCount() + " random weights in host memory (seed " + RandomWeightsOption.SEED + ")");
+                LoadedModel model = new LoadedModel(file, c, RandomHostModels.weights(c, RandomWeightsOption.SEED, arena),
+                        arena, null, Map.of());
+                int tp = options.tensorParallel();
+                engine = new Engine(model, tp > 1 ? new CpuTensorParallelModel(c, model.weights(), tp,
+                        Math.max(1, options.threadCount() / tp), options.kvTokens, CpuModels.BLOCK_SIZE)
+                        : CpuModels.of(model, executor, options.kvTokens), tokenizer, executor, null);
+                if (tp > 1) engine.owned.add(engine.targetModel);
+                engine.owned.add(model);
+            }
+            return engine;
+        } catch (RuntimeException e) {
+            executor.close();
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A random model can emit every id below vocab_size, so a tokenizer serves only when it has exactly that many:
+     * --tokenizer (refused otherwise), else a tokenizer.json next to the config, else the bundled model's; failing
+     * those, text is token ids ({@link TokenIdTokenizer}).
+     */
+    static Tokenizer randomWeightsTokenizer(Path explicit, Path config, ModelConfig c, PrintStream err) {
+        if (explicit != null) {
+            Tokenizer t = Tokenizers.load(ModelOptions.requireExists(explicit, "tokenizer"));
+            if (t.vocabSize() != c.vocabSize()) {
+                throw new IllegalArgumentException("tokenizer " + explicit + " has " + t.vocabSize() + " tokens, the --random-weights "
+                        + "config's vocab_size is " + c.vocabSize() + ": a random model can emit any id, so they must be equal "
+                        + "(without --tokenizer, prompts and output are token ids)");
+            }
+            return t;
+        }
+        Path dir = Files.isDirectory(config) ? config : config.toAbsolutePath().getParent();
+        List<Path> candidates = new ArrayList<>();
+        if (Files.isRegularFile(dir.resolve("tokenizer.json"))) candidates.add(dir);
+        if (Defaults.bundledPairExists()) candidates.add(Defaults.target());
+        for (Path p : candidates) {
+            Tokenizer t = Tokenizers.load(p);
+            if (t.vocabSize() == c.vocabSize()) {
+                err.println("tokenizer: " + Defaults.display(p));
+                return t;
+            }
+        }
+        err.println("no tokenizer with exactly " + c.vocabSize() + " tokens: prompts and output are token ids");
+        return new TokenIdTokenizer(c.vocabSize(), c.bosTokenId(), c.eosTokenIds());
     }
 
     /**

@@ -41,6 +41,8 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Mixin DraftModeOptions draftMode;
 
+    @Mixin RandomWeightsOption randomWeights;
+
     @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "",
             description = "Prompt text; empty starts from BOS (default: empty).")
     String prompt;
@@ -76,9 +78,10 @@ final class GenerateCommand implements Callable<Integer> {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         PrintStream err = new PrintStream(System.err, true, StandardCharsets.UTF_8);
         SamplingParams params = sampling.toParams();
-        try (Engine engine = Engine.open(model, err)) {
+        try (Engine engine = Engine.open(model, randomWeights, err)) {
             int[] promptIds = promptIds(engine);
-            String drafterSpec = noSpeculation ? null : (draft != null ? draft : Defaults.draft(model.model == null));
+            String drafterSpec = noSpeculation ? null
+                    : (draft != null ? draft : Defaults.draft(model.model == null && !randomWeights.enabled()));
             GammaPolicy gammaPolicy = gammaPolicy();
             int treeDepth = gammaPolicy.next();
             Drafter drafter = drafterSpec == null ? null : engine.drafter(drafterSpec, treeWidth, treeDepth, draftMode, err);

@@ -43,6 +43,15 @@ public final class CudaModels implements AutoCloseable {
         return new CudaTransformer(device, cublas, model.config(), weights(model), kvTokens, BLOCK_SIZE);
     }
 
+    /**
+     * A model of {@code model}'s config with random weights generated on the device (benchmarks; {@code model} holds
+     * no host weights); {@link #earlyExit} on the same model then shares them.
+     */
+    public CudaTransformer random(LoadedModel model, long seed, int kvTokens) {
+        DeviceWeights w = uploaded.computeIfAbsent(model, m -> DeviceWeights.random(device, m.config(), seed));
+        return new CudaTransformer(device, cublas, model.config(), w, kvTokens, BLOCK_SIZE);
+    }
+
     /** The model's first {@code layers} layers with its final norm and output head, sharing the device weights. */
     public CudaTransformer earlyExit(LoadedModel model, int layers, int kvTokens) {
         ModelConfig draft = model.config().firstLayers(layers);

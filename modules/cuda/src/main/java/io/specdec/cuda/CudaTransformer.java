@@ -43,6 +43,7 @@ public final class CudaTransformer implements LanguageModel {
     private final int blockSize;
     private final boolean skinnyGemm;
     private final boolean useGraphs;
+    private final SplitKAttention splitK;
     private Workspace ws;
     private int lastRows;
     /** Captured forwards by shape (tokens, rows, sequences, argmax), valid for the workspace they were captured on. */
@@ -90,6 +91,7 @@ public final class CudaTransformer implements LanguageModel {
         });
         device.preload("embed_gather", "rmsnorm_bf16", "qkv_rope_append", "attention_paged", "swiglu_bf16", "gemv_bf16",
                 "argmax_rows");
+        splitK = SplitKAttention.create(device, config, SAME_KERNEL_AS_DECODE_MAX_TOKENS);
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -277,7 +279,9 @@ public final class CudaTransformer implements LanguageModel {
             matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
             device.launch("qkv_rope_append", tokens, 1, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                     mPositions, mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
-            device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, mTokMeta,
+            if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, mTokMeta,
+                    mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+            else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, mTokMeta,
                     mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
             matmul(w.wo(), ws.attention, ws.x, tokens, dim, qDim, true);
             device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.ffnNorm(), ws.xb, dim, eps);
@@ -352,6 +356,7 @@ public final class CudaTransformer implements LanguageModel {
         graphs.clear();
         if (ws != null) ws.free();
         ws = null;
+        if (splitK != null) splitK.close();
         for (int l = 0; l < keys.length; l++) {
             device.free(keys[l]);
             device.free(values[l]);

@@ -32,7 +32,7 @@ class CudaTransformerTest {
         assertThat(capture("accept")).contains("fused-residual-chi2").doesNotContain("\"pass\":false");
     }
 
-    private static String capture(String mode) throws Exception {
+    static String capture(String mode) throws Exception {
         PrintStream old = System.out;
         ByteArrayOutputStream buffer = new ByteArrayOutputStream();
         System.setOut(new PrintStream(buffer, true));

@@ -34,10 +34,18 @@ public final class Sampler {
 
     /** A token drawn from {@code probabilities} (non-negative; need not sum exactly to 1). */
     public int sample(double[] probabilities) {
+        return inverseCdf(probabilities, random.nextDouble());
+    }
+
+    /**
+     * The token {@link #sample} draws when its uniform is {@code u}: the first whose cumulative mass exceeds
+     * {@code u} times the total (the device sampler takes the same uniforms and follows this rule).
+     */
+    public static int inverseCdf(double[] probabilities, double u) {
         double total = 0;
         for (double v : probabilities) total += v;
         if (!(total > 0)) throw new IllegalArgumentException("cannot sample from a distribution with total mass " + total);
-        double target = random.nextDouble() * total;
+        double target = u * total;
         double cumulative = 0;
         int last = -1;
         for (int i = 0; i < probabilities.length; i++) {

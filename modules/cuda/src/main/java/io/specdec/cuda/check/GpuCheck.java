@@ -47,6 +47,9 @@ import java.util.SplittableRandom;
  *   cpu                                   CUDA forward vs the CPU backend on the same random bf16 weights
  *   spec                                  speculative greedy == target greedy on the GPU
  *   accept                                fused acceptance kernel vs the CPU reference (decisions, χ², timing)
+ *   sample                                device sampling kernel vs the CPU sampling path (tokens, χ², timing)
+ *   splitk [CONFIG.json LABEL]            split-K vs attention_paged (rel. error); with a config, decode ms/token
+ *                                         at context 128 and 4096 with and without split-K
  *   hf-export DIR                         a small random model as a HuggingFace directory (for transformers)
  *   hf-logits DIR TOKENS OUT.f32          teacher-forced logits of every position of TOKENS (one id a line)
  *   bench CONFIG.json LABEL [PROMPT NEW]  batch-1 greedy decode tok/s with random weights generated on the device
@@ -60,7 +63,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         Locale.setDefault(Locale.ROOT);
         if (args.length == 0) {
-            System.err.println("usage: GpuCheck cpu|spec|accept|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL");
+            System.err.println("usage: GpuCheck cpu|spec|accept|sample|splitk [CONFIG LABEL]|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL");
             System.exit(2);
         }
         if (args[0].equals("hf-export")) {
@@ -72,6 +75,9 @@ public final class GpuCheck {
                 case "cpu" -> cpu(device, cublas);
                 case "spec" -> spec(device, cublas);
                 case "accept" -> accept(device);
+                case "sample" -> SamplingCheck.run(device);
+                case "splitk" -> SplitKCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
+                        args.length > 2 ? args[2] : "config");
                 case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));
                 case "specbench" -> specBench(device, cublas, Path.of(args[1]), Path.of(args[2]), 128, 256);
                 case "bench" -> bench(device, cublas, Path.of(args[1]), args[2],

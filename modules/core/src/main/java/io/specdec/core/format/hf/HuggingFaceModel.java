@@ -64,9 +64,9 @@ public final class HuggingFaceModel {
         }
     }
 
-    /** The model config from {@code directory/config.json}. */
+    /** The model config from {@code directory/config.json} (or from {@code directory} itself when it is a file). */
     public static ModelConfig config(Path directory) {
-        Path path = directory.resolve(CONFIG);
+        Path path = Files.isRegularFile(directory) ? directory : directory.resolve(CONFIG);
         Config c = new Config(path, readJson(path));
         String arch = architecture(c);
         boolean qwen = arch.startsWith("qwen");

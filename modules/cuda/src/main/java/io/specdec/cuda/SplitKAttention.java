@@ -1,0 +1,111 @@
+package io.specdec.cuda;
+
+import io.specdec.core.model.ModelConfig;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * Split-K ("flash-decoding") attention for forwards of few tokens (decode, verify): the key range of each (token,
+ * head) is cut into splits, one block each ({@code attention_split}), and a second kernel merges their partial
+ * (max, sum, output) states ({@code attention_split_combine}). With one block per (token, head), a decode step of an
+ * 8B model fills 32 blocks on a GPU of 132 SMs, each walking the whole context; splitting lets long contexts use the
+ * whole GPU. Masks and the sliding window are those of {@code attention_paged}.
+ *
+ * <p>Graph capture: the grid is fixed ({@link #maxSplits} splits per head) and the kernels read each row's key count
+ * from the forward's metadata, splitting it into chunks of {@link #chunk} keys; splits past the context exit at once,
+ * so one captured graph serves every context length. The chunking depends only on the key count, so a verify row
+ * adds up in the same order as the decode step at the same position would (which the speculative greedy == target
+ * greedy guarantee relies on). {@code -Dspecdec.cuda.noSplitK=true} turns it off (for comparisons).
+ */
+public final class SplitKAttention implements AutoCloseable {
+    public static final String DISABLE_PROPERTY = "specdec.cuda.noSplitK";
+    /** SPLIT_MIN_KEYS in the kernels: a split is worth its partial state only over this many keys. */
+    static final int MIN_KEYS = 256;
+    static final int MAX_SPLITS = 32;
+    private static final int THREADS = 128;   // ATT_WARPS * 32
+
+    private final CudaDevice device;
+    private final int maxTokens, maxSplits, heads, headDim;
+    private final DeviceBuffer partials, stats;
+
+    private SplitKAttention(CudaDevice device, int maxTokens, int maxSplits, int heads, int headDim) {
+        this.device = device;
+        this.maxTokens = maxTokens;
+        this.maxSplits = maxSplits;
+        this.heads = heads;
+        this.headDim = headDim;
+        long states = (long) maxTokens * heads * maxSplits;
+        partials = device.allocate(4L * states * headDim);
+        stats = device.allocate(8L * states);
+        device.preload("attention_split", "attention_split_combine");
+    }
+
+    /**
+     * Split-K for forwards of up to {@code maxTokens} tokens of models shaped like {@code config}, or null when
+     * turned off with {@value #DISABLE_PROPERTY}. Its scratch is allocated here, once, so captured graphs stay valid.
+     */
+    public static SplitKAttention create(CudaDevice device, ModelConfig config, int maxTokens) {
+        if (Boolean.getBoolean(DISABLE_PROPERTY)) return null;
+        return new SplitKAttention(device, maxTokens, maxSplits(multiprocessors(device), config.heads()),
+                config.heads(), config.headDim());
+    }
+
+    /**
+     * Splits per head: enough that a one-token step puts about two blocks on every SM, at most {@value #MAX_SPLITS}.
+     */
+    static int maxSplits(int multiprocessors, int heads) {
+        return Math.clamp((2L * multiprocessors + heads - 1) / heads, 1, MAX_SPLITS);
+    }
+
+    /** Keys per split for a row of {@code keys} keys (split_chunk in the kernels; the two must agree). */
+    static int chunk(int keys, int maxSplits) {
+        int per = (keys + maxSplits - 1) / maxSplits;
+        per = (per + 31) & ~31;
+        return Math.max(per, MIN_KEYS);
+    }
+
+    /** Splits that hold keys of a row of {@code keys} keys. */
+    public static int splits(int keys, int maxSplits) {
+        int c = chunk(keys, maxSplits);
+        return (keys + c - 1) / c;
+    }
+
+    private static int multiprocessors(CudaDevice device) {
+        device.makeCurrent();
+        CUdevice d = new CUdevice();
+        JCudaDriver.cuCtxGetDevice(d);
+        int[] count = new int[1];
+        JCudaDriver.cuDeviceGetAttribute(count, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d);
+        return count[0];
+    }
+
+    public int maxSplits() { return maxSplits; }
+
+    /** Whether a forward of {@code tokens} tokens goes through split-K. */
+    public boolean covers(int tokens) {
+        return tokens <= maxTokens;
+    }
+
+    /**
+     * Enqueues attention for {@code tokens} tokens; arguments as attention_paged's (the metadata buffer {@code meta}
+     * holds the block tables, slot positions and masks that {@code seqMeta} points into). Launches only.
+     */
+    public void enqueue(DeviceBuffer q, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer out, DeviceBuffer tokMeta,
+                        DeviceBuffer seqMeta, DeviceBuffer meta, int tokens, int heads, int kvHeads, int hd,
+                        int blockSize, int window, float scale) {
+        if (tokens > maxTokens || heads > this.heads || hd > headDim) {
+            throw new IllegalArgumentException("split-K attention sized for " + maxTokens + " tokens, " + this.heads
+                    + " heads of " + headDim + ", asked for " + tokens + ", " + heads + " of " + hd);
+        }
+        device.launch("attention_split", tokens, heads * maxSplits, THREADS, q, keys, values, partials, stats, tokMeta,
+                seqMeta, meta, meta, meta, heads, kvHeads, hd, blockSize, window, scale, maxSplits);
+        device.launch("attention_split_combine", tokens, heads, THREADS, partials, stats, out, tokMeta, seqMeta, heads,
+                hd, maxSplits);
+    }
+
+    @Override public void close() {
+        device.free(partials);
+        device.free(stats);
+    }
+}

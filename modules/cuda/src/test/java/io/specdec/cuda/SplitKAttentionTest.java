@@ -1,0 +1,47 @@
+package io.specdec.cuda;
+
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Split-K's layout rules (no GPU), and the kernels against attention_paged (GPU). */
+class SplitKAttentionTest {
+
+    @Test
+    void splitsCoverEveryKeyWithinTheFixedGrid() {
+        for (int maxSplits : new int[]{1, 3, 9, 16, 32}) {
+            for (int keys = 1; keys <= 70_000; keys += keys < 2048 ? 1 : 97) {
+                int chunk = SplitKAttention.chunk(keys, maxSplits), splits = SplitKAttention.splits(keys, maxSplits);
+                assertThat(chunk % 32).as("chunk is whole tiles of 32 keys").isZero();
+                assertThat(chunk).isGreaterThanOrEqualTo(SplitKAttention.MIN_KEYS);
+                assertThat(splits).as("keys %d, max %d", keys, maxSplits).isBetween(1, maxSplits);
+                assertThat((long) splits * chunk).isGreaterThanOrEqualTo(keys);
+                assertThat((long) (splits - 1) * chunk).isLessThan(keys);   // no split is empty
+            }
+        }
+    }
+
+    @Test
+    void shortContextsTakeOneSplitLongOnesUseTheGrid() {
+        assertThat(SplitKAttention.splits(128, 9)).isEqualTo(1);
+        assertThat(SplitKAttention.splits(256, 9)).isEqualTo(1);
+        assertThat(SplitKAttention.splits(257, 9)).isEqualTo(2);
+        assertThat(SplitKAttention.splits(4096, 9)).isEqualTo(9);
+        assertThat(SplitKAttention.splits(4096, 32)).isEqualTo(16);
+    }
+
+    @Test
+    void aOneTokenStepPutsAboutTwoBlocksOnEverySm() {
+        assertThat(SplitKAttention.maxSplits(132, 32)).isEqualTo(9);     // H100, Llama-3 8B / 3.2 1B: 288 blocks
+        assertThat(SplitKAttention.maxSplits(132, 4)).isEqualTo(SplitKAttention.MAX_SPLITS);
+        assertThat(SplitKAttention.maxSplits(16, 64)).isEqualTo(1);
+    }
+
+    @Test
+    @Tag("gpu")
+    void splitKMatchesAttentionPagedOnLongContextsWithEveryMask() throws Exception {
+        GpuAvailable.require("splitKMatchesAttentionPagedOnLongContextsWithEveryMask");
+        assertThat(CudaTransformerTest.capture("splitk")).contains("\"check\":\"splitk-vs-paged\"").doesNotContain("\"pass\":false");
+    }
+}
