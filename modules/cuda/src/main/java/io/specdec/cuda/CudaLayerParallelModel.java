@@ -81,6 +81,10 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
         return group.runArgmax(group.prepare(batch), true);
     }
 
+    public void useGraphs(boolean on) {
+        group.forEachMember(m -> m.useGraphs(on));
+    }
+
     @Override public void close() {
         group.close();
     }

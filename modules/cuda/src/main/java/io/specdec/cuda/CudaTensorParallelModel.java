@@ -77,6 +77,11 @@ public final class CudaTensorParallelModel implements LanguageModel {
         return all + (config.tiedEmbeddings() && group.size() == 1 ? 2L * config.vocabSize() * config.dim() : 0);
     }
 
+    /** CUDA graphs for small steps on every rank (with their NCCL calls captured) or eager launches. */
+    public void useGraphs(boolean on) {
+        group.forEachMember(m -> m.useGraphs(on));
+    }
+
     @Override public void close() {
         group.close();
     }

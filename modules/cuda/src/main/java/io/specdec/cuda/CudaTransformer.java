@@ -47,7 +47,7 @@ public final class CudaTransformer implements LanguageModel {
     private final DeviceBuffer inverseFrequencies;
     private final int blockSize;
     private final boolean skinnyGemm;
-    private final boolean useGraphs;
+    private volatile boolean useGraphs;
     private final ParallelRole role;
     /** Rows of the output layer this rank holds: the vocabulary, or its part on a tensor-parallel shard. */
     private final int outputRows;
@@ -135,6 +135,9 @@ public final class CudaTransformer implements LanguageModel {
     public CudaDevice device() { return device; }
 
     public ParallelRole role() { return role; }
+
+    /** Turns CUDA graph replay of small steps on or off (default: on unless {@code specdec.cuda.noGraphs}). */
+    public void useGraphs(boolean on) { this.useGraphs = on; }
 
     /** The logits of the last forward's requested rows, [rows, vocab] f32, valid until the next forward. */
     public DeviceBuffer deviceLogits() {

@@ -120,6 +120,19 @@ final class TransformerGroup implements AutoCloseable {
         return CudaRank.awaitAll(done).getFirst();
     }
 
+    /** Runs {@code work} on every member, each on its rank's thread. */
+    void forEachMember(java.util.function.Consumer<CudaTransformer> work) {
+        List<Future<Object>> done = new ArrayList<>();
+        for (int i = 0; i < ranks.size(); i++) {
+            CudaTransformer m = members.get(i);
+            done.add(ranks.get(i).submit(() -> {
+                work.accept(m);
+                return null;
+            }));
+        }
+        CudaRank.awaitAll(done);
+    }
+
     /** Marks the group unusable and aborts its communicators, which releases peers blocked in a collective. */
     void abort(String why) {
         if (broken != null) return;
