@@ -30,7 +30,7 @@ repack() {   # repack $1 into $stage/lib uncompressed, keeping only entries that
 for j in "${jars[@]}"; do
   case "$(basename "$j")" in
     jcuda-natives-*) repack "$j" 'libJCudaDriver-' ;;
-    cuda-*-linux-x86_64.jar) repack "$j" 'libjnicudart\.so|libjnicublas\.so' ;;
+    cuda-*-linux-x86_64.jar) repack "$j" 'libjnicudart\.so|libjnicublas\.so|libjninccl\.so' ;;
     *) repack "$j" ;;
   esac
 done

@@ -34,11 +34,11 @@ public sealed interface ParallelRole {
     record LayerReplica(Nccl.Communicator comm, int rank, int replicas, LayerGroupPlan plan) implements ParallelRole {
         public LayerReplica {
             if (replicas < 1 || rank < 0 || rank >= replicas) throw new IllegalArgumentException("replica " + rank + " of " + replicas);
-            if (replicas > 1 && comm == null) throw new IllegalArgumentException("several replicas need a communicator");
             if (replicas > 1 && plan.width() > replicas) {
                 throw new IllegalArgumentException("layer plan " + plan + " has groups of " + plan.width() + " layers but only "
                         + replicas + " replicas");
             }
+            if (replicas > 1 && comm == null) throw new IllegalArgumentException("several replicas need a communicator");
         }
 
         /**
@@ -48,6 +48,11 @@ public sealed interface ParallelRole {
          * all-gather). With one replica: -1 for multi-layer groups (it runs them all, see the class comment).
          */
         public int attentionLayer(int group) {
+            return attentionLayer(plan, rank, replicas, group);
+        }
+
+        /** {@link #attentionLayer(int)} for replica {@code rank} of {@code replicas}. */
+        public static int attentionLayer(LayerGroupPlan plan, int rank, int replicas, int group) {
             int[] g = plan.groups().get(group);
             if (g.length == 1) return g[0];
             if (replicas == 1) return -1;
@@ -56,6 +61,10 @@ public sealed interface ParallelRole {
 
         /** Slots of the all-gather buffer: one per replica, or one per layer of the widest group on one GPU. */
         public int slots() {
+            return slots(plan, replicas);
+        }
+
+        public static int slots(LayerGroupPlan plan, int replicas) {
             return Math.max(replicas, plan.width());
         }
     }
