@@ -16,10 +16,11 @@ limit="${LIMIT:-240}"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/usr/lib:${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0
 java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
-gpus="${GPUS:-$(nvidia-smi -L 2>/dev/null | wc -l)}"
+gpus="${GPUS:-$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')}"
+gpu_flag=(); [ "${gpus:-0}" -gt 0 ] && gpu_flag=(--gpus "$gpus")
 check=("$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
        -Dorg.bytedeco.javacpp.pathsFirst=true -Xmx24g -XX:+UseParallelGC -cp "$home/lib/*" io.specdec.cuda.check.MultiGpuCheck
-       --out "$out" --gpus "$gpus" --time-limit "$limit" --configs "$home/bench/gpu")
+       --out "$out" "${gpu_flag[@]}" --time-limit "$limit" --configs "$home/bench/gpu")
 log="$out/log.txt"; : > "$log"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv > "$out/gpu.txt" 2>&1
 nvidia-smi topo -m > "$out/topo.txt" 2>&1

@@ -19,7 +19,7 @@ import java.util.Set;
  *   --configs DIR        folder with llama-3-70b/, llama-3-8b/, llama-3.2-1b/ config.json (default bench/gpu)
  *   --prompt P --new-tokens T    decode lengths (default 128, 256)
  *   --gammas 3,4,...     γ values of stage c (default 3..8); --alphas 0.6,0.8,0.9 injected acceptance rates
- *   --sizes 2,4          EasySpec layer-parallel sizes (default 2, and 4 when N >= 4)
+ *   --sizes 2,4          EasySpec layer-parallel sizes (default 2, and 4 when N >= 4; none on one GPU)
  *   --edge E             EasySpec layers kept alone at each end of the draft (default 1)
  *   --graphs on|off|both CUDA graphs for the tensor-parallel target (stage b measures each; c/d use the first)
  * </pre>
@@ -65,7 +65,7 @@ public record MultiGpuArgs(Path out, List<String> stages, int gpus, int timeLimi
         }
         if (out == null) throw new IllegalArgumentException("--out DIR is required (the JSON results go there)");
         if (gpus > visibleGpus) throw new IllegalArgumentException("--gpus " + gpus + " but the driver sees " + visibleGpus);
-        if (sizes == null) sizes = gpus >= 4 ? new int[]{2, 4} : new int[]{2};
+        if (sizes == null) sizes = gpus >= 4 ? new int[]{2, 4} : gpus >= 2 ? new int[]{2} : new int[0];
         for (int s : sizes) {
             if (s < 2 || s > gpus) throw new IllegalArgumentException("EasySpec size " + s + " needs 2.." + gpus + " GPUs");
         }

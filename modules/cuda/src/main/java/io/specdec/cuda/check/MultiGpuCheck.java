@@ -61,6 +61,7 @@ public final class MultiGpuCheck {
     private final Map<String, Double> standardMs = new HashMap<>();
     private final Map<String, Integer> bestGamma = new HashMap<>();
     private long stageDeadline;
+    private volatile String currentStage = "setup";
 
     private MultiGpuCheck(MultiGpuArgs args, CheckResults results, List<CudaRank> ranks) {
         this.args = args;
@@ -140,6 +141,7 @@ public final class MultiGpuCheck {
     private boolean runStage(String stage) throws InterruptedException {
         long t0 = System.nanoTime();
         stageDeadline = t0 + args.timeLimitSeconds() * 1_000_000_000L;
+        currentStage = stage;
         Thread worker = new Thread(() -> {
             try {
                 switch (stage) {
@@ -403,7 +405,7 @@ public final class MultiGpuCheck {
                 ranks.get(r).device().synchronize();
                 return null;
             });
-            results.add("b", "target-70b-weights", Status.INFO, "tp", ranks.size(), "params", c.parameterCount(),
+            results.add(currentStage, "target-70b-weights", Status.INFO, "tp", ranks.size(), "params", c.parameterCount(),
                     "weight_bytes_read_per_token", target.weightBytesRead(), "generated_s", (System.nanoTime() - t0) / 1e9,
                     "gpu0_allocated_GB", ranks.getFirst().device().allocatedBytes() / 1e9);
         }

@@ -27,6 +27,7 @@ class MultiGpuArgsTest {
     void fourGpusAddLayerParallelSizeFour() {
         assertThat(MultiGpuArgs.parse(new String[]{"--out", "r"}, 4).sizes()).containsExactly(2, 4);
         assertThat(MultiGpuArgs.parse(new String[]{"--out", "r", "--gpus", "2"}, 4).sizes()).containsExactly(2);
+        assertThat(MultiGpuArgs.parse(new String[]{"--out", "r"}, 1).sizes()).isEmpty();
     }
 
     @Test
