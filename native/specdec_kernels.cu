@@ -504,6 +504,40 @@ extern "C" __global__ void f32_to_bf16(const float* __restrict__ in, bf16* __res
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Multi-GPU helpers (tensor parallelism, EasySpec layer-parallel drafting)
+// ---------------------------------------------------------------------------------------------------------------
+
+// A [rows, cols] tile at (row0, col0) of a virtual [*, ld] matrix filled by fill_normal_bf16 with the same seed:
+// element (r, c) gets the value fill_normal_bf16 gives index (row0 + r) * ld + col0 + c, so a tensor-parallel shard
+// generated on its own GPU holds exactly the values of the whole model's random weights.
+extern "C" __global__ void fill_normal_bf16_tile(bf16* __restrict__ out, int rows, int cols, long ld, long row0, long col0,
+                                                 unsigned long long seed, float std) {
+    long n = (long) rows * cols;
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        long r = i / cols, c = i - r * cols;
+        uint64_t idx = (uint64_t) ((row0 + r) * ld + col0 + c);
+        uint64_t z = splitmix64(seed ^ splitmix64(idx));
+        float u1 = ((z >> 40) + 1) * (1.0f / 16777217.0f);
+        float u2 = ((z & 0xffffff)) * (1.0f / 16777216.0f);
+        float g = sqrtf(-2.f * logf(u1)) * cospif(2.f * u2);
+        out[i] = __float2bfloat16(g * std);
+    }
+}
+
+// y[i] += x[i] (EasySpec: a group's gathered attention outputs added to the residual in a fixed order)
+extern "C" __global__ void add_f32(float* __restrict__ y, const float* __restrict__ x, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) y[i] += x[i];
+}
+
+// All-gathered vocabulary parts [parts][rows][partV] -> logits [rows][parts * partV]   grid: rows x parts
+extern "C" __global__ void gather_vocab_parts(const float* __restrict__ in, float* __restrict__ out, int rows, int partV) {
+    int r = blockIdx.x, p = blockIdx.y, parts = gridDim.y;
+    const float* src = in + ((size_t) p * rows + r) * partV;
+    float* dst = out + (size_t) r * parts * partV + (size_t) p * partV;
+    for (int j = threadIdx.x; j < partV; j += blockDim.x) dst[j] = src[j];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The unfused baseline of §6, only for comparison with spec_accept_rows (GpuCheck accept): separate kernels with
 // materialised intermediates, as a framework would run them: softmax p, softmax q, gather + ratio + decision,
 // residual max(0, p - q), its sum, normalise, inverse-CDF sample. Rows: gamma (+1 bonus row for p's softmax).

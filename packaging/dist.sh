@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds dist/specdec-<version>-linux-x86_64.tar.xz: a jlink'd Java runtime (zip-0, libjvm stripped), the jars
 # repacked uncompressed (xz compresses stored data far better), only the native libraries a GPU host needs (JCuda's
-# driver API, JavaCPP's cudart/cublas bridges), the launcher, and bench/gpu. Called by `./mvnw -Pdist package`
+# driver API, JavaCPP's cudart/cublas/nccl bridges), the launcher, and bench/gpu. Called by `./mvnw -Pdist package`
 # (modules/cli) after its jars are in modules/cli/target/lib; runnable by hand too:  packaging/dist.sh VERSION
 set -euo pipefail
 version="${1:?usage: dist.sh VERSION}"
@@ -30,7 +30,7 @@ repack() {   # repack $1 into $stage/lib uncompressed, keeping only entries that
 for j in "${jars[@]}"; do
   case "$(basename "$j")" in
     jcuda-natives-*) repack "$j" 'libJCudaDriver-' ;;
-    cuda-*-linux-x86_64.jar) repack "$j" 'libjnicudart\.so|libjnicublas\.so' ;;
+    cuda-*-linux-x86_64.jar) repack "$j" 'libjnicudart\.so|libjnicublas\.so|libjninccl\.so' ;;
     *) repack "$j" ;;
   esac
 done

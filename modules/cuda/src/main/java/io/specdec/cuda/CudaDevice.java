@@ -24,7 +24,9 @@ import static jcuda.driver.JCudaDriver.*;
 /**
  * One GPU through JCuda's driver API: its primary context (the one cuBLAS, a runtime-API library, also uses), the
  * kernel module loaded from the packaged fatbin, allocations and copies, launches on one blocking stream (so the
- * synchronous copies on the legacy stream order with them), CUDA graph capture and replay, event timing. Every call sets the context current first, so any one thread at a time may drive it.
+ * synchronous copies on the legacy stream order with them), CUDA graph capture and replay, event timing. Every call
+ * sets the context current first, so any one thread at a time may drive it; with several GPUs in one process each
+ * device is opened and driven by its own thread ({@link CudaRank}), nothing here assumes GPU 0.
  */
 public final class CudaDevice implements AutoCloseable {
     /** Where the Maven build puts the kernels (native/build.sh). */
@@ -34,13 +36,16 @@ public final class CudaDevice implements AutoCloseable {
     private final CUcontext context = new CUcontext();
     private final CUmodule module = new CUmodule();
     private final Map<String, CUfunction> functions = new HashMap<>();
-    private final Map<Long, DevicePointer> allocations = new HashMap<>();
+    /** Concurrent only as a guard: a device is meant to be driven by one thread at a time (its rank's thread). */
+    private final Map<Long, DevicePointer> allocations = new java.util.concurrent.ConcurrentHashMap<>();
+    private final int ordinal;
     private final String name;
     private final Stream stream = new Stream();
     private long allocatedBytes;
     private boolean closed;
 
     private CudaDevice(int ordinal) {
+        this.ordinal = ordinal;
         JCudaDriver.setExceptionsEnabled(true);
         cuInit(0);
         cuDeviceGet(device, ordinal);
@@ -105,6 +110,19 @@ public final class CudaDevice implements AutoCloseable {
         return new CudaDevice(ordinal);
     }
 
+    /** GPUs the driver sees (0 where there is no driver). */
+    public static int count() {
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            cuInit(0);
+            int[] count = new int[1];
+            cuDeviceGetCount(count);
+            return count[0];
+        } catch (Throwable t) {
+            return 0;
+        }
+    }
+
     /** Why no GPU can be used here (no driver, no device, no kernels), or empty when one can. */
     public static Optional<String> unavailableReason() {
         if (readFatbin().isEmpty()) return Optional.of("kernels not built (no nvcc when specdec-cuda was built)");
@@ -133,9 +151,13 @@ public final class CudaDevice implements AutoCloseable {
 
     public String name() { return name; }
 
+    /** The driver's index of this GPU. */
+    public int ordinal() { return ordinal; }
+
     public long allocatedBytes() { return allocatedBytes; }
 
-    void makeCurrent() {
+    /** Makes this GPU's context current on the calling thread (every method here does it first). */
+    public void makeCurrent() {
         cuCtxSetCurrent(context);
     }
 

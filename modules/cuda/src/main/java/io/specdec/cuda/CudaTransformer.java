@@ -8,6 +8,7 @@ import io.specdec.core.kv.KvSequence;
 import io.specdec.core.kv.PagedKvCache;
 import io.specdec.core.model.ModelConfig;
 import io.specdec.core.model.RopeStyle;
+import io.specdec.core.parallel.LayerGroupPlan;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -20,6 +21,10 @@ import java.util.List;
  * {@link PagedKvCache} block tables, so forks, truncation and tree compaction work as on the CPU. A forward uploads
  * one small metadata array, runs every layer on the device, and copies back only the requested logit rows (or,
  * through {@link #forwardArgmax}, only their argmax).
+ *
+ * <p>In a multi-GPU model the same class is one rank ({@link ParallelRole}): the KV block bookkeeping is then shared
+ * (appended once per forward by the model, {@link #append}/{@link #describe}; each rank uploads the same metadata and
+ * copies blocks on its own device through {@link #kvStore}), and the forward adds the role's collectives.
  */
 public final class CudaTransformer implements LanguageModel {
     /** The skinny GEMM kernel handles up to this many tokens per pass (graphs cover forwards up to this size). */
@@ -42,8 +47,11 @@ public final class CudaTransformer implements LanguageModel {
     private final DeviceBuffer inverseFrequencies;
     private final int blockSize;
     private final boolean skinnyGemm;
-    private final boolean useGraphs;
+    private volatile boolean useGraphs;
     private final SplitKAttention splitK;
+    private final ParallelRole role;
+    /** Rows of the output layer this rank holds: the vocabulary, or its part on a tensor-parallel shard. */
+    private final int outputRows;
     private Workspace ws;
     private int lastRows;
     /** Captured forwards by shape (tokens, rows, sequences, argmax), valid for the workspace they were captured on. */
@@ -57,7 +65,22 @@ public final class CudaTransformer implements LanguageModel {
      */
     public CudaTransformer(CudaDevice device, Cublas cublas, ModelConfig config, DeviceWeights weights, int kvTokens,
                            int blockSize) {
+        this(device, cublas, config, weights, blocksFor(kvTokens, blockSize), blockSize, null, ParallelRole.SINGLE);
+    }
+
+    static int blocksFor(int kvTokens, int blockSize) {
+        return Math.max(1, (kvTokens + blockSize - 1) / blockSize);
+    }
+
+    /**
+     * One rank of a multi-GPU model: K/V buffers for {@code blocks} blocks, driven by {@code sharedCache} (whose
+     * store must call this rank's {@link #kvStore}) or by a cache of its own when null.
+     */
+    CudaTransformer(CudaDevice device, Cublas cublas, ModelConfig config, DeviceWeights weights, int blocks, int blockSize,
+                    PagedKvCache sharedCache, ParallelRole role) {
         if (config.headDim() > 256) throw new IllegalArgumentException("head dim " + config.headDim() + " > 256 is not supported");
+        this.role = role;
+        this.outputRows = role instanceof ParallelRole.TensorShard ts ? config.vocabSize() / ts.size() : config.vocabSize();
         this.device = device;
         this.cublas = cublas;
         this.config = config;
@@ -65,7 +88,6 @@ public final class CudaTransformer implements LanguageModel {
         this.blockSize = blockSize;
         this.skinnyGemm = !Boolean.getBoolean("specdec.cuda.cublasOnly");
         this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
-        int blocks = Math.max(1, (kvTokens + blockSize - 1) / blockSize);
         long slotBytes = 2L * config.kvDim();
         keys = new DeviceBuffer[config.layers()];
         values = new DeviceBuffer[config.layers()];
@@ -73,7 +95,20 @@ public final class CudaTransformer implements LanguageModel {
             keys[l] = device.allocate(slotBytes * blocks * blockSize);
             values[l] = device.allocate(slotBytes * blocks * blockSize);
         }
-        this.cache = new PagedKvCache(blocks, blockSize, new KvBlockStore() {
+        this.cache = sharedCache != null ? sharedCache : new PagedKvCache(blocks, blockSize, kvStore());
+        device.preload("embed_gather", "rmsnorm_bf16", "qkv_rope_append", "attention_paged", "swiglu_bf16", "gemv_bf16",
+                "argmax_rows");
+        if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
+        splitK = SplitKAttention.create(device, config, SAME_KERNEL_AS_DECODE_MAX_TOKENS);
+        double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
+        inverseFrequencies = device.allocate(8L * inv.length);
+        device.copyToDevice(inverseFrequencies, inv);
+    }
+
+    /** Copies this transformer's K/V (every layer) on its own device, as the block manager asks. */
+    KvBlockStore kvStore() {
+        long slotBytes = 2L * config.kvDim();
+        return new KvBlockStore() {
             @Override public void copyBlock(int source, int target) {
                 long n = slotBytes * blockSize;
                 for (int l = 0; l < keys.length; l++) {
@@ -88,13 +123,7 @@ public final class CudaTransformer implements LanguageModel {
                     device.copy(values[l].slice(targetSlot * slotBytes, slotBytes), values[l].slice(sourceSlot * slotBytes, slotBytes), slotBytes);
                 }
             }
-        });
-        device.preload("embed_gather", "rmsnorm_bf16", "qkv_rope_append", "attention_paged", "swiglu_bf16", "gemv_bf16",
-                "argmax_rows");
-        splitK = SplitKAttention.create(device, config, SAME_KERNEL_AS_DECODE_MAX_TOKENS);
-        double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
-        inverseFrequencies = device.allocate(8L * inv.length);
-        device.copyToDevice(inverseFrequencies, inv);
+        };
     }
 
     @Override public ModelConfig config() { return config; }
@@ -106,6 +135,11 @@ public final class CudaTransformer implements LanguageModel {
     public DeviceWeights weights() { return weights; }
 
     public CudaDevice device() { return device; }
+
+    public ParallelRole role() { return role; }
+
+    /** Turns CUDA graph replay of small steps on or off (default: on unless {@code specdec.cuda.noGraphs}). */
+    public void useGraphs(boolean on) { this.useGraphs = on; }
 
     /** The logits of the last forward's requested rows, [rows, vocab] f32, valid until the next forward. */
     public DeviceBuffer deviceLogits() {
@@ -131,18 +165,50 @@ public final class CudaTransformer implements LanguageModel {
     /** As {@link #forward}, but returns only the argmax (greedy token) of each requested row, in order. */
     public int[] forwardArgmax(List<SequenceInput> batch) {
         Plan plan = prepare(batch);
-        execute(plan, plan.rows > 0);
-        if (plan.rows == 0) return new int[0];
-        int[] out = new int[plan.rows];
-        device.copyToHost(out, ws.argmax, plan.rows);
-        return out;
+        execute(plan, plan.rows > 0, false);
+        return readArgmax(plan.rows);
     }
 
     /** Runs the forward, leaving the requested rows' logits in the workspace; returns the rows per input. */
     private int[] run(List<SequenceInput> batch) {
         Plan plan = prepare(batch);
-        execute(plan, false);
+        execute(plan, false, false);
         return plan.rowsPerInput;
+    }
+
+    /**
+     * A multi-GPU model's rank part: runs a forward whose batch the model has already appended and described
+     * ({@link #append}, {@link #describe}), exact or (layer replicas only) fuzzy; the logits or their argmax stay on the
+     * device for {@link #readLogits}/{@link #readArgmax}.
+     */
+    void run(Step step, boolean argmax, boolean fuzzy) {
+        if (fuzzy && !(role instanceof ParallelRole.LayerReplica)) throw new IllegalStateException("a fuzzy forward needs a layer replica");
+        execute(load(step), argmax && step.plan().rows > 0, fuzzy);
+    }
+
+    int[] readArgmax(int rows) {
+        if (rows == 0) return new int[0];
+        int[] out = new int[rows];
+        device.copyToHost(out, ws.argmax, rows);
+        return out;
+    }
+
+    float[] readLogits(int rows) {
+        float[] all = new float[rows * config.vocabSize()];
+        if (rows > 0) device.copyToHost(all, ws.logits, all.length);
+        return all;
+    }
+
+    /** Splits [rows, vocab] logits into per-input row arrays. */
+    static List<float[][]> split(float[] all, int[] rowsPerInput, int vocab) {
+        List<float[][]> result = new ArrayList<>(rowsPerInput.length);
+        int r = 0;
+        for (int n : rowsPerInput) {
+            float[][] out = new float[n][];
+            for (int k = 0; k < n; k++, r++) out[k] = Arrays.copyOfRange(all, r * vocab, (r + 1) * vocab);
+            result.add(out);
+        }
+        return result;
     }
 
     /**
@@ -151,11 +217,11 @@ public final class CudaTransformer implements LanguageModel {
      * kernels' arguments depend only on the shape (metadata offsets are fixed per shape, everything else is read from
      * the uploaded metadata), so a graph stays valid until the workspace is reallocated.
      */
-    private void execute(Plan plan, boolean argmax) {
-        long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 1) | (argmax ? 1 : 0);
+    private void execute(Plan plan, boolean argmax, boolean fuzzy) {
+        long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 2) | (fuzzy ? 2 : 0) | (argmax ? 1 : 0);
         boolean graphable = useGraphs && skinnyGemm && plan.tokens <= SKINNY_MAX_TOKENS && !notGraphable.contains(key);
         if (!graphable) {
-            enqueue(plan, argmax);
+            enqueue(plan, argmax, fuzzy);
             return;
         }
         if (graphWorkspace != ws) {
@@ -167,14 +233,14 @@ public final class CudaTransformer implements LanguageModel {
         if (graph == null) {
             try {
                 device.beginCapture();
-                enqueue(plan, argmax);
+                enqueue(plan, argmax, fuzzy);
                 graph = device.endCapture();
                 graphs.put(key, graph);
             } catch (RuntimeException e) {
                 device.abandonCapture();
                 notGraphable.add(key);
                 System.err.println("[specdec cuda] capturing a " + plan.tokens + "-token step failed, running it without a graph: " + e);
-                enqueue(plan, argmax);
+                enqueue(plan, argmax, fuzzy);
                 return;
             }
         }
@@ -187,7 +253,7 @@ public final class CudaTransformer implements LanguageModel {
      * tables | slot positions | masks, addressed by absolute offsets stored in seqMeta), so a decode step's kernel
      * arguments stay the same from step to step and the step can be replayed as a CUDA graph.
      */
-    private record Plan(int tokens, int rows, int sequences, int[] rowsPerInput) {
+    record Plan(int tokens, int rows, int sequences, int[] rowsPerInput) {
         int oPos() { return tokens; }
         int oSlot() { return 2 * tokens; }
         int oTokMeta() { return 3 * tokens; }
@@ -196,22 +262,41 @@ public final class CudaTransformer implements LanguageModel {
         int oVariable() { return oRows() + rows; }
     }
 
+    /** A forward's shape and metadata, built once after its batch was appended; every rank of a model uploads the same. */
+    record Step(Plan plan, int[] meta) {
+    }
+
     private Plan prepare(List<SequenceInput> batch) {
-        int tokens = 0, rows = 0, variable = 0;
+        return load(describe(config, batch, append(config, batch)));
+    }
+
+    /**
+     * Appends every input's tokens to its sequence (the one change a forward makes to the shared block bookkeeping)
+     * and returns where each chunk starts. Append first: block tables and slots are final only afterwards.
+     */
+    static int[] append(ModelConfig config, List<SequenceInput> batch) {
         for (SequenceInput in : batch) {
             for (int token : in.tokens()) {
                 if (token < 0 || token >= config.vocabSize()) {
                     throw new IllegalArgumentException("token id " + token + " outside the vocabulary of " + config.vocabSize());
                 }
             }
-            tokens += in.tokens().length;
-            rows += in.logitRows().length;
         }
-        // Append first: block tables and slots are final only afterwards.
         int[] chunkStart = new int[batch.size()];
         for (int b = 0; b < batch.size(); b++) {
             SequenceInput in = batch.get(b);
             chunkStart[b] = in.sequence().append(in.tokens(), in.positions());
+        }
+        return chunkStart;
+    }
+
+    /** The metadata of an appended batch (reads the sequences, changes nothing). */
+    static Step describe(ModelConfig config, List<SequenceInput> batch, int[] chunkStart) {
+        int tokens = 0, rows = 0, variable = 0;
+        for (int b = 0; b < batch.size(); b++) {
+            SequenceInput in = batch.get(b);
+            tokens += in.tokens().length;
+            rows += in.logitRows().length;
             variable += in.sequence().blockCount();
             if (config.slidingWindow() > 0) variable += in.sequence().length();
             if (in.mask() instanceof AttentionMask.Explicit) {
@@ -254,47 +339,151 @@ public final class CudaTransformer implements LanguageModel {
                 meta[plan.oTokMeta() + 3 * t + 2] = in.positions()[c];
             }
         }
-        ensureWorkspace(tokens, rows, meta.length);
-        device.copyToDevice(ws.meta, meta);
-        lastRows = rows;
+        return new Step(plan, meta);
+    }
+
+    /** Makes room for the step and uploads its metadata. */
+    private Plan load(Step step) {
+        Plan plan = step.plan();
+        ensureWorkspace(plan.tokens, plan.rows, step.meta().length);
+        device.copyToDevice(ws.meta, step.meta());
+        lastRows = plan.rows;
         return plan;
     }
 
-    /** Enqueues the whole forward (and the argmax of the logit rows when asked); launches only, no copies. */
-    private void enqueue(Plan plan, boolean argmax) {
-        int dim = config.dim(), qDim = config.queryDim(), kvDim = config.kvDim(), hidden = config.hiddenDim();
+    /**
+     * Enqueues the whole forward (and the argmax of the logit rows when asked); launches and collectives only, no
+     * copies from or to the host. {@code fuzzy}: EasySpec's layer-parallel step (layer replicas only).
+     */
+    private void enqueue(Plan plan, boolean argmax, boolean fuzzy) {
+        Launch k = new Launch(plan);
+        device.launch("embed_gather", plan.tokens, 1, 256, k.mTokens, weights.embedding(), ws.x, config.dim());
+        if (fuzzy) {
+            fuzzyLayers(k, (ParallelRole.LayerReplica) role);
+        } else {
+            // tensor-parallel ranks other than 0 overwrite the residual with their partial product; the all-reduce adds
+            boolean accumulate = !(role instanceof ParallelRole.TensorShard ts) || ts.rank() == 0;
+            for (int l = 0; l < config.layers(); l++) {
+                attention(k, l, ws.x, accumulate);
+                allReduce(k);
+                mlp(k, l, accumulate);
+                allReduce(k);
+            }
+        }
+        head(k, argmax);
+    }
+
+    /** One forward's metadata views, shared by the steps below. */
+    private final class Launch {
+        final int tokens, rows;
+        final DeviceBuffer mTokens, mPositions, mSlots, mTokMeta, mSeqMeta, mRows;
+
+        Launch(Plan plan) {
+            tokens = plan.tokens;
+            rows = plan.rows;
+            DeviceBuffer m = ws.meta;
+            mTokens = m.slice(0, 4L * tokens);
+            mPositions = m.slice(4L * plan.oPos(), 4L * tokens);
+            mSlots = m.slice(4L * plan.oSlot(), 4L * tokens);
+            mTokMeta = m.slice(4L * plan.oTokMeta(), 12L * tokens);
+            mSeqMeta = m.slice(4L * plan.oSeqMeta(), 24L * plan.sequences);
+            mRows = m.slice(4L * plan.oRows(), 4L * rows);
+        }
+    }
+
+    /** out (+)= o_proj(Attention_l(RMSNorm(x))), appending layer l's K/V of the step's tokens. */
+    private void attention(Launch k, int l, DeviceBuffer out, boolean accumulate) {
+        int dim = config.dim(), qDim = config.queryDim(), kvDim = config.kvDim();
         int heads = config.heads(), kvHeads = config.kvHeads(), hd = config.headDim();
-        int tokens = plan.tokens, rows = plan.rows;
+        int tokens = k.tokens;
         DeviceBuffer m = ws.meta;
-        DeviceBuffer mTokens = m.slice(0, 4L * tokens), mPositions = m.slice(4L * plan.oPos(), 4L * tokens);
-        DeviceBuffer mSlots = m.slice(4L * plan.oSlot(), 4L * tokens), mTokMeta = m.slice(4L * plan.oTokMeta(), 12L * tokens);
-        DeviceBuffer mSeqMeta = m.slice(4L * plan.oSeqMeta(), 24L * plan.sequences), mRows = m.slice(4L * plan.oRows(), 4L * rows);
         float eps = config.rmsNormEps();
         int interleaved = config.ropeStyle() == RopeStyle.INTERLEAVED ? 1 : 0;
         float scale = (float) (1.0 / Math.sqrt(hd));
-        device.launch("embed_gather", tokens, 1, 256, mTokens, weights.embedding(), ws.x, dim);
-        for (int l = 0; l < config.layers(); l++) {
-            DeviceWeights.Layer w = weights.layers().get(l);
-            device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.attentionNorm(), ws.xb, dim, eps);
-            matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
-            device.launch("qkv_rope_append", tokens, 1, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
-                    mPositions, mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
-            if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, mTokMeta,
-                    mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
-            else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, mTokMeta,
-                    mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
-            matmul(w.wo(), ws.attention, ws.x, tokens, dim, qDim, true);
-            device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.ffnNorm(), ws.xb, dim, eps);
-            matmul(w.wGateUp(), ws.xb, ws.gateUp, tokens, 2 * hidden, dim, false);
-            long n = (long) tokens * hidden;
-            device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
-            matmul(w.wDown(), ws.hidden, ws.x, tokens, dim, hidden, true);
+        DeviceWeights.Layer w = weights.layers().get(l);
+        device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.attentionNorm(), ws.xb, dim, eps);
+        matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
+        device.launch("qkv_rope_append", tokens, 1, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
+                k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
+        if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
+                k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+        else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
+                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+        matmul(w.wo(), ws.attention, out, tokens, dim, qDim, accumulate);
+    }
+
+    /** x (+)= MLP_l(RMSNorm(x)). */
+    private void mlp(Launch k, int l, boolean accumulate) {
+        int dim = config.dim(), hidden = config.hiddenDim(), tokens = k.tokens;
+        DeviceWeights.Layer w = weights.layers().get(l);
+        device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.ffnNorm(), ws.xb, dim, config.rmsNormEps());
+        matmul(w.wGateUp(), ws.xb, ws.gateUp, tokens, 2 * hidden, dim, false);
+        long n = (long) tokens * hidden;
+        device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
+        matmul(w.wDown(), ws.hidden, ws.x, tokens, dim, hidden, accumulate);
+    }
+
+    /** Tensor-parallel ranks: residual + Σ partial products on every rank. */
+    private void allReduce(Launch k) {
+        if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) ts.comm().allReduceSum(ws.x, (long) k.tokens * config.dim());
+    }
+
+    /**
+     * EasySpec's fuzzy step over the layer plan (docs/ALGORITHMS.md §3): one-layer groups run exactly on every
+     * replica; for a larger group each replica runs its layer's attention from the entry residual into its slot,
+     * the slots are all-gathered, and every replica adds them, each followed by its layer's MLP, in layer order.
+     */
+    private void fuzzyLayers(Launch k, ParallelRole.LayerReplica lr) {
+        LayerGroupPlan groups = lr.plan();
+        long n = (long) k.tokens * config.dim();
+        for (int g = 0; g < groups.groups().size(); g++) {
+            int[] layers = groups.groups().get(g);
+            if (layers.length == 1) {
+                attention(k, layers[0], ws.x, true);
+                mlp(k, layers[0], true);
+                continue;
+            }
+            if (lr.replicas() == 1) {
+                for (int j = 0; j < layers.length; j++) attention(k, layers[j], slot(j, n), false);
+            } else {
+                int mine = lr.attentionLayer(g);
+                if (mine >= 0) attention(k, mine, slot(lr.rank(), n), false);
+                lr.comm().allGather(slot(lr.rank(), n), ws.group.slice(0, 4L * n * lr.replicas()), n, Nccl.Type.F32);
+            }
+            for (int j = 0; j < layers.length; j++) {
+                device.launch("add_f32", (int) Math.min(1024, (n + 255) / 256), 1, 256, ws.x, slot(j, n), n);
+                mlp(k, layers[j], true);
+            }
         }
-        if (rows > 0) {
-            device.launch("rmsnorm_bf16", rows, 1, 256, ws.x, mRows, weights.finalNorm(), ws.xb, dim, eps);
-            matmul(weights.output(), ws.xb, ws.logits, rows, config.vocabSize(), dim, false);
-            if (argmax) device.launch("argmax_rows", rows, 1, 1024, ws.logits, config.vocabSize(), ws.argmax);
+    }
+
+    private DeviceBuffer slot(int i, long n) {
+        return ws.group.slice(4L * n * i, 4L * n);
+    }
+
+    /**
+     * Final norm of the requested rows, logits, argmax. A tensor-parallel shard computes its vocabulary part and
+     * all-gathers the parts (in rank order: [parts][rows][V/N], reordered to [rows][V] unless there is one row); a
+     * layer replica other than rank 0 computes none.
+     */
+    private void head(Launch k, boolean argmax) {
+        int rows = k.rows, dim = config.dim(), vocab = config.vocabSize();
+        if (rows == 0) return;
+        if (role instanceof ParallelRole.LayerReplica lr && lr.rank() != 0) return;
+        device.launch("rmsnorm_bf16", rows, 1, 256, ws.x, k.mRows, weights.finalNorm(), ws.xb, dim, config.rmsNormEps());
+        if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) {
+            long part = (long) rows * outputRows;
+            matmul(weights.output(), ws.xb, ws.logitsPart, rows, outputRows, dim, false);
+            if (rows == 1) {
+                ts.comm().allGather(ws.logitsPart, ws.logits, part, Nccl.Type.F32);
+            } else {
+                ts.comm().allGather(ws.logitsPart, ws.gathered, part, Nccl.Type.F32);
+                device.launch("gather_vocab_parts", rows, ts.size(), 256, ws.gathered, ws.logits, rows, outputRows);
+            }
+        } else {
+            matmul(weights.output(), ws.xb, ws.logits, rows, vocab, dim, false);
         }
+        if (argmax) device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
     }
 
     /**
@@ -318,6 +507,10 @@ public final class CudaTransformer implements LanguageModel {
     private final class Workspace {
         final int tokens, rows, metaInts;
         final DeviceBuffer x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, meta;
+        /** Tensor-parallel shards: this rank's vocabulary part of the logits and the all-gathered parts (else null). */
+        final DeviceBuffer logitsPart, gathered;
+        /** Layer replicas: the all-gather slots of a group's attention outputs (else null). */
+        final DeviceBuffer group;
 
         Workspace(int tokens, int rows, int metaInts) {
             this.tokens = tokens;
@@ -335,10 +528,16 @@ public final class CudaTransformer implements LanguageModel {
             logits = device.allocate(4L * Math.max(1, rows) * config.vocabSize());
             argmax = device.allocate(4L * Math.max(1, rows));
             meta = device.allocate(4L * metaInts);
+            boolean sharded = role instanceof ParallelRole.TensorShard ts && ts.size() > 1;
+            int parts = sharded ? ((ParallelRole.TensorShard) role).size() : 0;
+            logitsPart = sharded ? device.allocate(4L * Math.max(1, rows) * outputRows) : null;
+            gathered = sharded ? device.allocate(4L * parts * Math.max(1, rows) * outputRows) : null;
+            group = role instanceof ParallelRole.LayerReplica lr ? device.allocate(4L * lr.slots() * tokens * dim) : null;
         }
 
         void free() {
             for (DeviceBuffer b : List.of(x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, meta)) device.free(b);
+            for (DeviceBuffer b : new DeviceBuffer[]{logitsPart, gathered, group}) if (b != null) device.free(b);
         }
     }
 

@@ -69,6 +69,66 @@ public record DeviceWeights(DeviceBuffer embedding, List<Layer> layers, DeviceBu
         return new DeviceWeights(embedding, layers, ones(device, dim), output, bytes[0]);
     }
 
+    /**
+     * Rank {@code shard.rank()}'s part of {@link #random random(device, c, seed)}, generated directly in the shard's
+     * shapes on this device ({@link ShardTiles}): the values are those of the whole model's random weights, so a
+     * tensor-parallel model over these shards computes what the whole model computes. The embedding and the norms are
+     * replicated; a tied output layer becomes the shard's rows of the embedding.
+     */
+    public static DeviceWeights randomShard(CudaDevice device, ModelConfig c, long seed, io.specdec.core.parallel.TensorParallelShard shard) {
+        shard.checkDivides(c);
+        int dim = c.dim(), q = c.queryDim(), kv = c.kvDim(), h = c.hiddenDim();
+        int n = shard.size();
+        long[] bytes = {0};
+        long[] stream = {seed};
+        List<Layer> layers = new ArrayList<>();
+        for (int l = 0; l < c.layers(); l++) {
+            layers.add(new Layer(ones(device, dim),
+                    tiles(device, bytes, stream[0]++, ShardTiles.qkv(c, shard), dim),
+                    c.qkvBias() ? zeros(device, (q + 2 * kv) / n) : null,
+                    c.qkNorm() ? ones(device, c.headDim()) : null,
+                    c.qkNorm() ? ones(device, c.headDim()) : null,
+                    tiles(device, bytes, stream[0]++, ShardTiles.wo(c, shard), q),
+                    ones(device, dim),
+                    tiles(device, bytes, stream[0]++, ShardTiles.gateUp(c, shard), dim),
+                    tiles(device, bytes, stream[0]++, ShardTiles.down(c, shard), h)));
+        }
+        long embeddingSeed = stream[0]++;
+        DeviceBuffer embedding = normal(device, bytes, new long[]{embeddingSeed}, (long) c.vocabSize() * dim, 1);
+        DeviceBuffer output = n == 1 && c.tiedEmbeddings() ? embedding
+                : c.tiedEmbeddings() ? tiles(device, bytes, embeddingSeed, ShardTiles.output(c, shard), 1)
+                : tiles(device, bytes, stream[0]++, ShardTiles.output(c, shard), dim);
+        return new DeviceWeights(embedding, layers, ones(device, dim), output, bytes[0]);
+    }
+
+    /** The tiles of one whole random matrix (the {@code index}-th of {@link #random}'s sequence), stacked. */
+    private static DeviceBuffer tiles(CudaDevice device, long[] bytes, long index, List<ShardTiles.Tile> tiles, int fanIn) {
+        long total = ShardTiles.elements(tiles);
+        DeviceBuffer b = device.allocate(2 * total);
+        long offset = 0;
+        for (ShardTiles.Tile t : tiles) {
+            device.launch("fill_normal_bf16_tile", 4096, 1, 256, b.slice(2 * offset, 2 * t.elements()), t.rows(), t.cols(),
+                    t.ld(), t.row0(), t.col0(), index * 0x9E3779B97F4A7C15L, (float) (1 / Math.sqrt(fanIn)));
+            offset += t.elements();
+        }
+        bytes[0] += 2 * total;
+        return b;
+    }
+
+    /** Frees every buffer of these weights on {@code device} (shared buffers once); the weights are unusable after. */
+    public void free(CudaDevice device) {
+        java.util.Set<Long> freed = new java.util.HashSet<>();
+        java.util.function.Consumer<DeviceBuffer> f = b -> {
+            if (b != null && freed.add(b.address())) device.free(b);
+        };
+        f.accept(embedding);
+        f.accept(output);
+        f.accept(finalNorm);
+        for (Layer l : layers) {
+            for (DeviceBuffer b : new DeviceBuffer[]{l.attentionNorm(), l.wqkv(), l.bqkv(), l.qNorm(), l.kNorm(), l.wo(), l.ffnNorm(), l.wGateUp(), l.wDown()}) f.accept(b);
+        }
+    }
+
     private static DeviceBuffer normal(CudaDevice device, long[] bytes, long[] stream, long count, int fanIn) {
         DeviceBuffer b = device.allocate(2 * count);
         device.launch("fill_normal_bf16", 4096, 1, 256, b, count, stream[0]++ * 0x9E3779B97F4A7C15L, (float) (1 / Math.sqrt(fanIn)));

@@ -1,0 +1,91 @@
+package io.specdec.cuda;
+
+import io.specdec.core.backend.SequenceInput;
+import io.specdec.core.kv.KvSequence;
+import io.specdec.core.model.ModelConfig;
+import io.specdec.core.model.TransformerWeights;
+import io.specdec.core.parallel.LayerGroupPlan;
+import io.specdec.core.parallel.LayerParallelModel;
+
+import java.util.List;
+
+/**
+ * EasySpec's layer-parallel draft on GPUs (docs/ALGORITHMS.md §3): a full replica of the draft on each GPU, one KV
+ * block bookkeeping for all. {@link #forward} is exact (every replica runs every layer: used for the prompt and for
+ * calibration), {@link #forwardFuzzy} runs each multi-layer group's attentions on different GPUs from the group's entry
+ * residual and all-gathers them (NCCL). Only replica 0 computes logits. Replicas stay bitwise identical: they run the
+ * same kernels on the same values and add the gathered outputs in the same order.
+ * <p>With one GPU, the fuzzy forward runs the same arithmetic alone (the reference the multi-GPU result must equal).
+ */
+public final class CudaLayerParallelModel implements LayerParallelModel {
+    private final ModelConfig config;
+    private final LayerGroupPlan plan;
+    private final TransformerGroup group;
+
+    private CudaLayerParallelModel(ModelConfig config, LayerGroupPlan plan, TransformerGroup group) {
+        this.config = config;
+        this.plan = plan;
+        this.group = group;
+    }
+
+    /** Random draft weights ({@code DeviceWeights.random(c, seed)}), generated on every GPU. */
+    public static CudaLayerParallelModel random(List<CudaRank> ranks, ModelConfig c, long seed, int kvTokens, LayerGroupPlan plan) {
+        checkPlan(c, plan, ranks.size());
+        return new CudaLayerParallelModel(c, plan, new TransformerGroup(c, ranks, kvTokens, (rank, on, comm, cache, blocks) ->
+                new CudaTransformer(on.device(), on.cublas(), c, DeviceWeights.random(on.device(), c, seed), blocks,
+                        CudaModels.BLOCK_SIZE, cache, new ParallelRole.LayerReplica(comm, rank, ranks.size(), plan))));
+    }
+
+    /** Loaded draft weights, uploaded to every GPU. */
+    public static CudaLayerParallelModel of(List<CudaRank> ranks, ModelConfig c, TransformerWeights w, int kvTokens, LayerGroupPlan plan) {
+        checkPlan(c, plan, ranks.size());
+        return new CudaLayerParallelModel(c, plan, new TransformerGroup(c, ranks, kvTokens, (rank, on, comm, cache, blocks) ->
+                new CudaTransformer(on.device(), on.cublas(), c, DeviceWeights.upload(on.device(), c, w), blocks,
+                        CudaModels.BLOCK_SIZE, cache, new ParallelRole.LayerReplica(comm, rank, ranks.size(), plan))));
+    }
+
+    private static void checkPlan(ModelConfig c, LayerGroupPlan plan, int replicas) {
+        if (plan.layers() != c.layers()) {
+            throw new IllegalArgumentException("layer plan " + plan + " covers " + plan.layers() + " layers, the draft has " + c.layers());
+        }
+        if (replicas > 1 && plan.width() > replicas) {
+            throw new IllegalArgumentException("layer plan " + plan + " needs " + plan.width() + " GPUs, " + replicas + " given");
+        }
+    }
+
+    @Override public LayerGroupPlan plan() { return plan; }
+
+    @Override public int replicas() { return group.size(); }
+
+    @Override public ModelConfig config() { return config; }
+
+    @Override public KvSequence newSequence() { return group.cache.newSequence(); }
+
+    @Override public List<float[][]> forward(List<SequenceInput> batch) {
+        CudaTransformer.Step step = group.prepare(batch);
+        return CudaTransformer.split(group.runLogits(step, false), step.plan().rowsPerInput(), config.vocabSize());
+    }
+
+    @Override public List<float[][]> forwardFuzzy(List<SequenceInput> batch) {
+        CudaTransformer.Step step = group.prepare(batch);
+        return CudaTransformer.split(group.runLogits(step, true), step.plan().rowsPerInput(), config.vocabSize());
+    }
+
+    /** Exact forward, argmax of each requested row. */
+    public int[] forwardArgmax(List<SequenceInput> batch) {
+        return group.runArgmax(group.prepare(batch), false);
+    }
+
+    /** Fuzzy forward, argmax of each requested row. */
+    public int[] forwardFuzzyArgmax(List<SequenceInput> batch) {
+        return group.runArgmax(group.prepare(batch), true);
+    }
+
+    public void useGraphs(boolean on) {
+        group.forEachMember(m -> m.useGraphs(on));
+    }
+
+    @Override public void close() {
+        group.close();
+    }
+}

@@ -1,0 +1,88 @@
+package io.specdec.cuda;
+
+import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.backend.SequenceInput;
+import io.specdec.core.kv.KvSequence;
+import io.specdec.core.model.ModelConfig;
+import io.specdec.core.model.TransformerWeights;
+import io.specdec.core.parallel.TensorParallelShard;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+
+/**
+ * A target model tensor-parallel over the GPUs of one process (docs/DESIGN.md; issue 6): rank r holds
+ * {@link TensorParallelShard}(r, N) of the weights on its own GPU, driven by its own thread; the residual stream is
+ * all-reduced after every o_proj and down (NCCL, in place, on the rank's stream, so decode steps stay CUDA graphs) and
+ * the vocabulary-parallel logits are all-gathered. The KV block bookkeeping is one {@code PagedKvCache} for all ranks
+ * (each rank's cache holds its kv heads). With one GPU it is exactly the single-GPU {@link CudaTransformer}.
+ */
+public final class CudaTensorParallelModel implements LanguageModel {
+    private final ModelConfig config;
+    private final TransformerGroup group;
+
+    private CudaTensorParallelModel(ModelConfig config, TransformerGroup group) {
+        this.config = config;
+        this.group = group;
+    }
+
+    /** Random weights generated on each GPU in its shard's shapes: the values of {@code DeviceWeights.random(c, seed)}. */
+    public static CudaTensorParallelModel random(List<CudaRank> ranks, ModelConfig c, long seed, int kvTokens) {
+        int n = ranks.size();
+        new TensorParallelShard(0, n).checkDivides(c);
+        return new CudaTensorParallelModel(c, new TransformerGroup(c, ranks, kvTokens, (rank, on, comm, cache, blocks) -> {
+            TensorParallelShard shard = new TensorParallelShard(rank, n);
+            DeviceWeights w = DeviceWeights.randomShard(on.device(), c, seed, shard);
+            return new CudaTransformer(on.device(), on.cublas(), shard.shardConfig(c), w, blocks, CudaModels.BLOCK_SIZE, cache,
+                    comm == null ? ParallelRole.SINGLE : new ParallelRole.TensorShard(comm));
+        }));
+    }
+
+    /** Loaded weights: each rank uploads its {@link TensorParallelShard#slice} (column parts staged in host memory). */
+    public static CudaTensorParallelModel of(List<CudaRank> ranks, ModelConfig c, TransformerWeights weights, int kvTokens) {
+        int n = ranks.size();
+        new TensorParallelShard(0, n).checkDivides(c);
+        return new CudaTensorParallelModel(c, new TransformerGroup(c, ranks, kvTokens, (rank, on, comm, cache, blocks) -> {
+            TensorParallelShard shard = new TensorParallelShard(rank, n);
+            ModelConfig sc = shard.shardConfig(c);
+            DeviceWeights w;
+            try (Arena staging = Arena.ofConfined()) {
+                w = DeviceWeights.upload(on.device(), sc, shard.slice(c, weights, staging));
+            }
+            return new CudaTransformer(on.device(), on.cublas(), sc, w, blocks, CudaModels.BLOCK_SIZE, cache,
+                    comm == null ? ParallelRole.SINGLE : new ParallelRole.TensorShard(comm));
+        }));
+    }
+
+    @Override public ModelConfig config() { return config; }
+
+    public int size() { return group.size(); }
+
+    @Override public KvSequence newSequence() { return group.cache.newSequence(); }
+
+    @Override public List<float[][]> forward(List<SequenceInput> batch) {
+        CudaTransformer.Step step = group.prepare(batch);
+        return CudaTransformer.split(group.runLogits(step, false), step.plan().rowsPerInput(), config.vocabSize());
+    }
+
+    /** The argmax (greedy token) of each requested row, in order; only these ints come back to the host. */
+    public int[] forwardArgmax(List<SequenceInput> batch) {
+        return group.runArgmax(group.prepare(batch), false);
+    }
+
+    /** Bytes of weights each forward reads, over all ranks (the embedding table counts one row a token: left out). */
+    public long weightBytesRead() {
+        long all = 0;
+        for (CudaTransformer m : group.members) all += m.weights().matrixBytes() - 2L * config.vocabSize() * config.dim();
+        return all + (config.tiedEmbeddings() && group.size() == 1 ? 2L * config.vocabSize() * config.dim() : 0);
+    }
+
+    /** CUDA graphs for small steps on every rank (with their NCCL calls captured) or eager launches. */
+    public void useGraphs(boolean on) {
+        group.forEachMember(m -> m.useGraphs(on));
+    }
+
+    @Override public void close() {
+        group.close();
+    }
+}
