@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds dist/specdec-<version>-linux-x86_64.tar.xz: a jlink'd Java runtime (zip-0, libjvm stripped), the jars
+# Builds dist/specdec-<version>-linux-x86_64.tar.xz: a jlink'd Java runtime (runtime.sh), the jars
 # repacked uncompressed (xz compresses stored data far better), only the native libraries a GPU host needs (JCuda's
 # driver API, JavaCPP's cudart/cublas/nccl bridges), the launcher, and bench/gpu. Called by `./mvnw -Pdist package`
 # (modules/cli) after its jars are in modules/cli/target/lib; runnable by hand too:  packaging/dist.sh VERSION
@@ -35,11 +35,7 @@ for j in "${jars[@]}"; do
   esac
 done
 
-# jdk.jfr (Pekko), jdk.httpserver (Prometheus exporter) and jdk.management are needed by `specdec serve`: without
-# them the runtime failed with NoClassDefFoundError: jdk/jfr/Event (found with jdeps --print-module-deps).
-"$java_home/bin/jlink" --add-modules java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.unsupported,jdk.incubator.vector,jdk.jfr,jdk.httpserver,jdk.management \
-  --strip-debug --no-header-files --no-man-pages --compress zip-0 --output "$stage/runtime"
-strip --strip-unneeded "$stage/runtime/lib/server/libjvm.so"
+"$root/packaging/runtime.sh" "$stage/runtime"
 
 out="$root/dist/$name.tar.xz"
 tar -C "$work" -cf - "$name" | xz -9 -T2 > "$out.tmp"

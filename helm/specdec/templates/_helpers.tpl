@@ -41,21 +41,53 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- join "," $seeds -}}
 {{- end }}
 
-{{- define "specdec.image" -}}{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}{{- end }}
+{{- define "specdec.image" -}}{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}{{ .Values.image.tagSuffix }}{{- end }}
 
-{{/* Hardening shared by every pod and container: non-root, read-only root filesystem, no privileges. */}}
+{{/*
+The image's entrypoint (modules/cli/pom.xml, profile image; ImageTarTest checks they are equal): the runtime's java
+itself, since the image has no shell. Containers and the preStop hook name it explicitly.
+*/}}
+{{- define "specdec.javaCommand" -}}
+- /opt/specdec/runtime/bin/java
+- -Dspecdec.home=/opt/specdec
+- -Djava.io.tmpdir=/tmp
+- -Duser.home=/tmp
+- -Dorg.bytedeco.javacpp.pathsFirst=true
+- -XX:-UsePerfData
+- -XX:+UseParallelGC
+- -Xss4m
+- --add-modules=jdk.incubator.vector
+- --enable-native-access=ALL-UNNAMED
+- --sun-misc-unsafe-memory-access=allow
+- -cp
+- /opt/specdec/app/resources:/opt/specdec/app/classes:/opt/specdec/app/libs/*
+- io.specdec.cli.Main
+{{- end }}
+
+{{- define "specdec.kubernetesApi" -}}
+{{- if eq .Values.discovery.method "kubernetes-api" }}true{{ else if eq .Values.discovery.method "seed-nodes" }}{{ else }}
+{{- fail (printf "discovery.method must be kubernetes-api or seed-nodes, got %s" .Values.discovery.method) }}
+{{- end }}
+{{- end }}
+
+{{/* The label selector of every pod of this release (frontends and workers): who cluster bootstrap looks for. */}}
+{{- define "specdec.podSelector" -}}
+app.kubernetes.io/name={{ include "specdec.name" . }},app.kubernetes.io/instance={{ .Release.Name }}
+{{- end }}
+
+{{/* Hardening shared by every pod and container: non-root (the image's user 65532), read-only root filesystem, no privileges. */}}
 {{- define "specdec.podSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: 10001
-runAsGroup: 10001
-fsGroup: 10001
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
 {{- define "specdec.containerSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: 10001
+runAsUser: 65532
 readOnlyRootFilesystem: true
 allowPrivilegeEscalation: false
 capabilities:
@@ -73,7 +105,7 @@ grpc:
 {{- end }}
 {{- end }}
 
-{{/* Environment common to frontend and workers: token, pod identity, tuning from the ConfigMap. */}}
+{{/* Environment common to frontend and workers: token, pod identity (POD_* first: later values refer to them). */}}
 {{- define "specdec.env" -}}
 - name: POD_NAME
   valueFrom: {fieldRef: {fieldPath: metadata.name}}
@@ -89,7 +121,14 @@ grpc:
 - --port={{ .Values.ports.grpc }}
 - --metrics-port={{ .Values.ports.metrics }}
 - --cluster-port={{ .Values.ports.cluster }}
+{{- if include "specdec.kubernetesApi" . }}
+- --discovery=kubernetes-api
+- --management-port={{ .Values.ports.management }}
+- --pod-selector={{ include "specdec.podSelector" . }}
+- --required-contact-points={{ .Values.discovery.requiredContactPoints }}
+{{- else }}
 - --seed-nodes=$(SPECDEC_SEED_NODES)
+{{- end }}
 - --max-queue=$(SPECDEC_MAX_QUEUE)
 - --max-batch=$(SPECDEC_MAX_BATCH)
 {{- if .Values.logJson }}

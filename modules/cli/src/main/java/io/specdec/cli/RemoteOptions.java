@@ -11,11 +11,14 @@ import io.grpc.stub.MetadataUtils;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** How a client command reaches a specdec server. */
 public final class RemoteOptions {
-    @Option(names = "--server", paramLabel = "HOST:PORT", description = "A specdec gRPC server.")
+    // Defaults from the environment so a Kubernetes exec hook (no shell, no $(VAR) expansion) needs no arguments.
+    @Option(names = "--server", paramLabel = "HOST:PORT", defaultValue = "${env:SPECDEC_SERVER:-127.0.0.1:50051}",
+            description = "A specdec gRPC server (env SPECDEC_SERVER; default: ${DEFAULT-VALUE}).")
     String server;
 
     @Option(names = "--tls-ca", paramLabel = "PEM", description = "Trust this CA (enables TLS).") Path tlsCa;
@@ -24,6 +27,10 @@ public final class RemoteOptions {
 
     @Option(names = "--token", paramLabel = "TOKEN", description = "Operator token for admin calls (env SPECDEC_ADMIN_TOKEN).")
     String token;
+
+    @Option(names = "--token-file", paramLabel = "FILE", defaultValue = "${env:SPECDEC_ADMIN_TOKEN_FILE}",
+            description = "Read the operator token from this file, e.g. a mounted Secret (env SPECDEC_ADMIN_TOKEN_FILE).")
+    Path tokenFile;
 
     ManagedChannel channel() throws IOException {
         if (server == null) throw new IllegalArgumentException("--server HOST:PORT is required");
@@ -46,8 +53,18 @@ public final class RemoteOptions {
         return Grpc.newChannelBuilderForAddress(host, port, creds).build();
     }
 
-    <S extends AbstractStub<S>> S withToken(S stub) {
-        String t = token != null ? token : System.getenv("SPECDEC_ADMIN_TOKEN");
+    /** --token, else --token-file, else SPECDEC_ADMIN_TOKEN; null when none is given. */
+    String token() throws IOException {
+        if (token != null) return token;
+        if (tokenFile != null) {
+            if (!Files.isReadable(tokenFile)) throw new IllegalArgumentException("--token-file " + tokenFile + " is not a readable file");
+            return Files.readString(tokenFile).strip();
+        }
+        return System.getenv("SPECDEC_ADMIN_TOKEN");
+    }
+
+    <S extends AbstractStub<S>> S withToken(S stub) throws IOException {
+        String t = token();
         if (t == null || t.isEmpty()) return stub;
         Metadata m = new Metadata();
         m.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + t);

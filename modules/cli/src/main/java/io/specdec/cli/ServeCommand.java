@@ -1,6 +1,8 @@
 package io.specdec.cli;
 
+import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.specdec.cluster.ClusterDiscovery;
 import io.specdec.cluster.Coordinator;
 import io.specdec.cluster.ModelRuntime;
 import io.specdec.cluster.SpecdecNode;
@@ -14,8 +16,10 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
@@ -45,6 +49,23 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--seed-nodes", split = ",", paramLabel = "HOST:PORT",
             description = "Cluster seed nodes; default: this node alone (a new single-node cluster).")
     List<String> seedNodes = new ArrayList<>();
+
+    @Option(names = "--discovery", defaultValue = "seed-nodes", paramLabel = "seed-nodes|kubernetes-api",
+            description = "How to find the cluster: the --seed-nodes, or Pekko cluster bootstrap over the Kubernetes API "
+                    + "(pods matching --pod-selector, probed on --management-port) (default: ${DEFAULT-VALUE}).")
+    String discovery;
+
+    @Option(names = "--management-port", defaultValue = "7626",
+            description = "Pekko Management HTTP port for cluster bootstrap (kubernetes-api only; default: ${DEFAULT-VALUE}).")
+    int managementPort;
+
+    @Option(names = "--pod-selector", defaultValue = "app.kubernetes.io/name=specdec", paramLabel = "LABELS",
+            description = "Kubernetes label selector of the pods forming this cluster (kubernetes-api only; default: ${DEFAULT-VALUE}).")
+    String podSelector;
+
+    @Option(names = "--required-contact-points", defaultValue = "2",
+            description = "Pods that must be found before the first one forms a new cluster (kubernetes-api only; default: ${DEFAULT-VALUE}).")
+    int requiredContactPoints;
 
     @Option(names = "--roles", split = ",", defaultValue = "frontend,worker",
             description = "Cluster roles: frontend (serves gRPC, routes), worker (runs the model) (default: ${DEFAULT-VALUE}).")
@@ -78,6 +99,23 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--log-json", description = "Log one JSON object per line.")
     boolean logJson;
 
+    /** The discovery flags as the HOCON SpecdecNode reads (ClusterDiscovery). */
+    Config clusterConfig() {
+        ClusterDiscovery method = ClusterDiscovery.of(discovery);
+        if (method == ClusterDiscovery.KUBERNETES_API && !seedNodes.isEmpty()) {
+            throw new IllegalArgumentException("--seed-nodes and --discovery=kubernetes-api exclude each other: "
+                    + "cluster bootstrap finds the seeds itself");
+        }
+        Map<String, Object> m = new HashMap<>();
+        m.put(ClusterDiscovery.KEY, method.configName());
+        if (method == ClusterDiscovery.KUBERNETES_API) {
+            m.put("pekko.management.http.port", managementPort);
+            m.put("pekko.discovery.kubernetes-api.pod-label-selector", podSelector);
+            m.put("pekko.management.cluster.bootstrap.contact-point-discovery.required-contact-point-nr", requiredContactPoints);
+        }
+        return ConfigFactory.parseMap(m);
+    }
+
     @Override
     public Integer call() throws Exception {
         if (logJson || "json".equals(System.getProperty("specdec.log.format"))) LogFormat.useJson();
@@ -101,7 +139,7 @@ final class ServeCommand implements Callable<Integer> {
                             draftMode.devices(), draftMode.layerGroups, draftMode.calibration));
         }
         SpecdecNode node = SpecdecNode.start(new SpecdecNode.Options(host, clusterPort, seedNodes, roles, spec, devices,
-                new Coordinator.Settings(maxQueue, maxBatch, 256), ConfigFactory.empty()));
+                new Coordinator.Settings(maxQueue, maxBatch, 256), clusterConfig()));
         ServerOptions options = ServerOptions.plaintext(host, port, metricsPort, token)
                 .withOperatorSubjects(Set.copyOf(operatorSubjects));
         if (tlsCert != null || tlsKey != null) options = options.withTls(tlsCert, tlsKey, tlsClientCa);

@@ -153,6 +153,23 @@ class CliTest {
     }
 
     @Test
+    void serveRefusesSeedNodesWithKubernetesApiDiscoveryAndUnknownMethods() {
+        Run both = run("serve", "--roles=frontend", "--discovery=kubernetes-api", "--seed-nodes=10.0.0.1:25520");
+        assertThat(both.exitCode()).isEqualTo(2);
+        assertThat(both.err()).contains("--seed-nodes and --discovery=kubernetes-api exclude each other").doesNotContain("\tat ");
+        Run unknown = run("serve", "--roles=frontend", "--discovery=dns");
+        assertThat(unknown.exitCode()).isEqualTo(2);
+        assertThat(unknown.err()).contains("must be one of [seed-nodes, kubernetes-api], got dns");
+    }
+
+    @Test
+    void adminNamesAnUnreadableTokenFile(@TempDir Path dir) {
+        Run r = run("admin", "status", "--server", "127.0.0.1:1", "--token-file", dir.resolve("absent").toString());
+        assertThat(r.exitCode()).isEqualTo(2);
+        assertThat(r.err()).contains("--token-file").contains("absent").contains("not a readable file");
+    }
+
+    @Test
     void badInputFailsWithOneLineNamingTheProblem(@TempDir Path dir) throws Exception {
         Run missing = run("generate", "--model", dir.resolve("nope.gguf").toString(), "--prompt", "x");
         assertThat(missing.exitCode()).isEqualTo(2);

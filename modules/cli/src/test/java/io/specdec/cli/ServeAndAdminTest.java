@@ -2,11 +2,13 @@ package io.specdec.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,8 +17,9 @@ import java.util.concurrent.TimeUnit;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * `specdec serve` in its own JVM, driven by `specdec generate --server` and `specdec admin` over real gRPC, then
- * stopped with SIGTERM (graceful drain).
+ * `specdec serve` in its own JVM, driven by `specdec generate --server` and `specdec admin` over real gRPC, drained
+ * the way the Helm chart's preStop hook does it (server and token file from the environment), then stopped with
+ * SIGTERM.
  */
 class ServeAndAdminTest {
 
@@ -27,7 +30,7 @@ class ServeAndAdminTest {
     }
 
     @Test
-    void servedGenerationEqualsLocalAndAdminNeedsTheToken() throws Exception {
+    void servedGenerationEqualsLocalAndAdminNeedsTheToken(@TempDir Path dir) throws Exception {
         Path model = CliTest.data("llama2c/stories260K.bin");
         Path tokenizer = CliTest.data("llama2c/tok512.bin");
         int port = freePort();
@@ -79,6 +82,22 @@ class ServeAndAdminTest {
             CliTest.Run status = CliTest.run("admin", "status", "--server", server_, "--token", "test-token");
             assertThat(status.exitCode()).as(status.err()).isZero();
             assertThat(status.out()).contains("stories260K");
+
+            Path tokenFile = Files.writeString(dir.resolve("token"), "test-token\n");
+            CliTest.Run fromFile = CliTest.run("admin", "status", "--server", server_, "--token-file", tokenFile.toString());
+            assertThat(fromFile.exitCode()).as(fromFile.err()).isZero();
+
+            // The chart's preStop hook: an exec array without a shell, so server and token come from the environment.
+            ProcessBuilder drain = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), "io.specdec.cli.Main",
+                    "admin", "drain", "--timeout", "30").redirectErrorStream(true);
+            drain.environment().put("SPECDEC_SERVER", server_);
+            drain.environment().put("SPECDEC_ADMIN_TOKEN_FILE", tokenFile.toString());
+            drain.environment().remove("SPECDEC_ADMIN_TOKEN");
+            Process drained = drain.start();
+            String drainOutput_ = new String(drained.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertThat(drained.waitFor(60, TimeUnit.SECONDS)).as("drain finished").isTrue();
+            assertThat(drained.exitValue()).as(drainOutput_).isZero();
+            assertThat(drainOutput_).contains("pekko://specdec@127.0.0.1:" + clusterPort).contains("\"completed\": true");
 
             server.destroy(); // SIGTERM: health NOT_SERVING, drain, leave
             assertThat(server.waitFor(60, TimeUnit.SECONDS)).as("server stops within 60 s of SIGTERM").isTrue();

@@ -45,6 +45,8 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
     private final List<ActorRef<NodeDrained>> drainWaiters = new ArrayList<>();
     private final String address;
     private boolean draining;
+    // set once the node has left: a later drain (SIGTERM after the preStop drain) is answered at once
+    private boolean drained;
     private int pendingDrains;
     private int inFlightAtStart;
 
@@ -87,6 +89,10 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
     }
 
     private Behavior<Command> onDrain(DrainNode m) {
+        if (drained) {
+            m.replyTo().tell(new NodeDrained(address, 0, true));
+            return this;
+        }
         drainWaiters.add(m.replyTo());
         if (draining) return this;
         draining = true;
@@ -102,6 +108,7 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
     }
 
     private void finishDrain() {
+        drained = true;
         for (ActorRef<NodeDrained> w : drainWaiters) w.tell(new NodeDrained(address, inFlightAtStart, true));
         drainWaiters.clear();
         Cluster cluster = Cluster.get(getContext().getSystem());

@@ -30,10 +30,11 @@ public final class SpecdecNode implements AutoCloseable {
     public static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
 
     /**
-     * @param seedNodes   "host:port" of seed nodes (this node's own address to start a new cluster); empty = itself
+     * @param seedNodes   "host:port" of seed nodes (this node's own address to start a new cluster); empty = itself;
+     *                    unused when the config's specdec.cluster.discovery is kubernetes-api
      * @param model       what each device loads; null for a frontend-only node
      * @param devices     CPU devices (thread groups) on this node, each its own replica
-     * @param config      extra HOCON overriding the defaults (TLS, SBR timings, ...); may be empty
+     * @param config      extra HOCON overriding the defaults (TLS, SBR timings, discovery, ...); may be empty
      */
     public record Options(String host, int port, List<String> seedNodes, List<String> roles, ModelRuntime.Spec model,
                           int devices, Coordinator.Settings settings, Config config) {
@@ -62,18 +63,15 @@ public final class SpecdecNode implements AutoCloseable {
 
     /** The effective Pekko configuration for these options. */
     public static Config config(Options o) {
-        Map<String, Object> m = new HashMap<>();
+        Config defaults = ConfigFactory.defaultApplication()
+                .withFallback(ConfigFactory.parseResources(SpecdecNode.class, "/specdec-pekko.conf"));
+        ClusterDiscovery discovery = ClusterDiscovery.of(o.config().withFallback(defaults).resolve());
+        Map<String, Object> m = new HashMap<>(discovery.pekkoSettings(o.host(), o.port(), o.seedNodes()));
         m.put("pekko.remote.artery.canonical.hostname", o.host());
         m.put("pekko.remote.artery.canonical.port", o.port());
-        List<String> seeds = new ArrayList<>();
-        for (String s : o.seedNodes().isEmpty() ? List.of(o.host() + ":" + o.port()) : o.seedNodes()) {
-            seeds.add(s.startsWith("pekko://") ? s : "pekko://specdec@" + s);
-        }
-        m.put("pekko.cluster.seed-nodes", seeds);
         m.put("pekko.cluster.roles", o.roles());
         return o.config().withFallback(ConfigFactory.parseMap(m))
-                .withFallback(ConfigFactory.defaultApplication())
-                .withFallback(ConfigFactory.parseResources(SpecdecNode.class, "/specdec-pekko.conf"))
+                .withFallback(defaults)
                 .withFallback(ConfigFactory.defaultReference())
                 .resolve();
     }
@@ -103,10 +101,18 @@ public final class SpecdecNode implements AutoCloseable {
             refs.complete(new Refs(router, agent, placement));
             return Behaviors.empty();
         });
+        Config config = config(o);
         ActorSystem<Void> system;
         try {
-            system = ActorSystem.create(guardian, "specdec", config(o));
+            system = ActorSystem.create(guardian, "specdec", config);
         } catch (RuntimeException e) {
+            runtimes.forEach(ModelRuntime::close);
+            throw e;
+        }
+        try {
+            ClusterDiscovery.of(config).start(system, ASK_TIMEOUT);
+        } catch (RuntimeException e) {
+            system.terminate();
             runtimes.forEach(ModelRuntime::close);
             throw e;
         }

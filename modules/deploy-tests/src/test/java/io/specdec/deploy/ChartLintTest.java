@@ -31,6 +31,12 @@ class ChartLintTest {
      * does not prove the templates render: RenderedObjectsTest renders them, and this checks the refusal there.
      */
     @Test
+    void templateRefusesAnUnknownDiscoveryMethod() {
+        assertThatThrownBy(() -> chart.template(null, Map.of("discovery.method", "dns")))
+                .hasMessageContaining("discovery.method must be kubernetes-api or seed-nodes, got dns");
+    }
+
+    @Test
     void templateRefusesAnUnknownModelVolumeType() {
         assertThatThrownBy(() -> chart.template(null, Map.of("model.volume.type", "nfs")))
                 .hasMessageContaining("model.volume.type must be none, pvc, hostPath or emptyDir, got nfs");

@@ -1,22 +1,27 @@
 package io.specdec.deploy;
 
+import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
+import io.fabric8.kubernetes.api.model.rbac.Role;
+import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -116,6 +121,14 @@ class RenderedObjectsTest {
         assertThat(pod.getTolerations()).anySatisfy(t -> assertThat(t.getKey()).isEqualTo("nvidia.com/gpu"));
         assertThat(pod.getAffinity().getPodAntiAffinity().getRequiredDuringSchedulingIgnoredDuringExecution().getFirst().getTopologyKey())
                 .isEqualTo("kubernetes.io/hostname");
+        assertThat(worker.getImage()).as("the GPU image variant").isEqualTo("ghcr.io/specdec/specdec:0.1.0-gpu");
+        // cudart/cuBLAS from the node's toolkit, where the GPU image's LD_LIBRARY_PATH looks (libcuda comes from the runtime)
+        assertThat(worker.getVolumeMounts()).anySatisfy(m -> {
+            assertThat(m.getMountPath()).isEqualTo("/usr/local/cuda/lib64");
+            assertThat(m.getReadOnly()).isTrue();
+        });
+        assertThat(pod.getVolumes()).anySatisfy(v -> assertThat(v.getHostPath()).isNotNull()
+                .satisfies(h -> assertThat(h.getPath()).isEqualTo("/usr/local/cuda/lib64")));
     }
 
     @Test
@@ -123,46 +136,116 @@ class RenderedObjectsTest {
         Container worker = one(render("default"), StatefulSet.class).getSpec().getTemplate().getSpec().getContainers().getFirst();
         assertThat(worker.getResources().getRequests()).doesNotContainKey("nvidia.com/gpu");
         assertThat(worker.getArgs()).contains("--backend=cpu");
+        assertThat(worker.getImage()).isEqualTo("ghcr.io/specdec/specdec:0.1.0");
     }
 
     @Test
-    void workersJoinThroughTheStatefulSetsStableNamesOnAHeadlessService() {
-        List<HasMetadata> objects = render("default");
+    void withSeedNodeDiscoveryWorkersJoinThroughTheStatefulSetsStableNamesOnAHeadlessService() {
+        List<HasMetadata> objects = CHART.render(null, Map.of("discovery.method", "seed-nodes"));
         StatefulSet sts = one(objects, StatefulSet.class);
         Service headless = ofType(objects, Service.class).stream().filter(s -> "None".equals(s.getSpec().getClusterIP())).findFirst().orElseThrow();
         assertThat(sts.getSpec().getServiceName()).isEqualTo(headless.getMetadata().getName());
         assertThat(headless.getSpec().getPublishNotReadyAddresses()).isTrue();
         assertThat(headless.getSpec().getPorts()).anySatisfy(p -> assertThat(p.getPort()).isEqualTo(25520));
-        String seeds = ofType(objects, io.fabric8.kubernetes.api.model.ConfigMap.class).getFirst().getData().get("SPECDEC_SEED_NODES");
+        String seeds = ofType(objects, ConfigMap.class).getFirst().getData().get("SPECDEC_SEED_NODES");
         assertThat(seeds).isEqualTo("specdec-worker-0.specdec-cluster.specdec.svc.cluster.local:25520,"
                 + "specdec-worker-1.specdec-cluster.specdec.svc.cluster.local:25520");
-        Container worker = sts.getSpec().getTemplate().getSpec().getContainers().getFirst();
+        var pod = sts.getSpec().getTemplate().getSpec();
+        Container worker = pod.getContainers().getFirst();
         // The worker's canonical Pekko host must be the very name the seed list uses.
         assertThat(worker.getArgs()).contains("--host=$(POD_NAME).specdec-cluster.specdec.svc.cluster.local",
-                "--seed-nodes=$(SPECDEC_SEED_NODES)", "--roles=worker");
+                "--seed-nodes=$(SPECDEC_SEED_NODES)", "--roles=worker").doesNotContain("--discovery=kubernetes-api");
+        assertThat(pod.getAutomountServiceAccountToken()).as("no API access needed").isFalse();
+        assertThat(objects).noneSatisfy(o -> assertThat(o.getKind()).isIn("Role", "RoleBinding"));
     }
 
     @Test
-    void workersDrainThroughTheAdminApiBeforeStopping() {
+    void kubernetesApiDiscoveryIsTheDefaultAndMayOnlyListPods() {
+        List<HasMetadata> objects = render("default");
+        Role role = one(objects, Role.class);
+        assertThat(role.getRules()).singleElement().satisfies(r -> {
+            assertThat(r.getApiGroups()).containsExactly("");
+            assertThat(r.getResources()).containsExactly("pods");
+            assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "watch", "list");
+        });
+        RoleBinding binding = one(objects, RoleBinding.class);
+        assertThat(binding.getRoleRef().getKind()).isEqualTo("Role");
+        assertThat(binding.getRoleRef().getName()).isEqualTo(role.getMetadata().getName());
+        String account = one(objects, ServiceAccount.class).getMetadata().getName();
+        assertThat(binding.getSubjects()).singleElement().satisfies(s -> {
+            assertThat(s.getKind()).isEqualTo("ServiceAccount");
+            assertThat(s.getName()).isEqualTo(account);
+            assertThat(s.getNamespace()).isEqualTo(Chart.NAMESPACE);
+        });
+        assertThat(ofType(objects, ConfigMap.class).getFirst().getData()).doesNotContainKey("SPECDEC_SEED_NODES");
+        List<Workload> workloads = workloads(objects);
+        assertThat(workloads).hasSize(2);
+        for (Workload w : workloads) {
+            var pod = w.template().getSpec();
+            assertThat(pod.getServiceAccountName()).as(w.name()).isEqualTo(account);
+            assertThat(pod.getAutomountServiceAccountToken()).as(w.name() + ": the API token").isTrue();
+            Container c = pod.getContainers().getFirst();
+            assertThat(c.getArgs()).as(w.name()).contains("--discovery=kubernetes-api", "--management-port=7626",
+                    "--host=$(POD_IP)").noneMatch(a -> a.startsWith("--seed-nodes"));
+            assertThat(c.getPorts()).as(w.name()).anySatisfy(p -> {
+                assertThat(p.getName()).isEqualTo("management");
+                assertThat(p.getContainerPort()).isEqualTo(7626);
+            });
+            // Bootstrap must find every pod of the release, frontends and workers alike.
+            String selector = c.getArgs().stream().filter(a -> a.startsWith("--pod-selector=")).findFirst().orElseThrow()
+                    .substring("--pod-selector=".length());
+            for (Workload other : workloads)
+                assertThat(other.template().getMetadata().getLabels()).as(selector + " selects " + other.name())
+                        .containsAllEntriesOf(labels(selector));
+        }
+    }
+
+    private static Map<String, String> labels(String selector) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String kv : selector.split(",")) m.put(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1));
+        return m;
+    }
+
+    @Test
+    void workersDrainThroughTheAdminApiBeforeStoppingWithoutAShell() {
         var pod = one(render("default"), StatefulSet.class).getSpec().getTemplate().getSpec();
         Container worker = pod.getContainers().getFirst();
-        String preStop = String.join(" ", worker.getLifecycle().getPreStop().getExec().getCommand());
-        assertThat(preStop).contains("specdec admin drain --server \"$SPECDEC_HOST:50051\"", "--timeout 300");
-        assertThat(pod.getTerminationGracePeriodSeconds()).isGreaterThan(300L);
+        List<String> preStop = worker.getLifecycle().getPreStop().getExec().getCommand();
+        assertThat(preStop.getFirst()).as("the image has no shell: java itself").isEqualTo("/opt/specdec/runtime/bin/java");
+        assertThat(preStop).doesNotContain("sh", "-c", "/bin/sh").noneMatch(a -> a.contains("$"));
+        assertThat(preStop.subList(0, worker.getCommand().size())).as("the container's own java command").isEqualTo(worker.getCommand());
+        assertThat(preStop.subList(worker.getCommand().size(), preStop.size())).containsExactly("admin", "drain", "--timeout=300");
+        assertThat(pod.getTerminationGracePeriodSeconds()).as("grace period outlasts the drain").isGreaterThan(300L);
+        assertThat(worker.getEnv()).anySatisfy(e -> {
+            assertThat(e.getName()).isEqualTo("SPECDEC_SERVER");
+            assertThat(e.getValue()).isEqualTo("$(POD_NAME).specdec-cluster.specdec.svc.cluster.local:50051");
+        });
         assertThat(worker.getEnv()).anySatisfy(e -> {
             assertThat(e.getName()).isEqualTo("SPECDEC_ADMIN_TOKEN");
             assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("specdec-admin-token");
         });
+        List<String> names = worker.getEnv().stream().map(e -> e.getName()).toList();
+        assertThat(names.indexOf("POD_NAME")).as("defined before SPECDEC_SERVER refers to it").isLessThan(names.indexOf("SPECDEC_SERVER"));
     }
 
     @Test
-    void clusterPortAdmitsOnlyThisReleasesPods() {
+    void withTlsTheDrainTrustsTheReleaseCa() {
+        Container worker = one(CHART.render(null, Map.of("tls.enabled", true, "tls.secretName", "specdec-tls", "tls.clientAuth", true)),
+                StatefulSet.class).getSpec().getTemplate().getSpec().getContainers().getFirst();
+        assertThat(worker.getLifecycle().getPreStop().getExec().getCommand()).endsWith("admin", "drain", "--timeout=300",
+                "--tls-ca=/etc/specdec/tls/ca.crt", "--tls-cert=/etc/specdec/tls/tls.crt", "--tls-key=/etc/specdec/tls/tls.key");
+    }
+
+    @Test
+    void clusterAndManagementPortsAdmitOnlyThisReleasesPods() {
         NetworkPolicy np = one(render("default"), NetworkPolicy.class);
-        var rules = np.getSpec().getIngress();
-        var clusterRules = rules.stream().filter(r -> r.getPorts().stream().anyMatch(p -> p.getPort().getIntVal() == 25520)).toList();
-        assertThat(clusterRules).hasSize(1);
-        assertThat(clusterRules.getFirst().getFrom()).singleElement().satisfies(peer ->
-                assertThat(peer.getPodSelector().getMatchLabels()).containsEntry("app.kubernetes.io/instance", "specdec"));
+        for (int port : new int[]{25520, 7626}) {
+            var rules = np.getSpec().getIngress().stream()
+                    .filter(r -> r.getPorts().stream().anyMatch(p -> p.getPort().getIntVal() == port)).toList();
+            assertThat(rules).as("rules admitting port %d", port).hasSize(1);
+            assertThat(rules.getFirst().getFrom()).singleElement().satisfies(peer ->
+                    assertThat(peer.getPodSelector().getMatchLabels()).containsEntry("app.kubernetes.io/instance", "specdec"));
+        }
     }
 
     @Test

@@ -105,7 +105,8 @@ public final class SpecdecServer implements AutoCloseable {
         if (closed) return;
         closed = true;
         health.enterTerminalState();
-        if (!node.runtimes().isEmpty()) {
+        // A node drained earlier (the Kubernetes preStop hook) has left, and its actor system may be gone already.
+        if (!node.runtimes().isEmpty() && !node.system().getWhenTerminated().toCompletableFuture().isDone()) {
             try {
                 node.drain("", Duration.ofSeconds(60)).toCompletableFuture().get(70, TimeUnit.SECONDS);
             } catch (Exception e) {
