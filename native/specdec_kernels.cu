@@ -1019,3 +1019,95 @@ extern "C" __global__ void attention_split_combine(const float* __restrict__ par
         out[(size_t) t * heads * hd + h * hd + i] = __float2bfloat16(L > 0.f ? o / L : 0.f);
     }
 }
+
+// ---- GEMV variants for decode (issue #4: decode at the HBM floor) --------------------------------------------
+// y[t, n] (+)= W[n, :] . x[t, :] with S warps sharing one row (each a strided part of K) and R rows per block, weights
+// read with streaming loads (read once: do not keep them in L1/L2), U loads in flight per lane before any math.
+// The per-row summation order depends only on S (not on T), so a verify row equals the decode row of the same S.
+template <int T, int U>
+__device__ __forceinline__ void gemv_split_rows(const bf16* __restrict__ W, const bf16* __restrict__ x,
+                                                float* __restrict__ y, int N, int K, int accumulate, int S) {
+    extern __shared__ float partial[];   // [rowsPerBlock * S * T]
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int rowInBlock = warp / S, part = warp % S;
+    int rowsPerBlock = (blockDim.x >> 5) / S;
+    int n = blockIdx.x * rowsPerBlock + rowInBlock;
+    float sum[T];
+#pragma unroll
+    for (int t = 0; t < T; t++) sum[t] = 0.f;
+    if (n < N) {
+        const uint4* wr = reinterpret_cast<const uint4*>(W + (size_t) n * K);
+        int chunks = K / 8, stride = 32 * S;
+        int i = part * 32 + lane;
+        for (; i + (U - 1) * stride < chunks; i += U * stride) {
+            uint4 wv[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) wv[u] = __ldcs(wr + i + u * stride);
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const __nv_bfloat162* w2 = reinterpret_cast<const __nv_bfloat162*>(&wv[u]);
+#pragma unroll
+                for (int t = 0; t < T; t++) {
+                    uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t) t * K) + i + u * stride);
+                    const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(&xv);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        float2 wf = __bfloat1622float2(w2[e]);
+                        float2 xf = __bfloat1622float2(x2[e]);
+                        sum[t] += wf.x * xf.x + wf.y * xf.y;
+                    }
+                }
+            }
+        }
+        for (; i < chunks; i += stride) {
+            uint4 wv = __ldcs(wr + i);
+            const __nv_bfloat162* w2 = reinterpret_cast<const __nv_bfloat162*>(&wv);
+#pragma unroll
+            for (int t = 0; t < T; t++) {
+                uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t) t * K) + i);
+                const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(&xv);
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float2 wf = __bfloat1622float2(w2[e]);
+                    float2 xf = __bfloat1622float2(x2[e]);
+                    sum[t] += wf.x * xf.x + wf.y * xf.y;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < T; t++) {
+        float s = warp_sum(sum[t]);
+        if (lane == 0) partial[(rowInBlock * S + part) * T + t] = s;
+    }
+    __syncthreads();
+    if (part == 0 && lane < T && n < N) {
+        float s = 0.f;
+        for (int p = 0; p < S; p++) s += partial[(rowInBlock * S + p) * T + lane];
+        float* dst = y + (size_t) lane * N + n;
+        *dst = accumulate ? *dst + s : s;
+    }
+}
+
+#define GEMV_SPLIT_CASES(U) \
+    switch (T) { \
+        case 1: gemv_split_rows<1, U>(W, x, y, N, K, accumulate, S); break; \
+        case 2: gemv_split_rows<2, U>(W, x, y, N, K, accumulate, S); break; \
+        case 3: gemv_split_rows<3, U>(W, x, y, N, K, accumulate, S); break; \
+        case 4: gemv_split_rows<4, U>(W, x, y, N, K, accumulate, S); break; \
+        case 5: gemv_split_rows<5, U>(W, x, y, N, K, accumulate, S); break; \
+        case 6: gemv_split_rows<6, U>(W, x, y, N, K, accumulate, S); break; \
+        case 7: gemv_split_rows<7, U>(W, x, y, N, K, accumulate, S); break; \
+        case 8: gemv_split_rows<8, U>(W, x, y, N, K, accumulate, S); break; \
+    }
+
+// grid: ceil(N / (blockDim/32/S)); dynamic shared memory: (blockDim/32) * T floats
+extern "C" __global__ void gemv_bf16_split4(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
+                                            int N, int K, int T, int accumulate, int S) {
+    GEMV_SPLIT_CASES(4)
+}
+
+extern "C" __global__ void gemv_bf16_split8(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
+                                            int N, int K, int T, int accumulate, int S) {
+    GEMV_SPLIT_CASES(8)
+}

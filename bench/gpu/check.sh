@@ -2,7 +2,8 @@
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
 #   bench/gpu/check.sh [quick|full]
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
-#        device sampling kernel vs the CPU sampling path (+ χ²), split-K attention vs attention_paged at long contexts.
+#        device sampling kernel vs the CPU sampling path (+ χ²), split-K attention vs attention_paged at long contexts,
+#        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth.
 # full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape),
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
@@ -34,6 +35,7 @@ run accept 180 "${check[@]}" accept
 run spec 120 "${check[@]}" spec
 run sample 240 "${check[@]}" sample
 run splitk 120 "${check[@]}" splitk
+run gemv 120 "${check[@]}" gemv
 if [ "$mode" = full ]; then
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256

@@ -248,6 +248,11 @@ public final class CudaDevice implements AutoCloseable {
      * Integer, Long, Float, Double — in the kernel's parameter order and C types.
      */
     public void launch(String kernel, int gridX, int gridY, int blockX, Object... args) {
+        launchShared(kernel, gridX, gridY, blockX, 0, args);
+    }
+
+    /** As {@link #launch}, with {@code sharedBytes} of dynamic shared memory per block. */
+    public void launchShared(String kernel, int gridX, int gridY, int blockX, int sharedBytes, Object... args) {
         makeCurrent();
         NativePointerObject[] params = new NativePointerObject[args.length];
         for (int i = 0; i < args.length; i++) {
@@ -261,7 +266,7 @@ public final class CudaDevice implements AutoCloseable {
                 default -> throw new IllegalArgumentException("kernel argument " + i + " of " + kernel + ": " + args[i].getClass());
             };
         }
-        cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, 0, stream, Pointer.to(params), null);
+        cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null);
     }
 
     /** Milliseconds {@code work} takes on the device, measured with events around it. */

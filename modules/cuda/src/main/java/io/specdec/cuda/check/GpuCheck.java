@@ -76,6 +76,7 @@ public final class GpuCheck {
                 case "spec" -> spec(device, cublas);
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
+                case "gemv" -> GemvCheck.run(device);
                 case "splitk" -> SplitKCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? args[2] : "config");
                 case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));
