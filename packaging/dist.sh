@@ -29,6 +29,11 @@ repack() {   # repack $1 into $stage/lib uncompressed, keeping only entries that
 }
 for j in "${jars[@]}"; do
   case "$(basename "$j")" in
+    # Kubernetes-only (cluster bootstrap through the Kubernetes API, in the container image): not in this bundle
+    pekko-management*|pekko-discovery-kubernetes-api*|pekko-http*|spray-json*|parboiled*) continue ;;
+    # XChart's PDF/SVG encoders: the bundle plots PNG only
+    pdfbox*|fontbox*|graphics2d-*|VectorGraphics2D*|commons-logging*) continue ;;
+    jffi-*-native.jar) repack "$j" 'x86_64-Linux' ;;
     jcuda-natives-*) repack "$j" 'libJCudaDriver-' ;;
     cuda-*-linux-x86_64.jar) repack "$j" 'libjnicudart\.so|libjnicublas\.so|libjninccl\.so' ;;
     *) repack "$j" ;;
