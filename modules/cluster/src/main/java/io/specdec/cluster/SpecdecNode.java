@@ -62,16 +62,21 @@ public final class SpecdecNode implements AutoCloseable {
 
     /** The effective Pekko configuration for these options. */
     public static Config config(Options o) {
+        return config(o.host(), o.port(), o.seedNodes(), o.roles(), o.config());
+    }
+
+    /** The effective Pekko configuration of a node at host:port ({@code extra} overrides the defaults). */
+    public static Config config(String host, int port, List<String> seedNodes, List<String> roles, Config extra) {
         Map<String, Object> m = new HashMap<>();
-        m.put("pekko.remote.artery.canonical.hostname", o.host());
-        m.put("pekko.remote.artery.canonical.port", o.port());
+        m.put("pekko.remote.artery.canonical.hostname", host);
+        m.put("pekko.remote.artery.canonical.port", port);
         List<String> seeds = new ArrayList<>();
-        for (String s : o.seedNodes().isEmpty() ? List.of(o.host() + ":" + o.port()) : o.seedNodes()) {
+        for (String s : seedNodes.isEmpty() ? List.of(host + ":" + port) : seedNodes) {
             seeds.add(s.startsWith("pekko://") ? s : "pekko://specdec@" + s);
         }
         m.put("pekko.cluster.seed-nodes", seeds);
-        m.put("pekko.cluster.roles", o.roles());
-        return o.config().withFallback(ConfigFactory.parseMap(m))
+        m.put("pekko.cluster.roles", roles);
+        return extra.withFallback(ConfigFactory.parseMap(m))
                 .withFallback(ConfigFactory.defaultApplication())
                 .withFallback(ConfigFactory.parseResources(SpecdecNode.class, "/specdec-pekko.conf"))
                 .withFallback(ConfigFactory.defaultReference())
@@ -79,6 +84,16 @@ public final class SpecdecNode implements AutoCloseable {
     }
 
     public static SpecdecNode start(Options o) {
+        return start(o, new RandomCommunicatorIds());
+    }
+
+    /**
+     * Starts the node; with {@value Placement#TENSOR_PARALLEL} > 1 in the config each device also gets a
+     * {@link GroupMember} whose group communicator ids come from {@code ids} ({@code Nccl::uniqueId} on CUDA).
+     */
+    public static SpecdecNode start(Options o, CommunicatorIds ids) {
+        Config config = config(o);
+        boolean groups = config.getInt(Placement.TENSOR_PARALLEL) > 1;
         List<ModelRuntime> runtimes = new ArrayList<>();
         try {
             if (o.roles().contains("worker")) {
@@ -96,6 +111,11 @@ public final class SpecdecNode implements AutoCloseable {
                 agent.tell(new NodeAgent.DeviceStarted(deviceId));
                 ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent), "device-" + deviceId,
                         DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
+                // The CPU backend cannot run one rank of a model alone: the member only mirrors its group's batch.
+                if (groups) {
+                    ctx.spawn(GroupMember.create(deviceId, ids, GroupShard.NONE), "group-" + deviceId,
+                            DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
+                }
             }
             ActorRef<Router.Command> router = ctx.spawn(Router.create(), "router");
             ActorRef<Placement.Command> placement = ClusterSingleton.get(ctx.getSystem())
@@ -105,7 +125,7 @@ public final class SpecdecNode implements AutoCloseable {
         });
         ActorSystem<Void> system;
         try {
-            system = ActorSystem.create(guardian, "specdec", config(o));
+            system = ActorSystem.create(guardian, "specdec", config);
         } catch (RuntimeException e) {
             runtimes.forEach(ModelRuntime::close);
             throw e;
