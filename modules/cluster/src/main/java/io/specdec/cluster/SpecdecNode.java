@@ -46,7 +46,7 @@ public final class SpecdecNode implements AutoCloseable {
     }
 
     private record Refs(ActorRef<Router.Command> router, ActorRef<NodeAgent.Command> agent,
-                        ActorRef<Placement.Command> placement) { }
+                        ActorRef<Placement.Command> placement, List<ActorRef<GroupMember.Command>> groupMembers) { }
 
     private final ActorSystem<Void> system;
     private final Refs refs;
@@ -104,23 +104,23 @@ public final class SpecdecNode implements AutoCloseable {
             throw e;
         }
         CompletableFuture<Refs> refs = new CompletableFuture<>();
+        List<ActorRef<GroupMember.Command>> members = new ArrayList<>();
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
             ActorRef<NodeAgent.Command> agent = ctx.spawn(NodeAgent.create(), "node");
             for (int d = 0; d < runtimes.size(); d++) {
                 String deviceId = "cpu" + d;
                 agent.tell(new NodeAgent.DeviceStarted(deviceId));
-                ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent), "device-" + deviceId,
-                        DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
                 // The CPU backend cannot run one rank of a model alone: the member only mirrors its group's batch.
-                if (groups) {
-                    ctx.spawn(GroupMember.create(deviceId, ids, GroupShard.NONE), "group-" + deviceId,
-                            DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
-                }
+                ActorRef<GroupMember.Command> member = groups ? ctx.spawn(GroupMember.create(deviceId, ids, GroupShard.NONE),
+                        "group-" + deviceId, DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER)) : null;
+                if (member != null) members.add(member);
+                ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent, member), "device-" + deviceId,
+                        DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
             }
             ActorRef<Router.Command> router = ctx.spawn(Router.create(), "router");
             ActorRef<Placement.Command> placement = ClusterSingleton.get(ctx.getSystem())
                     .init(SingletonActor.of(Placement.create(), "placement"));
-            refs.complete(new Refs(router, agent, placement));
+            refs.complete(new Refs(router, agent, placement, List.copyOf(members)));
             return Behaviors.empty();
         });
         ActorSystem<Void> system;
@@ -140,6 +140,9 @@ public final class SpecdecNode implements AutoCloseable {
     public Cluster cluster() { return Cluster.get(system); }
 
     public List<ModelRuntime> runtimes() { return runtimes; }
+
+    /** This node's devices' seats in tensor-parallel groups, by device index (empty without groups). */
+    public List<ActorRef<GroupMember.Command>> groupMembers() { return refs.groupMembers(); }
 
     /** Starts a request; the sink gets its events on an actor thread, in order, ending with Finished or Failed. */
     public CompletionStage<ActorRef<RequestStream.Command>> generate(GenerationJob template, Consumer<StreamEvent> sink) {

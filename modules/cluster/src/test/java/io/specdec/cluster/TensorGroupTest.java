@@ -169,9 +169,15 @@ class TensorGroupTest {
             GroupMember.JoinGroup j = d.shard().joins.getLast();
             assertThat(j.groupId()).isEqualTo(groupId);
             assertThat(j.communicatorId()).isEqualTo(id);
-            assertThat(j.members()).containsExactlyElementsOf(byRank.stream().map(Device::ref).toList());
+            assertThat(j.members().stream().map(r -> key(r, d.node().port())).toList())
+                    .containsExactlyElementsOf(byRank.stream().map(m -> key(m.ref(), m.node().port())).toList());
         }
         return byRank;
+    }
+
+    /** "port/name" of a member ref as seen on the node listening on {@code localPort} (local refs have no port). */
+    static String key(ActorRef<?> ref, int localPort) {
+        return ref.path().address().getPort().orElse(localPort) + "/" + ref.path().name();
     }
 
     /** Iteration i admits request "r<i>" (prompt [i, i+1, i+2]), finishes the one admitted two iterations earlier. */
