@@ -199,7 +199,7 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
         return this;
     }
 
-    /** The members other than the leader, for logs. */
+    /** Member paths in rank order, for events and logs. */
     static List<String> names(List<ActorRef<Command>> members) {
         List<String> out = new ArrayList<>();
         for (ActorRef<Command> m : members) out.add(m.path().toString());

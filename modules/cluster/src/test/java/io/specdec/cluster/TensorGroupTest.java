@@ -56,13 +56,17 @@ class TensorGroupTest {
     }
 
     record Device(Node node, int index, ActorRef<GroupMember.Command> ref, RecordingShard shard) {
+        @Override public String toString() { return node.port() + "/cpu" + index; } // Node lists its devices
+
         GroupMember.State state() throws Exception {
             return AskPattern.<GroupMember.Command, GroupMember.State>ask(ref, GroupMember.GetState::new,
                     Duration.ofSeconds(5), node.system().scheduler()).toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
     }
 
-    record Node(ActorSystem<Void> system, int port, List<Device> devices) { }
+    record Node(ActorSystem<Void> system, int port, List<Device> devices) {
+        @Override public String toString() { return "node :" + port; }
+    }
 
     final List<Node> nodes = new ArrayList<>();
 
