@@ -27,7 +27,9 @@ import java.util.Map;
 /**
  * One device: its model, KV cache and batch engine, on a dedicated thread ({@value #DISPATCHER}). Executes the
  * {@link StepPlan}s of its replica's {@link Coordinator}; when {@link Placement} puts it in a replica it starts that
- * coordinator next to itself (a CPU replica is one device; a GPU replica will span a tensor-parallel group).
+ * coordinator next to itself (a CPU replica is one device; a GPU replica will span a tensor-parallel group). With a
+ * {@link GroupMember} it hands the member every plan before running it, with the requests that finished in the step
+ * before, so a leading member can pass them to its group.
  */
 public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     public static final String DISPATCHER = "specdec.device-dispatcher";
@@ -51,14 +53,24 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     private final Map<String, String> drafterOf = new HashMap<>();
     private ActorRef<Coordinator.Command> coordinator;
 
+    private final ActorRef<GroupMember.Command> groupMember;
+    private List<String> finishedLastStep = List.of();
+
     public static Behavior<Command> create(ModelRuntime runtime, String deviceId, Coordinator.Settings settings,
                                            ActorRef<NodeAgent.Command> agent) {
-        return Behaviors.setup(ctx -> new DeviceWorker(ctx, runtime, deviceId, settings, agent));
+        return create(runtime, deviceId, settings, agent, null);
+    }
+
+    /** @param groupMember this device's seat in a tensor-parallel group (null without groups): gets every plan */
+    public static Behavior<Command> create(ModelRuntime runtime, String deviceId, Coordinator.Settings settings,
+                                           ActorRef<NodeAgent.Command> agent, ActorRef<GroupMember.Command> groupMember) {
+        return Behaviors.setup(ctx -> new DeviceWorker(ctx, runtime, deviceId, settings, agent, groupMember));
     }
 
     private DeviceWorker(ActorContext<Command> ctx, ModelRuntime runtime, String deviceId, Coordinator.Settings settings,
-                         ActorRef<NodeAgent.Command> agent) {
+                         ActorRef<NodeAgent.Command> agent, ActorRef<GroupMember.Command> groupMember) {
         super(ctx);
+        this.groupMember = groupMember;
         this.runtime = runtime;
         this.deviceId = deviceId;
         this.settings = settings;
@@ -91,6 +103,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
     private Behavior<Command> onStep(Step m) {
         long t0 = System.nanoTime();
+        // The member passes the plan on only while it leads a ready group; the others ignore it.
+        if (groupMember != null) groupMember.tell(new GroupMember.Lead(m.plan(), finishedLastStep));
         List<StreamEvent> events = new ArrayList<>();
         for (String id : m.plan().removals()) {
             BatchSequence s = byRequest.remove(id);
@@ -151,6 +165,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
                 }
             }
         }
+        List<String> finished = new ArrayList<>();
+        for (StreamEvent e : events) if (!(e instanceof StreamEvent.Tokens)) finished.add(e.requestId());
+        finishedLastStep = finished;
         PagedKvCache cache = runtime.targetCache();
         m.replyTo().tell(new StepResult(m.plan().iteration(), events, engine.size(),
                 cache.totalBlocks() - cache.freeBlocks(), cache.totalBlocks(), System.nanoTime() - t0));

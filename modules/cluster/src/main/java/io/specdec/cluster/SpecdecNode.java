@@ -47,7 +47,7 @@ public final class SpecdecNode implements AutoCloseable {
     }
 
     private record Refs(ActorRef<Router.Command> router, ActorRef<NodeAgent.Command> agent,
-                        ActorRef<Placement.Command> placement) { }
+                        ActorRef<Placement.Command> placement, List<ActorRef<GroupMember.Command>> groupMembers) { }
 
     private final ActorSystem<Void> system;
     private final Refs refs;
@@ -63,20 +63,35 @@ public final class SpecdecNode implements AutoCloseable {
 
     /** The effective Pekko configuration for these options. */
     public static Config config(Options o) {
+        return config(o.host(), o.port(), o.seedNodes(), o.roles(), o.config());
+    }
+
+    /** The effective Pekko configuration of a node at host:port ({@code extra} overrides the defaults). */
+    public static Config config(String host, int port, List<String> seedNodes, List<String> roles, Config extra) {
         Config defaults = ConfigFactory.defaultApplication()
                 .withFallback(ConfigFactory.parseResources(SpecdecNode.class, "/specdec-pekko.conf"));
-        ClusterDiscovery discovery = ClusterDiscovery.of(o.config().withFallback(defaults).resolve());
-        Map<String, Object> m = new HashMap<>(discovery.pekkoSettings(o.host(), o.port(), o.seedNodes()));
-        m.put("pekko.remote.artery.canonical.hostname", o.host());
-        m.put("pekko.remote.artery.canonical.port", o.port());
-        m.put("pekko.cluster.roles", o.roles());
-        return o.config().withFallback(ConfigFactory.parseMap(m))
+        ClusterDiscovery discovery = ClusterDiscovery.of(extra.withFallback(defaults).resolve());
+        Map<String, Object> m = new HashMap<>(discovery.pekkoSettings(host, port, seedNodes));
+        m.put("pekko.remote.artery.canonical.hostname", host);
+        m.put("pekko.remote.artery.canonical.port", port);
+        m.put("pekko.cluster.roles", roles);
+        return extra.withFallback(ConfigFactory.parseMap(m))
                 .withFallback(defaults)
                 .withFallback(ConfigFactory.defaultReference())
                 .resolve();
     }
 
     public static SpecdecNode start(Options o) {
+        return start(o, new RandomCommunicatorIds());
+    }
+
+    /**
+     * Starts the node; with {@value Placement#TENSOR_PARALLEL} > 1 in the config each device also gets a
+     * {@link GroupMember} whose group communicator ids come from {@code ids} ({@code Nccl::uniqueId} on CUDA).
+     */
+    public static SpecdecNode start(Options o, CommunicatorIds ids) {
+        Config config = config(o);
+        boolean groups = config.getInt(Placement.TENSOR_PARALLEL) > 1;
         List<ModelRuntime> runtimes = new ArrayList<>();
         try {
             if (o.roles().contains("worker")) {
@@ -87,21 +102,25 @@ public final class SpecdecNode implements AutoCloseable {
             throw e;
         }
         CompletableFuture<Refs> refs = new CompletableFuture<>();
+        List<ActorRef<GroupMember.Command>> members = new ArrayList<>();
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
             ActorRef<NodeAgent.Command> agent = ctx.spawn(NodeAgent.create(), "node");
             for (int d = 0; d < runtimes.size(); d++) {
                 String deviceId = "cpu" + d;
                 agent.tell(new NodeAgent.DeviceStarted(deviceId));
-                ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent), "device-" + deviceId,
+                // The CPU backend cannot run one rank of a model alone: the member only mirrors its group's batch.
+                ActorRef<GroupMember.Command> member = groups ? ctx.spawn(GroupMember.create(deviceId, ids, GroupShard.NONE),
+                        "group-" + deviceId, DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER)) : null;
+                if (member != null) members.add(member);
+                ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent, member), "device-" + deviceId,
                         DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
             }
             ActorRef<Router.Command> router = ctx.spawn(Router.create(), "router");
             ActorRef<Placement.Command> placement = ClusterSingleton.get(ctx.getSystem())
                     .init(SingletonActor.of(Placement.create(), "placement"));
-            refs.complete(new Refs(router, agent, placement));
+            refs.complete(new Refs(router, agent, placement, List.copyOf(members)));
             return Behaviors.empty();
         });
-        Config config = config(o);
         ActorSystem<Void> system;
         try {
             system = ActorSystem.create(guardian, "specdec", config);
@@ -126,6 +145,9 @@ public final class SpecdecNode implements AutoCloseable {
     public Cluster cluster() { return Cluster.get(system); }
 
     public List<ModelRuntime> runtimes() { return runtimes; }
+
+    /** This node's devices' seats in tensor-parallel groups, by device index (empty without groups). */
+    public List<ActorRef<GroupMember.Command>> groupMembers() { return refs.groupMembers(); }
 
     /** Starts a request; the sink gets its events on an actor thread, in order, ending with Finished or Failed. */
     public CompletionStage<ActorRef<RequestStream.Command>> generate(GenerationJob template, Consumer<StreamEvent> sink) {

@@ -1,0 +1,208 @@
+package io.specdec.cluster;
+
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A device's seat in a tensor-parallel group (control plane only; tensors go over NCCL). {@link Placement} forms
+ * the group and sends each member its rank and the communicator id; the rank-0 member then leads: every iteration it
+ * sends the other members a {@link GroupStep} (which sequences run, which join with their prompt and sampling
+ * parameters, which leave), numbered without gaps, and each member applies it to its {@link GroupShard} in that
+ * order. A gap, a step from another group or a batch that no longer matches the leader's breaks the group: the
+ * member tells Placement, which dissolves it and regroups the devices with a new id. Protocol: docs/multi-gpu.md.
+ */
+public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
+    public static final ServiceKey<Command> KEY = ServiceKey.create(Command.class, "specdec-group-member");
+
+    public sealed interface Command { }
+
+    /** From {@link Placement} to the future rank 0: make the group's communicator id. */
+    public record NewCommunicatorId(String groupId, ActorRef<Placement.Command> replyTo) implements Command, ClusterMessage { }
+
+    /** From {@link Placement}: this device is rank {@code rank} of {@code members} (rank order); ack when joined. */
+    public record JoinGroup(String groupId, int rank, int size, byte[] communicatorId, List<ActorRef<Command>> members,
+                            ActorRef<Placement.Command> placement) implements Command, ClusterMessage {
+        public JoinGroup {
+            if (members.size() != size) throw new IllegalArgumentException("group " + groupId + " of size " + size + " lists " + members.size() + " members");
+            if (rank < 0 || rank >= size) throw new IllegalArgumentException("rank " + rank + " outside group " + groupId + " of size " + size);
+        }
+    }
+
+    /** From {@link Placement}: every member joined; the leader may start sending steps. */
+    public record GroupReady(String groupId) implements Command, ClusterMessage { }
+
+    /** From {@link Placement}: the group is dissolved (a member left or broke); this device is free again. */
+    public record LeaveGroup(String groupId, String reason) implements Command, ClusterMessage { }
+
+    /**
+     * From the leader to every other member, one per iteration, {@code seq} = 1, 2, ... within the group.
+     *
+     * @param plan     requests joining (prompt ids, sampling parameters, drafter) and requests removed
+     * @param finished requests that finished in the previous iteration (stop token, length): dropped before the plan
+     * @param running  the batch after this step's changes, in order: members check their own against it
+     */
+    public record GroupStep(String groupId, long seq, StepPlan plan, List<String> finished, List<String> running)
+            implements Command, ClusterMessage { }
+
+    /** Local, to the leader: broadcast this iteration's plan (ignored unless this member leads a ready group). */
+    public record Lead(StepPlan plan, List<String> finished) implements Command { }
+
+    public record GetState(ActorRef<State> replyTo) implements Command, ClusterMessage { }
+
+    /** This member's view: {@code groupId} empty when free; {@code lastSeq} the last step applied (or sent). */
+    public record State(String deviceId, String groupId, int rank, int size, byte[] communicatorId, boolean ready,
+                        long lastSeq, List<String> running) implements ClusterMessage { }
+
+    private final String deviceId;
+    private final CommunicatorIds ids;
+    private final GroupShard shard;
+    private JoinGroup group;
+    private boolean ready;
+    private long lastSeq;
+    private final Set<String> running = new LinkedHashSet<>();
+
+    public static Behavior<Command> create(String deviceId, CommunicatorIds ids, GroupShard shard) {
+        return Behaviors.setup(ctx -> new GroupMember(ctx, deviceId, ids, shard));
+    }
+
+    private GroupMember(ActorContext<Command> ctx, String deviceId, CommunicatorIds ids, GroupShard shard) {
+        super(ctx);
+        this.deviceId = deviceId;
+        this.ids = ids;
+        this.shard = shard;
+        ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
+    }
+
+    @Override
+    public Receive<Command> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(NewCommunicatorId.class, this::onNewId)
+                .onMessage(JoinGroup.class, this::onJoin)
+                .onMessage(GroupReady.class, m -> {
+                    if (inGroup(m.groupId())) ready = true;
+                    return this;
+                })
+                .onMessage(LeaveGroup.class, m -> {
+                    if (inGroup(m.groupId())) {
+                        getContext().getLog().info("device {} leaves group {}: {}", deviceId, m.groupId(), m.reason());
+                        leave();
+                    }
+                    return this;
+                })
+                .onMessage(GroupStep.class, this::onStep)
+                .onMessage(Lead.class, this::onLead)
+                .onMessage(GetState.class, m -> {
+                    m.replyTo().tell(group == null
+                            ? new State(deviceId, "", -1, 0, new byte[0], false, 0, List.of())
+                            : new State(deviceId, group.groupId(), group.rank(), group.size(), group.communicatorId(),
+                                    ready, lastSeq, List.copyOf(running)));
+                    return this;
+                })
+                .onSignal(PostStop.class, s -> {
+                    if (group != null) shard.leave(group.groupId());
+                    return this;
+                })
+                .build();
+    }
+
+    private boolean inGroup(String groupId) {
+        return group != null && group.groupId().equals(groupId);
+    }
+
+    private Behavior<Command> onNewId(NewCommunicatorId m) {
+        try {
+            m.replyTo().tell(new Placement.CommunicatorId(m.groupId(), ids.newId(), ""));
+        } catch (RuntimeException e) {
+            getContext().getLog().warn("device {} cannot make a communicator id for group {}", deviceId, m.groupId(), e);
+            m.replyTo().tell(new Placement.CommunicatorId(m.groupId(), new byte[0], deviceId + ": " + e));
+        }
+        return this;
+    }
+
+    private Behavior<Command> onJoin(JoinGroup m) {
+        if (group != null) leave(); // a new Placement incarnation regroups everything: the old group is gone
+        try {
+            shard.join(m);
+        } catch (RuntimeException e) {
+            getContext().getLog().warn("device {} cannot join group {} as rank {}", deviceId, m.groupId(), m.rank(), e);
+            m.placement().tell(new Placement.GroupBroken(m.groupId(), deviceId + " cannot join: " + e));
+            return this;
+        }
+        group = m;
+        getContext().getLog().info("device {} joins group {} as rank {} of {}", deviceId, m.groupId(), m.rank(), m.size());
+        m.placement().tell(new Placement.GroupJoined(m.groupId(), m.rank(), getContext().getSelf()));
+        return this;
+    }
+
+    private void leave() {
+        shard.leave(group.groupId());
+        group = null;
+        ready = false;
+        lastSeq = 0;
+        running.clear();
+    }
+
+    private Behavior<Command> onLead(Lead m) {
+        if (group == null || group.rank() != 0 || !ready) {
+            getContext().getLog().debug("device {} is not leading a ready group; plan {} not broadcast", deviceId, m.plan().iteration());
+            return this;
+        }
+        apply(m.plan(), m.finished());
+        GroupStep step = new GroupStep(group.groupId(), ++lastSeq, m.plan(), m.finished(), List.copyOf(running));
+        for (int r = 1; r < group.size(); r++) group.members().get(r).tell(step);
+        shard.step(step);
+        return this;
+    }
+
+    private Behavior<Command> onStep(GroupStep m) {
+        if (!inGroup(m.groupId())) {
+            // A step of a dissolved group still in flight: its leader learns of the dissolution from Placement.
+            getContext().getLog().debug("device {} drops step {} of group {} (not its group)", deviceId, m.seq(), m.groupId());
+            return this;
+        }
+        if (m.seq() != lastSeq + 1) {
+            return broken("step " + m.seq() + " after step " + lastSeq);
+        }
+        apply(m.plan(), m.finished());
+        if (!List.copyOf(running).equals(m.running())) {
+            return broken("batch " + running + " after step " + m.seq() + " but the leader runs " + m.running());
+        }
+        lastSeq = m.seq();
+        shard.step(m);
+        return this;
+    }
+
+    /** Finished ones first, then removals, then admits: the leader and every member do it in this order. */
+    private void apply(StepPlan plan, List<String> finished) {
+        finished.forEach(running::remove);
+        plan.removals().forEach(running::remove);
+        for (StepPlan.Admit a : plan.admits()) running.add(a.requestId());
+    }
+
+    private Behavior<Command> broken(String why) {
+        String reason = "device " + deviceId + " rank " + group.rank() + ": " + why;
+        getContext().getLog().warn("group {} broken: {}", group.groupId(), reason);
+        group.placement().tell(new Placement.GroupBroken(group.groupId(), reason));
+        leave();
+        return this;
+    }
+
+    /** Member paths in rank order, for events and logs. */
+    static List<String> names(List<ActorRef<Command>> members) {
+        List<String> out = new ArrayList<>();
+        for (ActorRef<Command> m : members) out.add(m.path().toString());
+        return out;
+    }
+}
