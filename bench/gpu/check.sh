@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full]
+full]|full]
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), split-K attention vs attention_paged at long contexts,
 #        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth.
@@ -30,12 +30,17 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
   echo "=== $name rc=$rc $((SECONDS - t0))s" >> "$log"
   [ $rc -eq 0 ] || echo "{\"check\":\"$name\",\"error\":\"exit $rc (see log.txt)\",\"pass\":false}" >> "$results"
 }
-run cpu 150 "${check[@]}" cpu
-run accept 180 "${check[@]}" accept
-run spec 120 "${check[@]}" spec
-run sample 240 "${check[@]}" sample
-run splitk 120 "${check[@]}" splitk
-run gemv 120 "${check[@]}" gemv
+if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 4096, with and without split-K)
+  run splitk-1b 180 "${check[@]}" splitk "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run splitk-8b 240 "${check[@]}" splitk "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  mode=done
+fi
+[ "$mode" != done ] && run cpu 150 "${check[@]}" cpu
+[ "$mode" != done ] && run accept 180 "${check[@]}" accept
+[ "$mode" != done ] && run spec 120 "${check[@]}" spec
+[ "$mode" != done ] && run sample 240 "${check[@]}" sample
+[ "$mode" != done ] && run splitk 120 "${check[@]}" splitk
+[ "$mode" != done ] && run gemv 120 "${check[@]}" gemv
 if [ "$mode" = full ]; then
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
