@@ -28,6 +28,9 @@ CONFIGS = [
     ("card K=4", ["--draft-mode", "card", "--draft-devices", "1", "--card-width", "4"]),
     ("layers:4 sequential", ["--draft", "layers:4"]),
     ("layers:4 easyspec 0|1-2|3", ["--draft", "layers:4", "--draft-mode", "easyspec", "--layer-groups", "0|1-2|3"]),
+    ("layers:4 easyspec lp2 0-1|2-3", ["--draft", "layers:4", "--draft-mode", "easyspec", "--layer-groups", "0-1|2-3"]),
+    ("layers:4 easyspec lp4 0-3", ["--draft", "layers:4", "--draft-mode", "easyspec", "--layer-groups", "0-3",
+                                   "--draft-devices", "4"]),
     ("plain TP=1", ["--no-speculation"]),
     ("plain TP=2", ["--no-speculation", "--tp", "2"]),
 ]
