@@ -22,7 +22,11 @@ import io.specdec.cpu.CpuModels;
 import io.specdec.cpu.CpuTensorParallelModel;
 import io.specdec.cpu.CpuTransformer;
 import io.specdec.cpu.ParallelExecutor;
+import io.specdec.cuda.CudaLayerParallelModel;
 import io.specdec.cuda.CudaModels;
+import io.specdec.cuda.CudaRank;
+import io.specdec.cuda.CudaTensorParallelModel;
+import io.specdec.cuda.DeviceWeights;
 import io.specdec.cuda.CudaTransformer;
 import io.specdec.cuda.check.RandomHostModels;
 
@@ -47,6 +51,10 @@ final class Engine implements AutoCloseable {
     /** The GPU's models when --backend cuda, else null. */
     final CudaModels cuda;
     private final List<AutoCloseable> owned = new ArrayList<>();
+    /** The GPUs of a tensor-parallel CUDA target (--backend cuda --tp N), else null. */
+    private List<CudaRank> cudaRanks;
+    /** KV capacity the target was built with; drafts get the same. */
+    private int kvTokens;
 
     private Engine(LoadedModel target, LanguageModel targetModel, Tokenizer tokenizer, ParallelExecutor executor,
                    CudaModels cuda) {
@@ -81,11 +89,10 @@ final class Engine implements AutoCloseable {
             ParallelExecutor executor = new ParallelExecutor(options.threadCount(), "specdec-cpu");
             int kvTokens = options.kvTokens;
             Engine engine;
-            if (options.cuda()) {
-                if (options.tensorParallel() > 1) {
-                    throw new IllegalArgumentException("--tp " + options.tensorParallel() + " with --backend cuda runs through "
-                            + "bench/gpu/multi.sh in this version; specdec generate supports --tp on cpu");
-                }
+            if (options.cuda() && options.tensorParallel() > 1) {
+                engine = cudaTensorParallel(model, tokenizer, executor, options, ranks -> CudaTensorParallelModel.of(ranks,
+                        model.config(), model.weights(), kvTokens));
+            } else if (options.cuda()) {
                 CudaModels cuda = CudaModels.open(0);
                 try {
                     engine = new Engine(model, cuda.of(model, kvTokens), tokenizer, executor, cuda);
@@ -103,9 +110,32 @@ final class Engine implements AutoCloseable {
                 engine = new Engine(model, CpuModels.of(model, executor, kvTokens), tokenizer, executor, null);
             }
             engine.owned.add(model);
+            engine.kvTokens = kvTokens;
             return engine;
         } catch (RuntimeException e) {
             model.close();
+            throw e;
+        }
+    }
+
+    /** A target split over GPUs 0..N-1 (NCCL inside the group), each GPU driven by its own thread. */
+    private static Engine cudaTensorParallel(LoadedModel model, Tokenizer tokenizer, ParallelExecutor executor,
+                                             ModelOptions options, java.util.function.Function<List<CudaRank>, LanguageModel> build) {
+        String reason = io.specdec.cuda.CudaDevice.unavailableReason().orElse(null);
+        if (reason != null) throw new IllegalArgumentException("--backend cuda: " + reason);
+        int tp = options.tensorParallel();
+        if (io.specdec.cuda.CudaDevice.count() < tp) {
+            throw new IllegalArgumentException("--tp " + tp + " needs " + tp + " GPUs, the driver sees " + io.specdec.cuda.CudaDevice.count());
+        }
+        List<CudaRank> ranks = CudaRank.open(tp);
+        try {
+            Engine engine = new Engine(model, build.apply(ranks), tokenizer, executor, null);
+            engine.cudaRanks = ranks;
+            engine.owned.addAll(ranks);
+            engine.owned.add(engine.targetModel);
+            return engine;
+        } catch (RuntimeException e) {
+            ranks.forEach(CudaRank::close);
             throw e;
         }
     }
@@ -123,7 +153,14 @@ final class Engine implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             Engine engine;
-            if (options.cuda()) {
+            if (options.cuda() && options.tensorParallel() > 1) {
+                LoadedModel model = new LoadedModel(file, c, null, arena, null, Map.of());
+                err.println("generating " + c.parameterCount() + " random weights on " + options.tensorParallel()
+                        + " GPUs (seed " + RandomWeightsOption.SEED + ")");
+                engine = cudaTensorParallel(model, tokenizer, executor, options, ranks -> CudaTensorParallelModel.random(ranks,
+                        c, RandomWeightsOption.SEED, options.kvTokens));
+                engine.owned.add(model);
+            } else if (options.cuda()) {
                 LoadedModel model = new LoadedModel(file, c, null, arena, null, Map.of());
                 CudaModels cuda = CudaModels.open(0);
                 try {
@@ -145,6 +182,7 @@ final class Engine implements AutoCloseable {
                 if (tp > 1) engine.owned.add(engine.targetModel);
                 engine.owned.add(model);
             }
+            engine.kvTokens = options.kvTokens;
             return engine;
         } catch (RuntimeException e) {
             executor.close();
@@ -212,20 +250,28 @@ final class Engine implements AutoCloseable {
             return new NgramDrafter(min, max);
         }
         if (m != DraftModeOptions.Mode.SEQUENTIAL) {
-            if (cuda != null) {
-                throw new IllegalArgumentException("--draft-mode " + mode.mode + " with --backend cuda runs through "
-                        + "bench/gpu/multi.sh in this version; specdec generate supports it on cpu");
-            }
             if (treeWidth > 1) throw new IllegalArgumentException("--draft-mode " + mode.mode + " drafts chains: drop --tree-width");
+            if (cudaRanks != null && m == DraftModeOptions.Mode.EASYSPEC) return cudaEasySpec(spec, mode, err);
+            if (cuda != null || cudaRanks != null) {
+                throw new IllegalArgumentException("--draft-mode " + mode.mode + " with --backend cuda: easyspec runs over the "
+                        + "target's GPUs (--tp 2 or more); card runs on cpu only in this version");
+            }
             return parallelDrafter(spec, m, mode, gamma, err);
         }
+        if (cudaRanks != null) return new ModelDrafter(cudaSequentialDraft(spec, err));
         LanguageModel draft;
         if (spec.startsWith("layers:")) {
             int layers = parseLayers(spec);
             draft = cuda != null ? cuda.earlyExit(target, layers, kvTokens())
                     : CpuModels.earlyExit(target, layers, executor, kvTokens());
         } else {
-            LoadedModel loaded = loadDraft(Path.of(spec), err);
+            LoadedModel loaded;
+            if (spec.startsWith("random:")) {
+                var random = draftWeights(spec, err);
+                loaded = new LoadedModel(Path.of(spec.substring(7)), random.getKey(), random.getValue(), null, null, Map.of());
+            } else {
+                loaded = loadDraft(Path.of(spec), err);
+            }
             draft = cuda != null ? cuda.of(loaded, kvTokens()) : CpuModels.of(loaded, executor, kvTokens());
         }
         if (treeWidth > 1) return TreeDrafter.of(draft, treeWidth, gamma);
@@ -242,9 +288,9 @@ final class Engine implements AutoCloseable {
             TransformerWeights w = target.weights();
             weights = new TransformerWeights(w.tokenEmbedding(), w.layers().subList(0, layers), w.finalNorm(), w.output());
         } else {
-            LoadedModel loaded = loadDraft(Path.of(spec), err);
-            config = loaded.config();
-            weights = loaded.weights();
+            var draft = draftWeights(spec, err);
+            config = draft.getKey();
+            weights = draft.getValue();
         }
         if (m == DraftModeOptions.Mode.EASYSPEC) {
             LayerGroupPlan plan = mode.plan(config.layers());
@@ -279,7 +325,55 @@ final class Engine implements AutoCloseable {
         return loaded;
     }
 
+    /** Draft config and host weights from a path, {@code random:CONFIG.json} (seeded random weights) or refused. */
+    private Map.Entry<ModelConfig, TransformerWeights> draftWeights(String spec, PrintStream err) {
+        if (spec.startsWith("layers:")) {
+            throw new IllegalArgumentException("--draft layers:N shares the target's weights, which --tp splits: give a draft model");
+        }
+        if (spec.startsWith("random:")) {
+            Path file = ModelOptions.requireExists(Path.of(spec.substring(7)), "--draft random: config");
+            ModelConfig c = HuggingFaceModel.config(file);
+            checkDraftVocab(c, file);
+            Arena arena = Arena.ofShared();
+            owned.add(arena::close);
+            err.println("draft: " + c.parameterCount() + " random weights (seed " + (RandomWeightsOption.SEED + 1) + ")");
+            return Map.entry(c, RandomHostModels.weights(c, RandomWeightsOption.SEED + 1, arena));
+        }
+        LoadedModel loaded = loadDraft(Path.of(spec), err);
+        return Map.entry(loaded.config(), loaded.weights());
+    }
+
+    private void checkDraftVocab(ModelConfig c, Path path) {
+        if (c.vocabSize() != target.config().vocabSize()) {
+            throw new IllegalArgumentException("draft " + path + " has a vocabulary of " + c.vocabSize()
+                    + " tokens, the target " + target.config().vocabSize() + ": they must share one tokenizer");
+        }
+    }
+
+    /** EasySpec over the tensor-parallel target's GPUs: a draft replica on each, NCCL all-gather in fuzzy steps. */
+    private Drafter cudaEasySpec(String spec, DraftModeOptions mode, PrintStream err) {
+        var draft = draftWeights(spec, err);
+        ModelConfig c = draft.getKey();
+        LayerGroupPlan plan = mode.layerGroups != null ? LayerGroupPlan.parse(mode.layerGroups)
+                : LayerGroupPlan.standard(c.layers(), cudaRanks.size(), c.layers() / 8);
+        EasySpecDraftModel model = new EasySpecDraftModel(CudaLayerParallelModel.of(cudaRanks, c, draft.getValue(), kvTokens, plan),
+                mode.calibration());
+        owned.add(model);
+        return new ModelDrafter(model);
+    }
+
+    /** A draft on GPU 0 (the first rank's context) next to a tensor-parallel target. */
+    private LanguageModel cudaSequentialDraft(String spec, PrintStream err) {
+        var draft = draftWeights(spec, err);
+        CudaRank first = cudaRanks.getFirst();
+        CudaTransformer model = new CudaTransformer(first.device(), first.cublas(), draft.getKey(),
+                DeviceWeights.upload(first.device(), draft.getKey(), draft.getValue()), kvTokens, CudaModels.BLOCK_SIZE);
+        owned.add(model);
+        return model;
+    }
+
     private int kvTokens() {
+        if (kvTokens > 0) return kvTokens;
         if (targetModel instanceof CudaTransformer c) return c.cache().totalBlocks() * c.cache().blockSize();
         if (targetModel instanceof CpuTensorParallelModel tp) return tp.cache().totalBlocks() * CpuModels.BLOCK_SIZE;
         return ((io.specdec.cpu.CpuTransformer) targetModel).cache().totalBlocks() * CpuModels.BLOCK_SIZE;

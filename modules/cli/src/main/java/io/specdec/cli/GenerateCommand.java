@@ -50,9 +50,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--chat", description = "Wrap the prompt as a user message in the model's chat template.")
     boolean chat;
 
-    @Option(names = "--draft", paramLabel = "PATH|ngram[:MIN-MAX]|layers:N",
+    @Option(names = "--draft", paramLabel = "PATH|ngram[:MIN-MAX]|layers:N|random:CONFIG.json",
             description = "Drafter: a draft model sharing the target's tokenizer, the model-free prompt-lookup "
-                    + "drafter, or the target's first N layers. Default: the default model's draft; ngram for other models.")
+                    + "drafter, the target's first N layers, or (benchmarks) a draft of that config with seeded random "
+                    + "weights. Default: the default model's draft; ngram for other models.")
     String draft;
 
     @Option(names = "--gamma", paramLabel = "G|auto", defaultValue = "4",

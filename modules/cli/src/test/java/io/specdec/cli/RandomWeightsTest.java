@@ -56,6 +56,23 @@ class RandomWeightsTest {
         assertThat(b.json().get("token_ids")).isEqualTo(j.get("token_ids"));
     }
 
+    /** A random target split over 2 CPU devices with a random draft drafting layer-parallel: same greedy ids as plain. */
+    @Test
+    void randomDraftsDriveTensorParallelAndEasySpecRuns(@TempDir Path dir) throws Exception {
+        Path config = tinyConfig(dir);
+        CliTest.Run plain = generate(config, "--prompt", "1 17 250", "--max-tokens", "16", "--no-speculation");
+        assertThat(plain.exitCode()).as(plain.err()).isZero();
+        CliTest.Run split = generate(config, "--prompt", "1 17 250", "--max-tokens", "16", "--tp", "2", "--draft",
+                "random:" + config, "--draft-mode", "easyspec", "--layer-groups", "0-1", "--gamma", "3");
+        assertThat(split.exitCode()).as(split.err()).isZero();
+        assertThat(split.json().get("token_ids")).isEqualTo(plain.json().get("token_ids"));
+        assertThat(split.json().get("tensor_parallel").asInt()).isEqualTo(2);
+        assertThat(split.json().get("easyspec").get("fuzzyTokens").asLong()).isPositive();
+        CliTest.Run badVocab = generate(config, "--prompt", "1", "--max-tokens", "2", "--draft",
+                "random:" + dir.resolve("missing.json"));
+        assertThat(badVocab.exitCode()).isEqualTo(2);
+    }
+
     @Test
     void textPromptWithoutATokenizerIsRefusedWithTheRule(@TempDir Path dir) throws Exception {
         CliTest.Run r = generate(tinyConfig(dir), "--prompt", "Once upon a time");
