@@ -72,11 +72,13 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
     }
 
     /** Exact forward, argmax of each requested row. */
+    @Override
     public int[] forwardArgmax(List<SequenceInput> batch) {
         return group.runArgmax(group.prepare(batch), false);
     }
 
     /** Fuzzy forward, argmax of each requested row. */
+    @Override
     public int[] forwardFuzzyArgmax(List<SequenceInput> batch) {
         return group.runArgmax(group.prepare(batch), true);
     }

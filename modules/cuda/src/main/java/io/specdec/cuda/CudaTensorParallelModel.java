@@ -66,6 +66,7 @@ public final class CudaTensorParallelModel implements LanguageModel {
     }
 
     /** The argmax (greedy token) of each requested row, in order; only these ints come back to the host. */
+    @Override
     public int[] forwardArgmax(List<SequenceInput> batch) {
         return group.runArgmax(group.prepare(batch), false);
     }

@@ -163,6 +163,7 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /** As {@link #forward}, but returns only the argmax (greedy token) of each requested row, in order. */
+    @Override
     public int[] forwardArgmax(List<SequenceInput> batch) {
         Plan plan = prepare(batch);
         execute(plan, plan.rows > 0, false);

@@ -22,6 +22,20 @@ public interface LanguageModel extends AutoCloseable {
      */
     List<float[][]> forward(List<SequenceInput> batch);
 
+    /**
+     * The greedy token (argmax, lowest index on ties) of each requested row, in order over the batch. A backend that
+     * holds the logits elsewhere (a GPU) overrides this so only the ids reach the host.
+     */
+    default int[] forwardArgmax(List<SequenceInput> batch) {
+        List<float[][]> logits = forward(batch);
+        int n = 0;
+        for (float[][] rows : logits) n += rows.length;
+        int[] out = new int[n];
+        int i = 0;
+        for (float[][] rows : logits) for (float[] row : rows) out[i++] = io.specdec.core.sampling.LogitsProcessor.argmax(row);
+        return out;
+    }
+
     /** Convenience for a single input. */
     default float[][] forward(SequenceInput input) {
         return forward(List.of(input)).getFirst();

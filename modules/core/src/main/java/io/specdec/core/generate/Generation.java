@@ -17,6 +17,7 @@ import io.specdec.core.speculative.TreeDraft;
 import io.specdec.core.speculative.TreeVerifier;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -118,14 +119,26 @@ public final class Generation implements AutoCloseable {
         int[] input = new int[x.length + 1];
         input[0] = context[length - 1];
         System.arraycopy(x, 0, input, 1, x.length);
-        float[][] logits = target.forward(x.length == 0
+        SequenceInput verifyInput = x.length == 0
                 ? SequenceInput.chainLastLogits(sequence, input)
-                : SequenceInput.chainAllLogits(sequence, input));
-        int[] scored = Arrays.copyOf(context, length + x.length);
-        System.arraycopy(x, 0, scored, length, x.length);
-        SpeculativeSampler.Outcome outcome = SpeculativeSampler.verify(draft,
-                i -> processor.probabilities(logits[i], new TokenHistory(scored, length + i, promptLength)),
-                params.isGreedy(), sampler);
+                : SequenceInput.chainAllLogits(sequence, input);
+        SpeculativeSampler.Outcome outcome;
+        if (params.isGreedy() && !params.hasPenalties()) {
+            // greedy verification needs only each row's argmax: taken where the logits are (on a GPU, only ids move)
+            int[] best = target.forwardArgmax(List.of(verifyInput));
+            int accepted = 0;
+            while (accepted < x.length && x[accepted] == best[accepted]) accepted++;
+            int[] emitted = Arrays.copyOf(x, accepted + 1);
+            emitted[accepted] = best[accepted];
+            outcome = new SpeculativeSampler.Outcome(accepted, emitted);
+        } else {
+            float[][] logits = target.forward(verifyInput);
+            int[] scored = Arrays.copyOf(context, length + x.length);
+            System.arraycopy(x, 0, scored, length, x.length);
+            outcome = SpeculativeSampler.verify(draft,
+                    i -> processor.probabilities(logits[i], new TokenHistory(scored, length + i, promptLength)),
+                    params.isGreedy(), sampler);
+        }
         long verifyNanos = System.nanoTime() - t0;
         if (x.length == 0) stats.plainStep(draftNanos, verifyNanos);
         else stats.round(x.length, x.length, outcome.accepted(), draftNanos, verifyNanos);

@@ -91,6 +91,29 @@ public final class EasySpecDraftModel implements LanguageModel {
 
     @Override
     public List<float[][]> forward(List<SequenceInput> batch) {
+        return run(batch, model::forward, model::forwardFuzzy, List.of());
+    }
+
+    @Override
+    public int[] forwardArgmax(List<SequenceInput> batch) {
+        // each input asks for one row or more: gather per input, then flatten in batch order
+        List<int[]> perInput = run(batch, b -> split(model.forwardArgmax(b), b), b -> split(model.forwardFuzzyArgmax(b), b), List.of());
+        return perInput.stream().flatMapToInt(java.util.Arrays::stream).toArray();
+    }
+
+    private static List<int[]> split(int[] flat, List<SequenceInput> batch) {
+        List<int[]> out = new ArrayList<>(batch.size());
+        int at = 0;
+        for (SequenceInput in : batch) {
+            out.add(Arrays.copyOfRange(flat, at, at + in.logitRows().length));
+            at += in.logitRows().length;
+        }
+        return out;
+    }
+
+    /** Runs the exact inputs and the fuzzy inputs of {@code batch} as two forwards; results in batch order. */
+    private <T> List<T> run(List<SequenceInput> batch, java.util.function.Function<List<SequenceInput>, List<T>> exactForward,
+                            java.util.function.Function<List<SequenceInput>, List<T>> fuzzyForward, List<T> none) {
         List<SequenceInput> exact = new ArrayList<>();
         List<SequenceInput> fuzzy = new ArrayList<>();
         boolean[] isExact = new boolean[batch.size()];
@@ -100,9 +123,9 @@ public final class EasySpecDraftModel implements LanguageModel {
             isExact[i] = m.nextExact || in.sequence().length() == 0;
             (isExact[i] ? exact : fuzzy).add(in);
         }
-        List<float[][]> exactOut = exact.isEmpty() ? List.of() : model.forward(exact);
-        List<float[][]> fuzzyOut = fuzzy.isEmpty() ? List.of() : model.forwardFuzzy(fuzzy);
-        List<float[][]> out = new ArrayList<>(batch.size());
+        List<T> exactOut = exact.isEmpty() ? none : exactForward.apply(exact);
+        List<T> fuzzyOut = fuzzy.isEmpty() ? none : fuzzyForward.apply(fuzzy);
+        List<T> out = new ArrayList<>(batch.size());
         int e = 0, f = 0;
         for (int i = 0; i < batch.size(); i++) {
             SequenceInput in = batch.get(i);

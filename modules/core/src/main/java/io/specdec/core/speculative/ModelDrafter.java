@@ -19,6 +19,9 @@ import java.util.Arrays;
 public final class ModelDrafter implements Drafter {
     private final LanguageModel model;
     private LogitsProcessor processor;
+    /** Greedy without penalties: only the draft's argmax matters, so it is taken where the logits are. */
+    private boolean argmaxOnly;
+    private int vocabSize;
     private Sampler sampler;
     private DraftSequence draft;
     /** The last round's draft (start in the context, tokens), to tell a fully accepted round from a mismatch. */
@@ -35,6 +38,8 @@ public final class ModelDrafter implements Drafter {
     public void begin(SamplingParams params, Sampler sampler, int vocabSize) {
         if (draft != null) throw new IllegalStateException("this drafter is already serving a request");
         this.processor = new LogitsProcessor(params);
+        this.argmaxOnly = params.isGreedy() && !params.hasPenalties() && model.config().vocabSize() <= vocabSize;
+        this.vocabSize = vocabSize;
         this.sampler = sampler;
         this.draft = new DraftSequence(model, vocabSize);
     }
@@ -44,7 +49,11 @@ public final class ModelDrafter implements Drafter {
         if (draft == null) throw new IllegalStateException("propose before begin");
         if (maxDepth <= 0) return ChainDraft.empty();
         Round round = startRound(context, maxDepth);
-        while (round.input() != null) round.offer(model.forward(round.input())[0]);
+        if (argmaxOnly) {
+            while (round.input() != null) round.offerToken(model.forwardArgmax(java.util.List.of(round.input()))[0]);
+        } else {
+            while (round.input() != null) round.offer(model.forward(round.input())[0]);
+        }
         return round.draft();
     }
 
@@ -68,6 +77,7 @@ public final class ModelDrafter implements Drafter {
         private final int[] tokens;
         private final double[][] q;
         private int drafted;
+        private boolean deterministic;
         private SequenceInput input;
 
         private Round(TokenHistory context, int maxDepth) {
@@ -98,11 +108,26 @@ public final class ModelDrafter implements Drafter {
             input = drafted < maxDepth ? SequenceInput.chainLastLogits(draft.sequence(), new int[] {tokens[i]}) : null;
         }
 
+        /**
+         * The greedy draft token itself (the argmax of {@link #input()}'s row, taken by the model): for greedy requests
+         * without penalties, where q is the point mass at that token. The round's draft is then deterministic.
+         */
+        public void offerToken(int token) {
+            if (input == null) throw new IllegalStateException("the round is complete");
+            int i = drafted;
+            tokens[i] = token;
+            buffer[length + i] = token;
+            deterministic = true;
+            drafted++;
+            input = drafted < maxDepth ? SequenceInput.chainLastLogits(draft.sequence(), new int[] {token}) : null;
+        }
+
         public ChainDraft draft() {
             if (input != null) throw new IllegalStateException("the round is not complete");
             lastDraftStart = length;
             lastDraftTokens = Arrays.copyOf(tokens, drafted);
-            return maxDepth == 0 ? ChainDraft.empty() : new ChainDraft(tokens, q);
+            if (maxDepth == 0) return ChainDraft.empty();
+            return deterministic ? ChainDraft.deterministic(tokens) : new ChainDraft(tokens, q);
         }
     }
 
