@@ -17,6 +17,16 @@ gen 1b-tp2 --random-weights $G/llama-3.2-1b/config.json --no-speculation --tp 2
 gen 8b-tp2-plain --random-weights $G/llama-3-8b/config.json --no-speculation --tp 2
 gen 8b-tp2-sequential --random-weights $G/llama-3-8b/config.json --tp 2 --draft random:$G/llama-3.2-1b/config.json
 gen 8b-tp2-easyspec --random-weights $G/llama-3-8b/config.json --tp 2 --draft random:$G/llama-3.2-1b/config.json --draft-mode easyspec
+# the bundled pair (real weights; models/ travels with the repository, MODELS points at it): acceptance per mode
+M="${MODELS:-$home/models}"
+if [ -d "$M/target" ]; then
+  bgen() { local name="$1"; shift
+    timeout 120 bin/specdec generate --backend cuda --model "$M/target" --prompt "Mr President, I would like to" \
+      --max-tokens 96 --ignore-eos --json "$@" > "$out/$name.out" 2>> "$out/err.txt"; tail -1 "$out/$name.out" > "$out/$name.json"; }
+  bgen pair-tp1-sequential --draft "$M/draft"
+  bgen pair-tp2-sequential --tp 2 --draft "$M/draft"
+  bgen pair-tp2-easyspec --tp 2 --draft "$M/draft" --draft-mode easyspec --layer-groups 0-1
+fi
 for tp in 1 2; do
   timeout 240 bin/specdec bench --backend cuda --tp $tp --random-weights $G/llama-3-8b/config.json --prompt-tokens 128 \
     --gen-tokens 128 --repeats 3 --json "$out/bench-8b-tp$tp.json" >> "$out/err.txt" 2>&1; echo "bench tp$tp rc=$?" >> "$out/err.txt"
@@ -35,6 +45,11 @@ def prefix(a, b): return next((i for i, (x, y) in enumerate(zip(a or [], b or []
 print("1B greedy TP=2 vs TP=1 equal prefix:", prefix(ids("1b-tp1"), ids("1b-tp2")), "of 64")
 print("8B TP=2 sequential-draft ids == plain:", ids("8b-tp2-sequential") == ids("8b-tp2-plain") and ids("8b-tp2-plain") is not None)
 print("8B TP=2 easyspec-draft ids == plain:", ids("8b-tp2-easyspec") == ids("8b-tp2-plain") and ids("8b-tp2-plain") is not None)
+pair = {n: load(n) for n in ["pair-tp1-sequential", "pair-tp2-sequential", "pair-tp2-easyspec"]}
+for n, j in pair.items():
+    print(n, {k: j.get(k) for k in ["acceptance_rate", "tokens_per_target_forward", "tokens_per_second", "easyspec", "error"]})
+if all("token_ids" in j for j in pair.values()):
+    print("bundled pair ids equal across modes:", len({tuple(j["token_ids"]) for j in pair.values()}) == 1)
 for tp in (1, 2):
     try:
         b = json.load(open(os.path.join(d, f"bench-8b-tp{tp}.json")))
