@@ -39,8 +39,9 @@ public record DeviceWeights(DeviceBuffer embedding, List<Layer> layers, DeviceBu
                     matrices(device, bytes, (long) dim * h, lw.wDown())));
         }
         DeviceBuffer embedding = matrices(device, bytes, (long) c.vocabSize() * dim, w.tokenEmbedding());
+        // a tensor-parallel shard's output layer is its vocabulary rows only (a slice even when embeddings are tied)
         DeviceBuffer output = w.output() == w.tokenEmbedding() ? embedding
-                : matrices(device, bytes, (long) c.vocabSize() * dim, w.output());
+                : matrices(device, bytes, (long) w.output().rows() * dim, w.output());
         return new DeviceWeights(embedding, layers, vectors(device, dim, w.finalNorm()), output, bytes[0]);
     }
 
