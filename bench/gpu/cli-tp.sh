@@ -17,6 +17,8 @@ gen 1b-tp2 --random-weights $G/llama-3.2-1b/config.json --no-speculation --tp 2
 gen 8b-tp2-plain --random-weights $G/llama-3-8b/config.json --no-speculation --tp 2
 gen 8b-tp2-sequential --random-weights $G/llama-3-8b/config.json --tp 2 --draft random:$G/llama-3.2-1b/config.json
 gen 8b-tp2-easyspec --random-weights $G/llama-3-8b/config.json --tp 2 --draft random:$G/llama-3.2-1b/config.json --draft-mode easyspec
+gen 8b-tp1-plain --random-weights $G/llama-3-8b/config.json --no-speculation
+gen 8b-tp1-card --random-weights $G/llama-3-8b/config.json --draft random:$G/llama-3.2-1b/config.json --draft-mode card
 # the bundled pair (real weights; models/ travels with the repository, MODELS points at it): acceptance per mode
 M="${MODELS:-$home/models}"
 if [ -d "$M/target" ]; then
@@ -26,6 +28,7 @@ if [ -d "$M/target" ]; then
   bgen pair-tp1-sequential --draft "$M/draft"
   bgen pair-tp2-sequential --tp 2 --draft "$M/draft"
   bgen pair-tp2-easyspec --tp 2 --draft "$M/draft" --draft-mode easyspec --layer-groups 0-1
+  bgen pair-tp1-card --draft "$M/draft" --draft-mode card
 fi
 for tp in 1 2; do
   timeout 240 bin/specdec bench --backend cuda --tp $tp --random-weights $G/llama-3-8b/config.json --prompt-tokens 128 \
@@ -37,17 +40,18 @@ d = sys.argv[1]
 def load(n):
     try: return json.load(open(os.path.join(d, n + ".json")))
     except Exception as e: return {"error": str(e)}
-runs = {n: load(n) for n in ["1b-tp1", "1b-tp2", "8b-tp2-plain", "8b-tp2-sequential", "8b-tp2-easyspec"]}
+runs = {n: load(n) for n in ["1b-tp1", "1b-tp2", "8b-tp2-plain", "8b-tp2-sequential", "8b-tp2-easyspec", "8b-tp1-plain", "8b-tp1-card"]}
 for n, j in runs.items():
     print(n, {k: j.get(k) for k in ["tokens_per_second", "acceptance_rate", "draft_mode", "tensor_parallel", "easyspec", "error"]})
 def ids(n): return runs[n].get("token_ids")
 def prefix(a, b): return next((i for i, (x, y) in enumerate(zip(a or [], b or [])) if x != y), min(len(a or []), len(b or [])))
 print("1B greedy TP=2 vs TP=1 equal prefix:", prefix(ids("1b-tp1"), ids("1b-tp2")), "of 64")
 print("8B TP=2 sequential-draft ids == plain:", ids("8b-tp2-sequential") == ids("8b-tp2-plain") and ids("8b-tp2-plain") is not None)
+print("8B TP=1 CARD (draft on GPU 1) ids == plain:", ids("8b-tp1-card") == ids("8b-tp1-plain") and ids("8b-tp1-plain") is not None)
 print("8B TP=2 easyspec-draft ids == plain:", ids("8b-tp2-easyspec") == ids("8b-tp2-plain") and ids("8b-tp2-plain") is not None)
-pair = {n: load(n) for n in ["pair-tp1-sequential", "pair-tp2-sequential", "pair-tp2-easyspec"]}
+pair = {n: load(n) for n in ["pair-tp1-sequential", "pair-tp2-sequential", "pair-tp2-easyspec", "pair-tp1-card"]}
 for n, j in pair.items():
-    print(n, {k: j.get(k) for k in ["acceptance_rate", "tokens_per_target_forward", "tokens_per_second", "easyspec", "error"]})
+    print(n, {k: j.get(k) for k in ["acceptance_rate", "tokens_per_target_forward", "tokens_per_second", "easyspec", "card", "error"]})
 if all("token_ids" in j for j in pair.values()):
     print("bundled pair ids equal across modes:", len({tuple(j["token_ids"]) for j in pair.values()}) == 1)
 for tp in (1, 2):

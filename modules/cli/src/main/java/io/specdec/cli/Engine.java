@@ -252,9 +252,10 @@ final class Engine implements AutoCloseable {
         if (m != DraftModeOptions.Mode.SEQUENTIAL) {
             if (treeWidth > 1) throw new IllegalArgumentException("--draft-mode " + mode.mode + " drafts chains: drop --tree-width");
             if (cudaRanks != null && m == DraftModeOptions.Mode.EASYSPEC) return cudaEasySpec(spec, mode, err);
+            if ((cuda != null || cudaRanks != null) && m == DraftModeOptions.Mode.CARD) return cudaCard(spec, mode, err);
             if (cuda != null || cudaRanks != null) {
-                throw new IllegalArgumentException("--draft-mode " + mode.mode + " with --backend cuda: easyspec runs over the "
-                        + "target's GPUs (--tp 2 or more); card runs on cpu only in this version");
+                throw new IllegalArgumentException("--draft-mode easyspec with --backend cuda runs over the target's GPUs: "
+                        + "give --tp 2 or more");
             }
             return parallelDrafter(spec, m, mode, gamma, err);
         }
@@ -328,7 +329,7 @@ final class Engine implements AutoCloseable {
     /** Draft config and host weights from a path, {@code random:CONFIG.json} (seeded random weights) or refused. */
     private Map.Entry<ModelConfig, TransformerWeights> draftWeights(String spec, PrintStream err) {
         if (spec.startsWith("layers:")) {
-            throw new IllegalArgumentException("--draft layers:N shares the target's weights, which --tp splits: give a draft model");
+            throw new IllegalArgumentException("--draft layers:N shares the target's weights; with --tp or a draft on its own GPU give a draft model");
         }
         if (spec.startsWith("random:")) {
             Path file = ModelOptions.requireExists(Path.of(spec.substring(7)), "--draft random: config");
@@ -360,6 +361,26 @@ final class Engine implements AutoCloseable {
                 mode.calibration());
         owned.add(model);
         return new ModelDrafter(model);
+    }
+
+    /**
+     * CARD on GPUs: the draft on the first GPU the target does not use (GPU 1 next to a one-GPU target, GPU N next to
+     * a target over GPUs 0..N-1), drafting from its own thread while the target verifies.
+     */
+    private Drafter cudaCard(String spec, DraftModeOptions mode, PrintStream err) {
+        int gpu = cudaRanks == null ? 1 : cudaRanks.size();
+        if (io.specdec.cuda.CudaDevice.count() <= gpu) {
+            throw new IllegalArgumentException("--draft-mode card with --backend cuda puts the draft on a GPU of its own (GPU "
+                    + gpu + "), but the driver sees " + io.specdec.cuda.CudaDevice.count());
+        }
+        var draft = draftWeights(spec, err);
+        CudaModels draftGpu = CudaModels.open(gpu);
+        owned.add(draftGpu);
+        ModelConfig c = draft.getKey();
+        CudaTransformer model = new CudaTransformer(draftGpu.device(), draftGpu.cublasHandle(), c,
+                DeviceWeights.upload(draftGpu.device(), c, draft.getValue()), kvTokens(), CudaModels.BLOCK_SIZE);
+        owned.add(model);
+        return new CardDrafter(model, mode.cardWidth, Math.max(1, mode.cardDepth));
     }
 
     /** A draft on GPU 0 (the first rank's context) next to a tensor-parallel target. */

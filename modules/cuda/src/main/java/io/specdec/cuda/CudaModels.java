@@ -38,6 +38,8 @@ public final class CudaModels implements AutoCloseable {
 
     public CudaDevice device() { return device; }
 
+    public Cublas cublasHandle() { return cublas; }
+
     /** The whole model with a KV cache of {@code kvTokens} tokens. */
     public CudaTransformer of(LoadedModel model, int kvTokens) {
         return new CudaTransformer(device, cublas, model.config(), weights(model), kvTokens, BLOCK_SIZE);
