@@ -27,7 +27,11 @@ public interface LanguageModel extends AutoCloseable {
      * holds the logits elsewhere (a GPU) overrides this so only the ids reach the host.
      */
     default int[] forwardArgmax(List<SequenceInput> batch) {
-        List<float[][]> logits = forward(batch);
+        return argmaxOfRows(forward(batch));
+    }
+
+    /** The argmax of every row of per-input logits, flattened in order. */
+    static int[] argmaxOfRows(List<float[][]> logits) {
         int n = 0;
         for (float[][] rows : logits) n += rows.length;
         int[] out = new int[n];

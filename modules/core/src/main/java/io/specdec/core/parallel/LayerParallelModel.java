@@ -23,12 +23,6 @@ public interface LayerParallelModel extends LanguageModel {
 
     /** The argmax of each requested row of a fuzzy forward (see {@link LanguageModel#forwardArgmax}). */
     default int[] forwardFuzzyArgmax(List<SequenceInput> batch) {
-        List<float[][]> logits = forwardFuzzy(batch);
-        int n = 0;
-        for (float[][] rows : logits) n += rows.length;
-        int[] out = new int[n];
-        int i = 0;
-        for (float[][] rows : logits) for (float[] row : rows) out[i++] = io.specdec.core.sampling.LogitsProcessor.argmax(row);
-        return out;
+        return LanguageModel.argmaxOfRows(forwardFuzzy(batch));
     }
 }
