@@ -49,6 +49,8 @@ public final class CudaTransformer implements LanguageModel {
     private final boolean skinnyGemm;
     private volatile boolean useGraphs;
     private final SplitKAttention splitK;
+    /** Device sampling for plain sampled steps, created on first use. */
+    private DeviceSampler sampler;
     private final ParallelRole role;
     /** Rows of the output layer this rank holds: the vocabulary, or its part on a tensor-parallel shard. */
     private final int outputRows;
@@ -163,6 +165,26 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /** As {@link #forward}, but returns only the argmax (greedy token) of each requested row, in order. */
+    /**
+     * Samples on the device ({@link DeviceSampler}: the CPU path's rule with the same uniforms) unless the parameters
+     * need the host path (or {@code -Dspecdec.cuda.hostSampling=true}); only the ids come back.
+     */
+    @Override
+    public int[] forwardSampled(List<SequenceInput> batch, io.specdec.core.sampling.SamplingParams params, double[] uniforms) {
+        if (Boolean.getBoolean("specdec.cuda.hostSampling") || DeviceSampler.unsupportedReason(params).isPresent()
+                || config.vocabSize() > DeviceSampler.MAX_VOCAB) {
+            return LanguageModel.super.forwardSampled(batch, params, uniforms);
+        }
+        int[] rows = run(batch);
+        int n = 0;
+        for (int r : rows) n += r;
+        if (sampler == null || sampler.maxRows() < n) {
+            if (sampler != null) sampler.close();
+            sampler = new DeviceSampler(device, Math.max(n, 16));
+        }
+        return sampler.sample(ws.logits, n, config.vocabSize(), params, uniforms);
+    }
+
     @Override
     public int[] forwardArgmax(List<SequenceInput> batch) {
         Plan plan = prepare(batch);
@@ -557,6 +579,7 @@ public final class CudaTransformer implements LanguageModel {
         if (ws != null) ws.free();
         ws = null;
         if (splitK != null) splitK.close();
+        if (sampler != null) sampler.close();
         for (int l = 0; l < keys.length; l++) {
             device.free(keys[l]);
             device.free(values[l]);

@@ -41,6 +41,8 @@ public final class DeviceSampler implements AutoCloseable {
     }
 
     /** Why these parameters need the host path, or empty when the device sampler implements them. */
+    public int maxRows() { return maxRows; }
+
     public static Optional<String> unsupportedReason(SamplingParams p) {
         if (p.hasPenalties()) {
             return Optional.of("repetition/presence/frequency penalties depend on the token history: they stay on the host path");

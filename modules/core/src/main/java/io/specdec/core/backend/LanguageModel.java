@@ -30,6 +30,27 @@ public interface LanguageModel extends AutoCloseable {
         return argmaxOfRows(forward(batch));
     }
 
+    /**
+     * One token per requested row (in order over the batch), drawn as {@link io.specdec.core.sampling.Sampler} draws:
+     * the row's distribution processed by {@code params} (no penalties: they need each sequence's history), then the
+     * inverse CDF at that row's uniform. A backend holding the logits on a device overrides this so only ids move.
+     */
+    default int[] forwardSampled(List<SequenceInput> batch, io.specdec.core.sampling.SamplingParams params, double[] uniforms) {
+        if (params.hasPenalties()) throw new IllegalArgumentException("forwardSampled takes no penalties");
+        io.specdec.core.sampling.LogitsProcessor processor = new io.specdec.core.sampling.LogitsProcessor(params);
+        List<float[][]> logits = forward(batch);
+        int[] out = new int[uniforms.length];
+        int i = 0;
+        for (float[][] rows : logits) {
+            for (float[] row : rows) {
+                out[i] = io.specdec.core.sampling.Sampler.inverseCdf(
+                        processor.probabilities(row, io.specdec.core.sampling.TokenHistory.empty()), uniforms[i]);
+                i++;
+            }
+        }
+        return out;
+    }
+
     /** The argmax of every row of per-input logits, flattened in order. */
     static int[] argmaxOfRows(List<float[][]> logits) {
         int n = 0;

@@ -131,6 +131,10 @@ public final class Generation implements AutoCloseable {
             int[] emitted = Arrays.copyOf(x, accepted + 1);
             emitted[accepted] = best[accepted];
             outcome = new SpeculativeSampler.Outcome(accepted, emitted);
+        } else if (x.length == 0 && !params.hasPenalties()) {
+            // a plain sampled step: the backend samples where the logits are, with this request's next uniform
+            int token = target.forwardSampled(List.of(verifyInput), params, new double[] {sampler.uniform()})[0];
+            outcome = new SpeculativeSampler.Outcome(0, new int[] {token});
         } else {
             float[][] logits = target.forward(verifyInput);
             int[] scored = Arrays.copyOf(context, length + x.length);
