@@ -244,8 +244,9 @@ final class GenerateCommand implements Callable<Integer> {
         m.put("time_to_first_token_ms", firstToken == 0 ? null : round((firstToken - start) / 1e6));
         m.put("speculation", drafterSpec == null ? "off" : treeWidth > 1 ? "tree" : "chain");
         // a draft path is recorded relative to the specdec home when inside it (results carry no machine paths)
+        String prefix = drafterSpec != null && drafterSpec.startsWith("random:") ? "random:" : "";
         m.put("drafter", drafterSpec == null || drafterSpec.startsWith("ngram") || drafterSpec.startsWith("layers:")
-                ? drafterSpec : Defaults.display(java.nio.file.Path.of(drafterSpec.replaceFirst("^random:", ""))));
+                ? drafterSpec : prefix + Defaults.display(java.nio.file.Path.of(drafterSpec.substring(prefix.length()))));
         m.put("gamma", drafterSpec == null ? null : gammaPolicy.toString());
         m.put("drafted_tokens", s.drafted());
         m.put("accepted_tokens", s.accepted());
