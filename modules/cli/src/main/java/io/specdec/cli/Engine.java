@@ -393,11 +393,9 @@ final class Engine implements AutoCloseable {
         return model;
     }
 
+    /** The KV capacity the target was opened with (every open path records it), given to drafts too. */
     private int kvTokens() {
-        if (kvTokens > 0) return kvTokens;
-        if (targetModel instanceof CudaTransformer c) return c.cache().totalBlocks() * c.cache().blockSize();
-        if (targetModel instanceof CpuTensorParallelModel tp) return tp.cache().totalBlocks() * CpuModels.BLOCK_SIZE;
-        return ((io.specdec.cpu.CpuTransformer) targetModel).cache().totalBlocks() * CpuModels.BLOCK_SIZE;
+        return kvTokens;
     }
 
     @Override public void close() {
