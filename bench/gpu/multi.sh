@@ -6,6 +6,8 @@
 #   b    Llama-3-70B-shape TP=N decode vs the HBM floor (graphs on and off)
 #   c,d  standard speculative decoding (1B-shape draft on GPU 0) and EasySpec over 2 (and 4) GPUs, injected acceptance
 #   e    c and d with an 8B-shape draft
+#   f    CARD: 1B-shape draft growing its tree on GPU 0 while an 8B-shape target (TP=1) verifies on the last GPU,
+#        vs standard speculative decoding on the same two GPUs, injected acceptance (needs 2 GPUs)
 # GPUS=N (default: all), LIMIT=seconds per stage (default 240), OUT=results folder (default /tmp/specdec-multi).
 # Writes stage-*.json, table-*.txt, log.txt, gpu.txt, topo.txt under $OUT; prints the combined table last.
 set -uo pipefail
@@ -33,13 +35,14 @@ run() {   # run GROUP: one JVM for the stages in GROUP (comma-separated), its ow
   echo "=== stages $group rc=$rc $((SECONDS - t0))s" >> "$log"
   [ $rc -eq 0 ] || echo "FAILED stages $group: exit $rc (see log.txt)" | tee -a "$log"
 }
-IFS=',' read -r -a wanted <<< "$( [ "$stages" = all ] && echo a,b,c,d,e || echo "$stages")"
+IFS=',' read -r -a wanted <<< "$( [ "$stages" = all ] && echo a,b,c,d,e,f || echo "$stages")"
 has() { printf '%s\n' "${wanted[@]}" | grep -qx "$1"; }
 has a && run a "$@"
 has b && run b "$@"
 cd_group=""; has c && cd_group="c"; has d && cd_group="${cd_group:+$cd_group,}d"
 [ -n "$cd_group" ] && run "$cd_group" "$@"
 has e && run e "$@"
+has f && run f "$@"
 python3 - "$out" > "$out/table.txt" <<'PY'
 import json, sys, glob, os
 rows = []

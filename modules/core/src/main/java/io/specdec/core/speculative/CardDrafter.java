@@ -45,6 +45,22 @@ public final class CardDrafter implements Drafter {
     private LogitsProcessor scorer;
     private KvSequence sequence;
     private Thread thread;
+    private volatile ProposalOverride override;
+
+    /**
+     * ACCEPTANCE INJECTION, benchmarks only (never set by serving): rewrites the best child of each tree node as it is
+     * grown, so a benchmark can make the tree hold the target's known continuation with a chosen probability while
+     * the draft model still runs for real on the rewritten tokens.
+     */
+    @FunctionalInterface
+    public interface ProposalOverride {
+        /**
+         * @param path     the context the child continues: the tree's base followed by its ancestors' tokens
+         * @param proposed the draft's best child token there
+         * @return the token the tree keeps instead
+         */
+        int token(int[] path, int proposed);
+    }
 
     /** A candidate: its token, its parent's index in the level above (-1: a child of the root), its weights. */
     private record Node(long id, int token, int parent, long parentId, double weight) {
@@ -69,6 +85,12 @@ public final class CardDrafter implements Drafter {
     }
 
     public LanguageModel model() { return model; }
+
+    /** Benchmarks only: see {@link ProposalOverride}. Set before {@link #begin}. */
+    public CardDrafter withProposalOverride(ProposalOverride override) {
+        this.override = override;
+        return this;
+    }
 
     public Stats stats() { return new Stats(expansions.get(), hits.get(), misses.get(), behind.get(), discarded.get()); }
 
@@ -285,7 +307,31 @@ public final class CardDrafter implements Drafter {
             out.add(new Node(x.id, x.token, x.parent, x.parentId, x.weight / parentWeight));
         }
         out.sort((x, y) -> Double.compare(y.weight, x.weight));
+        ProposalOverride o = override;
+        if (o != null) {
+            boolean[] done = new boolean[rows.length];
+            for (int i = 0; i < out.size(); i++) {
+                Node x = out.get(i);
+                if (done[x.parent]) continue; // only each parent's best child
+                done[x.parent] = true;
+                int[] path = pathTo(b, tree, newest == null ? -1 : x.parent);
+                out.set(i, new Node(x.id, o.token(path, x.token), x.parent, x.parentId, x.weight));
+            }
+        }
         return out.toArray(new Node[0]);
+    }
+
+    /** The base followed by the tokens from the root down to node {@code index} of the tree's newest level (-1: none). */
+    private static int[] pathTo(int[] base, List<Node[]> tree, int index) {
+        int[] below = new int[index < 0 ? 0 : tree.size()];
+        for (int l = below.length - 1; l >= 0; l--) {
+            Node n = tree.get(l)[index];
+            below[l] = n.token;
+            index = n.parent;
+        }
+        int[] path = Arrays.copyOf(base, base.length + below.length);
+        System.arraycopy(below, 0, path, base.length, below.length);
+        return path;
     }
 
     private float[] fit(float[] logits) {

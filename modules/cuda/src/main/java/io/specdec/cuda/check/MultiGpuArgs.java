@@ -13,7 +13,8 @@ import java.util.Set;
  *   --out DIR            where the JSON results go (required)
  *   --stages a,b,c,d,e   a: TP=N vs TP=1 logits, b: 70B-shape TP decode vs HBM floor, c: speculative decoding with a
  *                        1B-shape draft on one GPU, d: EasySpec drafting over the GPUs, e: c and d with an 8B-shape
- *                        draft; "all" = a,b,c,d,e (default a,b,c,d)
+ *                        draft, f: CARD (1B-shape draft on GPU 0 overlapping an 8B-shape target on the last GPU)
+ *                        vs standard speculative decoding on the same GPUs; "all" = a..f (default a,b,c,d)
  *   --gpus N             GPUs to use (default: all the driver sees)
  *   --time-limit S       seconds per stage (default 240)
  *   --configs DIR        folder with llama-3-70b/, llama-3-8b/, llama-3.2-1b/ config.json (default bench/gpu)
@@ -27,7 +28,7 @@ import java.util.Set;
 public record MultiGpuArgs(Path out, List<String> stages, int gpus, int timeLimitSeconds, Path configs, int prompt,
                            int newTokens, int[] gammas, double[] alphas, int[] sizes, int edge, List<Boolean> graphs) {
 
-    public static final List<String> ALL_STAGES = List.of("a", "b", "c", "d", "e");
+    public static final List<String> ALL_STAGES = List.of("a", "b", "c", "d", "e", "f");
 
     /** @param visibleGpus GPUs the driver sees (the default for --gpus and for the default sizes) */
     public static MultiGpuArgs parse(String[] args, int visibleGpus) {
@@ -81,7 +82,7 @@ public record MultiGpuArgs(Path out, List<String> stages, int gpus, int timeLimi
         Set<String> s = new LinkedHashSet<>();
         for (String p : v.split(",")) {
             String t = p.trim().toLowerCase(Locale.ROOT);
-            if (!ALL_STAGES.contains(t)) throw new IllegalArgumentException("unknown stage '" + t + "' (stages: a,b,c,d,e or all)");
+            if (!ALL_STAGES.contains(t)) throw new IllegalArgumentException("unknown stage '" + t + "' (stages: a,b,c,d,e,f or all)");
             s.add(t);
         }
         List<String> ordered = new ArrayList<>(ALL_STAGES);

@@ -7,6 +7,11 @@ import io.specdec.core.model.ModelConfig;
 import io.specdec.core.model.RopeScaling;
 import io.specdec.core.model.RopeStyle;
 import io.specdec.core.parallel.CalibrationPolicy;
+import io.specdec.core.sampling.Sampler;
+import io.specdec.core.sampling.SamplingParams;
+import io.specdec.core.sampling.TokenHistory;
+import io.specdec.core.speculative.CardDrafter;
+import io.specdec.core.speculative.ChainDraft;
 import io.specdec.core.parallel.LayerGroupPlan;
 import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.CudaLayerParallelModel;
@@ -154,6 +159,7 @@ public final class MultiGpuCheck {
                         standardSpeculation("8b", d8);
                         easySpec("8b", d8);
                     }
+                    case "f" -> card(draftConfig("llama-3.2-1b"));
                     default -> throw new IllegalArgumentException(stage);
                 }
             } catch (Throwable t) {
@@ -459,8 +465,8 @@ public final class MultiGpuCheck {
         return new Decode(tokens, prefillMs, stepMs);
     }
 
-    private int[] prompt() {
-        return new SplittableRandom(5).ints(args.prompt(), 0, target().config().vocabSize()).toArray();
+    private int[] prompt() {   // the 70B config's vocabulary, without building the target
+        return new SplittableRandom(5).ints(args.prompt(), 0, config("llama-3-70b").vocabSize()).toArray();
     }
 
     /** The target's greedy continuation of the prompt (what acceptance injection substitutes) and its ms per token. */
@@ -537,9 +543,11 @@ public final class MultiGpuCheck {
      * policy (crop the draft KV to the last exact position, feed everything after it exactly).
      */
     private Spec speculate(Draft draft, int gamma, double alpha, CalibrationPolicy policy) {
-        CudaTensorParallelModel t = target();
-        int[] greedy = targetGreedy();
-        int[] prompt = prompt();
+        return speculate(target(), targetGreedy(), prompt(), draft, gamma, alpha, policy);
+    }
+
+    private Spec speculate(CudaTensorParallelModel t, int[] greedy, int[] prompt, Draft draft, int gamma, double alpha,
+                           CalibrationPolicy policy) {
         int vocab = t.config().vocabSize(), newTokens = args.newTokens();
         SplittableRandom r = new SplittableRandom(gamma * 1000L + Math.round(alpha * 100));
         KvSequence tseq = t.newSequence(), dseq = draft.newSequence();
@@ -722,6 +730,137 @@ public final class MultiGpuCheck {
                 plain.close();
                 plain.weights().free(on.device());
             });
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // f: CARD (docs/ALGORITHMS.md §4): the draft grows its tree on GPU 0 while an 8B-shape target verifies on the
+    //    last GPU; standard speculative decoding on the same two GPUs for comparison; acceptance injection
+    // ---------------------------------------------------------------------------------------------------------
+    private void card(ModelConfig dc) {
+        if (ranks.size() < 2) {
+            results.add("f", "card", Status.SKIP, "reason", "CARD gives the draft a GPU of its own: needs 2 GPUs");
+            return;
+        }
+        ModelConfig tc = config("llama-3-8b");
+        int kv = args.prompt() + args.newTokens() + 64;
+        int[] prompt = new SplittableRandom(5).ints(args.prompt(), 0, tc.vocabSize()).toArray();
+        CudaRank draftGpu = ranks.getFirst();
+        try (CudaTensorParallelModel t = CudaTensorParallelModel.random(List.of(ranks.getLast()), tc, 1, kv)) {
+            Decode vanilla = decode(t, args.prompt(), args.newTokens());
+            int[] greedy = vanilla.tokens;
+            double targetMs = Arrays.stream(vanilla.stepMs).average().orElseThrow();
+            CudaTransformer draft = draftGpu.call(() -> new CudaTransformer(draftGpu.device(), draftGpu.cublas(), dc,
+                    DeviceWeights.random(draftGpu.device(), dc, 2), kv, 16));
+            try {
+                Draft d = plainDraft(draft);
+                double draftMs = draftMsPerToken(d, false);
+                double c = draftMs / targetMs;
+                results.add("f", "card-placement", Status.INFO, "target", "llama-3-8b TP=1 on GPU " + ranks.getLast().ordinal(),
+                        "draft", "llama-3.2-1b on GPU " + draftGpu.ordinal(), "target_ms_per_token", targetMs,
+                        "target_tok_s", 1e3 / targetMs, "draft_ms_per_token", draftMs, "c", c);
+                for (double alpha : args.alphas()) {
+                    double bestStandard = Double.MAX_VALUE;
+                    int bestG = args.gammas()[0];
+                    for (int gamma : args.gammas()) {
+                        String name = "card-standard-g" + gamma + "-a" + Math.round(alpha * 100);
+                        double[] got = {Double.NaN};
+                        check("f", name, () -> {
+                            Spec sp = speculate(t, greedy, prompt, d, gamma, alpha, null);
+                            got[0] = sp.msPerToken;
+                            double b = bound(alpha, gamma, c);
+                            results.add("f", name, sp.lossless ? Status.PASS : Status.FAIL, "mode", "standard (injected acceptance)",
+                                    "gamma", gamma, "alpha", alpha, "tok_s", 1e3 / sp.msPerToken,
+                                    "speedup_vs_vanilla", targetMs / sp.msPerToken, "bound", b,
+                                    "efficiency", targetMs / sp.msPerToken / b, "mean_accepted", sp.meanAccepted, "lossless", sp.lossless);
+                        });
+                        if (got[0] < bestStandard) {
+                            bestStandard = got[0];
+                            bestG = gamma;
+                        }
+                    }
+                    int longest = args.gammas()[args.gammas().length - 1];
+                    for (int gamma : bestG == longest ? new int[]{bestG} : new int[]{bestG, longest}) {
+                        for (int width : new int[]{1, 4}) {
+                            String name = "card-w" + width + "-g" + gamma + "-a" + Math.round(alpha * 100);
+                            double standardMs = bestStandard;
+                            check("f", name, () -> {
+                                CardDrafter drafter = new CardDrafter(draft, width, gamma + 2);
+                                CardRun run = cardSpeculate(t, greedy, prompt, drafter, gamma, alpha);
+                                double speedup = targetMs / run.spec.msPerToken;
+                                // overlapped drafting costs the round nothing: the bound is the chain's expected length
+                                double overlapBound = (1 - Math.pow(alpha, gamma + 1)) / (1 - alpha);
+                                results.add("f", name, run.spec.lossless ? Status.PASS : Status.FAIL, "mode", "card (injected acceptance)",
+                                        "width", width, "depth", gamma + 2, "gamma", gamma, "alpha", alpha,
+                                        "tok_s", 1e3 / run.spec.msPerToken, "speedup_vs_vanilla", speedup,
+                                        "speedup_vs_best_standard", standardMs / run.spec.msPerToken,
+                                        "standard_bound", bound(alpha, gamma, c), "overlap_bound", overlapBound,
+                                        "efficiency_vs_overlap_bound", speedup / overlapBound, "mean_accepted", run.spec.meanAccepted,
+                                        "mean_proposed", run.meanProposed, "tokens_per_target_forward", run.spec.produced / (double) run.spec.rounds,
+                                        "tree", run.stats.toString(), "lossless", run.spec.lossless);
+                            });
+                        }
+                    }
+                }
+            } finally {
+                draftGpu.run(() -> {
+                    draft.close();
+                    draft.weights().free(draftGpu.device());
+                });
+            }
+        }
+    }
+
+    record CardRun(Spec spec, double meanProposed, CardDrafter.Stats stats) {
+    }
+
+    /**
+     * ACCEPTANCE INJECTION (benchmark only) for CARD: as the drafter grows its tree, the best child of a node on the
+     * target's greedy path is replaced with probability α by the target's next token, else by another token (the
+     * draft model then runs on the replaced tokens); the target verifies greedily whatever the tree offers.
+     */
+    private CardRun cardSpeculate(CudaTensorParallelModel t, int[] greedy, int[] prompt, CardDrafter card, int gamma, double alpha) {
+        int vocab = t.config().vocabSize(), newTokens = args.newTokens();
+        SplittableRandom coins = new SplittableRandom(gamma * 1000L + Math.round(alpha * 100) + 7);   // the drafter thread's alone
+        card.withProposalOverride((path, proposed) -> {
+            int i = path.length - prompt.length;
+            if (i < 0 || i >= greedy.length || !Arrays.equals(path, prompt.length, path.length, greedy, 0, i)) return proposed;
+            return coins.nextDouble() < alpha ? greedy[i] : (greedy[i] + 1) % vocab;
+        });
+        card.begin(SamplingParams.greedy(), Sampler.seeded(1L), vocab);
+        KvSequence tseq = t.newSequence();
+        try {
+            int[] ctx = Arrays.copyOf(prompt, prompt.length + newTokens + gamma + 2);
+            int len = prompt.length;
+            int first = t.forwardArgmax(List.of(SequenceInput.chainLastLogits(tseq, prompt)))[0];
+            ctx[len++] = first;
+            int produced = 1, rounds = 0, accepted = 0, proposed = 0;
+            long t0 = System.nanoTime();
+            while (produced < newTokens) {
+                ChainDraft draft = (ChainDraft) card.propose(new TokenHistory(ctx, len, prompt.length), gamma);
+                int[] x = draft.tokens();
+                int[] chunk = new int[x.length + 1];
+                chunk[0] = ctx[len - 1];
+                System.arraycopy(x, 0, chunk, 1, x.length);
+                int[] am = t.forwardArgmax(List.of(SequenceInput.chainAllLogits(tseq, chunk)));
+                int a = 0;
+                while (a < x.length && x[a] == am[a]) a++;
+                for (int i = 0; i < a; i++) ctx[len++] = x[i];
+                ctx[len++] = am[a];
+                tseq.truncate(tseq.length() - (x.length - a));
+                produced += a + 1;
+                rounds++;
+                accepted += a;
+                proposed += x.length;
+            }
+            double ms = (System.nanoTime() - t0) / 1e6;
+            boolean lossless = true;
+            for (int i = 0; i < Math.min(len - prompt.length, greedy.length); i++) lossless &= ctx[prompt.length + i] == greedy[i];
+            Spec spec = new Spec(ms / (produced - 1), Double.NaN, accepted / (double) rounds, rounds, produced - 1, lossless);
+            return new CardRun(spec, proposed / (double) rounds, card.stats());
+        } finally {
+            card.end();
+            tseq.release();
         }
     }
 
