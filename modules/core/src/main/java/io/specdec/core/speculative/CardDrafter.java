@@ -43,6 +43,8 @@ public final class CardDrafter implements Drafter {
     private RuntimeException failure;
 
     private LogitsProcessor scorer;
+    /** Width 1 without penalties: the best child is the argmax of the logits, so only ids leave the device. */
+    private boolean argmaxRanks;
     private KvSequence sequence;
     private Thread thread;
     private volatile ProposalOverride override;
@@ -100,6 +102,8 @@ public final class CardDrafter implements Drafter {
             if (running) throw new IllegalStateException("this drafter is already serving a request");
             // candidates are ranked by the draft's processed distribution; greedy ranks by the plain softmax
             this.scorer = new LogitsProcessor(params.isGreedy() ? params.withTemperature(1.0) : params);
+            // temperature, top-k/p and min-p keep the most likely token first; penalties need the history on the host
+            this.argmaxRanks = width == 1 && !params.hasPenalties();
             this.sequence = model.newSequence();
             this.base = new int[0];
             this.levels = new ArrayList<>();
@@ -216,14 +220,19 @@ public final class CardDrafter implements Drafter {
                     for (Node n : next) {
                         int p = -1;
                         if (n.parentId >= 0) {
-                            if (newest == null) continue;
-                            for (int i = 0; i < newest.length; i++) if (newest[i].id == n.parentId) p = i;
-                            if (p < 0) continue;
+                            if (newest == null) {
+                                // the target accepted everything down to this child's parent while it was computed:
+                                // the parent is the new root and its children are the new first level
+                                if (!Arrays.equals(base, pathTo(b, snapshot, n.parent))) continue;
+                            } else {
+                                for (int i = 0; i < newest.length; i++) if (newest[i].id == n.parentId) p = i;
+                                if (p < 0) continue;
+                            }
                         } else if (!levels.isEmpty() || base != b) {
                             continue;
                         }
                         double parentWeight = p < 0 ? 1 : newest[p].weight;
-                        keep.add(new Node(n.id, n.token, p, n.parentId, n.weight * parentWeight));
+                        keep.add(new Node(n.id, n.token, p, p < 0 ? -1 : n.parentId, n.weight * parentWeight));
                     }
                     expansions.incrementAndGet();
                     if (keep.isEmpty() || levels.size() >= depth) {
@@ -283,7 +292,14 @@ public final class CardDrafter implements Drafter {
             rows = new int[newest.length];
             for (int i = 0; i < rows.length; i++) rows[i] = levelStart[tree.size() - 1] + i;
         }
-        float[][] logits = model.forward(new SequenceInput(sequence, tokens, positions, AttentionMask.tree(parents), rows));
+        SequenceInput input = new SequenceInput(sequence, tokens, positions, AttentionMask.tree(parents), rows);
+        if (argmaxRanks) {   // width 1: one row, its argmax is the only child (weights only rank siblings)
+            int[] best = model.forwardArgmax(List.of(input));
+            sequence.truncate(b.length);
+            List<Node> only = new ArrayList<>(List.of(new Node(ids.getAndIncrement(), best[0], 0, newest == null ? -1 : newest[0].id, 1.0)));
+            return overridden(b, tree, newest == null, 1, only);
+        }
+        float[][] logits = model.forward(input);
         sequence.truncate(b.length); // keep the context, drop the tree nodes
         int[] history = Arrays.copyOf(b, b.length + tree.size() + 1);
         PriorityQueue<Node> best = new PriorityQueue<>((x, y) -> Double.compare(x.weight, y.weight));
@@ -307,14 +323,19 @@ public final class CardDrafter implements Drafter {
             out.add(new Node(x.id, x.token, x.parent, x.parentId, x.weight / parentWeight));
         }
         out.sort((x, y) -> Double.compare(y.weight, x.weight));
+        return overridden(b, tree, newest == null, rows.length, out);
+    }
+
+    /** Applies the benchmark-only {@link ProposalOverride}, if set, to each parent's best child (out is best first). */
+    private Node[] overridden(int[] b, List<Node[]> tree, boolean firstLevel, int parents, List<Node> out) {
         ProposalOverride o = override;
         if (o != null) {
-            boolean[] done = new boolean[rows.length];
+            boolean[] done = new boolean[parents];
             for (int i = 0; i < out.size(); i++) {
                 Node x = out.get(i);
-                if (done[x.parent]) continue; // only each parent's best child
+                if (done[x.parent]) continue;
                 done[x.parent] = true;
-                int[] path = pathTo(b, tree, newest == null ? -1 : x.parent);
+                int[] path = pathTo(b, tree, firstLevel ? -1 : x.parent);
                 out.set(i, new Node(x.id, o.token(path, x.token), x.parent, x.parentId, x.weight));
             }
         }
