@@ -256,6 +256,7 @@ public final class CardDrafter implements Drafter {
      * {@code width} children of the newest level (weights relative to their parent, which the caller multiplies in).
      */
     private Node[] expand(int[] b, List<Node[]> tree) {
+        if (argmaxRanks) return extendChain(b, tree);
         int common = 0;
         int max = Math.min(b.length - 1, sequence.length());
         while (common < max && sequence.tokenAt(common) == b[common]) common++;
@@ -293,12 +294,6 @@ public final class CardDrafter implements Drafter {
             for (int i = 0; i < rows.length; i++) rows[i] = levelStart[tree.size() - 1] + i;
         }
         SequenceInput input = new SequenceInput(sequence, tokens, positions, AttentionMask.tree(parents), rows);
-        if (argmaxRanks) {   // width 1: one row, its argmax is the only child (weights only rank siblings)
-            int[] best = model.forwardArgmax(List.of(input));
-            sequence.truncate(b.length);
-            List<Node> only = new ArrayList<>(List.of(new Node(ids.getAndIncrement(), best[0], 0, newest == null ? -1 : newest[0].id, 1.0)));
-            return overridden(b, tree, newest == null, 1, only);
-        }
         float[][] logits = model.forward(input);
         sequence.truncate(b.length); // keep the context, drop the tree nodes
         int[] history = Arrays.copyOf(b, b.length + tree.size() + 1);
@@ -324,6 +319,23 @@ public final class CardDrafter implements Drafter {
         }
         out.sort((x, y) -> Double.compare(y.weight, x.weight));
         return overridden(b, tree, newest == null, rows.length, out);
+    }
+
+    /**
+     * Width 1: the tree is a chain, kept in the draft's KV cache between expansions, so an expansion feeds only what
+     * the cache lacks (usually the newest node: a one-token decode step) and reads back only the argmax, which is the
+     * single child (weights only rank siblings).
+     */
+    private Node[] extendChain(int[] b, List<Node[]> tree) {
+        int[] chain = pathTo(b, tree, tree.isEmpty() ? -1 : 0);
+        int common = 0;
+        int max = Math.min(chain.length - 1, sequence.length());
+        while (common < max && sequence.tokenAt(common) == chain[common]) common++;
+        sequence.truncate(common);
+        int[] best = model.forwardArgmax(List.of(SequenceInput.chainLastLogits(sequence, Arrays.copyOfRange(chain, common, chain.length))));
+        Node[] newest = tree.isEmpty() ? null : tree.getLast();
+        List<Node> only = new ArrayList<>(List.of(new Node(ids.getAndIncrement(), best[0], 0, newest == null ? -1 : newest[0].id, 1.0)));
+        return overridden(b, tree, newest == null, 1, only);
     }
 
     /** Applies the benchmark-only {@link ProposalOverride}, if set, to each parent's best child (out is best first). */
