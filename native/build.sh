@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds native/*.cu into one fatbin (SASS sm_80, sm_86, sm_89, sm_90 + PTX compute_90) at $1/specdec_kernels.fatbin.
+# Builds native/specdec_kernels.cu (and the .cuh files it includes) into one fatbin (SASS sm_80, sm_86, sm_89, sm_90 + PTX compute_90) at $1/specdec_kernels.fatbin.
 # Called by modules/cuda's Maven build; skips (exit 0, message) where nvcc is absent. NVCC=/path/to/nvcc overrides.
 set -euo pipefail
 out="${1:?usage: build.sh OUTPUT_DIR}"
@@ -15,7 +15,9 @@ if [ -z "$nvcc" ] || [ ! -x "$nvcc" ]; then
 fi
 mkdir -p "$out"
 target="$out/specdec_kernels.fatbin"
-if [ -f "$target" ] && [ "$target" -nt "$here/specdec_kernels.cu" ] && [ "$target" -nt "$0" ]; then
+fresh=1
+for src in "$here"/*.cu "$here"/*.cuh "$0"; do [ -f "$target" ] && [ "$target" -nt "$src" ] || fresh=0; done
+if [ "$fresh" = 1 ]; then
   echo "[specdec native] up to date: $target"; exit 0
 fi
 echo "[specdec native] $("$nvcc" --version | tail -1) -> $target"

@@ -72,7 +72,8 @@ extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __res
 // ---------------------------------------------------------------------------------------------------------------
 // q/k/v post-processing: bias, per-head q/k RMSNorm, RoPE (precomputed inverse frequencies, so every scaling of the
 // config works), q out in f32, k and v appended to the paged cache at their physical slots.
-// qkv row = [q (heads*hd) | k (kvHeads*hd) | v (kvHeads*hd)].   grid: tokens; one warp per head.
+// qkv row = [q (heads*hd) | k (kvHeads*hd) | v (kvHeads*hd)].   grid: (tokens, blocks over the heads); one warp per
+// head (a decode step used to run every head of the layer in one block on one SM).
 // ---------------------------------------------------------------------------------------------------------------
 extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const float* __restrict__ bias,
                                            const float* __restrict__ qNorm, const float* __restrict__ kNorm,
@@ -87,7 +88,7 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
     double pos = (double) positions[t];
     size_t slot = (size_t) slots[t];
     int half = hd / 2;
-    for (int h = warp; h < heads + 2 * kvHeads; h += warps) {
+    for (int h = blockIdx.y * warps + warp; h < heads + 2 * kvHeads; h += warps * gridDim.y) {
         int base = h < heads ? h * hd : (h < heads + kvHeads ? qDim + (h - heads) * hd : qDim + kvDim + (h - heads - kvHeads) * hd);
         if (h >= heads + kvHeads) {  // value head: bias, then straight into the cache
             int vh = h - heads - kvHeads;
@@ -1111,3 +1112,4 @@ extern "C" __global__ void gemv_bf16_split8(const bf16* __restrict__ W, const bf
                                             int N, int K, int T, int accumulate, int S) {
     GEMV_SPLIT_CASES(8)
 }
+#include "skinny_mma.cuh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-full]|full]
+#   bench/gpu/check.sh [quick|full|timing|mma]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), split-K attention vs attention_paged at long contexts,
 #        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth.
@@ -30,6 +30,13 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
   echo "=== $name rc=$rc $((SECONDS - t0))s" >> "$log"
   [ $rc -eq 0 ] || echo "{\"check\":\"$name\",\"error\":\"exit $rc (see log.txt)\",\"pass\":false}" >> "$results"
 }
+if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-core skinny GEMM; speculation with the latter
+  run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  mma_check=("${check[0]}" -Dspecdec.cuda.mmaFromTokens=2 "${check[@]:1}")
+  run specbench-mma 240 "${mma_check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  mode=done
+fi
 if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 4096, with and without split-K)
   run splitk-1b 180 "${check[@]}" splitk "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run splitk-8b 240 "${check[@]}" splitk "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b

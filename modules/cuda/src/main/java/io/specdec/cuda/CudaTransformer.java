@@ -48,6 +48,11 @@ public final class CudaTransformer implements LanguageModel {
     private final int blockSize;
     private final boolean skinnyGemm;
     private volatile boolean useGraphs;
+    /**
+     * Passes of at least this many tokens (up to 8) run their matmuls on the tensor cores (gemm_skinny_mma) instead of
+     * the CUDA-core GEMV; 0 = never. Default from {@code specdec.cuda.mmaFromTokens}.
+     */
+    private volatile int mmaFromTokens;
     private final SplitKAttention splitK;
     /** Device sampling for plain sampled steps, created on first use. */
     private DeviceSampler sampler;
@@ -90,6 +95,7 @@ public final class CudaTransformer implements LanguageModel {
         this.blockSize = blockSize;
         this.skinnyGemm = !Boolean.getBoolean("specdec.cuda.cublasOnly");
         this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
+        this.mmaFromTokens = Integer.getInteger("specdec.cuda.mmaFromTokens", 0);
         long slotBytes = 2L * config.kvDim();
         keys = new DeviceBuffer[config.layers()];
         values = new DeviceBuffer[config.layers()];
@@ -142,6 +148,17 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Turns CUDA graph replay of small steps on or off (default: on unless {@code specdec.cuda.noGraphs}). */
     public void useGraphs(boolean on) { this.useGraphs = on; }
+
+    /**
+     * Runs passes of at least {@code tokens} tokens (2..8; 0 = never) on the tensor-core skinny GEMM. Drops the
+     * captured graphs, which hold the kernels of the previous choice.
+     */
+    public void useTensorCoresFrom(int tokens) {
+        if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0: " + tokens);
+        this.mmaFromTokens = tokens;
+        for (jcuda.driver.CUgraphExec g : graphs.values()) device.destroyGraph(g);
+        graphs.clear();
+    }
 
     /** The logits of the last forward's requested rows, [rows, vocab] f32, valid until the next forward. */
     public DeviceBuffer deviceLogits() {
@@ -426,7 +443,7 @@ public final class CudaTransformer implements LanguageModel {
         DeviceWeights.Layer w = weights.layers().get(l);
         device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.attentionNorm(), ws.xb, dim, eps);
         matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
-        device.launch("qkv_rope_append", tokens, 1, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
+        device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                 k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
         if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
                 k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
@@ -518,8 +535,16 @@ public final class CudaTransformer implements LanguageModel {
         if (k % 8 == 0 && (skinny || cublas == null || cublas.problem() != null)) {
             for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
                 int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
-                device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, x.slice(2L * t0 * k, 2L * c * k),
-                        y.slice(4L * t0 * n, 4L * c * n), n, k, c, accumulate ? 1 : 0);
+                DeviceBuffer xs = x.slice(2L * t0 * k, 2L * c * k), ys = y.slice(4L * t0 * n, 4L * c * n);
+                int mmaFrom = mmaFromTokens;
+                if (mmaFrom > 0 && c >= mmaFrom && n % 16 == 0 && k % 32 == 0) {
+                    // few 16-row tiles: more warps per tile split k further, so enough loads are in flight
+                    int warps = n / 16 >= 512 ? 4 : 8;
+                    device.launchShared("gemm_skinny_mma", n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n, k, c,
+                            accumulate ? 1 : 0);
+                } else {
+                    device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0);
+                }
             }
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);

@@ -54,6 +54,7 @@ import java.util.SplittableRandom;
  *   hf-logits DIR TOKENS OUT.f32          teacher-forced logits of every position of TOKENS (one id a line)
  *   bench CONFIG.json LABEL [PROMPT NEW]  batch-1 greedy decode tok/s with random weights generated on the device
  *   specbench TARGET.json DRAFT.json      speculative speedup vs vanilla under ACCEPTANCE INJECTION (benchmark only)
+ *   mma CONFIG.json LABEL                 verify-sized forwards on the CUDA-core GEMV vs the tensor-core skinny GEMM
  * </pre>
  */
 public final class GpuCheck {
@@ -77,6 +78,7 @@ public final class GpuCheck {
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
                 case "gemv" -> GemvCheck.run(device);
+                case "mma" -> MmaCheck.run(device, cublas, Path.of(args[1]), args[2]);
                 case "splitk" -> SplitKCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? args[2] : "config");
                 case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));

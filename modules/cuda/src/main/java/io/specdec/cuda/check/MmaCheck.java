@@ -1,0 +1,96 @@
+package io.specdec.cuda.check;
+
+import io.specdec.core.backend.SequenceInput;
+import io.specdec.core.kv.KvSequence;
+import io.specdec.core.model.ModelConfig;
+import io.specdec.cuda.Cublas;
+import io.specdec.cuda.CudaDevice;
+import io.specdec.cuda.CudaTransformer;
+import io.specdec.cuda.DeviceWeights;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * GpuCheck mode {@code mma CONFIG LABEL}: verify-sized forwards (1..8 tokens, every row's argmax, CUDA graphs on) with
+ * the matmuls on the CUDA-core GEMV vs the tensor-core skinny GEMM, on random bf16 weights of a config's shape after a
+ * 128-token prompt. Prints per size the median ms of each path and its cost relative to a GEMV decode step (the
+ * speculative bound assumes 1.0), and the two paths' logits against each other (relative L2, argmax agreement).
+ */
+final class MmaCheck {
+    private MmaCheck() {
+    }
+
+    static void run(CudaDevice device, Cublas cublas, Path configJson, String label) {
+        ModelConfig c = GpuCheck.configOf(configJson);
+        DeviceWeights w = DeviceWeights.random(device, c, 1);
+        try (CudaTransformer m = new CudaTransformer(device, cublas, c, w, 512, 16)) {
+            SplittableRandom r = new SplittableRandom(5);
+            int[] prompt = r.ints(128, 0, c.vocabSize()).toArray();
+            KvSequence s = m.newSequence();
+            m.forwardArgmax(List.of(SequenceInput.chainLastLogits(s, prompt)));
+            int[] toks = r.ints(8, 0, c.vocabSize()).toArray();
+            double[][] ms = new double[2][9];
+            for (int path = 0; path < 2; path++) {
+                m.useTensorCoresFrom(path == 0 ? 0 : 1);
+                for (int t = 1; t <= 8; t++) ms[path][t] = medianMs(m, s, Arrays.copyOf(toks, t));
+            }
+            // the same 8-token forward on both paths: logits of every row
+            m.useTensorCoresFrom(0);
+            float[][] gemv = forwardAll(m, s, toks);
+            m.useTensorCoresFrom(1);
+            float[][] mma = forwardAll(m, s, toks);
+            m.useTensorCoresFrom(0);
+            double maxRel = 0;
+            int agree = 0;
+            for (int i = 0; i < 8; i++) {
+                maxRel = Math.max(maxRel, relL2(mma[i], gemv[i]));
+                if (GpuCheck.argmax(mma[i]) == GpuCheck.argmax(gemv[i])) agree++;
+            }
+            double decode = ms[0][1];
+            for (int t = 1; t <= 8; t++) {
+                GpuCheck.emit(String.format("{\"check\":\"mma-verify-%s-t%d\",\"model\":\"%s\",\"tokens\":%d,\"gemv_ms\":%.4f,"
+                                + "\"mma_ms\":%.4f,\"mma_speedup\":%.3f,\"gemv_vs_decode\":%.3f,\"mma_vs_decode\":%.3f,\"pass\":true}",
+                        label, t, label, t, ms[0][t], ms[1][t], ms[0][t] / ms[1][t], ms[0][t] / decode, ms[1][t] / decode));
+            }
+            GpuCheck.emit(String.format("{\"check\":\"mma-vs-gemv-logits-%s\",\"tokens\":8,\"max_rel_l2\":%.3e,"
+                    + "\"argmax_equal\":%d,\"rows\":8,\"pass\":%b}", label, maxRel, agree, maxRel < 1e-2 && agree >= 7));
+            s.release();
+        } finally {
+            w.free(device);
+        }
+    }
+
+    /** Median ms of a forward of {@code tokens} (argmax of every row) at the sequence's current length. */
+    private static double medianMs(CudaTransformer m, KvSequence s, int[] tokens) {
+        int len = s.length();
+        double[] t = new double[25];
+        for (int rep = 0; rep < t.length + 3; rep++) {
+            long t0 = System.nanoTime();
+            m.forwardArgmax(List.of(SequenceInput.chainAllLogits(s, tokens)));
+            double dt = (System.nanoTime() - t0) / 1e6;
+            s.truncate(len);
+            if (rep >= 3) t[rep - 3] = dt;
+        }
+        Arrays.sort(t);
+        return t[t.length / 2];
+    }
+
+    private static float[][] forwardAll(CudaTransformer m, KvSequence s, int[] tokens) {
+        int len = s.length();
+        float[][] out = m.forward(SequenceInput.chainAllLogits(s, tokens));
+        s.truncate(len);
+        return out;
+    }
+
+    private static double relL2(float[] a, float[] b) {
+        double d = 0, n = 0;
+        for (int i = 0; i < a.length; i++) {
+            d += (double) (a[i] - b[i]) * (a[i] - b[i]);
+            n += (double) b[i] * b[i];
+        }
+        return Math.sqrt(d / n);
+    }
+}

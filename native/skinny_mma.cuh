@@ -1,0 +1,80 @@
+// Skinny GEMM on the tensor cores for verify-sized passes: y[T, N] (+)= x[T, K] · W[N, K]ᵀ with 1 <= T <= 8,
+// bf16 inputs, fp32 accumulation. Included by specdec_kernels.cu.
+//
+// Why: the CUDA-core GEMV (gemv_rows<T>) issues T multiply-adds and conversions per weight element, so at T = 4..8 a
+// verify pass becomes issue-bound and costs ~1.25x a decode step; an m16n8k16 MMA does 16 rows x 8 tokens x 16 k in
+// one instruction, so a verify pass stays a pure weight stream.
+//
+// Layout: a block is S warps over one tile of 16 output rows; warp w takes the 32-wide k chunks w, w+S, ... Inside a
+// chunk, lane (g = lane/4, t = lane%4) loads 16 contiguous bytes: W[row0+g][8t..8t+7], W[row0+g+8][8t..8t+7] and
+// x[token g][8t..8t+7]. The k order inside a chunk is thereby permuted, identically for W and x (a dot product does
+// not care): logical k pairs (2t, 2t+1) and (2t+8, 2t+9) of the first MMA are physical 8t+{0,1} and 8t+{2,3}; the
+// second MMA takes 8t+{4,5} and 8t+{6,7}. Partial 16x8 tiles of the S warps meet in shared memory.
+// Requires N % 16 == 0 and K % 32 == 0 (the caller falls back to gemv_bf16 otherwise). grid: N/16, block: 32*S,
+// dynamic shared memory: S * 128 floats.
+
+__device__ __forceinline__ void mma_bf16_16x8x16(float* c, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                                 unsigned b0, unsigned b1) {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
+}
+
+#define SKINNY_MMA_UNROLL 4
+
+extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
+                                           int N, int K, int T, int accumulate) {
+    extern __shared__ float mmaPartial[];   // [S][16 rows][8 tokens]
+    const int S = blockDim.x >> 5;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int g = lane >> 2, t = lane & 3;
+    const int row0 = blockIdx.x * 16;
+    const int chunks = K >> 5;
+    const uint4* wLo = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g) * K) + t;
+    const uint4* wHi = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g + 8) * K) + t;
+    const bool hasToken = g < T;
+    const uint4* xr = reinterpret_cast<const uint4*>(x + (size_t) (hasToken ? g : 0) * K) + t;
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+    int ch = warp;
+    // chunk ch covers uint4 index 4*ch + t of a row (32 bf16 = 4 uint4 per chunk)
+    for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
+        uint4 lo[SKINNY_MMA_UNROLL], hi[SKINNY_MMA_UNROLL], xv[SKINNY_MMA_UNROLL];
+#pragma unroll
+        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
+            int i = 4 * (ch + u * S);
+            lo[u] = __ldcs(wLo + i);
+            hi[u] = __ldcs(wHi + i);
+            xv[u] = hasToken ? __ldg(xr + i) : zero;
+        }
+#pragma unroll
+        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
+            mma_bf16_16x8x16(c, lo[u].x, hi[u].x, lo[u].y, hi[u].y, xv[u].x, xv[u].y);
+            mma_bf16_16x8x16(c, lo[u].z, hi[u].z, lo[u].w, hi[u].w, xv[u].z, xv[u].w);
+        }
+    }
+    for (; ch < chunks; ch += S) {
+        int i = 4 * ch;
+        uint4 lo = __ldcs(wLo + i), hi = __ldcs(wHi + i);
+        uint4 xv = hasToken ? __ldg(xr + i) : zero;
+        mma_bf16_16x8x16(c, lo.x, hi.x, lo.y, hi.y, xv.x, xv.y);
+        mma_bf16_16x8x16(c, lo.z, hi.z, lo.w, hi.w, xv.z, xv.w);
+    }
+    // accumulator fragment: c0, c1 = (row g, tokens 2t, 2t+1); c2, c3 = (row g+8, tokens 2t, 2t+1)
+    float* mine = mmaPartial + warp * 128;
+    mine[g * 8 + 2 * t] = c[0];
+    mine[g * 8 + 2 * t + 1] = c[1];
+    mine[(g + 8) * 8 + 2 * t] = c[2];
+    mine[(g + 8) * 8 + 2 * t + 1] = c[3];
+    __syncthreads();
+    for (int o = threadIdx.x; o < 128; o += blockDim.x) {
+        int row = o >> 3, token = o & 7;
+        if (token >= T) continue;
+        float s = 0.f;
+        for (int w = 0; w < S; w++) s += mmaPartial[w * 128 + o];
+        float* dst = y + (size_t) token * N + row0 + row;
+        *dst = accumulate ? *dst + s : s;
+    }
+}
