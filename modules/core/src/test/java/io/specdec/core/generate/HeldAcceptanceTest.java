@@ -98,6 +98,14 @@ class HeldAcceptanceTest {
         assertThat(target.opened).isZero();
     }
 
+    @Test
+    void aDrafterRefusesHeldDistributionsForTruncatedSampling() {
+        ModelDrafter drafter = new ModelDrafter(model(DRAFT));
+        drafter.begin(T08.withTopP(0.9), Sampler.seeded(1L), V);
+        assertThatThrownBy(() -> drafter.holdDistributions(new HostHeld("x"))).isInstanceOf(IllegalArgumentException.class);
+        drafter.end();
+    }
+
     static FakeLanguageModel model(LogitsFunction f) {
         return new FakeLanguageModel("fake", V, 512, Set.of(), f);
     }
