@@ -2,7 +2,8 @@
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
 #   bench/gpu/check.sh [quick|full|timing|mma]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
-#        device sampling kernel vs the CPU sampling path (+ χ²), split-K attention vs attention_paged at long contexts,
+#        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
+#        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
 #        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth.
 # full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape),
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
@@ -46,6 +47,7 @@ fi
 [ "$mode" != done ] && run accept 180 "${check[@]}" accept
 [ "$mode" != done ] && run spec 120 "${check[@]}" spec
 [ "$mode" != done ] && run sample 240 "${check[@]}" sample
+[ "$mode" != done ] && run specsample 300 "${check[@]}" specsample "$home/models" "$home/bench/gpu/llama-3.2-1b/config.json"
 [ "$mode" != done ] && run splitk 120 "${check[@]}" splitk
 [ "$mode" != done ] && run gemv 120 "${check[@]}" gemv
 if [ "$mode" = full ]; then

@@ -251,6 +251,8 @@ final class GenerateCommand implements Callable<Integer> {
         m.put("drafted_tokens", s.drafted());
         m.put("accepted_tokens", s.accepted());
         m.put("acceptance_rate", round(s.acceptanceRate()));
+        // where sampled chain acceptance ran: "host", or "device-fused" (draft and target logits stayed on the GPU)
+        m.put("acceptance", drafterSpec == null ? null : result.acceptance());
         double[] perPosition = s.acceptancePerPosition();
         int used = perPosition.length;
         while (used > 0 && s.draftedAtPosition()[used - 1] == 0) used--;

@@ -68,6 +68,7 @@ class CliTest {
         }
         assertThat(j.get("generated_tokens").asInt()).isEqualTo(60);
         assertThat(j.get("speculation").asText()).isEqualTo("chain");
+        assertThat(j.get("acceptance").asText()).as("the CPU backend verifies on the host").isEqualTo("host");
         assertThat(j.get("acceptance_by_position").size()).isEqualTo(3);
         assertThat(j.get("accepted_tokens").asLong()).isLessThanOrEqualTo(j.get("drafted_tokens").asLong());
         // the same ids llama2.c produced after its four forced prompt tokens

@@ -56,6 +56,8 @@ public final class CudaTransformer implements LanguageModel {
     private final SplitKAttention splitK;
     /** Device sampling for plain sampled steps, created on first use. */
     private DeviceSampler sampler;
+    /** Fused chain acceptance for held drafts ({@link #verifyHeld}), created on first use. */
+    private FusedAcceptance acceptance;
     private final ParallelRole role;
     /** Rows of the output layer this rank holds: the vocabulary, or its part on a tensor-parallel shard. */
     private final int outputRows;
@@ -195,11 +197,92 @@ public final class CudaTransformer implements LanguageModel {
         int[] rows = run(batch);
         int n = 0;
         for (int r : rows) n += r;
-        if (sampler == null || sampler.maxRows() < n) {
-            if (sampler != null) sampler.close();
-            sampler = new DeviceSampler(device, Math.max(n, 16));
+        return deviceSampler(n).sample(ws.logits, n, config.vocabSize(), params, uniforms);
+    }
+
+    /**
+     * Keeps a draft's logits on this GPU for {@link #verifyHeld} when the fused kernel can decide the request: a
+     * single-GPU draft on this model's device with the same vocabulary, temperature-only sampling (the kernel applies
+     * no top-k/top-p/min-p/penalties), and neither {@code -Dspecdec.cuda.hostAcceptance=true} nor
+     * {@code -Dspecdec.cuda.hostSampling=true} (a held draft step samples on the device); otherwise empty, and the
+     * chain is verified on the host as before. A draft on another GPU also stays on the host path (no peer copy yet).
+     */
+    @Override
+    public java.util.Optional<io.specdec.core.backend.HeldLogits> holdDraftLogits(LanguageModel draft,
+                                                                                  io.specdec.core.sampling.SamplingParams params) {
+        if (Boolean.getBoolean("specdec.cuda.hostAcceptance") || Boolean.getBoolean("specdec.cuda.hostSampling")
+                || !params.isTemperatureOnly() || role != ParallelRole.SINGLE) {
+            return java.util.Optional.empty();
         }
-        return sampler.sample(ws.logits, n, config.vocabSize(), params, uniforms);
+        if (!(draft instanceof CudaTransformer d) || d.device != device || d.role != ParallelRole.SINGLE
+                || d.config.vocabSize() != config.vocabSize() || config.vocabSize() > DeviceSampler.MAX_VOCAB) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(new CudaHeldLogits(device, config.vocabSize(), 8));
+    }
+
+    /**
+     * A draft step sampled on the device (as {@link #forwardSampled}) whose logits row is also copied, on the device,
+     * to row {@code row} of {@code held}.
+     */
+    @Override
+    public int forwardSampledHolding(SequenceInput input, io.specdec.core.sampling.SamplingParams params, double uniform,
+                                     io.specdec.core.backend.HeldLogits held, int row) {
+        CudaHeldLogits h = heldHere(held);
+        if (input.logitRows().length != 1) {
+            throw new IllegalArgumentException("a held draft step asks for one logits row, got " + input.logitRows().length);
+        }
+        run(List.of(input));
+        int vocab = config.vocabSize();
+        // enqueued before the sampler's read-back, which waits for it
+        device.copy(h.slot(row), ws.logits, 4L * vocab);
+        return deviceSampler(1).sample(ws.logits, 1, vocab, params, new double[] {uniform})[0];
+    }
+
+    /**
+     * Verifies a held draft with {@link FusedAcceptance}: the verify forward's γ+1 logits rows and the draft's γ rows
+     * stay on this GPU; the request's uniforms are drawn as the host path draws them ({@link ChainUniforms}) and the
+     * host reads back γ+2 ints.
+     */
+    @Override
+    public io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeld(SequenceInput input, int[] tokens,
+            io.specdec.core.backend.HeldLogits held, io.specdec.core.sampling.SamplingParams params,
+            io.specdec.core.sampling.Sampler sampler) {
+        CudaHeldLogits h = heldHere(held);
+        int gamma = tokens.length;
+        if (!params.isTemperatureOnly()) throw new IllegalArgumentException("verifyHeld takes temperature-only sampling, got " + params);
+        if (gamma < 1) throw new IllegalArgumentException("verifyHeld needs at least one draft token");
+        if (input.logitRows().length != gamma + 1) {
+            throw new IllegalArgumentException("a verify of " + gamma + " draft tokens asks for " + (gamma + 1)
+                    + " logits rows, got " + input.logitRows().length);
+        }
+        run(List.of(input));
+        if (acceptance == null || acceptance.maxGamma() < gamma) {
+            if (acceptance != null) acceptance.close();
+            acceptance = new FusedAcceptance(device, Math.max(8, gamma));
+        }
+        io.specdec.core.speculative.ChainUniforms u = io.specdec.core.speculative.ChainUniforms.draw(sampler, gamma);
+        // a temperature that underflows float still samples, as in DeviceSampler
+        float temperature = Math.max((float) params.temperature(), Float.MIN_NORMAL);
+        io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = acceptance.verify(ws.logits, h.rows(gamma), tokens,
+                u.accept(), u.sample(), config.vocabSize(), temperature);
+        u.settle(sampler, outcome.accepted());
+        return outcome;
+    }
+
+    private CudaHeldLogits heldHere(io.specdec.core.backend.HeldLogits held) {
+        if (!(held instanceof CudaHeldLogits h) || h.device() != device || h.vocab() != config.vocabSize()) {
+            throw new IllegalArgumentException("draft logits held elsewhere (" + held + ") cannot be read on GPU " + device.ordinal());
+        }
+        return h;
+    }
+
+    private DeviceSampler deviceSampler(int rows) {
+        if (sampler == null || sampler.maxRows() < rows) {
+            if (sampler != null) sampler.close();
+            sampler = new DeviceSampler(device, Math.max(rows, 16));
+        }
+        return sampler;
     }
 
     @Override
@@ -605,6 +688,7 @@ public final class CudaTransformer implements LanguageModel {
         ws = null;
         if (splitK != null) splitK.close();
         if (sampler != null) sampler.close();
+        if (acceptance != null) acceptance.close();
         for (int l = 0; l < keys.length; l++) {
             device.free(keys[l]);
             device.free(values[l]);

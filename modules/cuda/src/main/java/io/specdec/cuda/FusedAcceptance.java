@@ -23,6 +23,8 @@ public final class FusedAcceptance implements AutoCloseable {
         result = device.allocate(4L * (maxGamma + 2));
     }
 
+    public int maxGamma() { return maxGamma; }
+
     /**
      * @param pLogits     target logits [γ+1, vocab] f32 on the device (row γ is the bonus row)
      * @param qLogits     draft logits [γ, vocab] f32 on the device, the distributions the drafts were drawn from

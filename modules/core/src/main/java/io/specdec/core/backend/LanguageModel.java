@@ -51,6 +51,46 @@ public interface LanguageModel extends AutoCloseable {
         return out;
     }
 
+    /**
+     * A buffer that keeps {@code draft}'s logits rows where this model can verify them without moving them (same GPU),
+     * for a request sampled with {@code params}; empty (the default: this backend verifies on the host, as
+     * {@link io.specdec.core.speculative.SpeculativeSampler}) when the pair or the parameters do not allow it. The
+     * caller closes it when the request ends.
+     */
+    default java.util.Optional<HeldLogits> holdDraftLogits(LanguageModel draft, io.specdec.core.sampling.SamplingParams params) {
+        return java.util.Optional.empty();
+    }
+
+    /**
+     * One draft step: {@link #forwardSampled} for a single input with one requested row and the request's next
+     * uniform, also keeping that row's logits as row {@code row} of {@code held} (opened by the target for this model).
+     * Only backends whose targets hand out {@link HeldLogits} implement it.
+     */
+    default int forwardSampledHolding(SequenceInput input, io.specdec.core.sampling.SamplingParams params, double uniform,
+                                      HeldLogits held, int row) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " keeps no logits rows for a target to verify");
+    }
+
+    /**
+     * Chain verification of a sampled draft whose distributions are {@code held} (docs/ALGORITHMS.md §1): one forward
+     * over {@code input} ([last, x1..xγ], every row's logits) and the acceptance test, drawing the request's uniforms
+     * from {@code sampler} exactly as {@link io.specdec.core.speculative.SpeculativeSampler#verify} does. The default
+     * decides on the host (copies the held rows back); a backend holding both sides on a device overrides it.
+     *
+     * @param params temperature-only sampling ({@link io.specdec.core.sampling.SamplingParams#isTemperatureOnly})
+     */
+    default io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeld(SequenceInput input, int[] tokens, HeldLogits held,
+            io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler) {
+        if (!params.isTemperatureOnly()) throw new IllegalArgumentException("verifyHeld takes temperature-only sampling, got " + params);
+        io.specdec.core.sampling.LogitsProcessor processor = new io.specdec.core.sampling.LogitsProcessor(params);
+        io.specdec.core.sampling.TokenHistory none = io.specdec.core.sampling.TokenHistory.empty();
+        double[][] q = new double[tokens.length][];
+        for (int i = 0; i < tokens.length; i++) q[i] = processor.probabilities(held.row(i), none);
+        float[][] logits = forward(input);
+        return io.specdec.core.speculative.SpeculativeSampler.verify(new io.specdec.core.speculative.ChainDraft(tokens, q),
+                i -> processor.probabilities(logits[i], none), false, sampler);
+    }
+
     /** The argmax of every row of per-input logits, flattened in order. */
     static int[] argmaxOfRows(List<float[][]> logits) {
         int n = 0;

@@ -1,5 +1,6 @@
 package io.specdec.core.generate;
 
+import io.specdec.core.backend.HeldLogits;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
@@ -11,6 +12,7 @@ import io.specdec.core.sampling.TokenHistory;
 import io.specdec.core.speculative.ChainDraft;
 import io.specdec.core.speculative.Draft;
 import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.SpeculationStats;
 import io.specdec.core.speculative.SpeculativeSampler;
 import io.specdec.core.speculative.TreeDraft;
@@ -42,6 +44,8 @@ public final class Generation implements AutoCloseable {
     private final int maxSequenceLength;
     private final int promptLength;
     private final SpeculationStats.Recorder stats = new SpeculationStats.Recorder();
+    /** The draft's logits rows kept where the target verifies them (sampled chain on one device), else null. */
+    private HeldLogits held;
     private KvSequence sequence;
     private int[] context;
     private int length;
@@ -76,8 +80,14 @@ public final class Generation implements AutoCloseable {
             if (drafter != null) {
                 drafter.begin(params, sampler.split(), vocabSize);
                 drafterStarted = true;
+                // a sampled chain whose logits both models keep on one device is verified there (docs/ALGORITHMS.md §6)
+                if (drafter instanceof ModelDrafter md && params.isTemperatureOnly()) {
+                    held = target.holdDraftLogits(md.model(), params).orElse(null);
+                    if (held != null) md.holdDistributions(held);
+                }
             }
         } catch (RuntimeException e) {
+            if (held != null) held.close();
             if (drafterStarted) drafter.end();
             sequence.release();
             throw e;
@@ -131,6 +141,9 @@ public final class Generation implements AutoCloseable {
             int[] emitted = Arrays.copyOf(x, accepted + 1);
             emitted[accepted] = best[accepted];
             outcome = new SpeculativeSampler.Outcome(accepted, emitted);
+        } else if (draft.held() != null && x.length > 0) {
+            // the draft's q rows and the target's verify logits stay where they are; only the decision comes back
+            outcome = target.verifyHeld(verifyInput, x, draft.held(), params, sampler);
         } else if (x.length == 0 && !params.hasPenalties()) {
             // a plain sampled step: the backend samples where the logits are, with this request's next uniform
             int token = target.forwardSampled(List.of(verifyInput), params, new double[] {sampler.uniform()})[0];
@@ -222,10 +235,13 @@ public final class Generation implements AutoCloseable {
 
     public SpeculationStats stats() { return stats.snapshot(); }
 
+    /** Where sampled chain acceptance runs for this request: the held rows' verifier (e.g. device-fused) or the host. */
+    public String acceptance() { return held != null ? held.acceptance() : "host"; }
+
     public GenerationResult result() {
         if (finishReason == null) throw new IllegalStateException("generation has not finished");
         return new GenerationResult(Arrays.copyOfRange(context, promptLength, length), finishReason,
-                text == null ? null : text.toString(), stats.snapshot());
+                text == null ? null : text.toString(), stats.snapshot(), acceptance());
     }
 
     /** Frees the target KV and ends the drafter's request. */
@@ -236,6 +252,7 @@ public final class Generation implements AutoCloseable {
         try {
             if (drafter != null) drafter.end();
         } finally {
+            if (held != null) held.close();
             sequence.release();
             generator.finished();
         }

@@ -11,11 +11,17 @@ import java.util.Arrays;
  * @param finishReason why it ended
  * @param text         the released text when a decoder was given (cut before a stop string), else null
  * @param stats        speculation counters and timings
+ * @param acceptance   where chain acceptance ran: {@code host}, or the device verifier's name (e.g. {@code device-fused})
  */
-public record GenerationResult(int[] tokens, FinishReason finishReason, String text, SpeculationStats stats) {
+public record GenerationResult(int[] tokens, FinishReason finishReason, String text, SpeculationStats stats,
+                               String acceptance) {
+
+    public GenerationResult(int[] tokens, FinishReason finishReason, String text, SpeculationStats stats) {
+        this(tokens, finishReason, text, stats, "host");
+    }
 
     @Override public String toString() {
         return "GenerationResult[tokens=" + Arrays.toString(tokens) + ", finish=" + finishReason
-                + (text == null ? "" : ", text=" + text) + ", " + stats + "]";
+                + (text == null ? "" : ", text=" + text) + ", " + stats + ", acceptance=" + acceptance + "]";
     }
 }

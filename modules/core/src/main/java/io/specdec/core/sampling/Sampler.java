@@ -8,6 +8,9 @@ import java.util.SplittableRandom;
  */
 public final class Sampler {
     private final SplittableRandom random;
+    /** Uniforms put back in front of the stream ({@link #putBack}), drawn before the generator's next ones. */
+    private double[] pending = new double[0];
+    private int pendingAt;
 
     public Sampler(SplittableRandom random) {
         this.random = random;
@@ -24,17 +27,41 @@ public final class Sampler {
 
     /** An independent stream for another consumer (the drafter), itself determined by this one's seed. */
     public Sampler split() {
+        if (pendingAt < pending.length) throw new IllegalStateException("split with uniforms put back: the streams would differ");
         return new Sampler(random.split());
     }
 
     /** Uniform in [0, 1). */
     public double uniform() {
+        if (pendingAt < pending.length) return pending[pendingAt++];
         return random.nextDouble();
     }
 
     /** A token drawn from {@code probabilities} (non-negative; need not sum exactly to 1). */
     public int sample(double[] probabilities) {
-        return inverseCdf(probabilities, random.nextDouble());
+        return inverseCdf(probabilities, uniform());
+    }
+
+    /** The next {@code n} uniforms, as {@code n} calls of {@link #uniform} would return them. */
+    public double[] uniforms(int n) {
+        double[] u = new double[n];
+        for (int i = 0; i < n; i++) u[i] = uniform();
+        return u;
+    }
+
+    /**
+     * Puts {@code u[from..]} back in front of the stream: the next uniforms drawn are those, in order. For a consumer
+     * that had to draw ahead (a device decision needs its uniforms before it knows how many it uses) and returns the
+     * ones it did not use, so the stream goes on exactly as if it had drawn one at a time.
+     */
+    public void putBack(double[] u, int from) {
+        if (from < 0 || from > u.length) throw new IllegalArgumentException("from " + from + " outside 0.." + u.length);
+        int left = pending.length - pendingAt;
+        double[] next = new double[u.length - from + left];
+        System.arraycopy(u, from, next, 0, u.length - from);
+        System.arraycopy(pending, pendingAt, next, u.length - from, left);
+        pending = next;
+        pendingAt = 0;
     }
 
     /**

@@ -81,6 +81,14 @@ public record SamplingParams(
         return repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0;
     }
 
+    /**
+     * Sampling with a temperature and nothing else (no top-k, top-p, min-p or penalties): what the fused acceptance
+     * kernel implements (docs/ALGORITHMS.md §6).
+     */
+    public boolean isTemperatureOnly() {
+        return !isGreedy() && topK == 0 && topP == 1 && minP == 0 && !hasPenalties();
+    }
+
     public SamplingParams withTemperature(double t) { return toBuilder().temperature(t).build(); }
 
     public SamplingParams withSeed(Long s) { return toBuilder().seed(s).build(); }

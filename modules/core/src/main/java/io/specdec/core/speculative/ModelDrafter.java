@@ -1,5 +1,6 @@
 package io.specdec.core.speculative;
 
+import io.specdec.core.backend.HeldLogits;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
@@ -19,6 +20,12 @@ import java.util.Arrays;
 public final class ModelDrafter implements Drafter {
     private final LanguageModel model;
     private LogitsProcessor processor;
+    private SamplingParams params;
+    /**
+     * Where the target keeps this request's draft logits (null: q comes to the host): each draft step is then sampled
+     * where its logits are and leaves its row there for the target's verifier.
+     */
+    private HeldLogits held;
     /** Greedy without penalties: only the draft's argmax matters, so it is taken where the logits are. */
     private boolean argmaxOnly;
     private int vocabSize;
@@ -38,6 +45,7 @@ public final class ModelDrafter implements Drafter {
     public void begin(SamplingParams params, Sampler sampler, int vocabSize) {
         if (draft != null) throw new IllegalStateException("this drafter is already serving a request");
         this.processor = new LogitsProcessor(params);
+        this.params = params;
         this.argmaxOnly = params.isGreedy() && !params.hasPenalties() && model.config().vocabSize() <= vocabSize;
         this.vocabSize = vocabSize;
         this.sampler = sampler;
@@ -51,10 +59,28 @@ public final class ModelDrafter implements Drafter {
         Round round = startRound(context, maxDepth);
         if (argmaxOnly) {
             while (round.input() != null) round.offerToken(model.forwardArgmax(java.util.List.of(round.input()))[0]);
+        } else if (held != null) {
+            while (round.input() != null) {
+                round.offerHeld(model.forwardSampledHolding(round.input(), params, sampler.uniform(), held, round.drafted));
+            }
         } else {
             while (round.input() != null) round.offer(model.forward(round.input())[0]);
         }
         return round.draft();
+    }
+
+    /**
+     * For this request, keeps each draft step's logits in {@code held} (opened by the target for this drafter's model,
+     * {@link LanguageModel#holdDraftLogits}) instead of bringing q to the host: {@link #propose} then returns
+     * {@link ChainDraft#held} drafts for {@link LanguageModel#verifyHeld}. The draft tokens are drawn with the same
+     * uniforms as on the host path. Only for temperature-only sampling; the caller keeps ownership of {@code held}.
+     */
+    public void holdDistributions(HeldLogits held) {
+        if (draft == null) throw new IllegalStateException("holdDistributions before begin");
+        if (held != null && !params.isTemperatureOnly()) {
+            throw new IllegalArgumentException("held draft distributions need temperature-only sampling, got " + params);
+        }
+        this.held = held;
     }
 
     /**
@@ -78,6 +104,7 @@ public final class ModelDrafter implements Drafter {
         private final double[][] q;
         private int drafted;
         private boolean deterministic;
+        private boolean heldRound;
         private SequenceInput input;
 
         private Round(TokenHistory context, int maxDepth) {
@@ -122,11 +149,23 @@ public final class ModelDrafter implements Drafter {
             input = drafted < maxDepth ? SequenceInput.chainLastLogits(draft.sequence(), new int[] {token}) : null;
         }
 
+        /** The draft token sampled where its logits are, which stay as row {@code drafted} of the held buffer. */
+        private void offerHeld(int token) {
+            if (input == null) throw new IllegalStateException("the round is complete");
+            int i = drafted;
+            tokens[i] = token;
+            buffer[length + i] = token;
+            heldRound = true;
+            drafted++;
+            input = drafted < maxDepth ? SequenceInput.chainLastLogits(draft.sequence(), new int[] {token}) : null;
+        }
+
         public ChainDraft draft() {
             if (input != null) throw new IllegalStateException("the round is not complete");
             lastDraftStart = length;
             lastDraftTokens = Arrays.copyOf(tokens, drafted);
             if (maxDepth == 0) return ChainDraft.empty();
+            if (heldRound) return ChainDraft.held(tokens, held);
             return deterministic ? ChainDraft.deterministic(tokens) : new ChainDraft(tokens, q);
         }
     }
@@ -150,6 +189,7 @@ public final class ModelDrafter implements Drafter {
     public void end() {
         if (draft != null) draft.release();
         draft = null;
+        held = null;
         lastDraftStart = -1;
         lastDraftTokens = new int[0];
     }

@@ -33,6 +33,9 @@ public final class SpeculativeSampler {
      * @param sampler the request's random stream (uniforms and replacement draws)
      */
     public static Outcome verify(ChainDraft draft, IntFunction<double[]> target, boolean greedy, Sampler sampler) {
+        if (draft.held() != null) {
+            throw new IllegalArgumentException("a draft with held distributions is verified by LanguageModel.verifyHeld");
+        }
         int[] x = draft.tokens();
         int[] emitted = new int[x.length + 1];
         for (int i = 0; i < x.length; i++) {

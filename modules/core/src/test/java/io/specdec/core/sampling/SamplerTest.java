@@ -45,4 +45,33 @@ class SamplerTest {
         assertThat(ChiSquare.upperRegularizedGamma(5, 29.588 / 2)).isCloseTo(0.001, org.assertj.core.api.Assertions.within(1e-5));
         assertThat(ChiSquare.upperRegularizedGamma(5, 9.342 / 2)).isCloseTo(0.5, org.assertj.core.api.Assertions.within(1e-3));
     }
+
+    @Test
+    void putBackUniformsComeNextAndTheStreamGoesOnUnchanged() {
+        Sampler reference = Sampler.seeded(9L);
+        double[] expected = IntStream.range(0, 10).mapToDouble(i -> reference.uniform()).toArray();
+        Sampler s = Sampler.seeded(9L);
+        double[] ahead = s.uniforms(6);
+        assertThat(ahead).containsExactly(java.util.Arrays.copyOf(expected, 6));
+        s.putBack(ahead, 2);   // used two, returns four
+        double[] rest = IntStream.range(0, 8).mapToDouble(i -> s.uniform()).toArray();
+        assertThat(rest).containsExactly(java.util.Arrays.copyOfRange(expected, 2, 10));
+    }
+
+    @Test
+    void putBackInFrontOfPendingOnesKeepsTheOrder() {
+        Sampler s = Sampler.seeded(4L);
+        double[] first = s.uniforms(3);
+        s.putBack(first, 1);            // pending: first[1], first[2]
+        double[] again = s.uniforms(1); // first[1]
+        s.putBack(again, 0);            // pending: first[1], first[2]
+        assertThat(s.uniforms(2)).containsExactly(first[1], first[2]);
+    }
+
+    @Test
+    void splitWithPutBackUniformsIsRefused() {
+        Sampler s = Sampler.seeded(4L);
+        s.putBack(s.uniforms(2), 1);
+        org.assertj.core.api.Assertions.assertThatThrownBy(s::split).isInstanceOf(IllegalStateException.class);
+    }
 }

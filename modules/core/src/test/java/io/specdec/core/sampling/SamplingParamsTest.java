@@ -55,4 +55,15 @@ class SamplingParamsTest {
         assertThatThrownBy(() -> SamplingParams.defaults().withStopStrings(List.of(""))).hasMessageContaining("stop strings");
         assertThatThrownBy(() -> SamplingParams.defaults().withStopTokenIds(Set.of(-1))).hasMessageContaining("stop token ids");
     }
+
+    @Test
+    void temperatureOnlyMeansSamplingWithNothingButATemperature() {
+        SamplingParams t = SamplingParams.defaults().withTemperature(0.8);
+        assertThat(t.isTemperatureOnly()).isTrue();
+        assertThat(SamplingParams.greedy().isTemperatureOnly()).isFalse();
+        assertThat(t.withTopK(40).isTemperatureOnly()).isFalse();
+        assertThat(t.withTopP(0.9).isTemperatureOnly()).isFalse();
+        assertThat(t.withMinP(0.05).isTemperatureOnly()).isFalse();
+        assertThat(t.toBuilder().repetitionPenalty(1.1).build().isTemperatureOnly()).isFalse();
+    }
 }

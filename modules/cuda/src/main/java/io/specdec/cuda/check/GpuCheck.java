@@ -48,6 +48,9 @@ import java.util.SplittableRandom;
  *   spec                                  speculative greedy == target greedy on the GPU
  *   accept                                fused acceptance kernel vs the CPU reference (decisions, χ², timing)
  *   sample                                device sampling kernel vs the CPU sampling path (tokens, χ², timing)
+ *   specsample [MODELS [CONFIG.json]]     speculative sampling (T 0.8) with device fused vs host acceptance: same ids,
+ *                                         tokens/s; χ² of the device decision against p (MODELS: the bundled pair's
+ *                                         directory; CONFIG: a 1B-shape config, random weights, first-2-layers draft)
  *   splitk [CONFIG.json LABEL]            split-K vs attention_paged (rel. error); with a config, decode ms/token
  *                                         at context 128 and 4096 with and without split-K
  *   hf-export DIR                         a small random model as a HuggingFace directory (for transformers)
@@ -64,7 +67,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         Locale.setDefault(Locale.ROOT);
         if (args.length == 0) {
-            System.err.println("usage: GpuCheck cpu|spec|accept|sample|splitk [CONFIG LABEL]|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL");
+            System.err.println("usage: GpuCheck cpu|spec|accept|sample|specsample [MODELS [CONFIG]]|splitk [CONFIG LABEL]|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL");
             System.exit(2);
         }
         if (args[0].equals("hf-export")) {
@@ -77,6 +80,8 @@ public final class GpuCheck {
                 case "spec" -> spec(device, cublas);
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
+                case "specsample" -> SpecSampleCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
+                        args.length > 2 ? Path.of(args[2]) : null);
                 case "gemv" -> GemvCheck.run(device);
                 case "mma" -> MmaCheck.run(device, cublas, Path.of(args[1]), args[2]);
                 case "splitk" -> SplitKCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
