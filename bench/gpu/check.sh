@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-full]|full]
+#   bench/gpu/check.sh [quick|timing|fusion|full]
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), split-K attention vs attention_paged at long contexts,
 #        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth.
@@ -8,6 +8,8 @@ full]|full]
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
 #        (benchmark-only mode) against the analytic bound; decode at context 128 vs 4096 with and without split-K.
+# fusion: the fused decode path (-Dspecdec.cuda.fusedDecode) against the unfused one on the Llama-3.2-1B and
+#        Llama-3-8B shapes: graph ms/token vs the HBM floor, per-stage µs, fused == unfused logits (< 4 min).
 # Writes results.jsonl, log.txt, gpu.txt, table.txt under $OUT (default /tmp/specdec-check); prints the table last.
 set -uo pipefail
 mode="${1:-quick}"
@@ -33,6 +35,11 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
 if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 4096, with and without split-K)
   run splitk-1b 180 "${check[@]}" splitk "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run splitk-8b 240 "${check[@]}" splitk "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  mode=done
+fi
+if [ "$mode" = fusion ]; then   # decode-profile of both paths + their equivalence, 1B and 8B shapes
+  run fusion-1b 80 "${check[@]}" decode-profile "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run fusion-8b 140 "${check[@]}" decode-profile "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   mode=done
 fi
 [ "$mode" != done ] && run cpu 150 "${check[@]}" cpu

@@ -53,6 +53,8 @@ import java.util.SplittableRandom;
  *   hf-export DIR                         a small random model as a HuggingFace directory (for transformers)
  *   hf-logits DIR TOKENS OUT.f32          teacher-forced logits of every position of TOKENS (one id a line)
  *   bench CONFIG.json LABEL [PROMPT NEW]  batch-1 greedy decode tok/s with random weights generated on the device
+ *   decode-profile CONFIG.json LABEL      unfused vs fused decode path: graph ms/token vs the floor, per-stage µs,
+ *                                         fused == unfused logits (DecodeProfile)
  *   specbench TARGET.json DRAFT.json      speculative speedup vs vanilla under ACCEPTANCE INJECTION (benchmark only)
  * </pre>
  */
@@ -63,7 +65,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         Locale.setDefault(Locale.ROOT);
         if (args.length == 0) {
-            System.err.println("usage: GpuCheck cpu|spec|accept|sample|splitk [CONFIG LABEL]|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL");
+            System.err.println("usage: GpuCheck cpu|spec|accept|sample|splitk [CONFIG LABEL]|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL|decode-profile CONFIG LABEL");
             System.exit(2);
         }
         if (args[0].equals("hf-export")) {
@@ -77,6 +79,7 @@ public final class GpuCheck {
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
                 case "gemv" -> GemvCheck.run(device);
+                case "decode-profile" -> DecodeProfile.run(device, cublas, Path.of(args[1]), args[2]);
                 case "splitk" -> SplitKCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? args[2] : "config");
                 case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));
