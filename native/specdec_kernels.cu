@@ -1244,6 +1244,22 @@ gemv_norm_swiglu_bf16(const bf16* __restrict__ W, const float* __restrict__ x, c
     GEMV_NORM_CASES(true)
 }
 
+// T = 1 only (decode): the entries above take the registers of their T = 8 case (80 for SwiGLU: 3 blocks an SM),
+// these those of T = 1 (60: 4 blocks), with the same arithmetic (the same instantiation). Same parameters; T must be 1.
+extern "C" __global__ void __launch_bounds__(256)
+gemv_norm_bf16_t1(const bf16* __restrict__ W, const float* __restrict__ x, const float* __restrict__ normW,
+                  float* __restrict__ y, int N, int K, int T, float eps) {
+    __shared__ float scratch[32];
+    gemv_norm_rows<1, false>(W, x, normW, eps, y, nullptr, N, K, scratch);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+gemv_norm_swiglu_bf16_t1(const bf16* __restrict__ W, const float* __restrict__ x, const float* __restrict__ normW,
+                         bf16* __restrict__ h, int N, int K, int T, float eps) {
+    __shared__ float scratch[32];
+    gemv_norm_rows<1, true>(W, x, normW, eps, nullptr, h, N, K, scratch);
+}
+
 // Busy-waits ns nanoseconds on the device (GpuCheck decode-profile: holds the stream while the host enqueues a whole
 // step, so that the stage events time the GPU's work, not the host's launch rate).   grid 1, block 1
 extern "C" __global__ void spin_ns(long ns) {

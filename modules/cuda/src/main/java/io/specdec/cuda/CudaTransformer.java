@@ -593,9 +593,10 @@ public final class CudaTransformer implements LanguageModel {
         float eps = config.rmsNormEps();
         int t0 = 0;
         for (int c : fused.passes(tokens)) {
-            device.launchShared(kernel, FusedDecode.grid(n), 1, FusedDecode.BLOCK, FusedDecode.sharedBytes(c, dim),
-                    w, ws.x.slice(4L * t0 * dim, 4L * c * dim), norm, out.slice((long) outBytes * t0 * n, (long) outBytes * c * n),
-                    n, dim, c, eps);
+            DeviceBuffer x = ws.x.slice(4L * t0 * dim, 4L * c * dim);
+            DeviceBuffer y = out.slice((long) outBytes * t0 * n, (long) outBytes * c * n);
+            device.launchShared(FusedDecode.kernel(kernel, c), FusedDecode.grid(n), 1, FusedDecode.BLOCK,
+                    FusedDecode.sharedBytes(c, dim), w, x, norm, y, n, dim, c, eps);
             t0 += c;
         }
     }

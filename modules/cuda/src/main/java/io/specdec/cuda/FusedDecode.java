@@ -26,7 +26,7 @@ public record FusedDecode(int tokensPerPass) {
      */
     static FusedDecode open(CudaDevice device, int dim) {
         if (!Boolean.getBoolean(PROPERTY) || dim % 8 != 0) return OFF;
-        device.preload(NORM_KERNEL, SWIGLU_KERNEL);
+        device.preload(NORM_KERNEL, SWIGLU_KERNEL, kernel(NORM_KERNEL, 1), kernel(SWIGLU_KERNEL, 1));
         int want = sharedBytes(CudaTransformer.SKINNY_MAX_TOKENS, dim);
         int allowed = Math.min(device.allowDynamicShared(NORM_KERNEL, want), device.allowDynamicShared(SWIGLU_KERNEL, want));
         return new FusedDecode(tokensPerPass(dim, allowed));
@@ -36,6 +36,14 @@ public record FusedDecode(int tokensPerPass) {
     static int tokensPerPass(int dim, int sharedBytes) {
         if (dim <= 0 || dim % 8 != 0) return 0;   // 16-byte loads of bf16 rows
         return Math.max(0, Math.min(CudaTransformer.SKINNY_MAX_TOKENS, sharedBytes / (2 * dim)));
+    }
+
+    /**
+     * The entry point of {@code kernel} for a pass of {@code tokens}: the {@code _t1} twin (same parameters, fewer
+     * registers, so more blocks an SM) for a single token, else the one for 1..8 tokens.
+     */
+    static String kernel(String kernel, int tokens) {
+        return tokens == 1 ? kernel + "_t1" : kernel;
     }
 
     /** Dynamic shared memory of a launch over {@code tokens} rows of {@code dim}. */

@@ -37,6 +37,13 @@ class FusedDecodeTest {
     }
 
     @Test
+    void singleTokenPassesTakeTheT1Twin() {
+        assertThat(FusedDecode.kernel(FusedDecode.NORM_KERNEL, 1)).isEqualTo("gemv_norm_bf16_t1");
+        assertThat(FusedDecode.kernel(FusedDecode.SWIGLU_KERNEL, 1)).isEqualTo("gemv_norm_swiglu_bf16_t1");
+        assertThat(FusedDecode.kernel(FusedDecode.SWIGLU_KERNEL, 2)).isEqualTo("gemv_norm_swiglu_bf16");
+    }
+
+    @Test
     void oneWarpPerOutputEightToABlock() {
         assertThat(FusedDecode.grid(14336)).isEqualTo(1792);
         assertThat(FusedDecode.grid(6144)).isEqualTo(768);
