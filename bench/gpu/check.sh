@@ -8,8 +8,9 @@
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
 #        (benchmark-only mode) against the analytic bound; decode at context 128 vs 4096 with and without split-K.
-# fusion: the fused decode path (-Dspecdec.cuda.fusedDecode) against the unfused one on the Llama-3.2-1B and
-#        Llama-3-8B shapes: graph ms/token vs the HBM floor, per-stage µs, fused == unfused logits (< 4 min).
+# fusion: the fused decode path (-Dspecdec.cuda.fusedDecode): cpu and spec checks on it, then against the unfused path
+#        on the Llama-3.2-1B and Llama-3-8B shapes: graph ms/token vs the HBM floor, per-stage µs, fused == unfused
+#        logits (< 4 min).
 # Writes results.jsonl, log.txt, gpu.txt, table.txt under $OUT (default /tmp/specdec-check); prints the table last.
 set -uo pipefail
 mode="${1:-quick}"
@@ -37,9 +38,11 @@ if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 
   run splitk-8b 240 "${check[@]}" splitk "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   mode=done
 fi
-if [ "$mode" = fusion ]; then   # decode-profile of both paths + their equivalence, 1B and 8B shapes
-  run fusion-1b 80 "${check[@]}" decode-profile "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  run fusion-8b 140 "${check[@]}" decode-profile "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+if [ "$mode" = fusion ]; then   # fused path vs CPU and spec == target greedy, then decode-profile of both paths (1B, 8B)
+  run cpu-fused 30 "${check[@]}" cpu fused
+  run spec-fused 30 "${check[@]}" spec fused
+  run fusion-1b 60 "${check[@]}" decode-profile "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run fusion-8b 110 "${check[@]}" decode-profile "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   mode=done
 fi
 [ "$mode" != done ] && run cpu 150 "${check[@]}" cpu

@@ -27,6 +27,7 @@ import io.specdec.cuda.CudaTransformer;
 import io.specdec.cuda.DeviceBuffer;
 import io.specdec.cuda.DeviceWeights;
 import io.specdec.cuda.FusedAcceptance;
+import io.specdec.cuda.FusedDecode;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -44,8 +45,9 @@ import java.util.SplittableRandom;
  * Correctness and speed checks of the CUDA backend, run on a GPU host from the distribution (bench/gpu/check.sh).
  * Each mode prints one JSON line per result:
  * <pre>
- *   cpu                                   CUDA forward vs the CPU backend on the same random bf16 weights
- *   spec                                  speculative greedy == target greedy on the GPU
+ *   cpu [fused]                           CUDA forward vs the CPU backend on the same random bf16 weights
+ *   spec [fused]                          speculative greedy == target greedy on the GPU
+ *                                         (fused: on the fused decode path, -Dspecdec.cuda.fusedDecode=true)
  *   accept                                fused acceptance kernel vs the CPU reference (decisions, χ², timing)
  *   sample                                device sampling kernel vs the CPU sampling path (tokens, χ², timing)
  *   splitk [CONFIG.json LABEL]            split-K vs attention_paged (rel. error); with a config, decode ms/token
@@ -74,8 +76,14 @@ public final class GpuCheck {
         }
         try (CudaDevice device = CudaDevice.open(0); Cublas cublas = new Cublas(device)) {
             switch (args[0]) {
-                case "cpu" -> cpu(device, cublas);
-                case "spec" -> spec(device, cublas);
+                case "cpu" -> {
+                    fusedIfAsked(args);
+                    cpu(device, cublas);
+                }
+                case "spec" -> {
+                    fusedIfAsked(args);
+                    spec(device, cublas);
+                }
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
                 case "gemv" -> GemvCheck.run(device);
@@ -89,6 +97,11 @@ public final class GpuCheck {
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
             }
         }
+    }
+
+    /** {@code cpu fused}, {@code spec fused}: the same checks on the fused decode path ({@link FusedDecode}). */
+    private static void fusedIfAsked(String[] args) {
+        if (args.length > 1 && args[1].equals("fused")) System.setProperty(FusedDecode.PROPERTY, "true");
     }
 
     static void emit(String json) {
@@ -157,8 +170,8 @@ public final class GpuCheck {
                     int[] tok = {r.nextInt(c.vocabSize())};
                     e = compare(cpu.forward(SequenceInput.chainLastLogits(fc, tok)), gpu.forward(SequenceInput.chainLastLogits(fg, tok)));
                     worst = Math.max(worst, e[0]); agree += (int) e[1]; total += (int) e[2];
-                    emit(String.format("{\"check\":\"cuda-vs-cpu\",\"case\":\"%s\",\"max_rel_l2\":%.3e,\"argmax_agree\":%d,\"rows\":%d,\"pass\":%b}",
-                            k.name(), worst, agree, total, worst <= 2e-2 && agree >= 0.95 * total));
+                    emit(String.format("{\"check\":\"cuda-vs-cpu\",\"case\":\"%s\",\"fused_decode\":%b,\"max_rel_l2\":%.3e,\"argmax_agree\":%d,\"rows\":%d,\"pass\":%b}",
+                            k.name(), gpu.fusedDecode(), worst, agree, total, worst <= 2e-2 && agree >= 0.95 * total));
                 }
             }
         }
@@ -217,8 +230,8 @@ public final class GpuCheck {
                 long s1 = System.nanoTime();
                 int same = 0;
                 while (same < Math.min(plain.tokens().length, spec.tokens().length) && plain.tokens()[same] == spec.tokens()[same]) same++;
-                emit(String.format("{\"check\":\"spec-greedy-equals-target\",\"gamma\":%d,\"tokens\":%d,\"equal_prefix\":%d,\"pass\":%b,"
-                                + "\"plain_ms\":%.1f,\"spec_ms\":%.1f,\"stats\":\"%s\"}", gamma, plain.tokens().length, same,
+                emit(String.format("{\"check\":\"spec-greedy-equals-target\",\"fused_decode\":%b,\"gamma\":%d,\"tokens\":%d,\"equal_prefix\":%d,\"pass\":%b,"
+                                + "\"plain_ms\":%.1f,\"spec_ms\":%.1f,\"stats\":\"%s\"}", target.fusedDecode(), gamma, plain.tokens().length, same,
                         Arrays.equals(plain.tokens(), spec.tokens()), (t1 - t0) / 1e6, (s1 - s0) / 1e6,
                         String.valueOf(spec.stats()).replace("\"", "'")));
             }
