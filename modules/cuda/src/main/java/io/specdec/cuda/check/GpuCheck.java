@@ -76,14 +76,8 @@ public final class GpuCheck {
         }
         try (CudaDevice device = CudaDevice.open(0); Cublas cublas = new Cublas(device)) {
             switch (args[0]) {
-                case "cpu" -> {
-                    fusedIfAsked(args);
-                    cpu(device, cublas);
-                }
-                case "spec" -> {
-                    fusedIfAsked(args);
-                    spec(device, cublas);
-                }
+                case "cpu" -> fusedIfAsked(args, () -> cpu(device, cublas));
+                case "spec" -> fusedIfAsked(args, () -> spec(device, cublas));
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
                 case "gemv" -> GemvCheck.run(device);
@@ -100,8 +94,14 @@ public final class GpuCheck {
     }
 
     /** {@code cpu fused}, {@code spec fused}: the same checks on the fused decode path ({@link FusedDecode}). */
-    private static void fusedIfAsked(String[] args) {
-        if (args.length > 1 && args[1].equals("fused")) System.setProperty(FusedDecode.PROPERTY, "true");
+    private static void fusedIfAsked(String[] args, Runnable check) {
+        boolean fused = args.length > 1 && args[1].equals("fused");
+        if (fused) System.setProperty(FusedDecode.PROPERTY, "true");
+        try {
+            check.run();
+        } finally {
+            if (fused) System.clearProperty(FusedDecode.PROPERTY);
+        }
     }
 
     static void emit(String json) {
