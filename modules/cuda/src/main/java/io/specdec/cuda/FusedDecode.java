@@ -29,6 +29,9 @@ public record FusedDecode(int tokensPerPass) {
         device.preload(NORM_KERNEL, SWIGLU_KERNEL, kernel(NORM_KERNEL, 1), kernel(SWIGLU_KERNEL, 1));
         int want = sharedBytes(CudaTransformer.SKINNY_MAX_TOKENS, dim);
         int allowed = Math.min(device.allowDynamicShared(NORM_KERNEL, want), device.allowDynamicShared(SWIGLU_KERNEL, want));
+        int single = sharedBytes(1, dim);   // the _t1 twins hold one row
+        if (Math.min(device.allowDynamicShared(kernel(NORM_KERNEL, 1), single),
+                device.allowDynamicShared(kernel(SWIGLU_KERNEL, 1), single)) < single) return OFF;
         return new FusedDecode(tokensPerPass(dim, allowed));
     }
 
