@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds dist/specdec-<version>-linux-x86_64.tar.xz: a jlink'd Java runtime (runtime.sh), the jars
 # repacked uncompressed (xz compresses stored data far better), only the native libraries a GPU host needs (JCuda's
-# driver API, JavaCPP's cudart/cublas/nccl bridges), the launcher, bench/gpu and the bundled models. Called by `./mvnw -Pdist package`
+# driver API, JavaCPP's cudart/cublas/nccl bridges), the launcher and bench/gpu (not the bundled models: the 45 MB budget; they travel with the repository). Called by `./mvnw -Pdist package`
 # (modules/cli) after its jars are in modules/cli/target/lib; runnable by hand too:  packaging/dist.sh VERSION
 set -euo pipefail
 version="${1:?usage: dist.sh VERSION}"
@@ -14,8 +14,6 @@ rm -rf "$work" && mkdir -p "$stage/lib" "$stage/bin" "$root/dist"
 
 cp "$root/bin/specdec" "$stage/bin/"
 mkdir -p "$stage/bench" && cp -r "$root/bench/gpu" "$stage/bench/"
-# the bundled pair (11 MB): the default models of generate/serve, and the real pair of check.sh's specsample
-mkdir -p "$stage/models" && cp -r "$root/models/target" "$root/models/draft" "$root/models/README.md" "$stage/models/"
 jars=("$root"/modules/cli/target/specdec-cli-"$version".jar "$root"/modules/cli/target/lib/*.jar)
 
 repack() {   # repack $1 into $stage/lib uncompressed, keeping only entries that match $2 among native libraries

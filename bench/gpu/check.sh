@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|mma]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
@@ -9,6 +9,10 @@
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
 #        (benchmark-only mode) against the analytic bound; decode at context 128 vs 4096 with and without split-K.
+# fusion: the fused decode path (-Dspecdec.cuda.fusedDecode): cpu and spec checks on it, then against the unfused path
+#        on the Llama-3.2-1B and Llama-3-8B shapes: graph ms/token vs the HBM floor, per-stage µs, fused == unfused
+#        logits (< 4 min).
+# SPECDEC_MODELS: the bundled pair's folder (default $home/models; the bundle does not carry it: use the repository's).
 # Writes results.jsonl, log.txt, gpu.txt, table.txt under $OUT (default /tmp/specdec-check); prints the table last.
 set -uo pipefail
 mode="${1:-quick}"
@@ -43,11 +47,18 @@ if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 
   run splitk-8b 240 "${check[@]}" splitk "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   mode=done
 fi
+if [ "$mode" = fusion ]; then   # fused path vs CPU and spec == target greedy, then decode-profile of both paths (1B, 8B)
+  run cpu-fused 30 "${check[@]}" cpu fused
+  run spec-fused 30 "${check[@]}" spec fused
+  run fusion-1b 60 "${check[@]}" decode-profile "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run fusion-8b 110 "${check[@]}" decode-profile "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  mode=done
+fi
 [ "$mode" != done ] && run cpu 150 "${check[@]}" cpu
 [ "$mode" != done ] && run accept 180 "${check[@]}" accept
 [ "$mode" != done ] && run spec 120 "${check[@]}" spec
 [ "$mode" != done ] && run sample 240 "${check[@]}" sample
-[ "$mode" != done ] && run specsample 300 "${check[@]}" specsample "$home/models" "$home/bench/gpu/llama-3.2-1b/config.json"
+[ "$mode" != done ] && run specsample 300 "${check[@]}" specsample "${SPECDEC_MODELS:-$home/models}" "$home/bench/gpu/llama-3.2-1b/config.json"
 [ "$mode" != done ] && run splitk 120 "${check[@]}" splitk
 [ "$mode" != done ] && run gemv 120 "${check[@]}" gemv
 if [ "$mode" = full ]; then

@@ -36,6 +36,8 @@ public final class CudaDevice implements AutoCloseable {
     private final CUcontext context = new CUcontext();
     private final CUmodule module = new CUmodule();
     private final Map<String, CUfunction> functions = new HashMap<>();
+    /** Dynamic shared memory limits raised by {@link #allowDynamicShared}, by kernel. */
+    private final Map<String, Integer> dynamicShared = new HashMap<>();
     /** Concurrent only as a guard: a device is meant to be driven by one thread at a time (its rank's thread). */
     private final Map<Long, DevicePointer> allocations = new java.util.concurrent.ConcurrentHashMap<>();
     private final int ordinal;
@@ -267,6 +269,56 @@ public final class CudaDevice implements AutoCloseable {
             };
         }
         cuLaunchKernel(function(kernel), gridX, gridY, 1, blockX, 1, 1, sharedBytes, stream, Pointer.to(params), null);
+    }
+
+    /**
+     * Lets {@code kernel} be launched with up to {@code bytes} of dynamic shared memory (above the default 48 KB needs
+     * the opt-in attribute); only ever raises the kernel's limit, so models of different sizes on one device coexist.
+     * Returns the limit now in force, which is less than asked where the device's opt-in maximum is lower.
+     */
+    public synchronized int allowDynamicShared(String kernel, int bytes) {
+        makeCurrent();
+        CUfunction f = function(kernel);
+        int[] v = new int[1];
+        cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, device);
+        int optin = v[0];
+        cuFuncGetAttribute(v, jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f);
+        int limit = Math.min(bytes, optin - v[0]);
+        int current = dynamicShared.getOrDefault(kernel, 48 * 1024 - v[0]);
+        if (limit > current) {
+            cuFuncSetAttribute(f, jcuda.driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, limit);
+            dynamicShared.put(kernel, limit);
+            return limit;
+        }
+        return current;
+    }
+
+    /** A timing event for {@link #record}/{@link #elapsedMs} (stage timings of GpuCheck's decode-profile). */
+    public CUevent newEvent() {
+        makeCurrent();
+        CUevent e = new CUevent();
+        cuEventCreate(e, 0);
+        return e;
+    }
+
+    /** Records {@code event} on this device's stream, after everything enqueued so far. */
+    public void record(CUevent event) {
+        makeCurrent();
+        cuEventRecord(event, stream);
+    }
+
+    /** Milliseconds between two recorded events, waiting for the later one. */
+    public float elapsedMs(CUevent from, CUevent to) {
+        makeCurrent();
+        cuEventSynchronize(to);
+        float[] ms = new float[1];
+        cuEventElapsedTime(ms, from, to);
+        return ms[0];
+    }
+
+    public void destroyEvent(CUevent event) {
+        makeCurrent();
+        cuEventDestroy(event);
     }
 
     /** Milliseconds {@code work} takes on the device, measured with events around it. */

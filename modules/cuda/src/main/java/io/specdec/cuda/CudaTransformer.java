@@ -54,6 +54,10 @@ public final class CudaTransformer implements LanguageModel {
      */
     private volatile int mmaFromTokens;
     private final SplitKAttention splitK;
+    /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
+    private final FusedDecode fused;
+    /** Told where each stage of a forward begins (GpuCheck's decode-profile); forwards run without graphs meanwhile. */
+    private volatile StageListener stageListener;
     /** Device sampling for plain sampled steps, created on first use. */
     private DeviceSampler sampler;
     /** Fused chain acceptance for held drafts ({@link #verifyHeld}), created on first use. */
@@ -110,6 +114,7 @@ public final class CudaTransformer implements LanguageModel {
                 "argmax_rows");
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
         splitK = SplitKAttention.create(device, config, SAME_KERNEL_AS_DECODE_MAX_TOKENS);
+        fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -160,6 +165,27 @@ public final class CudaTransformer implements LanguageModel {
         this.mmaFromTokens = tokens;
         for (jcuda.driver.CUgraphExec g : graphs.values()) device.destroyGraph(g);
         graphs.clear();
+    }
+
+    /** Whether decode and verify forwards run the fused norm/SwiGLU GEMVs ({@link FusedDecode}). */
+    public boolean fusedDecode() { return fused.tokensPerPass() > 0; }
+
+    /** The stages of a forward, in the order a layer runs them; the fused path skips NORM and SWIGLU. */
+    public enum Stage { EMBED, NORM, QKV, ROPE_APPEND, ATTENTION, O_PROJ, GATE_UP, SWIGLU, DOWN, COLLECTIVE, HEAD }
+
+    /** Told, as a forward is enqueued, where each stage's launches begin and where the forward ends. */
+    public interface StageListener {
+        void enter(Stage stage);
+
+        void done();
+    }
+
+    /** Sets (or, with null, removes) the listener of every following forward's stages; those forwards run without graphs. */
+    public void stageListener(StageListener listener) { this.stageListener = listener; }
+
+    private void enter(Stage stage) {
+        StageListener l = stageListener;
+        if (l != null) l.enter(stage);
     }
 
     /** The logits of the last forward's requested rows, [rows, vocab] f32, valid until the next forward. */
@@ -342,7 +368,8 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void execute(Plan plan, boolean argmax, boolean fuzzy) {
         long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 2) | (fuzzy ? 2 : 0) | (argmax ? 1 : 0);
-        boolean graphable = useGraphs && skinnyGemm && plan.tokens <= SKINNY_MAX_TOKENS && !notGraphable.contains(key);
+        boolean graphable = useGraphs && stageListener == null && skinnyGemm && plan.tokens <= SKINNY_MAX_TOKENS
+                && !notGraphable.contains(key);
         if (!graphable) {
             enqueue(plan, argmax, fuzzy);
             return;
@@ -480,6 +507,7 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void enqueue(Plan plan, boolean argmax, boolean fuzzy) {
         Launch k = new Launch(plan);
+        enter(Stage.EMBED);
         device.launch("embed_gather", plan.tokens, 1, 256, k.mTokens, weights.embedding(), ws.x, config.dim());
         if (fuzzy) {
             fuzzyLayers(k, (ParallelRole.LayerReplica) role);
@@ -494,6 +522,8 @@ public final class CudaTransformer implements LanguageModel {
             }
         }
         head(k, argmax);
+        StageListener l = stageListener;
+        if (l != null) l.done();
     }
 
     /** One forward's metadata views, shared by the steps below. */
@@ -524,14 +554,24 @@ public final class CudaTransformer implements LanguageModel {
         int interleaved = config.ropeStyle() == RopeStyle.INTERLEAVED ? 1 : 0;
         float scale = (float) (1.0 / Math.sqrt(hd));
         DeviceWeights.Layer w = weights.layers().get(l);
-        device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.attentionNorm(), ws.xb, dim, eps);
-        matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
+        if (fused.covers(tokens)) {
+            enter(Stage.QKV);
+            normMatmul(FusedDecode.NORM_KERNEL, w.attentionNorm(), w.wqkv(), ws.qkv, 4, tokens, qDim + 2 * kvDim);
+        } else {
+            enter(Stage.NORM);
+            device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.attentionNorm(), ws.xb, dim, eps);
+            enter(Stage.QKV);
+            matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
+        }
+        enter(Stage.ROPE_APPEND);
         device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                 k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
+        enter(Stage.ATTENTION);
         if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
                 k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
                 k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+        enter(Stage.O_PROJ);
         matmul(w.wo(), ws.attention, out, tokens, dim, qDim, accumulate);
     }
 
@@ -539,16 +579,28 @@ public final class CudaTransformer implements LanguageModel {
     private void mlp(Launch k, int l, boolean accumulate) {
         int dim = config.dim(), hidden = config.hiddenDim(), tokens = k.tokens;
         DeviceWeights.Layer w = weights.layers().get(l);
-        device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.ffnNorm(), ws.xb, dim, config.rmsNormEps());
-        matmul(w.wGateUp(), ws.xb, ws.gateUp, tokens, 2 * hidden, dim, false);
-        long n = (long) tokens * hidden;
-        device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
+        if (fused.covers(tokens)) {
+            enter(Stage.GATE_UP);
+            normMatmul(FusedDecode.SWIGLU_KERNEL, w.ffnNorm(), w.wGateUp(), ws.hidden, 2, tokens, hidden);
+        } else {
+            enter(Stage.NORM);
+            device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.ffnNorm(), ws.xb, dim, config.rmsNormEps());
+            enter(Stage.GATE_UP);
+            matmul(w.wGateUp(), ws.xb, ws.gateUp, tokens, 2 * hidden, dim, false);
+            long n = (long) tokens * hidden;
+            enter(Stage.SWIGLU);
+            device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
+        }
+        enter(Stage.DOWN);
         matmul(w.wDown(), ws.hidden, ws.x, tokens, dim, hidden, accumulate);
     }
 
     /** Tensor-parallel ranks: residual + Σ partial products on every rank. */
     private void allReduce(Launch k) {
-        if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) ts.comm().allReduceSum(ws.x, (long) k.tokens * config.dim());
+        if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) {
+            enter(Stage.COLLECTIVE);
+            ts.comm().allReduceSum(ws.x, (long) k.tokens * config.dim());
+        }
     }
 
     /**
@@ -571,9 +623,11 @@ public final class CudaTransformer implements LanguageModel {
             } else {
                 int mine = lr.attentionLayer(g);
                 if (mine >= 0) attention(k, mine, slot(lr.rank(), n), false);
+                enter(Stage.COLLECTIVE);
                 lr.comm().allGather(slot(lr.rank(), n), ws.group.slice(0, 4L * n * lr.replicas()), n, Nccl.Type.F32);
             }
             for (int j = 0; j < layers.length; j++) {
+                enter(Stage.COLLECTIVE);
                 device.launch("add_f32", (int) Math.min(1024, (n + 255) / 256), 1, 256, ws.x, slot(j, n), n);
                 mlp(k, layers[j], true);
             }
@@ -593,6 +647,7 @@ public final class CudaTransformer implements LanguageModel {
         int rows = k.rows, dim = config.dim(), vocab = config.vocabSize();
         if (rows == 0) return;
         if (role instanceof ParallelRole.LayerReplica lr && lr.rank() != 0) return;
+        enter(Stage.HEAD);
         device.launch("rmsnorm_bf16", rows, 1, 256, ws.x, k.mRows, weights.finalNorm(), ws.xb, dim, config.rmsNormEps());
         if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) {
             long part = (long) rows * outputRows;
@@ -631,6 +686,26 @@ public final class CudaTransformer implements LanguageModel {
             }
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
+        }
+    }
+
+    /**
+     * The fused path's GEMV over RMSNorm(x) with the layer's norm weights {@code norm}: {@code kernel}
+     * {@code gemv_norm_bf16} writes y[T, n] f32 (q/k/v, {@code outBytes} 4), {@code gemv_norm_swiglu_bf16} reads
+     * W = [gate; up] (2n rows) and writes silu(gate)·up as bf16 [T, n] ({@code outBytes} 2). Passes of
+     * {@link FusedDecode#tokensPerPass} tokens, each with its rows' normalized copy in shared memory.
+     */
+    private void normMatmul(String kernel, DeviceBuffer norm, DeviceBuffer w, DeviceBuffer out, int outBytes, int tokens,
+                            int n) {
+        int dim = config.dim();
+        float eps = config.rmsNormEps();
+        int t0 = 0;
+        for (int c : fused.passes(tokens)) {
+            DeviceBuffer x = ws.x.slice(4L * t0 * dim, 4L * c * dim);
+            DeviceBuffer y = out.slice((long) outBytes * t0 * n, (long) outBytes * c * n);
+            device.launchShared(FusedDecode.kernel(kernel, c), FusedDecode.grid(n), 1, FusedDecode.BLOCK,
+                    FusedDecode.sharedBytes(c, dim), w, x, norm, y, n, dim, c, eps);
+            t0 += c;
         }
     }
 

@@ -27,17 +27,29 @@ class CudaTransformerTest {
     }
 
     @Test
+    void fusedDecodePathMatchesCpuBackendOnEveryConfigVariant() throws Exception {
+        GpuAvailable.require("fusedDecodePathMatchesCpuBackendOnEveryConfigVariant");
+        assertThat(capture("cpu", "fused")).contains("\"fused_decode\":true").doesNotContain("\"pass\":false");
+    }
+
+    @Test
+    void speculativeGreedyEqualsTargetGreedyOnTheFusedDecodePath() throws Exception {
+        GpuAvailable.require("speculativeGreedyEqualsTargetGreedyOnTheFusedDecodePath");
+        assertThat(capture("spec", "fused")).contains("\"fused_decode\":true").doesNotContain("\"pass\":false");
+    }
+
+    @Test
     void fusedAcceptanceMatchesCpuReference() throws Exception {
         GpuAvailable.require("fusedAcceptanceMatchesCpuReference");
         assertThat(capture("accept")).contains("fused-residual-chi2").doesNotContain("\"pass\":false");
     }
 
-    static String capture(String mode) throws Exception {
+    static String capture(String... mode) throws Exception {
         PrintStream old = System.out;
         ByteArrayOutputStream buffer = new ByteArrayOutputStream();
         System.setOut(new PrintStream(buffer, true));
         try {
-            GpuCheck.main(new String[]{mode});
+            GpuCheck.main(mode);
         } finally {
             System.setOut(old);
         }

@@ -27,6 +27,7 @@ import io.specdec.cuda.CudaTransformer;
 import io.specdec.cuda.DeviceBuffer;
 import io.specdec.cuda.DeviceWeights;
 import io.specdec.cuda.FusedAcceptance;
+import io.specdec.cuda.FusedDecode;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -44,8 +45,9 @@ import java.util.SplittableRandom;
  * Correctness and speed checks of the CUDA backend, run on a GPU host from the distribution (bench/gpu/check.sh).
  * Each mode prints one JSON line per result:
  * <pre>
- *   cpu                                   CUDA forward vs the CPU backend on the same random bf16 weights
- *   spec                                  speculative greedy == target greedy on the GPU
+ *   cpu [fused]                           CUDA forward vs the CPU backend on the same random bf16 weights
+ *   spec [fused]                          speculative greedy == target greedy on the GPU
+ *                                         (fused: on the fused decode path, -Dspecdec.cuda.fusedDecode=true)
  *   accept                                fused acceptance kernel vs the CPU reference (decisions, χ², timing)
  *   sample                                device sampling kernel vs the CPU sampling path (tokens, χ², timing)
  *   specsample [MODELS [CONFIG.json]]     speculative sampling (T 0.8) with device fused vs host acceptance: same ids,
@@ -56,6 +58,8 @@ import java.util.SplittableRandom;
  *   hf-export DIR                         a small random model as a HuggingFace directory (for transformers)
  *   hf-logits DIR TOKENS OUT.f32          teacher-forced logits of every position of TOKENS (one id a line)
  *   bench CONFIG.json LABEL [PROMPT NEW]  batch-1 greedy decode tok/s with random weights generated on the device
+ *   decode-profile CONFIG.json LABEL      unfused vs fused decode path: graph ms/token vs the floor, per-stage µs,
+ *                                         fused == unfused logits (DecodeProfile)
  *   specbench TARGET.json DRAFT.json      speculative speedup vs vanilla under ACCEPTANCE INJECTION (benchmark only)
  *   mma CONFIG.json LABEL                 verify-sized forwards on the CUDA-core GEMV vs the tensor-core skinny GEMM
  * </pre>
@@ -67,7 +71,7 @@ public final class GpuCheck {
     public static void main(String[] args) throws Exception {
         Locale.setDefault(Locale.ROOT);
         if (args.length == 0) {
-            System.err.println("usage: GpuCheck cpu|spec|accept|sample|specsample [MODELS [CONFIG]]|splitk [CONFIG LABEL]|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL");
+            System.err.println("usage: GpuCheck cpu|spec|accept|sample|specsample [MODELS [CONFIG]]|splitk [CONFIG LABEL]|hf-export DIR|hf-logits DIR TOKENS OUT|bench CONFIG LABEL|decode-profile CONFIG LABEL|mma CONFIG LABEL");
             System.exit(2);
         }
         if (args[0].equals("hf-export")) {
@@ -76,14 +80,15 @@ public final class GpuCheck {
         }
         try (CudaDevice device = CudaDevice.open(0); Cublas cublas = new Cublas(device)) {
             switch (args[0]) {
-                case "cpu" -> cpu(device, cublas);
-                case "spec" -> spec(device, cublas);
+                case "cpu" -> fusedIfAsked(args, () -> cpu(device, cublas));
+                case "spec" -> fusedIfAsked(args, () -> spec(device, cublas));
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
                 case "specsample" -> SpecSampleCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? Path.of(args[2]) : null);
                 case "gemv" -> GemvCheck.run(device);
                 case "mma" -> MmaCheck.run(device, cublas, Path.of(args[1]), args[2]);
+                case "decode-profile" -> DecodeProfile.run(device, cublas, Path.of(args[1]), args[2]);
                 case "splitk" -> SplitKCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? args[2] : "config");
                 case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));
@@ -92,6 +97,17 @@ public final class GpuCheck {
                         args.length > 3 ? Integer.parseInt(args[3]) : 128, args.length > 4 ? Integer.parseInt(args[4]) : 256);
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
             }
+        }
+    }
+
+    /** {@code cpu fused}, {@code spec fused}: the same checks on the fused decode path ({@link FusedDecode}). */
+    private static void fusedIfAsked(String[] args, Runnable check) {
+        boolean fused = args.length > 1 && args[1].equals("fused");
+        if (fused) System.setProperty(FusedDecode.PROPERTY, "true");
+        try {
+            check.run();
+        } finally {
+            if (fused) System.clearProperty(FusedDecode.PROPERTY);
         }
     }
 
@@ -161,8 +177,8 @@ public final class GpuCheck {
                     int[] tok = {r.nextInt(c.vocabSize())};
                     e = compare(cpu.forward(SequenceInput.chainLastLogits(fc, tok)), gpu.forward(SequenceInput.chainLastLogits(fg, tok)));
                     worst = Math.max(worst, e[0]); agree += (int) e[1]; total += (int) e[2];
-                    emit(String.format("{\"check\":\"cuda-vs-cpu\",\"case\":\"%s\",\"max_rel_l2\":%.3e,\"argmax_agree\":%d,\"rows\":%d,\"pass\":%b}",
-                            k.name(), worst, agree, total, worst <= 2e-2 && agree >= 0.95 * total));
+                    emit(String.format("{\"check\":\"cuda-vs-cpu\",\"case\":\"%s\",\"fused_decode\":%b,\"max_rel_l2\":%.3e,\"argmax_agree\":%d,\"rows\":%d,\"pass\":%b}",
+                            k.name(), gpu.fusedDecode(), worst, agree, total, worst <= 2e-2 && agree >= 0.95 * total));
                 }
             }
         }
@@ -221,8 +237,8 @@ public final class GpuCheck {
                 long s1 = System.nanoTime();
                 int same = 0;
                 while (same < Math.min(plain.tokens().length, spec.tokens().length) && plain.tokens()[same] == spec.tokens()[same]) same++;
-                emit(String.format("{\"check\":\"spec-greedy-equals-target\",\"gamma\":%d,\"tokens\":%d,\"equal_prefix\":%d,\"pass\":%b,"
-                                + "\"plain_ms\":%.1f,\"spec_ms\":%.1f,\"stats\":\"%s\"}", gamma, plain.tokens().length, same,
+                emit(String.format("{\"check\":\"spec-greedy-equals-target\",\"fused_decode\":%b,\"gamma\":%d,\"tokens\":%d,\"equal_prefix\":%d,\"pass\":%b,"
+                                + "\"plain_ms\":%.1f,\"spec_ms\":%.1f,\"stats\":\"%s\"}", target.fusedDecode(), gamma, plain.tokens().length, same,
                         Arrays.equals(plain.tokens(), spec.tokens()), (t1 - t0) / 1e6, (s1 - s0) / 1e6,
                         String.valueOf(spec.stats()).replace("\"", "'")));
             }
