@@ -5,7 +5,8 @@
 # --server` through gRPC at 1, 8, 32, 64 concurrent streams (128-token prompts, 256 new tokens each, EOS ignored,
 # speculation off: plain decode), stops the server, then times the same shape's batch-1 decode directly with `specdec
 # bench` (tg256) for the ratio served batch 1 / direct.
-# Usage: OUT=dir bench/gpu/serve-batch.sh [1b|8b|all]     (default all; about 3-4 minutes on an H100)
+# Usage: OUT=dir bench/gpu/serve-batch.sh [1b|8b|all]     (default all; expected 2-4 minutes on an H100; each shape is
+# bounded by 90 s start + 180 s load test + 120 s bench, so under a 10-minute limit per call run 1b and 8b separately)
 # Dry run elsewhere (e.g. on a CPU from a build tree): BACKEND=cpu CONFIGS="path/config.json ..." CONCURRENCY=1,8
 # GEN_TOKENS=32 bench/gpu/serve-batch.sh   (each config's directory names its shape)
 # Writes under $OUT: serve-SHAPE.json (+ .png), bench-SHAPE.json, serve-SHAPE.log, err.txt, summary.txt (printed last):
@@ -42,7 +43,7 @@ for config in "${configs[@]}"; do
   bin/specdec serve --backend "$backend" --random-weights "$config" --draft none --kv-tokens 32768 --max-batch 64 \
     --port "$port" --metrics-port -1 --cluster-port "$cluster_port" --admin-token serve-batch > "$out/serve-$shape.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 240); do   # up to 120 s for the JVM, the weights and the gRPC port
+  for _ in $(seq 180); do   # up to 90 s for the JVM, the weights and the gRPC port
     grep -q '^specdec serving' "$out/serve-$shape.log" && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.5
@@ -52,12 +53,12 @@ for config in "${configs[@]}"; do
     stop_server; continue
   fi
   echo "$shape: serving after $((SECONDS - t0)) s" >> "$out/err.txt"
-  timeout 300 bin/specdec loadtest --server "127.0.0.1:$port" --concurrency "$concurrency" --requests-per-client 2 \
+  timeout 180 bin/specdec loadtest --server "127.0.0.1:$port" --concurrency "$concurrency" --requests-per-client 2 \
     --prompt-tokens 128 --max-tokens "$gen" --speculation off --json "$out/serve-$shape.json" --plot "$out/serve-$shape.png" \
     >> "$out/err.txt" 2>&1
   echo "$shape loadtest rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
   stop_server
-  timeout 240 bin/specdec bench --backend "$backend" --random-weights "$config" --prompt-tokens 128 --gen-tokens "$gen" \
+  timeout 120 bin/specdec bench --backend "$backend" --random-weights "$config" --prompt-tokens 128 --gen-tokens "$gen" \
     --repeats 3 --json "$out/bench-$shape.json" >> "$out/err.txt" 2>&1
   echo "$shape bench rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
 done

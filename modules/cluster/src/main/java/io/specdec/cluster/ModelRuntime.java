@@ -129,7 +129,7 @@ public final class ModelRuntime implements AutoCloseable {
     private final PagedKvCache targetCache;
     private final LanguageModel draft;
     private final Tokenizer tokenizer;
-    /** The GPU's models (CudaModels) on cuda, else null; typed loosely so CPU nodes never load CUDA classes. */
+    /** The GPU and its models ({@link CudaParts}) on cuda, else null; typed loosely so CPU nodes load no CUDA class. */
     private final AutoCloseable gpu;
     private final List<AutoCloseable> owned = new ArrayList<>();
     /** A CPU random-weights runtime's host weights over {@link #loaded}'s shape; null otherwise. */
