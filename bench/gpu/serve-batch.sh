@@ -8,7 +8,8 @@
 # Usage: OUT=dir bench/gpu/serve-batch.sh [1b|8b|all]     (default all; expected 2-4 minutes on an H100; each shape is
 # bounded by 90 s start + 180 s load test + 120 s bench, so under a 10-minute limit per call run 1b and 8b separately)
 # Dry run elsewhere (e.g. on a CPU from a build tree): BACKEND=cpu CONFIGS="path/config.json ..." CONCURRENCY=1,8
-# GEN_TOKENS=32 bench/gpu/serve-batch.sh   (each config's directory names its shape)
+# GEN_TOKENS=32 bench/gpu/serve-batch.sh   (each config's directory names its shape). IN_PROCESS=1 adds the same levels
+# with the node inside the load generator's JVM (no gRPC), as inprocess-SHAPE.json (+ up to 180 s per shape).
 # Writes under $OUT: serve-SHAPE.json (+ .png), bench-SHAPE.json, serve-SHAPE.log, err.txt, summary.txt (printed last):
 # per level aggregate tok/s, per-stream tok/s (a request's tokens over its wall time), per-stream decode tok/s (after
 # the first token, as bench's tg counts), TTFT p50, ITL p50; the ratio compares served batch-1 decode with bench tg256.
@@ -61,6 +62,12 @@ for config in "${configs[@]}"; do
   timeout 120 bin/specdec bench --backend "$backend" --random-weights "$config" --prompt-tokens 128 --gen-tokens "$gen" \
     --repeats 3 --json "$out/bench-$shape.json" >> "$out/err.txt" 2>&1
   echo "$shape bench rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
+  if [ "${IN_PROCESS:-0}" = 1 ]; then   # the same levels with the node in the load generator's JVM: no gRPC in between
+    timeout 180 bin/specdec loadtest --backend "$backend" --random-weights "$config" --kv-tokens 32768 --batching continuous \
+      --transport in-process --concurrency "$concurrency" --requests-per-client 2 --prompt-tokens 128 --max-tokens "$gen" \
+      --speculation off --json "$out/inprocess-$shape.json" >> "$out/err.txt" 2>&1
+    echo "$shape in-process loadtest rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
+  fi
 done
 python3 - "$out" "${shapes[@]}" > "$out/summary.txt" <<'PY'
 import json, os, sys
@@ -78,6 +85,9 @@ for s in shapes:
     for r in levels:
         print(f"{s:14s} {r['concurrency']:7d} {r['tokens_per_second']:10.1f} {r['stream_tokens_per_second_mean']:10.1f}"
               f" {r['stream_decode_tokens_per_second_mean']:10.1f} {r['ttft_p50_ms']:11.1f} {r['itl_p50_ms']:10.2f}")
+    for r in load(f"inprocess-{s}.json").get("levels", []):
+        print(f"{s:14s} {r['concurrency']:7d} {r['tokens_per_second']:10.1f} {r['stream_tokens_per_second_mean']:10.1f}"
+              f" {r['stream_decode_tokens_per_second_mean']:10.1f} {r['ttft_p50_ms']:11.1f} {r['itl_p50_ms']:10.2f}  in-process")
     tgs = [v for k, v in direct.items() if k.startswith("tg") and isinstance(v, dict)]
     tg = tgs[0] if tgs else None
     b1 = next((r for r in levels if r["concurrency"] == 1), None)
