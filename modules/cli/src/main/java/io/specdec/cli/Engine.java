@@ -197,6 +197,12 @@ final class Engine implements AutoCloseable {
      * those, text is token ids ({@link TokenIdTokenizer}).
      */
     static Tokenizer randomWeightsTokenizer(Path explicit, Path config, ModelConfig c, PrintStream err) {
+        Path source = randomWeightsTokenizerSource(explicit, config, c, err);
+        return source != null ? Tokenizers.load(source) : new TokenIdTokenizer(c.vocabSize(), c.bosTokenId(), c.eosTokenIds());
+    }
+
+    /** Where {@link #randomWeightsTokenizer} finds its tokenizer; null for token ids (the server's rule too). */
+    static Path randomWeightsTokenizerSource(Path explicit, Path config, ModelConfig c, PrintStream err) {
         if (explicit != null) {
             Tokenizer t = Tokenizers.load(ModelOptions.requireExists(explicit, "tokenizer"));
             if (t.vocabSize() != c.vocabSize()) {
@@ -204,7 +210,7 @@ final class Engine implements AutoCloseable {
                         + "config's vocab_size is " + c.vocabSize() + ": a random model can emit any id, so they must be equal "
                         + "(without --tokenizer, prompts and output are token ids)");
             }
-            return t;
+            return explicit;
         }
         Path dir = Files.isDirectory(config) ? config : config.toAbsolutePath().getParent();
         List<Path> candidates = new ArrayList<>();
@@ -214,11 +220,11 @@ final class Engine implements AutoCloseable {
             Tokenizer t = Tokenizers.load(p);
             if (t.vocabSize() == c.vocabSize()) {
                 err.println("tokenizer: " + Defaults.display(p));
-                return t;
+                return p;
             }
         }
         err.println("no tokenizer with exactly " + c.vocabSize() + " tokens: prompts and output are token ids");
-        return new TokenIdTokenizer(c.vocabSize(), c.bosTokenId(), c.eosTokenIds());
+        return null;
     }
 
     /**

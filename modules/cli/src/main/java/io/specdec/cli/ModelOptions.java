@@ -26,8 +26,8 @@ public final class ModelOptions {
     int kvTokens;
 
     @Option(names = "--backend", paramLabel = "cpu|cuda", defaultValue = "cpu",
-            description = "Where the models run: cpu (default) or cuda (GPU 0; needs the CUDA driver, and the host's "
-                    + "CUDA libraries on LD_LIBRARY_PATH for cuBLAS).")
+            description = "Where the models run: cpu (default) or cuda (GPU 0; serve: device i on GPU i; needs the CUDA "
+                    + "driver, and the host's CUDA libraries on LD_LIBRARY_PATH for cuBLAS).")
     String backend;
 
     @Option(names = "--tp", paramLabel = "N", defaultValue = "1",

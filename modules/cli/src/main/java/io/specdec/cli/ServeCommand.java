@@ -34,6 +34,8 @@ final class ServeCommand implements Callable<Integer> {
 
     @Mixin DraftModeOptions draftMode;
 
+    @Mixin RandomWeightsOption randomWeights;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to bind gRPC, metrics and cluster (default: ${DEFAULT-VALUE}).")
     String host;
 
@@ -71,7 +73,9 @@ final class ServeCommand implements Callable<Integer> {
             description = "Cluster roles: frontend (serves gRPC, routes), worker (runs the model) (default: ${DEFAULT-VALUE}).")
     List<String> roles;
 
-    @Option(names = "--devices", defaultValue = "1", description = "CPU devices (thread groups), each its own replica (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--devices", defaultValue = "1",
+            description = "Devices, each its own replica: CPU thread groups, or with --backend cuda GPUs 0..D-1 (one GPU "
+                    + "per device; refused when the driver sees fewer) (default: ${DEFAULT-VALUE}).")
     int devices;
 
     @Option(names = "--draft", paramLabel = "PATH|layers:N|none",
@@ -116,6 +120,32 @@ final class ServeCommand implements Callable<Integer> {
         return ConfigFactory.parseMap(m);
     }
 
+    /** What each worker device loads: --model (default: the bundled pair) or --random-weights, on --backend. */
+    ModelRuntime.Spec modelSpec() {
+        boolean random = randomWeights.enabled();
+        if (random && model.model != null) throw new IllegalArgumentException("--random-weights replaces --model: give one of them");
+        Path modelPath = random ? ModelOptions.requireExists(randomWeights.config, "--random-weights config") : model.modelPath();
+        String draftSpec = draft != null ? draft : model.model == null && !random ? Defaults.draft(true) : "none";
+        if (draftSpec.equals("ngram")) draftSpec = "none";
+        String name;
+        Path tokenizer;
+        if (random) {   // named for the config's directory (bench/gpu/llama-3-8b/config.json: llama-3-8b-random)
+            Path abs = modelPath.toAbsolutePath();
+            Path dir = java.nio.file.Files.isDirectory(abs) ? abs : abs.getParent();
+            name = dir.getFileName() + "-random";
+            tokenizer = Engine.randomWeightsTokenizerSource(model.tokenizer, modelPath,
+                    io.specdec.core.format.hf.HuggingFaceModel.config(modelPath), System.err);
+        } else {
+            name = model.model == null && !Defaults.bundledPairExists() ? "stories260K"
+                    : modelPath.getFileName().toString().replaceAll("\\.(bin|gguf)$", "");
+            tokenizer = model.tokenizerPath();
+        }
+        return new ModelRuntime.Spec(name, modelPath, tokenizer, draftSpec, model.threadCount(), model.kvTokens,
+                new ModelRuntime.Parallelism(model.tensorParallel(), draftMode.mode().name().toLowerCase(),
+                        draftMode.devices(), draftMode.layerGroups, draftMode.calibration),
+                ModelRuntime.Backend.of(model.backend), random);
+    }
+
     @Override
     public Integer call() throws Exception {
         if (logJson || "json".equals(System.getProperty("specdec.log.format"))) LogFormat.useJson();
@@ -128,16 +158,7 @@ final class ServeCommand implements Callable<Integer> {
             printToken = true;
         }
         ModelRuntime.Spec spec = null;
-        if (roles.contains("worker")) {
-            Path modelPath = model.modelPath();
-            String draftSpec = draft != null ? draft : model.model == null ? Defaults.draft(true) : "none";
-            if (draftSpec.equals("ngram")) draftSpec = "none";
-            String name = model.model == null && !Defaults.bundledPairExists() ? "stories260K"
-                    : modelPath.getFileName().toString().replaceAll("\\.(bin|gguf)$", "");
-            spec = new ModelRuntime.Spec(name, modelPath, model.tokenizerPath(), draftSpec, model.threadCount(), model.kvTokens,
-                    new ModelRuntime.Parallelism(model.tensorParallel(), draftMode.mode().name().toLowerCase(),
-                            draftMode.devices(), draftMode.layerGroups, draftMode.calibration));
-        }
+        if (roles.contains("worker")) spec = modelSpec();
         SpecdecNode node = SpecdecNode.start(new SpecdecNode.Options(host, clusterPort, seedNodes, roles, spec, devices,
                 new Coordinator.Settings(maxQueue, maxBatch, 256), clusterConfig()));
         ServerOptions options = ServerOptions.plaintext(host, port, metricsPort, token)

@@ -2,10 +2,12 @@ package io.specdec.cluster;
 
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.format.ModelFiles;
+import io.specdec.core.format.hf.HuggingFaceModel;
 import io.specdec.core.model.LoadedModel;
 import io.specdec.core.speculative.Drafter;
 import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.NgramDrafter;
+import io.specdec.core.tokenizer.TokenIdTokenizer;
 import io.specdec.core.tokenizer.Tokenizer;
 import io.specdec.core.tokenizer.Tokenizers;
 import io.specdec.core.kv.PagedKvCache;
@@ -19,28 +21,78 @@ import io.specdec.cpu.CpuModels;
 import io.specdec.cpu.CpuTensorParallelModel;
 import io.specdec.cpu.CpuTransformer;
 import io.specdec.cpu.ParallelExecutor;
+import io.specdec.cuda.check.RandomHostModels;
 
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
- * One device's loaded model on the CPU backend: target, optional draft (a checkpoint or the target's first layers),
- * tokenizer and the thread group that is the "device". Owned by one {@link DeviceWorker}; not thread-safe.
+ * One device's loaded model: target, optional draft (a checkpoint, seeded random weights or the target's first
+ * layers) and tokenizer, on the CPU backend (a thread group is the "device") or on the CUDA backend (device i is GPU
+ * i). Owned by one {@link DeviceWorker}; not thread-safe. CUDA classes are touched only when the spec asks for cuda,
+ * so a node without GPU, driver or kernels serves on the CPU as before.
  */
 public final class ModelRuntime implements AutoCloseable {
-    /** What to load: {@code draft} is null, "layers:N" or a model path. */
+    /** Seed of {@code randomWeights} models: the same as {@code specdec generate --random-weights}, so the weights agree. */
+    public static final long RANDOM_SEED = 1;
+
+    /** Where a device's models run. */
+    public enum Backend {
+        CPU, CUDA;
+
+        /** "cpu" or "cuda" (case-insensitive). */
+        public static Backend of(String name) {
+            return switch (name == null ? "" : name.toLowerCase(java.util.Locale.ROOT)) {
+                case "cpu" -> CPU;
+                case "cuda" -> CUDA;
+                default -> throw new IllegalArgumentException("backend must be cpu or cuda, got " + name);
+            };
+        }
+    }
+
+    /**
+     * What to load: {@code draft} is null, "none", "layers:N", "random:CONFIG.json" or a model path. With
+     * {@code randomWeights} {@code model} is a HuggingFace config.json (or its directory) whose shape gets seeded random
+     * weights ({@link #RANDOM_SEED}; on cuda generated on the GPU); its tokenizer is {@code tokenizer} when that has
+     * exactly vocab_size tokens (refused otherwise: a random model can emit any id), else none: text is token ids
+     * ({@link TokenIdTokenizer}).
+     */
     public record Spec(String name, Path model, Path tokenizer, String draft, int threads, int kvTokens,
-                       Parallelism parallelism) {
+                       Parallelism parallelism, Backend backend, boolean randomWeights) {
         public Spec {
             if (threads < 1) throw new IllegalArgumentException("device threads must be >= 1: " + threads);
             if (kvTokens < 16) throw new IllegalArgumentException("kv tokens must be >= 16: " + kvTokens);
             if (parallelism == null) parallelism = Parallelism.NONE;
+            if (backend == null) backend = Backend.CPU;
+            if (backend == Backend.CUDA && parallelism.tensorParallel() > 1) {
+                throw new IllegalArgumentException("the server runs a cuda target on one GPU per device: tensor parallelism "
+                        + parallelism.tensorParallel() + " on cuda is not served yet (specdec generate/bench --tp runs it)");
+            }
+            if (backend == Backend.CUDA && !parallelism.draftMode().equals("sequential")) {
+                throw new IllegalArgumentException("the server drafts sequentially on cuda, not " + parallelism.draftMode());
+            }
+        }
+
+        public Spec(String name, Path model, Path tokenizer, String draft, int threads, int kvTokens, Parallelism parallelism) {
+            this(name, model, tokenizer, draft, threads, kvTokens, parallelism, Backend.CPU, false);
         }
 
         public Spec(String name, Path model, Path tokenizer, String draft, int threads, int kvTokens) {
             this(name, model, tokenizer, draft, threads, kvTokens, Parallelism.NONE);
+        }
+
+        /** This spec on {@code backend}. */
+        public Spec withBackend(Backend b) {
+            return new Spec(name, model, tokenizer, draft, threads, kvTokens, parallelism, b, randomWeights);
+        }
+
+        /** This spec with {@code model} read as a config.json whose shape gets random weights. */
+        public Spec withRandomWeights(boolean random) {
+            return new Spec(name, model, tokenizer, draft, threads, kvTokens, parallelism, backend, random);
         }
     }
 
@@ -69,37 +121,62 @@ public final class ModelRuntime implements AutoCloseable {
     }
 
     private final Spec spec;
+    /** The CPU device's thread group; null on cuda. */
     private final ParallelExecutor executor;
+    /** On cuda with random weights it holds no host weights: they exist only on the GPU. */
     private final LoadedModel loaded;
     private final LanguageModel target;
     private final PagedKvCache targetCache;
     private final LanguageModel draft;
     private final Tokenizer tokenizer;
+    /** The GPU and its models ({@link CudaParts}) on cuda, else null; typed loosely so CPU nodes load no CUDA class. */
+    private final AutoCloseable gpu;
     private final List<AutoCloseable> owned = new ArrayList<>();
+    /** A CPU random-weights runtime's host weights over {@link #loaded}'s shape; null otherwise. */
+    private LoadedModel hostRandom;
 
     public ModelRuntime(Spec spec, String deviceName) {
+        this(spec, deviceName, 0);
+    }
+
+    /** @param device this device's index on its node: the GPU ordinal on cuda */
+    public ModelRuntime(Spec spec, String deviceName, int device) {
         this.spec = spec;
-        if (!Files.exists(spec.model())) throw new IllegalArgumentException("model " + spec.model() + " does not exist");
-        ModelFiles.LoadOptions options = ModelFiles.LoadOptions.DEFAULT;
-        if (spec.tokenizer() != null) options = options.withTokenizer(spec.tokenizer());
-        this.loaded = ModelFiles.load(spec.model(), options);
+        if (!Files.exists(spec.model())) {
+            throw new IllegalArgumentException((spec.randomWeights() ? "random-weights config " : "model ") + spec.model()
+                    + " does not exist");
+        }
+        if (spec.backend() == Backend.CUDA) CudaParts.requireGpu(device);
+        this.loaded = spec.randomWeights() ? randomShape(spec.model()) : load(spec);
         owned.add(loaded);
         try {
-            if (loaded.tokenizerSource() == null) {
-                throw new IllegalArgumentException("model " + spec.model() + " carries no tokenizer; configure one");
+            this.tokenizer = spec.randomWeights() ? randomWeightsTokenizer(spec.tokenizer(), loaded.config()) : tokenizerOf(loaded, spec);
+            if (spec.backend() == Backend.CUDA) {
+                this.executor = null;
+                CudaParts parts = CudaParts.open(device, loaded, spec.randomWeights(), spec.kvTokens());
+                owned.add(parts);
+                this.gpu = parts;
+                this.target = parts.target();
+                this.targetCache = parts.targetCache();
+                this.draft = openCudaDraft(parts, spec.draft());
+                return;
             }
-            this.tokenizer = Tokenizers.load(loaded.tokenizerSource());
+            this.gpu = null;
+            if (spec.randomWeights()) {   // bf16 in host memory, in the shape's arena (closed with it)
+                hostRandom = new LoadedModel(loaded.source(), loaded.config(),
+                        RandomHostModels.weights(loaded.config(), RANDOM_SEED, loaded.arena()), loaded.arena(), null, Map.of());
+            }
             this.executor = new ParallelExecutor(spec.threads(), deviceName);
             owned.add(executor);
             int tp = spec.parallelism().tensorParallel();
             if (tp > 1) {
-                CpuTensorParallelModel split = new CpuTensorParallelModel(loaded.config(), loaded.weights(), tp,
+                CpuTensorParallelModel split = new CpuTensorParallelModel(loaded.config(), hostModel().weights(), tp,
                         Math.max(1, spec.threads() / tp), spec.kvTokens(), CpuModels.BLOCK_SIZE);
                 owned.add(split);
                 this.target = split;
                 this.targetCache = split.cache();
             } else {
-                CpuTransformer whole = CpuModels.of(loaded, executor, spec.kvTokens());
+                CpuTransformer whole = CpuModels.of(hostModel(), executor, spec.kvTokens());
                 this.target = whole;
                 this.targetCache = whole.cache();
             }
@@ -110,30 +187,105 @@ public final class ModelRuntime implements AutoCloseable {
         }
     }
 
-    private LanguageModel openDraft(String draftSpec) {
-        if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none")) return null;
-        if (draftSpec.startsWith("layers:")) {
-            int layers;
-            try {
-                layers = Integer.parseInt(draftSpec.substring(7));
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("draft layers:N expects a number, got " + draftSpec);
-            }
-            if (easySpec()) {
-                TransformerWeights w = loaded.weights();
-                return easySpec(loaded.config().firstLayers(layers), new TransformerWeights(w.tokenEmbedding(),
-                        w.layers().subList(0, layers), w.finalNorm(), w.output()));
-            }
-            return CpuModels.earlyExit(loaded, layers, executor, spec.kvTokens());
+    /** The model whose host weights the CPU path runs: the loaded checkpoint or its random stand-in. */
+    private LoadedModel hostModel() {
+        return hostRandom != null ? hostRandom : loaded;
+    }
+
+    private static LoadedModel load(Spec spec) {
+        ModelFiles.LoadOptions options = ModelFiles.LoadOptions.DEFAULT;
+        if (spec.tokenizer() != null) options = options.withTokenizer(spec.tokenizer());
+        return ModelFiles.load(spec.model(), options);
+    }
+
+    private static Tokenizer tokenizerOf(LoadedModel loaded, Spec spec) {
+        if (loaded.tokenizerSource() == null) {
+            throw new IllegalArgumentException("model " + spec.model() + " carries no tokenizer; configure one");
         }
-        Path path = Path.of(draftSpec);
-        if (!Files.exists(path)) throw new IllegalArgumentException("draft model " + path + " does not exist");
-        LoadedModel d = ModelFiles.load(path);
+        return Tokenizers.load(loaded.tokenizerSource());
+    }
+
+    /** A config's shape with no weights yet (they are made per backend). */
+    private static LoadedModel randomShape(Path config) {
+        ModelConfig c = HuggingFaceModel.config(config);
+        return new LoadedModel(config, c, null, Arena.ofShared(), null, Map.of());
+    }
+
+    /**
+     * The tokenizer of a random-weights model: {@code explicit} when it has exactly vocab_size tokens (every id the
+     * model can emit then decodes), none (token ids as text) when no tokenizer is given.
+     */
+    static Tokenizer randomWeightsTokenizer(Path explicit, ModelConfig c) {
+        if (explicit == null) return new TokenIdTokenizer(c.vocabSize(), c.bosTokenId(), c.eosTokenIds());
+        if (!Files.exists(explicit)) throw new IllegalArgumentException("tokenizer " + explicit + " does not exist");
+        Tokenizer t = Tokenizers.load(explicit);
+        if (t.vocabSize() != c.vocabSize()) {
+            throw new IllegalArgumentException("tokenizer " + explicit + " has " + t.vocabSize() + " tokens, the random-weights "
+                    + "config's vocab_size is " + c.vocabSize() + ": a random model can emit any id, so they must be equal "
+                    + "(without a tokenizer, prompts and output are token ids)");
+        }
+        return t;
+    }
+
+    /** The cuda draft: the target's first layers (sharing its GPU weights), random weights or a checkpoint. */
+    private LanguageModel openCudaDraft(CudaParts parts, String draftSpec) {
+        if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none")) return null;
+        if (draftSpec.startsWith("layers:")) return parts.earlyExit(loaded, parseLayers(draftSpec), spec.kvTokens());
+        if (draftSpec.startsWith("random:")) {
+            LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
+            owned.add(shape);
+            checkDraftVocab(shape.config(), shape.source());
+            return parts.random(shape, RANDOM_SEED + 1, spec.kvTokens());
+        }
+        LoadedModel d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
         owned.add(d);
-        if (d.config().vocabSize() != loaded.config().vocabSize()) {
-            throw new IllegalArgumentException("draft " + path + " has a vocabulary of " + d.config().vocabSize()
+        checkDraftVocab(d.config(), d.source());
+        return parts.of(d, spec.kvTokens());
+    }
+
+    private static Path requireDraft(Path path) {
+        if (!Files.exists(path)) throw new IllegalArgumentException("draft model " + path + " does not exist");
+        return path;
+    }
+
+    private void checkDraftVocab(ModelConfig c, Path path) {
+        if (c.vocabSize() != loaded.config().vocabSize()) {
+            throw new IllegalArgumentException("draft " + path + " has a vocabulary of " + c.vocabSize()
                     + " tokens, the target " + loaded.config().vocabSize());
         }
+    }
+
+    private static int parseLayers(String draftSpec) {
+        try {
+            return Integer.parseInt(draftSpec.substring(7));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("draft layers:N expects a number, got " + draftSpec);
+        }
+    }
+
+    private LanguageModel openDraft(String draftSpec) {
+        if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none")) return null;
+        LoadedModel host = hostModel();
+        if (draftSpec.startsWith("layers:")) {
+            int layers = parseLayers(draftSpec);
+            if (easySpec()) {
+                TransformerWeights w = host.weights();
+                return easySpec(host.config().firstLayers(layers), new TransformerWeights(w.tokenEmbedding(),
+                        w.layers().subList(0, layers), w.finalNorm(), w.output()));
+            }
+            return CpuModels.earlyExit(host, layers, executor, spec.kvTokens());
+        }
+        LoadedModel d;
+        if (draftSpec.startsWith("random:")) {
+            LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
+            owned.add(shape);
+            d = new LoadedModel(shape.source(), shape.config(), RandomHostModels.weights(shape.config(), RANDOM_SEED + 1,
+                    shape.arena()), shape.arena(), null, Map.of());
+        } else {
+            d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
+            owned.add(d);
+        }
+        checkDraftVocab(d.config(), d.source());
         if (easySpec()) return easySpec(d.config(), d.weights());
         return CpuModels.of(d, executor, spec.kvTokens());
     }
@@ -167,13 +319,15 @@ public final class ModelRuntime implements AutoCloseable {
     public int kvBlocksInUse() {
         int used = targetCache.totalBlocks() - targetCache.freeBlocks();
         if (draft instanceof CpuTransformer d) used += d.cache().totalBlocks() - d.cache().freeBlocks();
+        if (spec.backend() == Backend.CUDA) used += ((CudaParts) gpu).draftBlocksInUse(draft);
         if (draft instanceof EasySpecDraftModel e && e.model() instanceof CpuLayerParallelModel m) {
             used += m.cache().totalBlocks() - m.cache().freeBlocks();
         }
         return used;
     }
 
-    public LoadedModel loaded() { return loaded; }
+    /** The target as loaded; on cuda with random weights its weights are null (they exist only on the GPU). */
+    public LoadedModel loaded() { return hostModel(); }
 
     /** Drafters this runtime can build, for ListModels. */
     public List<String> drafters() {

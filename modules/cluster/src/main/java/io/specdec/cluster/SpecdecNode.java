@@ -33,7 +33,8 @@ public final class SpecdecNode implements AutoCloseable {
      * @param seedNodes   "host:port" of seed nodes (this node's own address to start a new cluster); empty = itself;
      *                    unused when the config's specdec.cluster.discovery is kubernetes-api
      * @param model       what each device loads; null for a frontend-only node
-     * @param devices     CPU devices (thread groups) on this node, each its own replica
+     * @param devices     devices on this node, each its own replica: CPU thread groups, or GPUs 0..devices-1 when the
+     *                    model's backend is cuda
      * @param config      extra HOCON overriding the defaults (TLS, SBR timings, discovery, ...); may be empty
      */
     public record Options(String host, int port, List<String> seedNodes, List<String> roles, ModelRuntime.Spec model,
@@ -81,6 +82,11 @@ public final class SpecdecNode implements AutoCloseable {
                 .resolve();
     }
 
+    /** "cpu0", "cpu1", ... (thread groups) or "cuda0", "cuda1", ... (device i is GPU i). */
+    private static String deviceId(Options o, int device) {
+        return (o.model() != null && o.model().backend() == ModelRuntime.Backend.CUDA ? "cuda" : "cpu") + device;
+    }
+
     public static SpecdecNode start(Options o) {
         return start(o, new RandomCommunicatorIds());
     }
@@ -95,7 +101,7 @@ public final class SpecdecNode implements AutoCloseable {
         List<ModelRuntime> runtimes = new ArrayList<>();
         try {
             if (o.roles().contains("worker")) {
-                for (int d = 0; d < o.devices(); d++) runtimes.add(new ModelRuntime(o.model(), "specdec-cpu" + d));
+                for (int d = 0; d < o.devices(); d++) runtimes.add(new ModelRuntime(o.model(), "specdec-" + deviceId(o, d), d));
             }
         } catch (RuntimeException e) {
             runtimes.forEach(ModelRuntime::close);
@@ -106,7 +112,7 @@ public final class SpecdecNode implements AutoCloseable {
         Behavior<Void> guardian = Behaviors.setup(ctx -> {
             ActorRef<NodeAgent.Command> agent = ctx.spawn(NodeAgent.create(), "node");
             for (int d = 0; d < runtimes.size(); d++) {
-                String deviceId = "cpu" + d;
+                String deviceId = deviceId(o, d);
                 agent.tell(new NodeAgent.DeviceStarted(deviceId));
                 // The CPU backend cannot run one rank of a model alone: the member only mirrors its group's batch.
                 ActorRef<GroupMember.Command> member = groups ? ctx.spawn(GroupMember.create(deviceId, ids, GroupShard.NONE),

@@ -141,9 +141,15 @@ public final class BatchEngine implements AutoCloseable {
         if (batch.isEmpty()) return updates;
         steps++;
         long t0 = System.nanoTime();
-        List<float[][]> logits;
+        // Greedy chain verification needs only each row's argmax, as in Generation: when that holds for the whole
+        // batch it is taken where the logits are (on a GPU only the ids move, not rows x vocab floats).
+        boolean argmaxOnly = plans.stream().allMatch(p -> p.draft == null || (p.draft instanceof ChainDraft
+                && p.s.params.isGreedy() && !p.s.params.hasPenalties() && !p.s.logprobs));
+        List<float[][]> logits = null;
+        int[] best = null;
         try {
-            logits = target.forward(batch);
+            if (argmaxOnly) best = target.forwardArgmax(batch);
+            else logits = target.forward(batch);
         } catch (KvCacheExhaustedException e) {
             // Roll every sequence back and drop the newest request: the others go on next step.
             for (Planned p : plans) p.s.sequence.truncate(Math.min(p.kvBefore, p.s.sequence.length()));
@@ -159,10 +165,13 @@ public final class BatchEngine implements AutoCloseable {
             return updates;
         }
         long forwardNanos = System.nanoTime() - t0;
+        int row = 0;
         for (int i = 0; i < plans.size(); i++) {
             Planned p = plans.get(i);
+            int firstRow = row;
+            row += batch.get(i).logitRows().length;
             try {
-                StepUpdate u = apply(p, logits.get(i), forwardNanos);
+                StepUpdate u = argmaxOnly ? applyArgmax(p, best, firstRow, forwardNanos) : apply(p, logits.get(i), forwardNanos);
                 if (u != null) updates.add(u);
             } catch (RuntimeException e) {
                 updates.add(fail(p.s, "verification failed: " + e));
@@ -242,6 +251,23 @@ public final class BatchEngine implements AutoCloseable {
                 yield new SequenceInput(seq, tokens, positions, AttentionMask.tree(parents), rows);
             }
         };
+    }
+
+    /** Greedy chain verification from the rows' argmax ids ({@code best[firstRow...]}: this request's rows). */
+    private StepUpdate applyArgmax(Planned p, int[] best, int firstRow, long forwardNanos) {
+        if (p.draft == null) return null; // a prefill chunk
+        BatchSequence s = p.s;
+        int[] x = ((ChainDraft) p.draft).tokens();
+        int accepted = 0;
+        while (accepted < x.length && x[accepted] == best[firstRow + accepted]) accepted++;
+        int[] emitted = Arrays.copyOf(x, accepted + 1);
+        emitted[accepted] = best[firstRow + accepted];
+        if (x.length == 0) s.stats.plainStep(p.draftNanos, forwardNanos);
+        else s.stats.round(x.length, x.length, accepted, p.draftNanos, forwardNanos);
+        if (s.drafter != null && x.length > 0) s.gamma.record(x.length, accepted, p.draftNanos, forwardNanos);
+        int[] rowOf = new int[emitted.length];
+        for (int i = 0; i < rowOf.length; i++) rowOf[i] = i;
+        return emit(s, emitted, rowOf, null); // no logprobs asked, so emit reads no logits
     }
 
     private StepUpdate apply(Planned p, float[][] logits, long forwardNanos) {

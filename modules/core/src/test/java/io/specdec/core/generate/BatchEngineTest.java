@@ -200,4 +200,71 @@ class BatchEngineTest {
         assertThat(engine.size()).isZero();
         assertThat(target.blocksInUse()).isZero();
     }
+
+    /** Counts which kind of target forward the engine asks for. */
+    static final class ForwardKinds implements io.specdec.core.backend.LanguageModel {
+        final FakeLanguageModel inner;
+        int logits;
+        int argmax;
+
+        ForwardKinds(FakeLanguageModel inner) { this.inner = inner; }
+
+        @Override public io.specdec.core.model.ModelConfig config() { return inner.config(); }
+
+        @Override public io.specdec.core.kv.KvSequence newSequence() { return inner.newSequence(); }
+
+        @Override public List<float[][]> forward(List<io.specdec.core.backend.SequenceInput> batch) {
+            logits++;
+            return inner.forward(batch);
+        }
+
+        @Override public int[] forwardArgmax(List<io.specdec.core.backend.SequenceInput> batch) {
+            argmax++;
+            return inner.forwardArgmax(batch);
+        }
+
+        @Override public void close() { }
+    }
+
+    /**
+     * Greedy chains need only each row's argmax (as in Generation): a batch of greedy requests without penalties or
+     * logprobs takes ids from forwardArgmax (on a GPU only ids leave the device) with the same output as alone; one
+     * request asking for logprobs brings the batch back to full logits.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("setups")
+    void greedyBatchesTakeArgmaxIdsOnlyAndMatchOneAtATime(Setup setup) {
+        if (setup.name().startsWith("tree")) return; // trees verify from full logits
+        SamplingParams greedy = SamplingParams.greedy();
+        List<Request> requests = List.of(new Request(new int[] {3, 17, 5, 22, 9}, greedy.withMaxTokens(30), 0),
+                new Request(new int[] {1}, greedy.withMaxTokens(20), 1),
+                new Request(new int[] {11, 12}, greedy.toBuilder().maxTokens(40).stopTokenIds(Set.of(7, 13)).build(), 3));
+        for (boolean withLogprobs : new boolean[] {false, true}) {
+            FakeLanguageModel draft = model("draft", DRAFT);
+            ForwardKinds target = new ForwardKinds(model("target", setup.target()));
+            BatchEngine engine = new BatchEngine(target, 4);
+            List<BatchSequence> running = new ArrayList<>();
+            for (int step = 0; running.size() < requests.size() || running.stream().anyMatch(r -> !r.finished()); step++) {
+                for (Request r : requests) {
+                    if (r.joinAtStep() != step) continue;
+                    Drafter drafter = setup.drafter().apply(draft);
+                    running.add(engine.add(r.prompt(), r.params(), drafter, drafter == null ? null : setup.gamma().get(),
+                            LETTERS, withLogprobs && running.isEmpty(), withLogprobs ? 2 : 0));
+                }
+                engine.step();
+                assertThat(step).isLessThan(1000);
+            }
+            for (int i = 0; i < requests.size(); i++) {
+                Request r = requests.get(i);
+                FakeLanguageModel alone = model("target", setup.target());
+                Drafter drafter = setup.drafter().apply(model("draft", DRAFT));
+                GenerationResult expected = new Generator(alone, drafter, drafter == null ? null : setup.gamma().get())
+                        .generate(r.prompt(), r.params(), TokenListener.NONE, LETTERS);
+                assertThat(running.get(i).output()).as("request %d", i).containsExactly(expected.tokens());
+            }
+            if (withLogprobs) assertThat(target.logits).as("full-logits forwards with a logprobs request").isPositive();
+            else assertThat(target.logits).as("full-logits forwards of an all-greedy batch").isZero();
+            assertThat(target.argmax + target.logits).isEqualTo((int) engine.steps());
+        }
+    }
 }
