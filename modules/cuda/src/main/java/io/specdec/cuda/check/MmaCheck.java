@@ -49,6 +49,21 @@ final class MmaCheck {
                 maxRel = Math.max(maxRel, relL2(mma[i], gemv[i]));
                 if (GpuCheck.argmax(mma[i]) == GpuCheck.argmax(gemv[i])) agree++;
             }
+            // what speculative greedy == target greedy needs: a verify row equals the decode step at its position
+            for (int path = 0; path < 2; path++) {
+                m.useTensorCoresFrom(path == 0 ? 0 : 1);
+                int len = s.length();
+                float[][] stepwise = new float[8][];
+                for (int i = 0; i < 8; i++) stepwise[i] = m.forward(SequenceInput.chainLastLogits(s, new int[]{toks[i]}))[0];
+                s.truncate(len);
+                float[][] verify = forwardAll(m, s, toks);
+                double maxAbs = 0;
+                for (int i = 0; i < 8; i++) for (int v = 0; v < verify[i].length; v++) maxAbs = Math.max(maxAbs, Math.abs(verify[i][v] - stepwise[i][v]));
+                GpuCheck.emit(String.format("{\"check\":\"verify-equals-decode-%s-%s\",\"path\":\"%s\",\"rows\":8,"
+                        + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"pass\":%b}", label, path == 0 ? "gemv" : "mma",
+                        path == 0 ? "gemv" : "mma (decode too)", maxAbs, maxAbs == 0, maxAbs == 0));
+            }
+            m.useTensorCoresFrom(0);
             double decode = ms[0][1];
             for (int t = 1; t <= 8; t++) {
                 GpuCheck.emit(String.format("{\"check\":\"mma-verify-%s-t%d\",\"model\":\"%s\",\"tokens\":%d,\"gemv_ms\":%.4f,"
