@@ -28,7 +28,7 @@ class SplitKAttentionTest {
         assertThat(SplitKAttention.splits(65, 9)).isEqualTo(2);
         assertThat(SplitKAttention.splits(384, 9)).isEqualTo(6);   // a 128-token prompt + 256 decoded: 6 splits of 64
         assertThat(SplitKAttention.splits(4096, 9)).isEqualTo(9);
-        assertThat(SplitKAttention.splits(4096, 32)).isEqualTo(16);
+        assertThat(SplitKAttention.splits(4096, 32)).isEqualTo(32);
     }
 
     @Test
