@@ -144,41 +144,6 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
 #define ATT_WARPS 4
 #define ATT_MAX_HD 256
 
-// acc[r] += Σ p_k · V[slot_k][lane + 32r] over a 32-key tile's visible keys, in key order. The V rows of 8 keys are
-// loaded before any is added: the former loop over the live keys waited on one V row at a time, which made decode
-// attention at short contexts latency-bound (~35 µs a layer on an H100). Same additions in the same order as before.
-__device__ __forceinline__ void accumulate_values(float* acc, float p, size_t slot, bool visible,
-                                                  const bf16* __restrict__ vCache, int kvDim, int kvh, int hd, int lane) {
-    unsigned live = __ballot_sync(FULL_MASK, visible);
-#pragma unroll
-    for (int k0 = 0; k0 < 32; k0 += 8) {
-        if (((live >> k0) & 0xFFu) == 0u) continue;   // warp-uniform
-        float pk[8];
-        float v[8][ATT_MAX_HD / 32];
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            int k = k0 + j;
-            bool on = (live >> k) & 1u;
-            pk[j] = __shfl_sync(FULL_MASK, p, k);
-            size_t sk = __shfl_sync(FULL_MASK, (unsigned long long) slot, k);
-            const bf16* vr = vCache + (on ? sk : 0) * kvDim + kvh * hd;
-#pragma unroll
-            for (int r = 0; r < ATT_MAX_HD / 32; r++) {
-                int i = lane + 32 * r;
-                v[j][r] = on && i < hd ? __bfloat162float(vr[i]) : 0.f;
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            if (!((live >> (k0 + j)) & 1u)) continue;
-#pragma unroll
-            for (int r = 0; r < ATT_MAX_HD / 32; r++) {
-                if (lane + 32 * r < hd) acc[r] += pk[j] * v[j][r];
-            }
-        }
-    }
-}
-
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
 attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
                 bf16* __restrict__ out, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
@@ -241,7 +206,19 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
         l = l * corr + warp_sum(p);
 #pragma unroll
         for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] *= corr;
-        accumulate_values(acc, p, slot, visible, vCache, kvDim, kvh, hd, lane);
+        unsigned live = __ballot_sync(FULL_MASK, visible);
+        while (live) {
+            int k = __ffs(live) - 1;
+            live &= live - 1;
+            float pk = __shfl_sync(FULL_MASK, p, k);
+            size_t sk = __shfl_sync(FULL_MASK, (unsigned long long) slot, k);
+            const bf16* vr = vCache + sk * kvDim + kvh * hd;
+#pragma unroll
+            for (int r = 0; r < ATT_MAX_HD / 32; r++) {
+                int i = lane + 32 * r;
+                if (i < hd) acc[r] += pk * __bfloat162float(vr[i]);
+            }
+        }
         m = mNew;
     }
     if (lane == 0) { mS[warp] = m; lS[warp] = l; }
@@ -909,7 +886,7 @@ sample_rows(const float* __restrict__ logits, int V, const double* __restrict__ 
 // depends only on the row's key count, so a verify row and the decode step at the same position add up in the same
 // order. part[((t*heads + h)*maxSplits + s)*hd + i], ml[2*((t*heads + h)*maxSplits + s) + {0,1}] = {max, sum}.
 // ---------------------------------------------------------------------------------------------------------------
-#define SPLIT_MIN_KEYS 64
+#define SPLIT_MIN_KEYS 256
 
 __device__ __forceinline__ int split_chunk(int keys, int maxSplits) {
     int per = (keys + maxSplits - 1) / maxSplits;
@@ -989,7 +966,19 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
         l = l * corr + warp_sum(p);
 #pragma unroll
         for (int r = 0; r < ATT_MAX_HD / 32; r++) acc[r] *= corr;
-        accumulate_values(acc, p, slot, visible, vCache, kvDim, kvh, hd, lane);
+        unsigned live = __ballot_sync(FULL_MASK, visible);
+        while (live) {
+            int k = __ffs(live) - 1;
+            live &= live - 1;
+            float pk = __shfl_sync(FULL_MASK, p, k);
+            size_t sk = __shfl_sync(FULL_MASK, (unsigned long long) slot, k);
+            const bf16* vr = vCache + sk * kvDim + kvh * hd;
+#pragma unroll
+            for (int r = 0; r < ATT_MAX_HD / 32; r++) {
+                int i = lane + 32 * r;
+                if (i < hd) acc[r] += pk * __bfloat162float(vr[i]);
+            }
+        }
         m = mNew;
     }
     if (lane == 0) { mS[warp] = m; lS[warp] = l; }

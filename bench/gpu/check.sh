@@ -38,13 +38,15 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
 if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-core skinny GEMM; speculation with the latter
   run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  # every pass of up to 16 tokens on the tensor cores (decode too: a verify row must add up as its decode step does)
+  # every pass of up to 16 tokens on the tensor cores (the default; decode too: a verify row must add up as its decode
+  # step does) vs every pass on the CUDA-core GEMV
   mma_check=("${check[0]}" -Dspecdec.cuda.mmaFromTokens=1 "${check[@]:1}")
-  run specbench-gemv 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  gemv_check=("${check[0]}" -Dspecdec.cuda.mmaFromTokens=0 "${check[@]:1}")
+  run specbench-gemv 240 "${gemv_check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
   run specbench-mma 240 "${mma_check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
-  run bench-8b-gemv 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  run bench-8b-gemv 240 "${gemv_check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   run bench-8b-mma 240 "${mma_check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  run bench-1b-gemv 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run bench-1b-gemv 150 "${gemv_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-1b-mma 150 "${mma_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=done
 fi
@@ -54,6 +56,7 @@ if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 
   mode=done
 fi
 if [ "$mode" = fusion ]; then   # fused path vs CPU and spec == target greedy, then decode-profile of both paths (1B, 8B)
+  check=("${check[0]}" -Dspecdec.cuda.mmaFromTokens=0 "${check[@]:1}")   # the fused GEMVs are the CUDA-core path's
   run cpu-fused 30 "${check[@]}" cpu fused
   run spec-fused 30 "${check[@]}" spec fused
   run fusion-1b 60 "${check[@]}" decode-profile "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b

@@ -50,7 +50,11 @@ public final class CudaTransformer implements LanguageModel {
     private volatile boolean useGraphs;
     /**
      * Passes of at least this many tokens (up to 8) run their matmuls on the tensor cores (gemm_skinny_mma) instead of
-     * the CUDA-core GEMV; 0 = never. Default from {@code specdec.cuda.mmaFromTokens}.
+     * the CUDA-core GEMV; 0 = never. Default 1 (every decode and verify pass; {@code specdec.cuda.mmaFromTokens}
+     * overrides): a verify pass of γ+1 tokens then costs 1.02-1.06x a decode step instead of 1.1-1.7x, which brought
+     * speculative decoding to 0.90-1.0 of the analytic bound at α = 0.8 (bench/results/cuda-h100-2026-11-23-mma), for
+     * 2.7% slower plain decode of the 8B shape (1.6% faster for 1B). Decode uses it too because a verify row must add up
+     * exactly as the decode step at its position does (speculative greedy == target greedy, bit for bit).
      */
     private volatile int mmaFromTokens;
     private final SplitKAttention splitK;
@@ -101,7 +105,7 @@ public final class CudaTransformer implements LanguageModel {
         this.blockSize = blockSize;
         this.skinnyGemm = !Boolean.getBoolean("specdec.cuda.cublasOnly");
         this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
-        this.mmaFromTokens = Integer.getInteger("specdec.cuda.mmaFromTokens", 0);
+        this.mmaFromTokens = Integer.getInteger("specdec.cuda.mmaFromTokens", 1);
         long slotBytes = 2L * config.kvDim();
         keys = new DeviceBuffer[config.layers()];
         values = new DeviceBuffer[config.layers()];

@@ -21,7 +21,7 @@ import jcuda.driver.JCudaDriver;
 public final class SplitKAttention implements AutoCloseable {
     public static final String DISABLE_PROPERTY = "specdec.cuda.noSplitK";
     /** SPLIT_MIN_KEYS in the kernels: a split is worth its partial state only over this many keys. */
-    static final int MIN_KEYS = 64;
+    static final int MIN_KEYS = 256;
     static final int MAX_SPLITS = 32;
     private static final int THREADS = 128;   // ATT_WARPS * 32
 

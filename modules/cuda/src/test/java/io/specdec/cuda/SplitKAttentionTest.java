@@ -23,12 +23,12 @@ class SplitKAttentionTest {
     }
 
     @Test
-    void shortContextsSplitInChunksOf64KeysLongOnesUseTheGrid() {
-        assertThat(SplitKAttention.splits(64, 9)).isEqualTo(1);
-        assertThat(SplitKAttention.splits(65, 9)).isEqualTo(2);
-        assertThat(SplitKAttention.splits(384, 9)).isEqualTo(6);   // a 128-token prompt + 256 decoded: 6 splits of 64
+    void shortContextsTakeOneSplitLongOnesUseTheGrid() {
+        assertThat(SplitKAttention.splits(128, 9)).isEqualTo(1);
+        assertThat(SplitKAttention.splits(256, 9)).isEqualTo(1);
+        assertThat(SplitKAttention.splits(257, 9)).isEqualTo(2);
         assertThat(SplitKAttention.splits(4096, 9)).isEqualTo(9);
-        assertThat(SplitKAttention.splits(4096, 32)).isEqualTo(32);
+        assertThat(SplitKAttention.splits(4096, 32)).isEqualTo(16);
     }
 
     @Test
