@@ -52,12 +52,34 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
      * @param plan     requests joining (prompt ids, sampling parameters, drafter) and requests removed
      * @param finished requests that finished in the previous iteration (stop token, length): dropped before the plan
      * @param running  the batch after this step's changes, in order: members check their own against it
+     * @param tokensHash the hash of the events the leader's shard emitted in step {@code seq - 1}
+     *                   ({@link TensorRankShard#tokensHash}; 0 for a shard that runs no model): members compare theirs
      */
-    public record GroupStep(String groupId, long seq, StepPlan plan, List<String> finished, List<String> running)
-            implements Command, ClusterMessage { }
+    public record GroupStep(String groupId, long seq, StepPlan plan, List<String> finished, List<String> running,
+                            long tokensHash) implements Command, ClusterMessage {
+        public GroupStep(String groupId, long seq, StepPlan plan, List<String> finished, List<String> running) {
+            this(groupId, seq, plan, finished, running, 0);
+        }
+    }
 
-    /** Local, to the leader: broadcast this iteration's plan (ignored unless this member leads a ready group). */
-    public record Lead(StepPlan plan, List<String> finished) implements Command { }
+    /**
+     * Local, to the leader: broadcast this iteration's plan. Without {@code replyTo} (a shard that runs no model) it
+     * is ignored unless this member leads a ready group, and {@code finished} are the device's own; with it the
+     * leader's shard runs the plan and the step's result comes back in {@link Led} (the finished ones are then the
+     * shard's own).
+     */
+    public record Lead(StepPlan plan, List<String> finished, ActorRef<Led> replyTo) implements Command {
+        public Lead(StepPlan plan, List<String> finished) {
+            this(plan, finished, null);
+        }
+    }
+
+    /**
+     * The group's step result for the leading device's worker; {@code gone} non-empty when this member leads no ready
+     * group any more (dissolved, or broken by this step): the group's requests that {@code result} does not end
+     * cannot go on. {@code result} is null when no step ran.
+     */
+    public record Led(StepResult result, String gone) { }
 
     public record GetState(ActorRef<State> replyTo) implements Command, ClusterMessage { }
 
@@ -72,6 +94,8 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
     private boolean ready;
     private long lastSeq;
     private final Set<String> running = new LinkedHashSet<>();
+    // The shard's result of the last step (leader and members alike): its finished ids and tokens hash go on.
+    private StepResult lastResult;
 
     public static Behavior<Command> create(String deviceId, CommunicatorIds ids, GroupShard shard) {
         return Behaviors.setup(ctx -> new GroupMember(ctx, deviceId, ids, shard));
@@ -91,7 +115,10 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
                 .onMessage(NewCommunicatorId.class, this::onNewId)
                 .onMessage(JoinGroup.class, this::onJoin)
                 .onMessage(GroupReady.class, m -> {
-                    if (inGroup(m.groupId())) ready = true;
+                    if (inGroup(m.groupId())) {
+                        ready = true;
+                        shard.ready(group);
+                    }
                     return this;
                 })
                 .onMessage(LeaveGroup.class, m -> {
@@ -151,18 +178,31 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
         group = null;
         ready = false;
         lastSeq = 0;
+        lastResult = null;
         running.clear();
     }
 
     private Behavior<Command> onLead(Lead m) {
         if (group == null || group.rank() != 0 || !ready) {
             getContext().getLog().debug("device {} is not leading a ready group; plan {} not broadcast", deviceId, m.plan().iteration());
+            if (m.replyTo() != null) m.replyTo().tell(new Led(null, "device " + deviceId + " leads no ready group"));
             return this;
         }
-        apply(m.plan(), m.finished());
-        GroupStep step = new GroupStep(group.groupId(), ++lastSeq, m.plan(), m.finished(), List.copyOf(running));
+        List<String> finished = m.replyTo() == null ? m.finished() : TensorRankShard.finishedIn(lastResult);
+        apply(m.plan(), finished);
+        GroupStep step = new GroupStep(group.groupId(), ++lastSeq, m.plan(), finished, List.copyOf(running),
+                TensorRankShard.tokensHash(lastResult));
         for (int r = 1; r < group.size(); r++) group.members().get(r).tell(step);
-        shard.step(step);
+        try {
+            lastResult = shard.step(step);
+        } catch (RuntimeException e) {
+            StepResult failed = e instanceof GroupShard.RankFailure f ? f.result() : null;
+            String groupId = group.groupId();
+            broken("step " + step.seq() + ": " + e.getMessage());
+            if (m.replyTo() != null) m.replyTo().tell(new Led(failed, "group " + groupId + " broke: " + e.getMessage()));
+            return this;
+        }
+        if (m.replyTo() != null) m.replyTo().tell(new Led(lastResult, ""));
         return this;
     }
 
@@ -179,8 +219,17 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
         if (!List.copyOf(running).equals(m.running())) {
             return broken("batch " + running + " after step " + m.seq() + " but the leader runs " + m.running());
         }
+        long mine = TensorRankShard.tokensHash(lastResult);
+        if (m.tokensHash() != mine) {
+            return broken("the events of step " + (m.seq() - 1) + " differ from the leader's (hash " + mine + ", leader "
+                    + m.tokensHash() + ")");
+        }
         lastSeq = m.seq();
-        shard.step(m);
+        try {
+            lastResult = shard.step(m);
+        } catch (RuntimeException e) {
+            return broken("step " + m.seq() + ": " + e.getMessage());
+        }
         return this;
     }
 
