@@ -149,8 +149,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         long t0 = System.nanoTime();
         StepPlan plan = m.plan();
         if (shard == null || !shard.leading() && groupRequests.isEmpty()) {
-            // The member passes the plan on only while it leads a ready group; the others ignore it.
-            if (groupMember != null) groupMember.tell(new GroupMember.Lead(plan, own.finishedLastStep()));
+            // A member without a rank model passes the plan on only while it leads a ready group (the others ignore
+            // it); one with a rank model gets plans only for the group (below), never the device's own.
+            if (groupMember != null && shard == null) groupMember.tell(new GroupMember.Lead(plan, own.finishedLastStep()));
             m.replyTo().tell(own.run(plan, t0));
             return this;
         }
