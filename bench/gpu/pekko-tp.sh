@@ -4,7 +4,8 @@
 # communicator from the id the Placement singleton hands out). The group serves as ONE replica; rank 0 (the seed
 # node, also the frontend) sends one greedy request and compares the ids with TP=1 on one GPU and with the CPU.
 # Run from the unpacked distribution (models/ next to bin/, or MODELS=dir holding target/).
-# Usage: OUT=dir [GPUS=2] [TOKENS=64] bench/gpu/pekko-tp.sh      Writes rank-*.json, log-*.txt and pekko-tp.json under $OUT.
+# ONE_JVM=1: one process holds the whole group instead (all GPUs of the host in one JVM, one actor and thread per GPU).
+# Usage: OUT=dir [GPUS=2] [TOKENS=64] [ONE_JVM=1] bench/gpu/pekko-tp.sh   Writes rank-*.json, log-*.txt, pekko-tp.json under $OUT.
 set -uo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/specdec-pekko-tp}"; mkdir -p "$out"
@@ -16,20 +17,24 @@ model="${MODELS:-$home/models}/target"
 tokens="${TOKENS:-64}"
 base=25801
 pids=()
-for ((r = 0; r < gpus; r++)); do
-  CUDA_VISIBLE_DEVICES=$r timeout 240 "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+procs=$gpus; devices=1
+if [ "${ONE_JVM:-0}" = 1 ]; then procs=1; devices=$gpus; fi
+for ((r = 0; r < procs; r++)); do
+  visible=$r; [ "$procs" = 1 ] && visible=$(seq -s, 0 $((gpus - 1)))
+  CUDA_VISIBLE_DEVICES=$visible timeout 240 "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
     --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true -cp "$home/lib/*" \
     io.specdec.cli.check.PekkoTensorParallelCheck $((base + r)) 127.0.0.1:$base "$gpus" "$model" "$tokens" \
+    "Once upon a time" "$devices" \
     > "$out/rank-$r.json" 2> "$out/log-$r.txt" &
   pids+=($!)
   [ $r -eq 0 ] && sleep 3   # the seed node first
 done
 rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
-python3 - "$out" "$gpus" <<'PY'
+python3 - "$out" "$procs" "$gpus" <<'PY'
 import json, sys, os
-out, gpus = sys.argv[1], int(sys.argv[2])
+out, procs, gpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ranks = []
-for r in range(gpus):
+for r in range(procs):
     try:
         ranks.append(json.loads(open(os.path.join(out, f"rank-{r}.json")).read().strip().splitlines()[-1]))
     except Exception as e:
@@ -43,7 +48,7 @@ rows += [(f"process {r} ran the group's steps ({x.get('steps', 0)})", x.get("pas
 ok = all(p for name, p in rows if "informative" not in name)
 for name, p in rows: print(f"{'PASS' if p else 'FAIL'}  {name}")
 print("PASS" if ok else "FAIL", "pekko-tp")
-json.dump({"check": "pekko-tp", "gpus": gpus, "pass": ok, "rows": [{"check": n, "pass": p} for n, p in rows], "ranks": ranks},
+json.dump({"check": "pekko-tp", "gpus": gpus, "processes": procs, "pass": ok, "rows": [{"check": n, "pass": p} for n, p in rows], "ranks": ranks},
           open(os.path.join(out, "pekko-tp.json"), "w"), indent=1)
 sys.exit(0 if ok else 1)
 PY

@@ -18,7 +18,7 @@ public record CpuRankModels(Duration joinTimeout, Duration collectiveTimeout) im
     public static final String COLLECTIVE_TIMEOUT = "specdec.placement.cpu-rank.collective-timeout";
 
     @Override
-    public RankModel open(ModelRuntime runtime, int rank, int size, byte[] communicatorId) {
+    public RankModel open(ModelRuntime runtime, int device, int rank, int size, byte[] communicatorId) {
         var member = CpuCommunicators.join(communicatorId, rank, size, joinTimeout, collectiveTimeout);
         CpuTensorParallelRank model;
         try {

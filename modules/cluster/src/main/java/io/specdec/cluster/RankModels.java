@@ -18,6 +18,10 @@ public interface RankModels {
      */
     record RankModel(LanguageModel model, PagedKvCache cache, java.util.function.Consumer<String> abort) { }
 
-    /** Blocks until every rank of the group joined (or fails after the backend's timeout, saying why). */
-    RankModel open(ModelRuntime runtime, int rank, int size, byte[] communicatorId);
+    /**
+     * Blocks until every rank of the group joined (or fails after the backend's timeout, saying why).
+     *
+     * @param device the device's index on this node (CUDA: which GPU; several per JVM, one member thread each)
+     */
+    RankModel open(ModelRuntime runtime, int device, int rank, int size, byte[] communicatorId);
 }

@@ -132,7 +132,7 @@ public final class SpecdecNode implements AutoCloseable {
                 agent.tell(new NodeAgent.DeviceStarted(deviceId));
                 // Without rank models the member only mirrors its group's batch and the device serves alone.
                 TensorRankShard shard = groups && rankModels != null
-                        ? new TensorRankShard(runtimes.get(d), rankModels, o.settings().prefillChunk(), deviceId,
+                        ? new TensorRankShard(runtimes.get(d), rankModels, o.settings().prefillChunk(), d, deviceId,
                         config.getDuration(STEP_TIMEOUT)) : null;
                 ActorRef<GroupMember.Command> member = groups ? ctx.spawn(GroupMember.create(deviceId, ids,
                                 shard != null ? shard : GroupShard.NONE), "group-" + deviceId,

@@ -25,6 +25,7 @@ public final class TensorRankShard implements GroupShard {
     private final ModelRuntime runtime;
     private final RankModels models;
     private final int prefillChunk;
+    private final int device;
     private final String deviceId;
     private final Duration stepTimeout;
     private ScheduledExecutorService watchdog; // while in a group
@@ -35,9 +36,14 @@ public final class TensorRankShard implements GroupShard {
     private RankModels.RankModel model;
     private ReplicaEngine engine;
 
-    /** @param stepTimeout how long one step may take before the communicator is aborted */
-    public TensorRankShard(ModelRuntime runtime, RankModels models, int prefillChunk, String deviceId, Duration stepTimeout) {
+    /**
+     * @param device      the device's index on this node ({@link RankModels#open})
+     * @param stepTimeout how long one step may take before the communicator is aborted
+     */
+    public TensorRankShard(ModelRuntime runtime, RankModels models, int prefillChunk, int device, String deviceId,
+                           Duration stepTimeout) {
         this.runtime = runtime;
+        this.device = device;
         this.models = models;
         this.prefillChunk = prefillChunk;
         this.deviceId = deviceId;
@@ -58,7 +64,7 @@ public final class TensorRankShard implements GroupShard {
     @Override
     public void join(GroupMember.JoinGroup join) {
         if (groupId != null) leave(groupId);
-        RankModels.RankModel opened = models.open(runtime, join.rank(), join.size(), join.communicatorId());
+        RankModels.RankModel opened = models.open(runtime, device, join.rank(), join.size(), join.communicatorId());
         model = opened;
         watchdog = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("specdec-rank-watchdog-" + deviceId).factory());

@@ -123,6 +123,31 @@ class TensorGroupReplicaTest {
     }
 
     @Test
+    void twoDevicesOfOneNodeFormOneGroupReplicaWithOneActorAndThreadEach() throws Exception {
+        ModelRuntime.Spec spec = bundledTarget();
+        var config = ConfigFactory.parseString("""
+                specdec.placement.tensor-parallel = 2
+                specdec.placement.rank-model = cpu
+                """);
+        SpecdecNode node = SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", TestModel.freePort(), List.of(),
+                List.of("frontend", "worker"), spec, 2, new Coordinator.Settings(16, 8, 64), config));
+        nodes.add(node);
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        while (!(TensorGroupServingTest.state(node, node.groupMembers().get(1)).ready()
+                && node.replicas().toCompletableFuture().get().size() == 1)) {
+            assertThat(System.nanoTime()).as("one group replica within 90 s").isLessThan(end);
+            Thread.sleep(200);
+        }
+        SamplingParams greedy = SamplingParams.greedy().withMaxTokens(40);
+        ClusterServingTest.Outcome out = ClusterServingTest.generate(node, ClusterServingTest.job("Once upon a time", greedy, "off"));
+        assertThat(out.end().get(60, TimeUnit.SECONDS)).isInstanceOf(StreamEvent.Finished.class);
+        try (ModelRuntime local = new ModelRuntime(spec, "reference")) {
+            assertThat(out.tokens()).containsExactlyElementsOf(reference(local, "Once upon a time", greedy));
+        }
+        assertThat(TensorGroupServingTest.state(node, node.groupMembers().get(1)).lastSeq()).isPositive();
+    }
+
+    @Test
     void aMemberStoppedMidGenerationDissolvesTheGroupAndTheRequestFailsCleanly() throws Exception {
         ModelRuntime.Spec spec = bundledTarget();
         startGroup(spec);

@@ -37,7 +37,10 @@ import java.util.stream.Collectors;
  * request through the cluster and compares the ids with the same request on one GPU (TP=1, {@link CudaTransformer},
  * computed before the node starts) and on the CPU. Prints one JSON line per process. Run by bench/gpu/pekko-tp.sh.
  *
- * <p>Usage: PekkoTensorParallelCheck PORT SEED_HOST:PORT GROUP_SIZE MODEL_DIR [MAX_TOKENS] [PROMPT]
+ * <p>With DEVICES = GROUP_SIZE one process holds the whole group: all GPUs of the host in one JVM, one member actor
+ * and thread per GPU (GPU d for device d).
+ *
+ * <p>Usage: PekkoTensorParallelCheck PORT SEED_HOST:PORT GROUP_SIZE MODEL_DIR [MAX_TOKENS] [PROMPT] [DEVICES]
  */
 public final class PekkoTensorParallelCheck {
     private PekkoTensorParallelCheck() {
@@ -51,12 +54,13 @@ public final class PekkoTensorParallelCheck {
         Path model = Path.of(args[3]);
         int maxTokens = args.length > 4 ? Integer.parseInt(args[4]) : 64;
         String prompt = args.length > 5 ? args[5] : "Once upon a time";
+        int devices = args.length > 6 ? Integer.parseInt(args[6]) : 1;
         int seedPort = Integer.parseInt(seed.substring(seed.lastIndexOf(':') + 1));
         boolean leader = port == seedPort;
         SamplingParams greedy = SamplingParams.greedy().toBuilder().maxTokens(maxTokens).ignoreEos(true).build();
         String json;
         try {
-            json = leader ? lead(port, seed, size, model, greedy, prompt) : follow(port, seed, size, model);
+            json = leader ? lead(port, seed, size, devices, model, greedy, prompt) : follow(port, seed, size, devices, model);
         } catch (Exception e) {
             json = String.format("{\"check\":\"pekko-tp\",\"port\":%d,\"pass\":false,\"error\":\"%s\"}", port,
                     String.valueOf(e).replace('"', '\''));
@@ -66,14 +70,14 @@ public final class PekkoTensorParallelCheck {
         System.exit(json.contains("\"pass\":true") ? 0 : 1);
     }
 
-    static SpecdecNode start(int port, String seed, int size, Path model, List<String> roles) {
+    static SpecdecNode start(int port, String seed, int size, int devices, Path model, List<String> roles) {
         var config = ConfigFactory.parseString("""
                 specdec.placement.tensor-parallel = %d
                 specdec.placement.group-formation-timeout = 120s
                 pekko.cluster.split-brain-resolver.stable-after = 5s
                 """.formatted(size));
         ModelRuntime.Spec spec = new ModelRuntime.Spec("target", model, null, null, 1, 4096);
-        return SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", port, List.of(seed), roles, spec, 1,
+        return SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", port, List.of(seed), roles, spec, devices,
                 new Coordinator.Settings(16, 8, 256), config), Nccl::uniqueId, new CudaRankModels(0, null));
     }
 
@@ -82,7 +86,8 @@ public final class PekkoTensorParallelCheck {
                 Duration.ofSeconds(5), node.system().scheduler()).toCompletableFuture().get(10, TimeUnit.SECONDS);
     }
 
-    static String lead(int port, String seed, int size, Path model, SamplingParams greedy, String prompt) throws Exception {
+    static String lead(int port, String seed, int size, int devices, Path model, SamplingParams greedy, String prompt)
+            throws Exception {
         // TP=1 references first: the GPU is the rank's afterwards.
         int[] promptIds;
         int[] gpu;
@@ -94,7 +99,7 @@ public final class PekkoTensorParallelCheck {
                 gpu = Generator.plain(whole).generate(promptIds, greedy, TokenListener.NONE).tokens();
             }
         }
-        try (SpecdecNode node = start(port, seed, size, model, List.of("frontend", "worker"))) {
+        try (SpecdecNode node = start(port, seed, size, devices, model, List.of("frontend", "worker"))) {
             cpu = Generator.plain(node.runtimes().getFirst().target()).generate(promptIds, greedy, TokenListener.NONE).tokens();
             long t0 = System.nanoTime();
             long end = t0 + TimeUnit.SECONDS.toNanos(150);
@@ -128,8 +133,8 @@ public final class PekkoTensorParallelCheck {
         }
     }
 
-    static String follow(int port, String seed, int size, Path model) throws Exception {
-        try (SpecdecNode node = start(port, seed, size, model, List.of("worker"))) {
+    static String follow(int port, String seed, int size, int devices, Path model) throws Exception {
+        try (SpecdecNode node = start(port, seed, size, devices, model, List.of("worker"))) {
             long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(170);
             GroupMember.State s = state(node);
             GroupMember.State seen = s;
