@@ -96,7 +96,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         this.settings = settings;
         this.agent = agent;
         this.own = new ReplicaEngine(runtime, runtime.target(), runtime.targetCache(), settings.prefillChunk(), deviceId,
-                "INTERNAL");
+                "INTERNAL", runtime::newDrafter);
         this.groupReplies = ctx.messageAdapter(GroupMember.Led.class, GroupStepDone::new);
         if (this.shard != null) {
             ActorRef<Command> self = ctx.getSelf();

@@ -83,6 +83,9 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
 
     public record GetState(ActorRef<State> replyTo) implements Command, ClusterMessage { }
 
+    /** Death watch: another member of this member's group stopped (or its node is gone). */
+    private record PeerGone(String groupId, ActorRef<Command> peer) implements Command { }
+
     /** This member's view: {@code groupId} empty when free; {@code lastSeq} the last step applied (or sent). */
     public record State(String deviceId, String groupId, int rank, int size, byte[] communicatorId, boolean ready,
                         long lastSeq, List<String> running) implements ClusterMessage { }
@@ -128,6 +131,14 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
                     }
                     return this;
                 })
+                .onMessage(PeerGone.class, m -> {
+                    // Placement dissolves the group too, unless it was on the peer's node: its successor knows no groups.
+                    if (inGroup(m.groupId())) {
+                        getContext().getLog().info("device {} leaves group {}: member {} stopped", deviceId, m.groupId(), m.peer().path());
+                        leave();
+                    }
+                    return this;
+                })
                 .onMessage(GroupStep.class, this::onStep)
                 .onMessage(Lead.class, this::onLead)
                 .onMessage(GetState.class, m -> {
@@ -168,12 +179,16 @@ public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
             return this;
         }
         group = m;
+        for (ActorRef<Command> peer : m.members()) {
+            if (!peer.equals(getContext().getSelf())) getContext().watchWith(peer, new PeerGone(m.groupId(), peer));
+        }
         getContext().getLog().info("device {} joins group {} as rank {} of {}", deviceId, m.groupId(), m.rank(), m.size());
         m.placement().tell(new Placement.GroupJoined(m.groupId(), m.rank(), getContext().getSelf()));
         return this;
     }
 
     private void leave() {
+        for (ActorRef<Command> peer : group.members()) if (!peer.equals(getContext().getSelf())) getContext().unwatch(peer);
         shard.leave(group.groupId());
         group = null;
         ready = false;

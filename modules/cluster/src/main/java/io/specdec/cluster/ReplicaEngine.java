@@ -20,6 +20,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * A {@link BatchEngine} driven by {@link StepPlan}s: removals, admits, one step, and the step's {@link StreamEvent}s.
@@ -31,6 +32,7 @@ final class ReplicaEngine implements AutoCloseable {
     private final PagedKvCache cache;
     private final String deviceId;
     private final String stepFailureStatus;
+    private final Function<String, Drafter> drafters;
     private final BatchEngine engine;
     private final Map<String, BatchSequence> byRequest = new HashMap<>();
     private final Map<Long, String> requestOf = new HashMap<>();
@@ -42,10 +44,12 @@ final class ReplicaEngine implements AutoCloseable {
      * @param runtime           the device's runtime: tokenizer and drafters
      * @param target            the model the engine runs (the runtime's target, or this device's rank of a group)
      * @param stepFailureStatus the status a request fails with when a step throws (a group's rank: UNAVAILABLE)
+     * @param drafters          a fresh drafter of a kind ("model", "ngram") for one request
      */
     ReplicaEngine(ModelRuntime runtime, LanguageModel target, PagedKvCache cache, int prefillChunk, String deviceId,
-                  String stepFailureStatus) {
+                  String stepFailureStatus, Function<String, Drafter> drafters) {
         this.runtime = runtime;
+        this.drafters = drafters;
         this.cache = cache;
         this.deviceId = deviceId;
         this.stepFailureStatus = stepFailureStatus;
@@ -114,7 +118,7 @@ final class ReplicaEngine implements AutoCloseable {
             try {
                 GammaPolicy gamma = null;
                 if (a.drafter() != null) {
-                    drafter = runtime.newDrafter(a.drafter());
+                    drafter = drafters.apply(a.drafter());
                     gamma = a.gamma() > 0 ? GammaPolicy.fixed(a.gamma())
                             : new AdaptiveGamma(a.gammaMin(), a.gammaMax(), Math.clamp(4, a.gammaMin(), a.gammaMax()), 0.9);
                 }

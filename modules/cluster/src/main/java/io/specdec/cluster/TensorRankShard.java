@@ -1,5 +1,8 @@
 package io.specdec.cluster;
 
+import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.NgramDrafter;
+
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -68,7 +71,8 @@ public final class TensorRankShard implements GroupShard {
         model = opened;
         watchdog = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("specdec-rank-watchdog-" + deviceId).factory());
-        engine = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId, "UNAVAILABLE");
+        engine = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId, "UNAVAILABLE",
+                TensorRankShard::drafter);
         groupId = join.groupId();
         rank = join.rank();
         onRoleChange.run();
@@ -117,6 +121,18 @@ public final class TensorRankShard implements GroupShard {
         model.model().close(); // leaves the communicator: a rank still waiting in a collective fails instead of hanging
         model = null;
         onRoleChange.run();
+    }
+
+    /**
+     * The group's drafters: n-gram for every kind. The device's draft model belongs to its own engine, driven by the
+     * worker's thread; a rank runs on the member's thread and must not share it. Output is the target's either way
+     * (speculation is lossless); only the acceptance differs. Every rank picks the same, so steps stay identical.
+     */
+    static Drafter drafter(String kind) {
+        return switch (kind) {
+            case "model", "ngram" -> new NgramDrafter(1, 3);
+            default -> throw new IllegalArgumentException("unknown drafter \"" + kind + "\" (model, ngram)");
+        };
     }
 
     /**
