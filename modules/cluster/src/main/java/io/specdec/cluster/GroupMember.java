@@ -20,8 +20,11 @@ import java.util.Set;
  * the group and sends each member its rank and the communicator id; the rank-0 member then leads: every iteration it
  * sends the other members a {@link GroupStep} (which sequences run, which join with their prompt and sampling
  * parameters, which leave), numbered without gaps, and each member applies it to its {@link GroupShard} in that
- * order. A gap, a step from another group or a batch that no longer matches the leader's breaks the group: the
- * member tells Placement, which dissolves it and regroups the devices with a new id. Protocol: docs/multi-gpu.md.
+ * order. A gap, a step from another group, a batch or (with a {@link TensorRankShard}) emitted tokens that no longer
+ * match the leader's break the group: the member tells Placement, which dissolves it and regroups the devices with a
+ * new id. With a {@link TensorRankShard} the leader also runs each step on its own rank and answers the device worker
+ * with the step's events ({@link Led}); the shard blocks this member's thread in collectives, which is why the
+ * device's worker runs on a thread of its own. Protocol: docs/multi-gpu.md.
  */
 public final class GroupMember extends AbstractBehavior<GroupMember.Command> {
     public static final ServiceKey<Command> KEY = ServiceKey.create(Command.class, "specdec-group-member");
