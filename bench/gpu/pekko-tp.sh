@@ -6,6 +6,7 @@
 # Run from the unpacked distribution (models/ next to bin/, or MODELS=dir holding target/).
 # ONE_JVM=1: one process holds the whole group instead (all GPUs of the host in one JVM, one actor and thread per GPU).
 # Usage: OUT=dir [GPUS=2] [TOKENS=64] [ONE_JVM=1] bench/gpu/pekko-tp.sh   Writes rank-*.json, log-*.txt, pekko-tp.json under $OUT.
+# Dry run without a GPU (CPU ranks, one JVM): ONE_JVM=1 JAVA_OPTS=-Dspecdec.check.cpu=true bench/gpu/pekko-tp.sh
 set -uo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/specdec-pekko-tp}"; mkdir -p "$out"
@@ -22,7 +23,7 @@ if [ "${ONE_JVM:-0}" = 1 ]; then procs=1; devices=$gpus; fi
 for ((r = 0; r < procs; r++)); do
   visible=$r; [ "$procs" = 1 ] && visible=$(seq -s, 0 $((gpus - 1)))
   CUDA_VISIBLE_DEVICES=$visible timeout 240 "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-    --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true -cp "$home/lib/*" \
+    --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true ${JAVA_OPTS:-} -cp "${SPECDEC_CP:-$home/lib/*}" \
     io.specdec.cli.check.PekkoTensorParallelCheck $((base + r)) 127.0.0.1:$base "$gpus" "$model" "$tokens" \
     "Once upon a time" "$devices" \
     > "$out/rank-$r.json" 2> "$out/log-$r.txt" &
@@ -42,7 +43,7 @@ for r in range(procs):
 lead = ranks[0]
 rows = [("group formed, serving as one replica", bool(lead.get("group")) and lead.get("steps", 0) > 0),
         ("request finished", lead.get("finished", False)),
-        (f"TP={gpus} ids == TP=1 GPU ids ({lead.get('tokens', 0)} tokens)", lead.get("equal_tp1_gpu", False)),
+        (f"TP={gpus} ids == TP=1 ids on {lead.get('tp1', '?')} ({lead.get('tokens', 0)} tokens)", lead.get("equal_tp1", False)),
         ("TP ids == CPU ids (informative)", lead.get("equal_cpu", False))]
 rows += [(f"process {r} ran the group's steps ({x.get('steps', 0)})", x.get("pass", False)) for r, x in enumerate(ranks[1:], 1)]
 ok = all(p for name, p in rows if "informative" not in name)

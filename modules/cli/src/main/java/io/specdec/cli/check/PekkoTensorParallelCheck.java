@@ -3,6 +3,8 @@ package io.specdec.cli.check;
 import com.typesafe.config.ConfigFactory;
 import io.specdec.cli.CudaRankModels;
 import io.specdec.cluster.Coordinator;
+import io.specdec.cluster.CpuRankModels;
+import io.specdec.cluster.RandomCommunicatorIds;
 import io.specdec.cluster.GenerationJob;
 import io.specdec.cluster.GroupMember;
 import io.specdec.cluster.ModelRuntime;
@@ -40,9 +42,14 @@ import java.util.stream.Collectors;
  * <p>With DEVICES = GROUP_SIZE one process holds the whole group: all GPUs of the host in one JVM, one member actor
  * and thread per GPU (GPU d for device d).
  *
+ * <p>{@code -Dspecdec.check.cpu=true} runs the same on CPU ranks ({@code CpuRankModels}; one JVM only, DEVICES =
+ * GROUP_SIZE) with the CPU as the TP=1 reference: the check's own dry run where there is no GPU.
+ *
  * <p>Usage: PekkoTensorParallelCheck PORT SEED_HOST:PORT GROUP_SIZE MODEL_DIR [MAX_TOKENS] [PROMPT] [DEVICES]
  */
 public final class PekkoTensorParallelCheck {
+    private static final boolean CPU = Boolean.getBoolean("specdec.check.cpu");
+
     private PekkoTensorParallelCheck() {
     }
 
@@ -77,8 +84,13 @@ public final class PekkoTensorParallelCheck {
                 pekko.cluster.split-brain-resolver.stable-after = 5s
                 """.formatted(size));
         ModelRuntime.Spec spec = new ModelRuntime.Spec("target", model, null, null, 1, 4096);
-        return SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", port, List.of(seed), roles, spec, devices,
-                new Coordinator.Settings(16, 8, 256), config), Nccl::uniqueId, new CudaRankModels(0, null));
+        var options = new SpecdecNode.Options("127.0.0.1", port, List.of(seed), roles, spec, devices,
+                new Coordinator.Settings(16, 8, 256), config);
+        if (CPU) {
+            return SpecdecNode.start(options, new RandomCommunicatorIds(),
+                    new CpuRankModels(Duration.ofSeconds(20), Duration.ofSeconds(60)));
+        }
+        return SpecdecNode.start(options, Nccl::uniqueId, new CudaRankModels(0, null));
     }
 
     static GroupMember.State state(SpecdecNode node) throws Exception {
@@ -90,17 +102,22 @@ public final class PekkoTensorParallelCheck {
             throws Exception {
         // TP=1 references first: the GPU is the rank's afterwards.
         int[] promptIds;
-        int[] gpu;
+        int[] tp1;
         int[] cpu;
         try (LoadedModel loaded = ModelFiles.load(model)) {
             Tokenizer tok = io.specdec.core.tokenizer.Tokenizers.load(loaded.tokenizerSource());
             promptIds = tok.encode(prompt, tok.addBosByDefault(), false);
-            try (CudaModels cuda = CudaModels.open(0); CudaTransformer whole = cuda.of(loaded, 4096)) {
-                gpu = Generator.plain(whole).generate(promptIds, greedy, TokenListener.NONE).tokens();
+            if (CPU) {
+                tp1 = null;
+            } else {
+                try (CudaModels cuda = CudaModels.open(0); CudaTransformer whole = cuda.of(loaded, 4096)) {
+                    tp1 = Generator.plain(whole).generate(promptIds, greedy, TokenListener.NONE).tokens();
+                }
             }
         }
         try (SpecdecNode node = start(port, seed, size, devices, model, List.of("frontend", "worker"))) {
             cpu = Generator.plain(node.runtimes().getFirst().target()).generate(promptIds, greedy, TokenListener.NONE).tokens();
+            if (tp1 == null) tp1 = cpu;
             long t0 = System.nanoTime();
             long end = t0 + TimeUnit.SECONDS.toNanos(150);
             GroupMember.State s = state(node);
@@ -123,13 +140,14 @@ public final class PekkoTensorParallelCheck {
             int[] tp = ids.stream().mapToInt(Integer::intValue).toArray();
             GroupMember.State after = state(node);
             boolean finished = done instanceof StreamEvent.Finished;
-            boolean equalGpu = Arrays.equals(tp, gpu);
-            return String.format("{\"check\":\"pekko-tp\",\"port\":%d,\"rank\":%d,\"size\":%d,\"group\":\"%s\",\"steps\":%d,"
-                            + "\"formed_ms\":%.0f,\"generate_ms\":%.1f,\"tokens\":%d,\"finished\":%b,\"end\":\"%s\","
-                            + "\"equal_tp1_gpu\":%b,\"equal_cpu\":%b,\"ids_tp\":%s,\"ids_tp1_gpu\":%s,\"ids_cpu\":%s,\"pass\":%b}",
-                    port, after.rank(), size, after.groupId(), after.lastSeq(), formedMs, genMs, tp.length, finished,
-                    done.getClass().getSimpleName(), equalGpu, Arrays.equals(tp, cpu), list(tp), list(gpu), list(cpu),
-                    finished && equalGpu && after.lastSeq() > 0);
+            boolean equal = Arrays.equals(tp, tp1);
+            return String.format("{\"check\":\"pekko-tp\",\"backend\":\"%s\",\"port\":%d,\"rank\":%d,\"size\":%d,"
+                            + "\"devices\":%d,\"group\":\"%s\",\"steps\":%d,\"formed_ms\":%.0f,\"generate_ms\":%.1f,\"tokens\":%d,"
+                            + "\"finished\":%b,\"end\":\"%s\",\"tp1\":\"%s\",\"equal_tp1\":%b,\"equal_cpu\":%b,\"ids_tp\":%s,"
+                            + "\"ids_tp1\":%s,\"ids_cpu\":%s,\"pass\":%b}",
+                    CPU ? "cpu" : "cuda", port, after.rank(), size, devices, after.groupId(), after.lastSeq(), formedMs, genMs,
+                    tp.length, finished, done.getClass().getSimpleName(), CPU ? "cpu" : "one gpu", equal,
+                    Arrays.equals(tp, cpu), list(tp), list(tp1), list(cpu), finished && equal && after.lastSeq() > 0);
         }
     }
 
