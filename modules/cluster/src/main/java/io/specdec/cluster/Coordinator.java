@@ -51,6 +51,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     public record Drain(ActorRef<Drained> replyTo) implements Command, ClusterMessage { }
 
+    /**
+     * From the device worker: stop (or resume) taking requests — its device is another rank of a tensor-parallel
+     * group, whose leader's replica serves. Requests already here finish; routers stop seeing this replica.
+     */
+    public record SetServing(boolean serving) implements Command { }
+
     public record Drained(String replicaId, int inFlightAtStart) implements ClusterMessage { }
 
     public record GetLoad(ActorRef<Load> replyTo) implements Command, ClusterMessage { }
@@ -138,6 +144,14 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     return this;
                 })
                 .onMessage(Drain.class, this::onDrain)
+                .onMessage(SetServing.class, m -> {
+                    if (!draining) {
+                        var receptionist = getContext().getSystem().receptionist();
+                        receptionist.tell(m.serving() ? Receptionist.register(KEY, getContext().getSelf())
+                                : Receptionist.deregister(KEY, getContext().getSelf()));
+                    }
+                    return this;
+                })
                 .onMessage(Tokenize.class, this::onTokenize)
                 .onMessage(Describe.class, m -> {
                     m.replyTo().tell(describe());

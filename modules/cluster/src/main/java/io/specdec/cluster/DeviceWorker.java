@@ -1,13 +1,5 @@
 package io.specdec.cluster;
 
-import io.specdec.core.generate.BatchEngine;
-import io.specdec.core.generate.BatchSequence;
-import io.specdec.core.generate.StepUpdate;
-import io.specdec.core.kv.PagedKvCache;
-import io.specdec.core.speculative.AdaptiveGamma;
-import io.specdec.core.speculative.Drafter;
-import io.specdec.core.speculative.GammaPolicy;
-import io.specdec.core.speculative.SpeculationStats;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -20,16 +12,18 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
+import java.util.Set;
 
 /**
  * One device: its model, KV cache and batch engine, on a dedicated thread ({@value #DISPATCHER}). Executes the
  * {@link StepPlan}s of its replica's {@link Coordinator}; when {@link Placement} puts it in a replica it starts that
- * coordinator next to itself (a CPU replica is one device; a GPU replica will span a tensor-parallel group). With a
- * {@link GroupMember} it hands the member every plan before running it, with the requests that finished in the step
- * before, so a leading member can pass them to its group.
+ * coordinator next to itself. With a {@link GroupMember} it hands the member every plan before running it, with the
+ * requests that finished in the step before, so a leading member can pass them to its group. With a
+ * {@link TensorRankShard} the group is the replica: while this device leads a ready group, new requests go to the
+ * group (the member runs them on every rank's shard and answers with the step's events), requests already on the
+ * device's own model finish there; while it is another rank of a group its coordinator takes no requests.
  */
 public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     public static final String DISPATCHER = "specdec.device-dispatcher";
@@ -43,39 +37,71 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     /** From the replica's coordinator (same node). */
     public record Step(StepPlan plan, ActorRef<StepResult> replyTo) implements Command { }
 
+    private record GroupStepDone(GroupMember.Led led) implements Command { }
+
+    private enum RoleChanged implements Command { INSTANCE }
+
+    /** A step split between the device's own engine and its group, until both halves are in. */
+    private static final class Pending {
+        final Step step;
+        final long t0;
+        StepResult own;
+        GroupMember.Led group;
+
+        Pending(Step step, long t0) {
+            this.step = step;
+            this.t0 = t0;
+        }
+    }
+
     private final ModelRuntime runtime;
     private final String deviceId;
     private final Coordinator.Settings settings;
     private final ActorRef<NodeAgent.Command> agent;
-    private final BatchEngine engine;
-    private final Map<String, BatchSequence> byRequest = new HashMap<>();
-    private final Map<Long, String> requestOf = new HashMap<>();
-    private final Map<String, String> drafterOf = new HashMap<>();
+    private final ReplicaEngine own;
     private ActorRef<Coordinator.Command> coordinator;
 
     private final ActorRef<GroupMember.Command> groupMember;
-    private List<String> finishedLastStep = List.of();
+    private final TensorRankShard shard;
+    private final ActorRef<GroupMember.Led> groupReplies;
+    private final Set<String> groupRequests = new LinkedHashSet<>();
+    private Pending pending;
+    private boolean serving = true;
 
     public static Behavior<Command> create(ModelRuntime runtime, String deviceId, Coordinator.Settings settings,
                                            ActorRef<NodeAgent.Command> agent) {
-        return create(runtime, deviceId, settings, agent, null);
+        return create(runtime, deviceId, settings, agent, null, null);
     }
 
     /** @param groupMember this device's seat in a tensor-parallel group (null without groups): gets every plan */
     public static Behavior<Command> create(ModelRuntime runtime, String deviceId, Coordinator.Settings settings,
                                            ActorRef<NodeAgent.Command> agent, ActorRef<GroupMember.Command> groupMember) {
-        return Behaviors.setup(ctx -> new DeviceWorker(ctx, runtime, deviceId, settings, agent, groupMember));
+        return create(runtime, deviceId, settings, agent, groupMember, null);
+    }
+
+    /** @param shard the member's rank model (null: the member only mirrors the batch and this device serves alone) */
+    public static Behavior<Command> create(ModelRuntime runtime, String deviceId, Coordinator.Settings settings,
+                                           ActorRef<NodeAgent.Command> agent, ActorRef<GroupMember.Command> groupMember,
+                                           TensorRankShard shard) {
+        return Behaviors.setup(ctx -> new DeviceWorker(ctx, runtime, deviceId, settings, agent, groupMember, shard));
     }
 
     private DeviceWorker(ActorContext<Command> ctx, ModelRuntime runtime, String deviceId, Coordinator.Settings settings,
-                         ActorRef<NodeAgent.Command> agent, ActorRef<GroupMember.Command> groupMember) {
+                         ActorRef<NodeAgent.Command> agent, ActorRef<GroupMember.Command> groupMember, TensorRankShard shard) {
         super(ctx);
         this.groupMember = groupMember;
+        this.shard = groupMember == null ? null : shard;
         this.runtime = runtime;
         this.deviceId = deviceId;
         this.settings = settings;
         this.agent = agent;
-        this.engine = new BatchEngine(runtime.target(), settings.prefillChunk());
+        this.own = new ReplicaEngine(runtime, runtime.target(), runtime.targetCache(), settings.prefillChunk(), deviceId,
+                "INTERNAL", runtime::newDrafter);
+        this.groupReplies = ctx.messageAdapter(GroupMember.Led.class, GroupStepDone::new);
+        if (this.shard != null) {
+            ActorRef<Command> self = ctx.getSelf();
+            this.shard.onRoleChange(() -> self.tell(RoleChanged.INSTANCE));
+        }
         ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
     }
 
@@ -84,8 +110,13 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         return newReceiveBuilder()
                 .onMessage(FormReplica.class, this::onFormReplica)
                 .onMessage(Step.class, this::onStep)
+                .onMessage(GroupStepDone.class, this::onGroupStepDone)
+                .onMessage(RoleChanged.class, m -> {
+                    updateServing();
+                    return this;
+                })
                 .onSignal(PostStop.class, s -> {
-                    engine.close();
+                    own.close();
                     return this;
                 })
                 .build();
@@ -97,80 +128,77 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
                     settings), "coordinator-" + m.replicaId(), DispatcherSelector.defaultDispatcher());
             agent.tell(new NodeAgent.CoordinatorStarted(m.replicaId(), coordinator));
             getContext().getLog().info("device {} forms replica {} of model {}", deviceId, m.replicaId(), runtime.name());
+            serving = true;
+            updateServing();
         }
         return this;
     }
 
+    /** A rank other than 0 of a group takes no requests of its own; it serves again once the group is gone. */
+    private void updateServing() {
+        boolean serve = shard == null || !shard.inGroup() || shard.rank() == 0;
+        if (coordinator != null && serve != serving) {
+            serving = serve;
+            coordinator.tell(new Coordinator.SetServing(serve));
+            getContext().getLog().info("device {} {} requests of its own ({})", deviceId, serve ? "takes" : "takes no",
+                    serve ? "not a follower in a group" : "rank " + shard.rank() + " of a tensor-parallel group");
+        }
+    }
+
     private Behavior<Command> onStep(Step m) {
         long t0 = System.nanoTime();
-        // The member passes the plan on only while it leads a ready group; the others ignore it.
-        if (groupMember != null) groupMember.tell(new GroupMember.Lead(m.plan(), finishedLastStep));
-        List<StreamEvent> events = new ArrayList<>();
-        for (String id : m.plan().removals()) {
-            BatchSequence s = byRequest.remove(id);
-            if (s != null) {
-                engine.remove(s);
-                requestOf.remove(s.id());
-                drafterOf.remove(id);
-            }
+        StepPlan plan = m.plan();
+        if (shard == null || !shard.leading() && groupRequests.isEmpty()) {
+            // A member without a rank model passes the plan on only while it leads a ready group (the others ignore
+            // it); one with a rank model gets plans only for the group (below), never the device's own.
+            if (groupMember != null && shard == null) groupMember.tell(new GroupMember.Lead(plan, own.finishedLastStep()));
+            m.replyTo().tell(own.run(plan, t0));
+            return this;
         }
-        for (StepPlan.Admit a : m.plan().admits()) {
-            Drafter drafter = null;
-            try {
-                GammaPolicy gamma = null;
-                if (a.drafter() != null) {
-                    drafter = runtime.newDrafter(a.drafter());
-                    gamma = a.gamma() > 0 ? GammaPolicy.fixed(a.gamma())
-                            : new AdaptiveGamma(a.gammaMin(), a.gammaMax(), Math.clamp(4, a.gammaMin(), a.gammaMax()), 0.9);
-                }
-                var detokenizer = runtime.tokenizer().newStreamingDetokenizer(a.prompt().length <= 1);
-                BatchSequence s = engine.add(a.prompt(), a.params(), drafter, gamma, detokenizer::push, a.logprobs(),
-                        a.topLogprobs());
-                byRequest.put(a.requestId(), s);
-                requestOf.put(s.id(), a.requestId());
-                drafterOf.put(a.requestId(), a.drafter() == null ? "off" : drafter.toString());
-            } catch (IllegalArgumentException e) {
-                if (drafter != null) drafter.end();
-                events.add(new StreamEvent.Failed(a.requestId(), "INVALID_ARGUMENT", e.getMessage()));
-            }
+        // New requests go to the group while this device leads it; removals go where their request runs.
+        boolean toGroup = shard.leading();
+        List<StepPlan.Admit> groupAdmits = toGroup ? plan.admits() : List.of();
+        List<StepPlan.Admit> ownAdmits = toGroup ? List.of() : plan.admits();
+        List<String> groupRemovals = new ArrayList<>();
+        List<String> ownRemovals = new ArrayList<>();
+        for (String id : plan.removals()) (groupRequests.remove(id) ? groupRemovals : ownRemovals).add(id);
+        for (StepPlan.Admit a : groupAdmits) groupRequests.add(a.requestId());
+        pending = new Pending(m, t0);
+        groupMember.tell(new GroupMember.Lead(new StepPlan(plan.iteration(), groupAdmits, groupRemovals), List.of(),
+                groupReplies));
+        if (own.size() > 0 || !ownAdmits.isEmpty() || !ownRemovals.isEmpty()) {
+            pending.own = own.run(new StepPlan(plan.iteration(), ownAdmits, ownRemovals), t0);
+        } else {
+            pending.own = new StepResult(plan.iteration(), List.of(), 0, 0, 0, 0);
         }
-        List<StepUpdate> updates;
-        try {
-            updates = engine.step();
-        } catch (RuntimeException e) {
-            getContext().getLog().error("step failed on device {}", deviceId, e);
-            updates = List.of();
-            for (BatchSequence s : engine.running()) {
-                events.add(new StreamEvent.Failed(requestOf.get(s.id()), "INTERNAL", "step failed: " + e));
-                engine.remove(s);
-            }
+        return this;
+    }
+
+    private Behavior<Command> onGroupStepDone(GroupStepDone m) {
+        if (pending == null) return this;
+        Pending p = pending;
+        pending = null;
+        GroupMember.Led led = m.led();
+        List<StreamEvent> events = new ArrayList<>(p.own.events());
+        int running = p.own.running();
+        int used = runtime.targetCache().totalBlocks() - runtime.targetCache().freeBlocks();
+        int total = runtime.targetCache().totalBlocks();
+        if (led.result() != null) {
+            events.addAll(led.result().events());
+            running += led.result().running();
+            used += led.result().kvBlocksUsed();
+            total = Math.max(total, led.result().kvBlocksTotal());
+            for (StreamEvent e : led.result().events()) if (!(e instanceof StreamEvent.Tokens)) groupRequests.remove(e.requestId());
         }
-        for (StepUpdate u : updates) {
-            String id = requestOf.get(u.sequence().id());
-            if (u.tokens().length > 0 || !u.text().isEmpty()) {
-                events.add(new StreamEvent.Tokens(id, u.tokens(), u.text(), u.logprobs(), u.topTokens(), u.topLogprobs()));
+        if (!led.gone().isEmpty()) {
+            // The group is gone with these requests in it: their K/V was on every rank, so they cannot move here.
+            for (String id : groupRequests) {
+                events.add(new StreamEvent.Failed(id, "UNAVAILABLE", "the tensor-parallel group serving this request is gone: " + led.gone()));
             }
-            if (u.last()) {
-                byRequest.remove(id);
-                requestOf.remove(u.sequence().id());
-                String drafter = drafterOf.remove(id);
-                if (u.failure() != null) {
-                    events.add(new StreamEvent.Failed(id, u.failure().startsWith("KV cache full") ? "RESOURCE_EXHAUSTED" : "INTERNAL",
-                            u.failure()));
-                } else {
-                    SpeculationStats st = u.stats();
-                    events.add(new StreamEvent.Finished(id, u.finishReason().name(), u.trailingText(),
-                            u.sequence().promptLength(), u.sequence().generated(), "", drafter, st.rounds(), st.drafted(),
-                            st.accepted(), st.targetForwards(), st.draftedAtPosition(), st.acceptedAtPosition()));
-                }
-            }
+            if (!groupRequests.isEmpty()) getContext().getLog().warn("device {}: {} requests failed: {}", deviceId, groupRequests.size(), led.gone());
+            groupRequests.clear();
         }
-        List<String> finished = new ArrayList<>();
-        for (StreamEvent e : events) if (!(e instanceof StreamEvent.Tokens)) finished.add(e.requestId());
-        finishedLastStep = finished;
-        PagedKvCache cache = runtime.targetCache();
-        m.replyTo().tell(new StepResult(m.plan().iteration(), events, engine.size(),
-                cache.totalBlocks() - cache.freeBlocks(), cache.totalBlocks(), System.nanoTime() - t0));
+        p.step.replyTo().tell(new StepResult(p.step.plan().iteration(), events, running, used, total, System.nanoTime() - p.t0));
         return this;
     }
 }

@@ -28,6 +28,10 @@ import java.util.function.Consumer;
  */
 public final class SpecdecNode implements AutoCloseable {
     public static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
+    /** Config key: what a tensor-parallel group's members run, none or cpu (see specdec-pekko.conf). */
+    public static final String RANK_MODEL = "specdec.placement.rank-model";
+    /** Config key: how long one step of a group's rank may take before its communicator is aborted. */
+    public static final String STEP_TIMEOUT = "specdec.placement.rank-step-timeout";
 
     /**
      * @param seedNodes   "host:port" of seed nodes (this node's own address to start a new cluster); empty = itself;
@@ -97,6 +101,24 @@ public final class SpecdecNode implements AutoCloseable {
      */
     public static SpecdecNode start(Options o, CommunicatorIds ids) {
         Config config = config(o);
+        String kind = config.getString(RANK_MODEL);
+        RankModels rankModels = switch (kind) {
+            case "none" -> null;
+            case "cpu" -> new CpuRankModels(config.getDuration(CpuRankModels.JOIN_TIMEOUT),
+                    config.getDuration(CpuRankModels.COLLECTIVE_TIMEOUT));
+            default -> throw new IllegalArgumentException(RANK_MODEL + " must be none or cpu (CUDA: pass its RankModels"
+                    + " to SpecdecNode.start), not " + kind);
+        };
+        return start(o, ids, rankModels);
+    }
+
+    /**
+     * Starts the node; with {@value Placement#TENSOR_PARALLEL} > 1 and {@code rankModels} each device's group member
+     * runs its rank of the target ({@link TensorRankShard}) and a group serves as one replica, led by its rank 0;
+     * with {@code rankModels} null the members only mirror their group's batch.
+     */
+    public static SpecdecNode start(Options o, CommunicatorIds ids, RankModels rankModels) {
+        Config config = config(o);
         boolean groups = config.getInt(Placement.TENSOR_PARALLEL) > 1;
         List<ModelRuntime> runtimes = new ArrayList<>();
         try {
@@ -114,12 +136,16 @@ public final class SpecdecNode implements AutoCloseable {
             for (int d = 0; d < runtimes.size(); d++) {
                 String deviceId = deviceId(o, d);
                 agent.tell(new NodeAgent.DeviceStarted(deviceId));
-                // The CPU backend cannot run one rank of a model alone: the member only mirrors its group's batch.
-                ActorRef<GroupMember.Command> member = groups ? ctx.spawn(GroupMember.create(deviceId, ids, GroupShard.NONE),
-                        "group-" + deviceId, DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER)) : null;
+                // Without rank models the member only mirrors its group's batch and the device serves alone.
+                TensorRankShard shard = groups && rankModels != null
+                        ? new TensorRankShard(runtimes.get(d), rankModels, o.settings().prefillChunk(), d, deviceId,
+                        config.getDuration(STEP_TIMEOUT)) : null;
+                ActorRef<GroupMember.Command> member = groups ? ctx.spawn(GroupMember.create(deviceId, ids,
+                                shard != null ? shard : GroupShard.NONE), "group-" + deviceId,
+                        DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER)) : null;
                 if (member != null) members.add(member);
-                ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent, member), "device-" + deviceId,
-                        DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
+                ctx.spawn(DeviceWorker.create(runtimes.get(d), deviceId, o.settings(), agent, member, shard),
+                        "device-" + deviceId, DispatcherSelector.fromConfig(DeviceWorker.DISPATCHER));
             }
             ActorRef<Router.Command> router = ctx.spawn(Router.create(), "router");
             ActorRef<Placement.Command> placement = ClusterSingleton.get(ctx.getSystem())

@@ -46,7 +46,10 @@ class TensorGroupTest {
 
         @Override public void join(GroupMember.JoinGroup join) { joins.add(join); }
 
-        @Override public void step(GroupMember.GroupStep step) { steps.add(step); }
+        @Override public StepResult step(GroupMember.GroupStep step) {
+            steps.add(step);
+            return null;
+        }
 
         @Override public void leave(String groupId) { leaves.add(groupId); }
 

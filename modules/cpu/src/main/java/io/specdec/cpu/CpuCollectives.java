@@ -1,25 +1,34 @@
 package io.specdec.cpu;
 
-import java.util.concurrent.BrokenBarrierException;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
+import java.time.Duration;
 
 /**
  * In-memory collectives for a group of CPU "devices" (thread groups) — the CPU stand-in for NCCL. Every member calls
  * each collective in the same order; sums run in rank order, so every member gets bit-identical results. A member
- * that fails breaks the group ({@link #abort}) so the others stop waiting instead of hanging.
+ * that fails breaks the group ({@link #abort}) so the others stop waiting instead of hanging; {@link #close} breaks it
+ * for good (a rank of a group spread over actors left: no later collective may wait for it).
  */
 public final class CpuCollectives {
-    private static final long TIMEOUT_SECONDS = 600;
+    private static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(600);
     private final int size;
-    private final CyclicBarrier barrier;
+    private final long timeoutNanos;
     private final float[][] deposits;
+    // One barrier, guarded by this lock: a generation ends when every member arrived, or is broken by abort/timeout.
+    private final Object lock = new Object();
+    private int arrived;
+    private long generation;
+    private long brokenGeneration = -1;
+    private String closed;
 
     public CpuCollectives(int size) {
+        this(size, DEFAULT_TIMEOUT);
+    }
+
+    /** @param timeout how long a member waits in one collective for the others before the group counts as broken */
+    public CpuCollectives(int size, Duration timeout) {
         if (size < 1) throw new IllegalArgumentException("group size must be positive: " + size);
         this.size = size;
-        this.barrier = new CyclicBarrier(size);
+        this.timeoutNanos = timeout.toNanos();
         this.deposits = new float[size][];
     }
 
@@ -30,23 +39,66 @@ public final class CpuCollectives {
         return new Member(rank);
     }
 
-    /** Wakes every waiting member with a failure (after one member failed). */
-    public void abort() { barrier.reset(); }
+    /** Wakes every waiting member with a failure (after one member failed); later collectives start afresh. */
+    public void abort() {
+        synchronized (lock) {
+            breakGeneration();
+        }
+    }
 
     /** Lets the group be used again after an abort. */
-    public void reset() { barrier.reset(); }
+    public void reset() { abort(); }
+
+    /** Breaks the group for good: waiting members and every later collective fail with {@code reason}. */
+    public void close(String reason) {
+        synchronized (lock) {
+            if (closed == null) closed = reason;
+            breakGeneration();
+        }
+    }
+
+    private void breakGeneration() {
+        if (arrived > 0) {
+            brokenGeneration = generation;
+            generation++;
+            arrived = 0;
+            lock.notifyAll();
+        }
+    }
 
     private void await() {
         if (size == 1) return;
-        try {
-            barrier.await(TIMEOUT_SECONDS, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            barrier.reset();
-            throw new IllegalStateException("interrupted in a collective", e);
-        } catch (BrokenBarrierException | TimeoutException e) {
-            throw new IllegalStateException("another member of the device group failed", e);
+        synchronized (lock) {
+            if (closed != null) throw left();
+            long mine = generation;
+            if (++arrived == size) {
+                arrived = 0;
+                generation++;
+                lock.notifyAll();
+                return;
+            }
+            long deadline = System.nanoTime() + timeoutNanos;
+            while (generation == mine) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    breakGeneration();
+                    throw new IllegalStateException("another member of the device group failed: no answer within "
+                            + timeoutNanos / 1_000_000 + " ms");
+                }
+                try {
+                    lock.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    breakGeneration();
+                    throw new IllegalStateException("interrupted in a collective", e);
+                }
+            }
+            if (brokenGeneration == mine) throw closed != null ? left() : new IllegalStateException("another member of the device group failed");
         }
+    }
+
+    private IllegalStateException left() {
+        return new IllegalStateException("another member of the device group left: " + closed);
     }
 
     /** One rank's handle. */
@@ -58,6 +110,9 @@ public final class CpuCollectives {
         public int rank() { return rank; }
 
         public int size() { return size; }
+
+        /** The group this handle belongs to (to close it when the rank goes away). */
+        public CpuCollectives group() { return CpuCollectives.this; }
 
         /** Every member's {@code buffer} becomes the element-wise sum over all members (summed in rank order). */
         public void allReduceSum(float[] buffer) {

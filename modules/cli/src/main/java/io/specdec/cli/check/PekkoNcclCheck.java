@@ -4,6 +4,7 @@ import io.specdec.cluster.GroupMember;
 import io.specdec.cluster.GroupShard;
 import io.specdec.cluster.Placement;
 import io.specdec.cluster.SpecdecNode;
+import io.specdec.cluster.StepResult;
 import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.DeviceBuffer;
 import io.specdec.cuda.Nccl;
@@ -63,7 +64,7 @@ public final class PekkoNcclCheck {
                     done.countDown();
                 }
 
-                @Override public void step(GroupMember.GroupStep step) { }
+                @Override public StepResult step(GroupMember.GroupStep step) { return null; }
 
                 @Override public void leave(String groupId) {
                     if (comm != null) comm.close();

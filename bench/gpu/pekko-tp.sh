@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A tensor-parallel group over Pekko serving one request, one JVM per GPU (issue #6, point 1): N processes, each a
+# cluster node owning one GPU (CUDA_VISIBLE_DEVICES) whose group member holds its rank of the bundled target (NCCL
+# communicator from the id the Placement singleton hands out). The group serves as ONE replica; rank 0 (the seed
+# node, also the frontend) sends one greedy request and compares the ids with TP=1 on one GPU and with the CPU.
+# Run from the unpacked distribution (models/ next to bin/, or MODELS=dir holding target/).
+# ONE_JVM=1: one process holds the whole group instead (all GPUs of the host in one JVM, one actor and thread per GPU).
+# Usage: OUT=dir [GPUS=2] [TOKENS=64] [ONE_JVM=1] bench/gpu/pekko-tp.sh   Writes rank-*.json, log-*.txt, pekko-tp.json under $OUT.
+# Dry run without a GPU (CPU ranks, one JVM): ONE_JVM=1 JAVA_OPTS=-Dspecdec.check.cpu=true bench/gpu/pekko-tp.sh
+set -uo pipefail
+home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+out="${OUT:-/tmp/specdec-pekko-tp}"; mkdir -p "$out"
+export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/usr/lib:${LD_LIBRARY_PATH:-}"
+export NCCL_NVLS_ENABLE=0
+java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
+gpus="${GPUS:-2}"
+model="${MODELS:-$home/models}/target"
+tokens="${TOKENS:-64}"
+base=25801
+pids=()
+procs=$gpus; devices=1
+if [ "${ONE_JVM:-0}" = 1 ]; then procs=1; devices=$gpus; fi
+for ((r = 0; r < procs; r++)); do
+  visible=$r; [ "$procs" = 1 ] && visible=$(seq -s, 0 $((gpus - 1)))
+  CUDA_VISIBLE_DEVICES=$visible timeout 240 "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+    --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true ${JAVA_OPTS:-} -cp "${SPECDEC_CP:-$home/lib/*}" \
+    io.specdec.cli.check.PekkoTensorParallelCheck $((base + r)) 127.0.0.1:$base "$gpus" "$model" "$tokens" \
+    "Once upon a time" "$devices" \
+    > "$out/rank-$r.json" 2> "$out/log-$r.txt" &
+  pids+=($!)
+  [ $r -eq 0 ] && sleep 3   # the seed node first
+done
+rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done
+python3 - "$out" "$procs" "$gpus" <<'PY'
+import json, sys, os
+out, procs, gpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ranks = []
+for r in range(procs):
+    try:
+        ranks.append(json.loads(open(os.path.join(out, f"rank-{r}.json")).read().strip().splitlines()[-1]))
+    except Exception as e:
+        ranks.append({"process": r, "pass": False, "error": f"no JSON: {e}"})
+lead = ranks[0]
+rows = [("group formed, serving as one replica", bool(lead.get("group")) and lead.get("steps", 0) > 0),
+        ("request finished", lead.get("finished", False)),
+        (f"TP={gpus} ids == TP=1 ids on {lead.get('tp1', '?')} ({lead.get('tokens', 0)} tokens)", lead.get("equal_tp1", False)),
+        ("TP ids == CPU ids (informative)", lead.get("equal_cpu", False))]
+rows += [(f"process {r} ran the group's steps ({x.get('steps', 0)})", x.get("pass", False)) for r, x in enumerate(ranks[1:], 1)]
+ok = all(p for name, p in rows if "informative" not in name)
+for name, p in rows: print(f"{'PASS' if p else 'FAIL'}  {name}")
+print("PASS" if ok else "FAIL", "pekko-tp")
+json.dump({"check": "pekko-tp", "gpus": gpus, "processes": procs, "pass": ok, "rows": [{"check": n, "pass": p} for n, p in rows], "ranks": ranks},
+          open(os.path.join(out, "pekko-tp.json"), "w"), indent=1)
+sys.exit(0 if ok else 1)
+PY
+exit $(( rc || $? ))

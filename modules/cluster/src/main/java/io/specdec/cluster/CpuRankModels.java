@@ -1,0 +1,33 @@
+package io.specdec.cluster;
+
+import io.specdec.cpu.CpuCommunicators;
+import io.specdec.cpu.CpuModels;
+import io.specdec.cpu.CpuTensorParallelRank;
+
+import java.time.Duration;
+
+/**
+ * CPU ranks: each device's {@link CpuTensorParallelRank} over the runtime's loaded weights, its collectives found by
+ * communicator id in {@link CpuCommunicators}. Only ranks in one JVM meet (several actor systems of one process);
+ * a group spread over processes fails to join after {@code joinTimeout} and is dissolved by {@link Placement}.
+ */
+public record CpuRankModels(Duration joinTimeout, Duration collectiveTimeout) implements RankModels {
+    /** Config key: how long a CPU rank waits for the others to join ({@value}). */
+    public static final String JOIN_TIMEOUT = "specdec.placement.cpu-rank.join-timeout";
+    /** Config key: how long a CPU rank waits in one collective for the others before the group counts as broken. */
+    public static final String COLLECTIVE_TIMEOUT = "specdec.placement.cpu-rank.collective-timeout";
+
+    @Override
+    public RankModel open(ModelRuntime runtime, int device, int rank, int size, byte[] communicatorId) {
+        var member = CpuCommunicators.join(communicatorId, rank, size, joinTimeout, collectiveTimeout);
+        CpuTensorParallelRank model;
+        try {
+            model = new CpuTensorParallelRank(runtime.loaded().config(), runtime.loaded().weights(), member,
+                    runtime.spec().threads(), runtime.spec().kvTokens(), CpuModels.BLOCK_SIZE);
+        } catch (RuntimeException e) {
+            member.group().close("rank " + rank + " could not load its shard: " + e.getMessage());
+            throw e;
+        }
+        return new RankModel(model, model.cache(), member.group()::close);
+    }
+}
