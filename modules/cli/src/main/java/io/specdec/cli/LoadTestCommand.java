@@ -180,7 +180,14 @@ final class LoadTestCommand implements java.util.concurrent.Callable<Integer> {
             if (jsonFile.getParent() != null) Files.createDirectories(jsonFile.getParent());
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(jsonFile.toFile(), report);
         }
-        if (plotFile != null) plot(rows, String.valueOf(report.get("model")));
+        if (plotFile != null) {
+            try {
+                plot(rows, String.valueOf(report.get("model")));
+            } catch (LinkageError e) {   // the GPU bundle's jlink runtime has no java.desktop, which XChart draws with
+                System.err.println("no plot written: this Java runtime lacks java.desktop (" + e.getMessage()
+                        + "); the JSON holds the numbers (bench/gpu/plot_serve.py draws them)");
+            }
+        }
         return 0;
     }
 
