@@ -139,6 +139,7 @@ public final class PekkoTensorParallelCheck {
             double genMs = (System.nanoTime() - g0) / 1e6;
             int[] tp = ids.stream().mapToInt(Integer::intValue).toArray();
             GroupMember.State after = state(node);
+            Thread.sleep(2000);   // the other ranks read their step count while the group still exists
             boolean finished = done instanceof StreamEvent.Finished;
             boolean equal = Arrays.equals(tp, tp1);
             return String.format("{\"check\":\"pekko-tp\",\"backend\":\"%s\",\"port\":%d,\"rank\":%d,\"size\":%d,"
@@ -159,7 +160,12 @@ public final class PekkoTensorParallelCheck {
             // Serve until the group has run steps and is gone again (the leader's node left), or time is up.
             while (System.nanoTime() < end && !(seen.lastSeq() > 0 && s.groupId().isEmpty())) {
                 Thread.sleep(200);
-                s = state(node);
+                try {
+                    s = state(node);
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                    // the member is busy (a step, or closing its communicator after the leader left): ask again
+                    continue;
+                }
                 if (!s.groupId().isEmpty()) seen = s;
             }
             return String.format("{\"check\":\"pekko-tp\",\"port\":%d,\"rank\":%d,\"size\":%d,\"group\":\"%s\",\"steps\":%d,\"pass\":%b}",
