@@ -34,7 +34,7 @@ class MultiGpuArgsTest {
     void stagesAreDeduplicatedAndKeptInRunOrder() {
         MultiGpuArgs a = MultiGpuArgs.parse(new String[]{"--out", "r", "--stages", "d,A,d,b"}, 2);
         assertThat(a.stages()).containsExactly("a", "b", "d");
-        assertThat(MultiGpuArgs.parse(new String[]{"--out", "r", "--stages", "all"}, 2).stages()).isEqualTo(List.of("a", "b", "c", "d", "e"));
+        assertThat(MultiGpuArgs.parse(new String[]{"--out", "r", "--stages", "all"}, 2).stages()).isEqualTo(List.of("a", "b", "c", "d", "e", "f"));
         assertThat(a.runs("b")).isTrue();
         assertThat(a.runs("c")).isFalse();
     }
