@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
@@ -48,6 +48,16 @@ if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-c
   run bench-8b-mma 240 "${mma_check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   run bench-1b-gemv 150 "${gemv_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-1b-mma 150 "${mma_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  mode=done
+fi
+if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)
+  run hf-export 120 "${check[@]}" hf-export "$work/small"
+  run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
+  run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32"
+  run hf-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
+  run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
+  run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
+  run hf8b-compare 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
   mode=done
 fi
 if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 4096, with and without split-K)
