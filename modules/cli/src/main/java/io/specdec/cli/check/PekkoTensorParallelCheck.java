@@ -163,7 +163,8 @@ public final class PekkoTensorParallelCheck {
                 try {
                     s = state(node);
                 } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-                    // the member is busy (a step, or closing its communicator after the leader left): ask again
+                    // the member is busy: a step (ask again), or closing its communicator after the group ran (done)
+                    if (seen.lastSeq() > 0) break;
                     continue;
                 }
                 if (!s.groupId().isEmpty()) seen = s;
