@@ -144,6 +144,27 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
 #define ATT_WARPS 4
 #define ATT_MAX_HD 256
 
+// q·k for a key row of hd <= 128 (hd % 8 == 0): the row's 16-byte chunks are all requested before the first is used,
+// so a lane waits for one memory round trip per key instead of one per chunk (the loop below it issued a load, then
+// waited for it before the next). Same products added in the same order as that loop.
+__device__ __forceinline__ float key_dot_128(const float* qs, const bf16* __restrict__ kr, int hd) {
+    uint4 kv[16];
+#pragma unroll
+    for (int c = 0; c < 16; c++) if (8 * c < hd) kv[c] = *reinterpret_cast<const uint4*>(kr + 8 * c);
+    float dot = 0.f;
+#pragma unroll
+    for (int c = 0; c < 16; c++) {
+        if (8 * c >= hd) break;
+        const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv[c]);
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float2 kf = __bfloat1622float2(k2[e]);
+            dot += qs[8 * c + 2 * e] * kf.x + qs[8 * c + 2 * e + 1] * kf.y;
+        }
+    }
+    return dot;
+}
+
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
 attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
                 bf16* __restrict__ out, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
@@ -183,7 +204,9 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
             slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
             const bf16* kr = kCache + slot * kvDim + kvh * hd;
             float dot = 0.f;
-            if (vec) {
+            if (vec && hd <= 128) {
+                dot = key_dot_128(qs, kr, hd);
+            } else if (vec) {
                 for (int i = 0; i < hd; i += 8) {
                     uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
                     const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
@@ -943,7 +966,9 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
             slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
             const bf16* kr = kCache + slot * kvDim + kvh * hd;
             float dot = 0.f;
-            if (vec) {
+            if (vec && hd <= 128) {
+                dot = key_dot_128(qs, kr, hd);
+            } else if (vec) {
                 for (int i = 0; i < hd; i += 8) {
                     uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
                     const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);

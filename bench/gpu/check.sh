@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
@@ -58,6 +58,11 @@ if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of f
   run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
   run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
   run hf8b-compare 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+  mode=done
+fi
+if [ "$mode" = bench ]; then   # decode tok/s of the 1B and 8B shapes vs the HBM floor only
+  run bench-1b 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run bench-8b 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   mode=done
 fi
 if [ "$mode" = timing ]; then   # split-K decode timings only (contexts 128 and 4096, with and without split-K)
