@@ -71,6 +71,26 @@ public final class CudaTensorParallelModel implements LanguageModel {
         return group.runArgmax(group.prepare(batch), false);
     }
 
+    /**
+     * A sampled chain whose draft runs on rank 0's GPU verifies there with the fused acceptance kernel: after the
+     * verify forward rank 0 holds the gathered logits of every row, and the draft's rows never left that GPU (see
+     * {@link CudaTransformer#holdDraftLogits} for when this applies; otherwise empty and the host decides).
+     */
+    @Override
+    public java.util.Optional<io.specdec.core.backend.HeldLogits> holdDraftLogits(LanguageModel draft,
+                                                                                  io.specdec.core.sampling.SamplingParams params) {
+        return group.members.getFirst().holdFor(draft, params, config.vocabSize());
+    }
+
+    @Override
+    public io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeld(SequenceInput input, int[] tokens,
+            io.specdec.core.backend.HeldLogits held, io.specdec.core.sampling.SamplingParams params,
+            io.specdec.core.sampling.Sampler sampler) {
+        CudaTransformer.checkVerify(input, tokens, params);
+        CudaTransformer.Step step = group.prepare(List.of(input));
+        return group.runThen(step, rank0 -> rank0.acceptHeld(tokens, held, params, sampler, config.vocabSize()));
+    }
+
     /** Bytes of weights each forward reads, over all ranks (the embedding table counts one row a token: left out). */
     public long weightBytesRead() {
         long all = 0;

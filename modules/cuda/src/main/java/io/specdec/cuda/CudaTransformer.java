@@ -240,15 +240,26 @@ public final class CudaTransformer implements LanguageModel {
     @Override
     public java.util.Optional<io.specdec.core.backend.HeldLogits> holdDraftLogits(LanguageModel draft,
                                                                                   io.specdec.core.sampling.SamplingParams params) {
+        if (role != ParallelRole.SINGLE) return java.util.Optional.empty();
+        return holdFor(draft, params, config.vocabSize());
+    }
+
+    /**
+     * The held-logits buffer for a single-GPU draft on this device, or empty when the fused kernel cannot decide the
+     * request. {@code vocab}: the full vocabulary of the model whose logits this device holds after a forward (a
+     * tensor-parallel rank 0 holds the gathered rows).
+     */
+    java.util.Optional<io.specdec.core.backend.HeldLogits> holdFor(LanguageModel draft, io.specdec.core.sampling.SamplingParams params,
+                                                                   int vocab) {
         if (Boolean.getBoolean("specdec.cuda.hostAcceptance") || Boolean.getBoolean("specdec.cuda.hostSampling")
-                || !params.isTemperatureOnly() || role != ParallelRole.SINGLE) {
+                || !params.isTemperatureOnly()) {
             return java.util.Optional.empty();
         }
         if (!(draft instanceof CudaTransformer d) || d.device != device || d.role != ParallelRole.SINGLE
-                || d.config.vocabSize() != config.vocabSize() || config.vocabSize() > DeviceSampler.MAX_VOCAB) {
+                || d.config.vocabSize() != vocab || vocab > DeviceSampler.MAX_VOCAB) {
             return java.util.Optional.empty();
         }
-        return java.util.Optional.of(new CudaHeldLogits(device, config.vocabSize(), 8));
+        return java.util.Optional.of(new CudaHeldLogits(device, vocab, 8));
     }
 
     /**
@@ -258,7 +269,7 @@ public final class CudaTransformer implements LanguageModel {
     @Override
     public int forwardSampledHolding(SequenceInput input, io.specdec.core.sampling.SamplingParams params, double uniform,
                                      io.specdec.core.backend.HeldLogits held, int row) {
-        CudaHeldLogits h = heldHere(held);
+        CudaHeldLogits h = heldHere(held, config.vocabSize());
         if (input.logitRows().length != 1) {
             throw new IllegalArgumentException("a held draft step asks for one logits row, got " + input.logitRows().length);
         }
@@ -278,7 +289,13 @@ public final class CudaTransformer implements LanguageModel {
     public io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeld(SequenceInput input, int[] tokens,
             io.specdec.core.backend.HeldLogits held, io.specdec.core.sampling.SamplingParams params,
             io.specdec.core.sampling.Sampler sampler) {
-        CudaHeldLogits h = heldHere(held);
+        checkVerify(input, tokens, params);
+        heldHere(held, config.vocabSize());
+        run(List.of(input));
+        return acceptHeld(tokens, held, params, sampler, config.vocabSize());
+    }
+
+    static void checkVerify(SequenceInput input, int[] tokens, io.specdec.core.sampling.SamplingParams params) {
         int gamma = tokens.length;
         if (!params.isTemperatureOnly()) throw new IllegalArgumentException("verifyHeld takes temperature-only sampling, got " + params);
         if (gamma < 1) throw new IllegalArgumentException("verifyHeld needs at least one draft token");
@@ -286,7 +303,16 @@ public final class CudaTransformer implements LanguageModel {
             throw new IllegalArgumentException("a verify of " + gamma + " draft tokens asks for " + (gamma + 1)
                     + " logits rows, got " + input.logitRows().length);
         }
-        run(List.of(input));
+    }
+
+    /**
+     * The fused acceptance test of the last forward's γ+1 logits rows (on this device: the whole vocabulary, gathered
+     * on a tensor-parallel rank 0) against the held draft rows; draws the request's uniforms as the host path does.
+     */
+    io.specdec.core.speculative.SpeculativeSampler.Outcome acceptHeld(int[] tokens, io.specdec.core.backend.HeldLogits held,
+            io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler, int vocab) {
+        CudaHeldLogits h = heldHere(held, vocab);
+        int gamma = tokens.length;
         if (acceptance == null || acceptance.maxGamma() < gamma) {
             if (acceptance != null) acceptance.close();
             acceptance = new FusedAcceptance(device, Math.max(8, gamma));
@@ -295,13 +321,13 @@ public final class CudaTransformer implements LanguageModel {
         // a temperature that underflows float still samples, as in DeviceSampler
         float temperature = Math.max((float) params.temperature(), Float.MIN_NORMAL);
         io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = acceptance.verify(ws.logits, h.rows(gamma), tokens,
-                u.accept(), u.sample(), config.vocabSize(), temperature);
+                u.accept(), u.sample(), vocab, temperature);
         u.settle(sampler, outcome.accepted());
         return outcome;
     }
 
-    private CudaHeldLogits heldHere(io.specdec.core.backend.HeldLogits held) {
-        if (!(held instanceof CudaHeldLogits h) || h.device() != device || h.vocab() != config.vocabSize()) {
+    private CudaHeldLogits heldHere(io.specdec.core.backend.HeldLogits held, int vocab) {
+        if (!(held instanceof CudaHeldLogits h) || h.device() != device || h.vocab() != vocab) {
             throw new IllegalArgumentException("draft logits held elsewhere (" + held + ") cannot be read on GPU " + device.ordinal());
         }
         return h;

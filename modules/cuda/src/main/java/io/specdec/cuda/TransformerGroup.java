@@ -102,6 +102,11 @@ final class TransformerGroup implements AutoCloseable {
         return onEveryRank(step, false, fuzzy, m -> m.readLogits(rows));
     }
 
+    /** Every rank runs the step; then {@code read} runs on rank 0's thread (which holds the gathered logits). */
+    <T> T runThen(CudaTransformer.Step step, java.util.function.Function<CudaTransformer, T> read) {
+        return onEveryRank(step, false, false, read);
+    }
+
     private <T> T onEveryRank(CudaTransformer.Step step, boolean argmax, boolean fuzzy, java.util.function.Function<CudaTransformer, T> read) {
         List<Future<T>> done = new ArrayList<>();
         for (int i = 0; i < ranks.size(); i++) {
