@@ -33,13 +33,20 @@ public final class DraftModeOptions {
                     + "docs/multi-gpu.md).")
     String calibration;
 
-    @Option(names = "--card-width", paramLabel = "K", defaultValue = "4",
-            description = "CARD: candidate nodes kept per tree level (default: ${DEFAULT-VALUE}).")
-    int cardWidth;
+    @Option(names = "--card-width", paramLabel = "K",
+            description = "CARD: candidate nodes kept per tree level (default: 1 on cuda, where ranking more candidates "
+                    + "reads the draft's logits on the host and makes a tree level slower than a target step with a "
+                    + "128K vocabulary, docs/multi-gpu.md; 4 on cpu).")
+    Integer cardWidth;
 
     @Option(names = "--card-depth", paramLabel = "D", defaultValue = "8",
             description = "CARD: tree levels drafted ahead of the context (default: ${DEFAULT-VALUE}).")
     int cardDepth;
+
+    /** --card-width, or its backend's default. */
+    int cardWidth(boolean cuda) {
+        return cardWidth != null ? cardWidth : cuda ? 1 : 4;
+    }
 
     Mode mode() {
         try {

@@ -309,7 +309,7 @@ final class Engine implements AutoCloseable {
         ParallelExecutor draftDevice = new ParallelExecutor(mode.devices(), "card-draft");
         owned.add(draftDevice);
         return new CardDrafter(new CpuTransformer(config, weights, draftDevice, kvTokens(), CpuModels.BLOCK_SIZE),
-                mode.cardWidth, Math.max(mode.cardDepth, 1));
+                mode.cardWidth(false), Math.max(mode.cardDepth, 1));
     }
 
     private static int parseLayers(String spec) {
@@ -386,7 +386,7 @@ final class Engine implements AutoCloseable {
         CudaTransformer model = new CudaTransformer(draftGpu.device(), draftGpu.cublasHandle(), c,
                 DeviceWeights.upload(draftGpu.device(), c, draft.getValue()), kvTokens(), CudaModels.BLOCK_SIZE);
         owned.add(model);
-        return new CardDrafter(model, mode.cardWidth, Math.max(1, mode.cardDepth));
+        return new CardDrafter(model, mode.cardWidth(true), Math.max(1, mode.cardDepth));
     }
 
     /** A draft on GPU 0 (the first rank's context) next to a tensor-parallel target. */
