@@ -43,6 +43,8 @@ extern "C" __global__ void embed_gather(const int* __restrict__ tokens, const bf
     for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = __bfloat162float(row[i]);
 }
 
+#define RMS_HELD 32   // values a thread keeps in registers: dim <= 32 * 256 = 8192 takes the one-request path
+
 // out[r, :] = bf16(w * x[src, :] / rms(x[src, :]))  with src = rows ? rows[r] : r.   grid: output rows
 // (The residual add is fused into the preceding matmul's epilogue, which accumulates into x.)
 extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* __restrict__ rows,
@@ -50,11 +52,31 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* 
     __shared__ float scratch[32];
     int src = rows ? rows[blockIdx.x] : blockIdx.x;
     const float* xr = x + (size_t) src * dim;
+    bf16* o = out + (size_t) blockIdx.x * dim;
     float ss = 0.f;
+    if (dim <= RMS_HELD * (int) blockDim.x) {
+        // a decode step normalises one row on one SM: request the thread's values all at once and keep them in
+        // registers, instead of one load after another and a second read of x (same sums in the same order)
+        float v[RMS_HELD];
+#pragma unroll
+        for (int j = 0; j < RMS_HELD; j++) {
+            int i = threadIdx.x + j * blockDim.x;
+            v[j] = i < dim ? xr[i] : 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < RMS_HELD; j++) if (threadIdx.x + j * blockDim.x < dim) ss += v[j] * v[j];
+        ss = block_sum(ss, scratch);
+        float scale = 1.0f / sqrtf(ss / dim + eps);
+#pragma unroll
+        for (int j = 0; j < RMS_HELD; j++) {
+            int i = threadIdx.x + j * blockDim.x;
+            if (i < dim) o[i] = __float2bfloat16(w[i] * (scale * v[j]));
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
     ss = block_sum(ss, scratch);
     float scale = 1.0f / sqrtf(ss / dim + eps);
-    bf16* o = out + (size_t) blockIdx.x * dim;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = __float2bfloat16(w[i] * (scale * xr[i]));
 }
 
