@@ -167,8 +167,7 @@ public final class CudaTransformer implements LanguageModel {
     public void useTensorCoresFrom(int tokens) {
         if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0: " + tokens);
         this.mmaFromTokens = tokens;
-        for (jcuda.driver.CUgraphExec g : graphs.values()) device.destroyGraph(g);
-        graphs.clear();
+        dropGraphs();
     }
 
     /** Whether decode and verify forwards run the fused norm/SwiGLU GEMVs ({@link FusedDecode}). */
@@ -405,8 +404,7 @@ public final class CudaTransformer implements LanguageModel {
             return;
         }
         if (graphWorkspace != ws) {
-            for (jcuda.driver.CUgraphExec g : graphs.values()) device.destroyGraph(g);
-            graphs.clear();
+            dropGraphs();
             graphWorkspace = ws;
         }
         jcuda.driver.CUgraphExec graph = graphs.get(key);
@@ -786,9 +784,14 @@ public final class CudaTransformer implements LanguageModel {
         ws = new Workspace(t, Math.max(r, 1), Math.max(m * 2, 1024));
     }
 
-    @Override public void close() {
+    /** Destroys the captured graphs (they hold a workspace's buffers and a choice of kernels). */
+    private void dropGraphs() {
         for (jcuda.driver.CUgraphExec g : graphs.values()) device.destroyGraph(g);
         graphs.clear();
+    }
+
+    @Override public void close() {
+        dropGraphs();
         if (ws != null) ws.free();
         ws = null;
         if (splitK != null) splitK.close();

@@ -258,10 +258,9 @@ public final class BatchEngine implements AutoCloseable {
         if (p.draft == null) return null; // a prefill chunk
         BatchSequence s = p.s;
         int[] x = ((ChainDraft) p.draft).tokens();
-        int accepted = 0;
-        while (accepted < x.length && x[accepted] == best[firstRow + accepted]) accepted++;
-        int[] emitted = Arrays.copyOf(x, accepted + 1);
-        emitted[accepted] = best[firstRow + accepted];
+        SpeculativeSampler.Outcome outcome = SpeculativeSampler.Outcome.greedy(x, best, firstRow);
+        int accepted = outcome.accepted();
+        int[] emitted = outcome.emitted();
         if (x.length == 0) s.stats.plainStep(p.draftNanos, forwardNanos);
         else s.stats.round(x.length, x.length, accepted, p.draftNanos, forwardNanos);
         if (s.drafter != null && x.length > 0) s.gamma.record(x.length, accepted, p.draftNanos, forwardNanos);

@@ -135,12 +135,7 @@ public final class Generation implements AutoCloseable {
         SpeculativeSampler.Outcome outcome;
         if (params.isGreedy() && !params.hasPenalties()) {
             // greedy verification needs only each row's argmax: taken where the logits are (on a GPU, only ids move)
-            int[] best = target.forwardArgmax(List.of(verifyInput));
-            int accepted = 0;
-            while (accepted < x.length && x[accepted] == best[accepted]) accepted++;
-            int[] emitted = Arrays.copyOf(x, accepted + 1);
-            emitted[accepted] = best[accepted];
-            outcome = new SpeculativeSampler.Outcome(accepted, emitted);
+            outcome = SpeculativeSampler.Outcome.greedy(x, target.forwardArgmax(List.of(verifyInput)), 0);
         } else if (draft.held() != null && x.length > 0) {
             // the draft's q rows and the target's verify logits stay where they are; only the decision comes back
             outcome = target.verifyHeld(verifyInput, x, draft.held(), params, sampler);

@@ -22,6 +22,19 @@ public final class SpeculativeSampler {
     public record Outcome(int accepted, int[] emitted) {
         public int bonusOrReplacement() { return emitted[emitted.length - 1]; }
 
+        /**
+         * Greedy chain verification from the target's argmax ids alone: {@code best[from + i]} is the argmax of the
+         * row after draft token i-1 (row 0 follows the context). Accepts while the draft matches, then emits the
+         * target's token there (the replacement, or the bonus after a fully accepted chain).
+         */
+        public static Outcome greedy(int[] draft, int[] best, int from) {
+            int accepted = 0;
+            while (accepted < draft.length && draft[accepted] == best[from + accepted]) accepted++;
+            int[] emitted = Arrays.copyOf(draft, accepted + 1);
+            emitted[accepted] = best[from + accepted];
+            return new Outcome(accepted, emitted);
+        }
+
         @Override public String toString() { return "Outcome[accepted=" + accepted + ", emitted=" + Arrays.toString(emitted) + "]"; }
     }
 

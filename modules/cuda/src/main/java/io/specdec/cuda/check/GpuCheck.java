@@ -625,8 +625,7 @@ public final class GpuCheck {
                         chunk[0] = last;
                         System.arraycopy(x, 0, chunk, 1, gamma);
                         int[] am = target.forwardArgmax(List.of(SequenceInput.chainAllLogits(tseq, chunk)));
-                        int a = 0;
-                        while (a < gamma && x[a] == am[a]) a++;
+                        int a = SpeculativeSampler.Outcome.greedy(x, am, 0).accepted();
                         for (int i = 0; i < a; i++) out.add(x[i]);
                         out.add(am[a]);
                         tseq.truncate(tseq.length() - (gamma - a));

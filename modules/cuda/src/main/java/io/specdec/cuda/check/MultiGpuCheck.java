@@ -1,5 +1,6 @@
 package io.specdec.cuda.check;
 
+import io.specdec.core.speculative.SpeculativeSampler;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.format.hf.HuggingFaceModel;
 import io.specdec.core.kv.KvSequence;
@@ -596,8 +597,7 @@ public final class MultiGpuCheck {
                 chunk[0] = last;
                 System.arraycopy(x, 0, chunk, 1, gamma);
                 int[] am = t.forwardArgmax(List.of(SequenceInput.chainAllLogits(tseq, chunk)));
-                int a = 0;
-                while (a < gamma && x[a] == am[a]) a++;
+                int a = SpeculativeSampler.Outcome.greedy(x, am, 0).accepted();
                 for (int i = 0; i < a; i++) {
                     out.add(x[i]);
                     ctx.add(x[i]);
@@ -843,8 +843,7 @@ public final class MultiGpuCheck {
                 chunk[0] = ctx[len - 1];
                 System.arraycopy(x, 0, chunk, 1, x.length);
                 int[] am = t.forwardArgmax(List.of(SequenceInput.chainAllLogits(tseq, chunk)));
-                int a = 0;
-                while (a < x.length && x[a] == am[a]) a++;
+                int a = SpeculativeSampler.Outcome.greedy(x, am, 0).accepted();
                 for (int i = 0; i < a; i++) ctx[len++] = x[i];
                 ctx[len++] = am[a];
                 tseq.truncate(tseq.length() - (x.length - a));
