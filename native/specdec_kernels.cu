@@ -80,6 +80,55 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* 
     for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = __float2bfloat16(w[i] * (scale * xr[i]));
 }
 
+// rmsnorm_bf16 for rows of dim = 1024 * V (V <= 8), the decode path's norm: 16-byte loads of x and w, all issued before
+// the reduction, and a few dozen instructions per thread. rmsnorm_bf16's fully unrolled register path is ~1,300
+// straight-line instructions that run once per launch, and a decode step spent ~8 µs a norm mostly fetching them.
+template <int V>
+__device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const int* __restrict__ rows,
+                                            const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
+                                            float* scratch) {
+    int src = rows ? rows[blockIdx.x] : blockIdx.x;
+    const float4* xr = reinterpret_cast<const float4*>(x + (size_t) src * dim);
+    const float4* wr = reinterpret_cast<const float4*>(w);
+    float4 v[V], wv[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) v[j] = xr[threadIdx.x + 256 * j];
+#pragma unroll
+    for (int j = 0; j < V; j++) wv[j] = wr[threadIdx.x + 256 * j];
+    float ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < V; j++) ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    ss = block_sum(ss, scratch);
+    float scale = 1.0f / sqrtf(ss / dim + eps);
+    uint2* o = reinterpret_cast<uint2*>(out + (size_t) blockIdx.x * dim);
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        __nv_bfloat162 a = __floats2bfloat162_rn(wv[j].x * (scale * v[j].x), wv[j].y * (scale * v[j].y));
+        __nv_bfloat162 b = __floats2bfloat162_rn(wv[j].z * (scale * v[j].z), wv[j].w * (scale * v[j].w));
+        uint2 packed;
+        packed.x = *reinterpret_cast<unsigned*>(&a);
+        packed.y = *reinterpret_cast<unsigned*>(&b);
+        o[threadIdx.x + 256 * j] = packed;
+    }
+}
+
+// grid: output rows, block: 256 (required)
+extern "C" __global__ void __launch_bounds__(256)
+rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ w,
+                 bf16* __restrict__ out, int dim, float eps) {
+    __shared__ float scratch[32];
+    switch (dim >> 10) {
+        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, scratch); break;
+        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, scratch); break;
+        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, scratch); break;
+        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, scratch); break;
+        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, scratch); break;
+        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, scratch); break;
+        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, scratch); break;
+        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, scratch); break;
+    }
+}
+
 // out[t, i] = bf16(silu(gate) * up) from gu[t] = [gate(hidden) | up(hidden)].   grid-stride
 extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __restrict__ out, int hidden, long total) {
     for (long idx = blockIdx.x * (long) blockDim.x + threadIdx.x; idx < total; idx += (long) gridDim.x * blockDim.x) {
@@ -1067,6 +1116,250 @@ extern "C" __global__ void attention_split_combine(const float* __restrict__ par
         out[(size_t) t * heads * hd + h * hd + i] = __float2bfloat16(L > 0.f ? o / L : 0.f);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention for forwards of few tokens (decode, verify), grouped by KV head: one block per (token, KV head, split)
+// serves all `heads/kvHeads` query heads that share the KV head, so each K and V row is read once for the group, and
+// the splits of a row are merged by the last of its blocks to finish (no second launch).
+// Why: attention_split/_paged spend ~32 µs a layer at 128-400 keys on an H100, almost all of it waiting: one block per
+// query head walks its keys, and the V accumulation issues one dependent load after another. Here a warp takes 32
+// keys (lane j scores key j against every query head of the group, 8 K-row chunks in flight), then reads
+// the 32 V rows in batches of 8 independent loads (lane d owns dims [d*DPL, d*DPL+DPL)); a split is 128 keys
+// (4 warps) times ceil(units / maxSplits), so the layout depends only on the row's key count: a verify row adds up in
+// the same order as the decode step at the same position. Same masks, window and metadata as attention_paged.
+// smem: qs[G][HD] | wacc[4][G][HD] | pS[4][G][32] | wm[4][G] | wl[4][G] | slots[4][32]
+// part[((t*heads + h)*maxSplits + s)*HD + i], ml[2*((t*heads + h)*maxSplits + s) + {0,1}] = {max, sum};
+// counters[t*kvHeads + kvh]: splits finished (reset to 0 by the merging block, so a captured graph replays).
+// ---------------------------------------------------------------------------------------------------------------
+#define GQA_WARPS 4
+#define GQA_UNIT (GQA_WARPS * 32)
+#define GQA_MAX_GROUP 8
+#define GQA_V_BATCH 8
+
+__device__ __forceinline__ int gqa_chunk(int keys, int maxSplits) {
+    int units = (keys + GQA_UNIT - 1) / GQA_UNIT;
+    return ((units + maxSplits - 1) / maxSplits) * GQA_UNIT;
+}
+
+template <int DPL> struct VRow;
+template <> struct VRow<2> { typedef unsigned type; };
+template <> struct VRow<4> { typedef uint2 type; };
+template <> struct VRow<8> { typedef uint4 type; };
+
+template <int G, int DPL>
+__device__ __forceinline__ void attention_gqa(float* smem, const float* __restrict__ q, const bf16* __restrict__ kCache,
+        const bf16* __restrict__ vCache, bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml,
+        int* __restrict__ counters, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
+        const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
+        int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits) {
+    constexpr int HD = DPL * 32;
+    typedef typename VRow<DPL>::type VT;
+    float* qs = smem;                                   // [G][HD]
+    float* wacc = qs + G * HD;                          // [4][G][HD]
+    float* pS = wacc + GQA_WARPS * G * HD;              // [4][G][32]
+    float* wm = pS + GQA_WARPS * G * 32;                // [4][G]
+    float* wl = wm + GQA_WARPS * G;                     // [4][G]
+    int* slotS = reinterpret_cast<int*>(wl + GQA_WARPS * G);   // [4][32]
+    __shared__ int mergeHere;
+
+    int t = blockIdx.x, kvh = blockIdx.y % kvHeads, split = blockIdx.y / kvHeads;
+    int keys = row_keys(tokMeta, seqMeta, t);
+    int chunk = gqa_chunk(keys, maxSplits);
+    int lo = split * chunk;
+    if (lo >= keys) return;   // past the context (block-uniform)
+    int hi = min(keys, lo + chunk), nSplits = (keys + chunk - 1) / chunk;
+    int g = heads / kvHeads, h0 = kvh * g;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int qDim = heads * HD, kvDim = kvHeads * HD;
+    int c = tokMeta[3 * t + 1], qpos = tokMeta[3 * t + 2];
+    const int* sm = seqMeta + 6 * tokMeta[3 * t];
+    int prefix = sm[0], tableOff = sm[2], posOff = sm[3], maskOff = sm[4], maskWords = sm[5];
+    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) qs[i] = q[(size_t) t * qDim + h0 * HD + i] * scale;
+    __syncthreads();
+
+    float acc[G][DPL], m[G], l[G];
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        m[h] = -INFINITY;
+        l[h] = 0.f;
+#pragma unroll
+        for (int d = 0; d < DPL; d++) acc[h][d] = 0.f;
+    }
+    float* myP = pS + warp * G * 32;
+    int* mySlots = slotS + warp * 32;
+    for (int tile = lo + warp * 32; tile < hi; tile += GQA_UNIT) {
+        int j = tile + lane;
+        bool visible = j < hi;
+        if (visible && j >= prefix && maskOff >= 0) {
+            int k = j - prefix;
+            visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
+        }
+        if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+        unsigned live = __ballot_sync(FULL_MASK, visible);
+        if (live == 0) continue;   // nothing visible in this tile (warp-uniform)
+        int slot = 0;
+        float s[G];
+#pragma unroll
+        for (int h = 0; h < G; h++) s[h] = 0.f;
+        if (visible) {
+            slot = blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
+            const uint4* kr = reinterpret_cast<const uint4*>(kCache + (size_t) slot * kvDim + kvh * HD);
+            // 8 chunks (64 dims) requested before any is used; a rolled loop, because straight-line code that runs
+            // once per launch stalls on instruction fetch (the fully unrolled kernel was ~300 KB and took ~40 µs)
+#pragma unroll 1
+            for (int c0 = 0; c0 < HD / 8; c0 += 8) {
+                uint4 kv[8];
+#pragma unroll
+                for (int cc = 0; cc < 8; cc++) kv[cc] = kr[c0 + cc];
+#pragma unroll
+                for (int cc = 0; cc < 8; cc++) {
+                    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv[cc]);
+                    float2 k01 = __bfloat1622float2(k2[0]), k23 = __bfloat1622float2(k2[1]);
+                    float2 k45 = __bfloat1622float2(k2[2]), k67 = __bfloat1622float2(k2[3]);
+                    const float* qc = qs + 8 * (c0 + cc);
+#pragma unroll
+                    for (int h = 0; h < G; h++) {
+                        if (h >= g) break;
+                        float4 qa = *reinterpret_cast<const float4*>(qc + h * HD);
+                        float4 qb = *reinterpret_cast<const float4*>(qc + h * HD + 4);
+                        s[h] += qa.x * k01.x + qa.y * k01.y;
+                        s[h] += qa.z * k23.x + qa.w * k23.y;
+                        s[h] += qb.x * k45.x + qb.y * k45.y;
+                        s[h] += qb.z * k67.x + qb.w * k67.y;
+                    }
+                }
+            }
+        }
+        mySlots[lane] = slot;
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+            if (h >= g) break;
+            float tileMax = warp_max(visible ? s[h] : -INFINITY);
+            float mNew = fmaxf(m[h], tileMax);
+            float corr = __expf(m[h] - mNew);
+            float p = visible ? __expf(s[h] - mNew) : 0.f;
+            l[h] = l[h] * corr + warp_sum(p);
+#pragma unroll
+            for (int d = 0; d < DPL; d++) acc[h][d] *= corr;
+            m[h] = mNew;
+            myP[h * 32 + lane] = p;
+        }
+        __syncwarp();
+#pragma unroll 1
+        for (int k0 = 0; k0 < 32; k0 += GQA_V_BATCH) {
+            if (((live >> k0) & ((1u << GQA_V_BATCH) - 1)) == 0) continue;
+            VT vv[GQA_V_BATCH];
+#pragma unroll
+            for (int u = 0; u < GQA_V_BATCH; u++) {
+                if ((live >> (k0 + u)) & 1u) {
+                    vv[u] = *reinterpret_cast<const VT*>(vCache + (size_t) mySlots[k0 + u] * kvDim + kvh * HD + lane * DPL);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < GQA_V_BATCH; u++) {
+                if (!((live >> (k0 + u)) & 1u)) continue;
+                const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&vv[u]);
+                float v[DPL];
+#pragma unroll
+                for (int e = 0; e < DPL / 2; e++) {
+                    float2 f = __bfloat1622float2(v2[e]);
+                    v[2 * e] = f.x;
+                    v[2 * e + 1] = f.y;
+                }
+#pragma unroll
+                for (int h = 0; h < G; h++) {
+                    if (h >= g) break;
+                    float pk = myP[h * 32 + k0 + u];
+#pragma unroll
+                    for (int d = 0; d < DPL; d++) acc[h][d] += pk * v[d];
+                }
+            }
+        }
+        __syncwarp();   // the next tile overwrites mySlots / myP
+    }
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        if (h >= g) break;
+        if (lane == 0) { wm[warp * G + h] = m[h]; wl[warp * G + h] = l[h]; }
+#pragma unroll
+        for (int d = 0; d < DPL; d++) wacc[(warp * G + h) * HD + lane * DPL + d] = acc[h][d];
+    }
+    __syncthreads();
+    // merge the warps (fixed order); one split: straight to the output
+    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) {
+        int h = i / HD, dim = i - h * HD;
+        float M = -INFINITY, L = 0.f, o = 0.f;
+        for (int w = 0; w < GQA_WARPS; w++) if (wl[w * G + h] > 0.f) M = fmaxf(M, wm[w * G + h]);
+        for (int w = 0; w < GQA_WARPS; w++) {
+            if (wl[w * G + h] > 0.f) {
+                float e = __expf(wm[w * G + h] - M);
+                L += wl[w * G + h] * e;
+                o += wacc[(w * G + h) * HD + dim] * e;
+            }
+        }
+        if (nSplits == 1) {
+            out[(size_t) t * qDim + (h0 + h) * HD + dim] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+        } else {
+            size_t at = ((size_t) t * heads + h0 + h) * maxSplits + split;
+            part[at * HD + dim] = o;
+            if (dim == 0) { ml[2 * at] = M; ml[2 * at + 1] = L; }   // L == 0: nothing visible in this split
+        }
+    }
+    if (nSplits == 1) return;
+    // the last split of (t, kvh) to finish merges them all, in split order
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int* counter = counters + t * kvHeads + kvh;
+        int done = atomicAdd(counter, 1);
+        mergeHere = done == nSplits - 1;
+        if (mergeHere) *counter = 0;
+    }
+    __syncthreads();
+    if (!mergeHere) return;
+    __threadfence();
+    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) {
+        int h = i / HD, dim = i - h * HD;
+        size_t at = ((size_t) t * heads + h0 + h) * maxSplits;
+        float M = -INFINITY, L = 0.f, o = 0.f;
+        for (int sp = 0; sp < nSplits; sp++) if (__ldcg(ml + 2 * (at + sp) + 1) > 0.f) M = fmaxf(M, __ldcg(ml + 2 * (at + sp)));
+        for (int sp = 0; sp < nSplits; sp++) {
+            float ls = __ldcg(ml + 2 * (at + sp) + 1);
+            if (ls > 0.f) {
+                float e = __expf(__ldcg(ml + 2 * (at + sp)) - M);
+                L += ls * e;
+                o += __ldcg(part + (at + sp) * HD + dim) * e;
+            }
+        }
+        out[(size_t) t * qDim + (h0 + h) * HD + dim] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+    }
+}
+
+#define GQA_SMEM_FLOATS(HD) (GQA_MAX_GROUP * (HD) * (1 + GQA_WARPS) + GQA_WARPS * GQA_MAX_GROUP * 34 + GQA_WARPS * 32)
+
+// grid: (tokens, kvHeads * maxSplits), block: 128. The query heads of a KV head: 1, 2, <= 4 or <= 8.
+#define ATTENTION_GQA_KERNEL(NAME, DPL) \
+extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32) \
+NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, \
+     bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
+     const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ blockTables, \
+     const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads, \
+     int blockSize, int window, float scale, int maxSplits) { \
+    __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
+    int g = heads / kvHeads; \
+    if (g == 1) attention_gqa<1, DPL>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, \
+            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
+    else if (g == 2) attention_gqa<2, DPL>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, \
+            blockTables, slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
+    else if (g <= 4) attention_gqa<4, DPL>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, \
+            blockTables, slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
+    else attention_gqa<8, DPL>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, \
+            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
+}
+
+ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128, 4)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256, 8)
 
 // ---- GEMV variants for decode (issue #4: decode at the HBM floor) --------------------------------------------
 // y[t, n] (+)= W[n, :] . x[t, :] with S warps sharing one row (each a strided part of K) and R rows per block, weights

@@ -60,6 +60,8 @@ public final class CudaTransformer implements LanguageModel {
     private final SplitKAttention splitK;
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
+    /** RMSNorm through the compact rmsnorm_vec_bf16 ({@link #norm}); {@code -Dspecdec.cuda.scalarNorm=true} turns it off. */
+    private final boolean vectorNorm;
     /** Told where each stage of a forward begins (GpuCheck's decode-profile); forwards run without graphs meanwhile. */
     private volatile StageListener stageListener;
     /** Device sampling for plain sampled steps, created on first use. */
@@ -119,6 +121,9 @@ public final class CudaTransformer implements LanguageModel {
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
         splitK = SplitKAttention.create(device, config, SAME_KERNEL_AS_DECODE_MAX_TOKENS);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
+        vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
+                && !Boolean.getBoolean("specdec.cuda.scalarNorm");
+        if (vectorNorm) device.preload("rmsnorm_vec_bf16");
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -189,6 +194,24 @@ public final class CudaTransformer implements LanguageModel {
     private void enter(Stage stage) {
         StageListener l = stageListener;
         if (l != null) l.enter(stage);
+    }
+
+    /**
+     * Benchmark-only ablation ({@value #ABLATE_PROPERTY}=ATTENTION,NORM,...): the named non-matmul stages are left out
+     * of every forward, so a graph-mode timing shows what they really cost. The output is garbage; never for serving.
+     */
+    public static final String ABLATE_PROPERTY = "specdec.cuda.benchAblate";
+    private final java.util.Set<Stage> ablated = ablatedStages();
+
+    private static java.util.Set<Stage> ablatedStages() {
+        String v = System.getProperty(ABLATE_PROPERTY, "").trim();
+        java.util.Set<Stage> out = java.util.EnumSet.noneOf(Stage.class);
+        if (!v.isEmpty()) for (String name : v.split(",")) out.add(Stage.valueOf(name.trim()));
+        return out;
+    }
+
+    private boolean ablated(Stage stage) {
+        return !ablated.isEmpty() && ablated.contains(stage);
     }
 
     /** The logits of the last forward's requested rows, [rows, vocab] f32, valid until the next forward. */
@@ -587,15 +610,16 @@ public final class CudaTransformer implements LanguageModel {
             normMatmul(FusedDecode.NORM_KERNEL, w.attentionNorm(), w.wqkv(), ws.qkv, 4, tokens, qDim + 2 * kvDim);
         } else {
             enter(Stage.NORM);
-            device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.attentionNorm(), ws.xb, dim, eps);
+            if (!ablated(Stage.NORM)) norm(tokens, null, w.attentionNorm());
             enter(Stage.QKV);
             matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
         }
         enter(Stage.ROPE_APPEND);
-        device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
+        if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                 k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
         enter(Stage.ATTENTION);
-        if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
+        if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
+        else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
                 k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
                 k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
@@ -612,15 +636,26 @@ public final class CudaTransformer implements LanguageModel {
             normMatmul(FusedDecode.SWIGLU_KERNEL, w.ffnNorm(), w.wGateUp(), ws.hidden, 2, tokens, hidden);
         } else {
             enter(Stage.NORM);
-            device.launch("rmsnorm_bf16", tokens, 1, 256, ws.x, null, w.ffnNorm(), ws.xb, dim, config.rmsNormEps());
+            if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
             enter(Stage.GATE_UP);
             matmul(w.wGateUp(), ws.xb, ws.gateUp, tokens, 2 * hidden, dim, false);
             long n = (long) tokens * hidden;
             enter(Stage.SWIGLU);
-            device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
+            if (!ablated(Stage.SWIGLU)) device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
         }
         enter(Stage.DOWN);
         matmul(w.wDown(), ws.hidden, ws.x, tokens, dim, hidden, accumulate);
+    }
+
+    /**
+     * xb[r] = bf16(RMSNorm(x[rows ? rows[r] : r]) * weight) for {@code count} rows. Widths of whole KiB up to 8192 take
+     * the compact kernel (rmsnorm_vec_bf16); others, and the fused decode path (whose prologue repeats rmsnorm_bf16's
+     * summation order bit for bit), take rmsnorm_bf16.
+     */
+    private void norm(int count, DeviceBuffer rows, DeviceBuffer weight) {
+        int dim = config.dim();
+        String kernel = vectorNorm ? "rmsnorm_vec_bf16" : "rmsnorm_bf16";
+        device.launch(kernel, count, 1, 256, ws.x, rows, weight, ws.xb, dim, config.rmsNormEps());
     }
 
     /** Tensor-parallel ranks: residual + Σ partial products on every rank. */
@@ -676,7 +711,7 @@ public final class CudaTransformer implements LanguageModel {
         if (rows == 0) return;
         if (role instanceof ParallelRole.LayerReplica lr && lr.rank() != 0) return;
         enter(Stage.HEAD);
-        device.launch("rmsnorm_bf16", rows, 1, 256, ws.x, k.mRows, weights.finalNorm(), ws.xb, dim, config.rmsNormEps());
+        norm(rows, k.mRows, weights.finalNorm());
         if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) {
             long part = (long) rows * outputRows;
             matmul(weights.output(), ws.xb, ws.logitsPart, rows, outputRows, dim, false);

@@ -17,28 +17,48 @@ import jcuda.driver.JCudaDriver;
  * so one captured graph serves every context length. The chunking depends only on the key count, so a verify row
  * adds up in the same order as the decode step at the same position would (which the speculative greedy == target
  * greedy guarantee relies on). {@code -Dspecdec.cuda.noSplitK=true} turns it off (for comparisons).
+ *
+ * <p>Where the head size is 64, 128 or 256 and at most 8 query heads share a KV head, the grouped kernels
+ * ({@code attention_gqa_hd*}) run instead: one block per (token, KV head, split of 128·n keys) for all the query heads
+ * of the group, the last block of a row merging the splits, so one launch instead of two and each K/V row read once
+ * a group ({@value #NO_GQA_PROPERTY}{@code =true} keeps the per-head kernels, for comparisons).
  */
 public final class SplitKAttention implements AutoCloseable {
     public static final String DISABLE_PROPERTY = "specdec.cuda.noSplitK";
+    public static final String NO_GQA_PROPERTY = "specdec.cuda.noGqaAttention";
     /** SPLIT_MIN_KEYS in the kernels: a split is worth its partial state only over this many keys. */
     static final int MIN_KEYS = 256;
     static final int MAX_SPLITS = 32;
     private static final int THREADS = 128;   // ATT_WARPS * 32
 
     private final CudaDevice device;
-    private final int maxTokens, maxSplits, heads, headDim;
+    private final int maxTokens, maxSplits, heads, kvHeads, headDim;
     private final DeviceBuffer partials, stats;
+    /** The grouped kernel for this model's head size, or null where the per-head kernels run. */
+    private final String grouped;
+    /** Grouped kernel: splits finished per (token, KV head); zero between launches. */
+    private final DeviceBuffer counters;
 
-    private SplitKAttention(CudaDevice device, int maxTokens, int maxSplits, int heads, int headDim) {
+    private SplitKAttention(CudaDevice device, int maxTokens, int maxSplits, int heads, int kvHeads, int headDim,
+                            String grouped) {
         this.device = device;
         this.maxTokens = maxTokens;
         this.maxSplits = maxSplits;
         this.heads = heads;
+        this.kvHeads = kvHeads;
         this.headDim = headDim;
+        this.grouped = grouped;
         long states = (long) maxTokens * heads * maxSplits;
         partials = device.allocate(4L * states * headDim);
         stats = device.allocate(8L * states);
-        device.preload("attention_split", "attention_split_combine");
+        if (grouped != null) {
+            counters = device.allocate(4L * maxTokens * kvHeads);
+            device.copyToDevice(counters, new int[maxTokens * kvHeads]);
+            device.preload(grouped);
+        } else {
+            counters = null;
+            device.preload("attention_split", "attention_split_combine");
+        }
     }
 
     /**
@@ -47,12 +67,24 @@ public final class SplitKAttention implements AutoCloseable {
      */
     public static SplitKAttention create(CudaDevice device, ModelConfig config, int maxTokens) {
         if (Boolean.getBoolean(DISABLE_PROPERTY)) return null;
-        return new SplitKAttention(device, maxTokens, maxSplits(multiprocessors(device), config.heads()),
-                config.heads(), config.headDim());
+        String grouped = Boolean.getBoolean(NO_GQA_PROPERTY) ? null : groupedKernel(config.heads(), config.kvHeads(), config.headDim());
+        int sms = multiprocessors(device);
+        int splits = grouped != null ? maxSplits(sms, config.kvHeads()) : maxSplits(sms, config.heads());
+        return new SplitKAttention(device, maxTokens, splits, config.heads(), config.kvHeads(), config.headDim(), grouped);
+    }
+
+    /** The grouped kernel for these heads, or null where it does not apply (head size, group of more than 8). */
+    static String groupedKernel(int heads, int kvHeads, int headDim) {
+        if (kvHeads <= 0 || heads % kvHeads != 0 || heads / kvHeads > 8) return null;
+        return switch (headDim) {
+            case 64, 128, 256 -> "attention_gqa_hd" + headDim;
+            default -> null;
+        };
     }
 
     /**
-     * Splits per head: enough that a one-token step puts about two blocks on every SM, at most {@value #MAX_SPLITS}.
+     * Splits per head (per KV head for the grouped kernel): enough that a one-token step puts about two blocks on
+     * every SM, at most {@value #MAX_SPLITS}.
      */
     static int maxSplits(int multiprocessors, int heads) {
         return Math.clamp((2L * multiprocessors + heads - 1) / heads, 1, MAX_SPLITS);
@@ -82,6 +114,22 @@ public final class SplitKAttention implements AutoCloseable {
 
     public int maxSplits() { return maxSplits; }
 
+    /** Whether the grouped kernel runs (else the per-head split and combine kernels). */
+    public boolean grouped() { return grouped != null; }
+
+    /** Splits that hold keys of a row of {@code keys} keys, as the kernel in use cuts it. */
+    public int splitsOf(int keys) {
+        if (grouped == null) return splits(keys, maxSplits);
+        int c = groupedChunk(keys, maxSplits);
+        return (keys + c - 1) / c;
+    }
+
+    /** gqa_chunk in the kernels: units of 128 keys (4 warps of 32), as few per split as {@code maxSplits} allow. */
+    static int groupedChunk(int keys, int maxSplits) {
+        int units = (keys + 127) / 128;
+        return ((units + maxSplits - 1) / maxSplits) * 128;
+    }
+
     /** Whether a forward of {@code tokens} tokens goes through split-K. */
     public boolean covers(int tokens) {
         return tokens <= maxTokens;
@@ -94,9 +142,15 @@ public final class SplitKAttention implements AutoCloseable {
     public void enqueue(DeviceBuffer q, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer out, DeviceBuffer tokMeta,
                         DeviceBuffer seqMeta, DeviceBuffer meta, int tokens, int heads, int kvHeads, int hd,
                         int blockSize, int window, float scale) {
-        if (tokens > maxTokens || heads > this.heads || hd > headDim) {
+        if (tokens > maxTokens || heads > this.heads || hd > headDim || (grouped != null && (heads != this.heads
+                || kvHeads != this.kvHeads || hd != headDim))) {
             throw new IllegalArgumentException("split-K attention sized for " + maxTokens + " tokens, " + this.heads
                     + " heads of " + headDim + ", asked for " + tokens + ", " + heads + " of " + hd);
+        }
+        if (grouped != null) {
+            device.launch(grouped, tokens, kvHeads * maxSplits, THREADS, q, keys, values, out, partials, stats, counters,
+                    tokMeta, seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, maxSplits);
+            return;
         }
         device.launch("attention_split", tokens, heads * maxSplits, THREADS, q, keys, values, partials, stats, tokMeta,
                 seqMeta, meta, meta, meta, heads, kvHeads, hd, blockSize, window, scale, maxSplits);
@@ -107,5 +161,6 @@ public final class SplitKAttention implements AutoCloseable {
     @Override public void close() {
         device.free(partials);
         device.free(stats);
+        if (counters != null) device.free(counters);
     }
 }

@@ -39,6 +39,31 @@ class SplitKAttentionTest {
     }
 
     @Test
+    void groupedSplitsAreWholeUnitsOf128KeysAndNeverEmpty() {
+        for (int maxSplits : new int[]{1, 4, 32}) {
+            for (int keys = 1; keys <= 40_000; keys += keys < 1024 ? 1 : 61) {
+                int chunk = SplitKAttention.groupedChunk(keys, maxSplits);
+                int splits = (keys + chunk - 1) / chunk;
+                assertThat(chunk % 128).isZero();
+                assertThat(splits).as("keys %d, max %d", keys, maxSplits).isBetween(1, maxSplits);
+                assertThat((long) (splits - 1) * chunk).isLessThan(keys);
+            }
+        }
+        assertThat(SplitKAttention.groupedChunk(384, 32)).isEqualTo(128);   // a decode step at 384 keys: 3 splits
+    }
+
+    @Test
+    void theGroupedKernelTakesHeadSizes64To256AndGroupsOfUpTo8() {
+        assertThat(SplitKAttention.groupedKernel(32, 8, 128)).isEqualTo("attention_gqa_hd128");
+        assertThat(SplitKAttention.groupedKernel(32, 8, 64)).isEqualTo("attention_gqa_hd64");
+        assertThat(SplitKAttention.groupedKernel(64, 8, 128)).isEqualTo("attention_gqa_hd128");
+        assertThat(SplitKAttention.groupedKernel(16, 16, 256)).isEqualTo("attention_gqa_hd256");
+        assertThat(SplitKAttention.groupedKernel(12, 12, 96)).isNull();     // head size
+        assertThat(SplitKAttention.groupedKernel(32, 2, 128)).isNull();     // 16 query heads a KV head
+        assertThat(SplitKAttention.groupedKernel(12, 8, 128)).isNull();     // not whole groups
+    }
+
+    @Test
     @Tag("gpu")
     void splitKMatchesAttentionPagedOnLongContextsWithEveryMask() throws Exception {
         GpuAvailable.require("splitKMatchesAttentionPagedOnLongContextsWithEveryMask");

@@ -95,6 +95,7 @@ public final class GpuCheck {
                 case "specbench" -> specBench(device, cublas, Path.of(args[1]), Path.of(args[2]), 128, 256);
                 case "bench" -> bench(device, cublas, Path.of(args[1]), args[2],
                         args.length > 3 ? Integer.parseInt(args[3]) : 128, args.length > 4 ? Integer.parseInt(args[4]) : 256);
+                case "bench-ablate" -> benchAblate(device, cublas, Path.of(args[1]), args[2]);
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
             }
         }
@@ -541,6 +542,34 @@ public final class GpuCheck {
         }
         System.clearProperty("specdec.cuda.cublasOnly");
         System.clearProperty("specdec.cuda.noGraphs");
+    }
+
+    /**
+     * Graph-mode decode with stages left out (benchmark-only {@link CudaTransformer#ABLATE_PROPERTY}): what each
+     * non-matmul stage really costs inside a captured step, where per-kernel profilers see no launch gaps.
+     */
+    static void benchAblate(CudaDevice device, Cublas cublas, Path configJson, String label) {
+        Path dir = Files.isDirectory(configJson) ? configJson : configJson.toAbsolutePath().getParent();
+        ModelConfig c = HuggingFaceModel.config(dir);
+        double bw = copyBandwidth(device);
+        DeviceWeights w = DeviceWeights.random(device, c, 1);
+        long readBytes = w.matrixBytes() - (c.tiedEmbeddings() ? 0 : 2L * c.vocabSize() * c.dim());
+        long paramBytes = 2 * c.parameterCount();
+        String[] sets = {"", "ATTENTION", "NORM", "ROPE_APPEND", "SWIGLU", "NORM,ROPE_APPEND,SWIGLU",
+                "ATTENTION,NORM,ROPE_APPEND,SWIGLU", ""};
+        System.setProperty("specdec.cuda.noGraphs", "false");
+        try {
+            for (String set : sets) {
+                System.setProperty(CudaTransformer.ABLATE_PROPERTY, set);
+                try (CudaTransformer model = new CudaTransformer(device, cublas, c, w, 128 + 128 + 32, 16)) {
+                    benchVariant(device, c, w, model, label, "graph-without[" + set.replace(",", "+") + "]", 128, 128, bw,
+                            readBytes, paramBytes, 0);
+                }
+            }
+        } finally {
+            System.clearProperty(CudaTransformer.ABLATE_PROPERTY);
+            System.clearProperty("specdec.cuda.noGraphs");
+        }
     }
 
     static void benchVariant(CudaDevice device, ModelConfig c, DeviceWeights w, CudaTransformer model, String label,

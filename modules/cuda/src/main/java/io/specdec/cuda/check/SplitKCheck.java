@@ -42,6 +42,11 @@ final class SplitKCheck {
                 new Case("decode-hd64", 32, 8, 64, 4096, 1, null, 0),
                 new Case("decode-mha-hd96", 12, 12, 96, 4096, 1, null, 0),
                 new Case("decode-short", 32, 8, 128, 128, 1, null, 0),
+                new Case("decode-384", 32, 8, 128, 384, 1, null, 0),
+                new Case("verify-chain-8-hd64-300", 32, 8, 64, 300, 8, null, 0),
+                new Case("decode-mha-hd128", 16, 16, 128, 1000, 1, null, 0),
+                new Case("decode-group8-70b", 64, 8, 128, 2000, 1, null, 0),
+                new Case("verify-tree-7-short", 32, 8, 128, 100, 7, tree, 0),
                 new Case("decode-long-odd", 32, 8, 128, 20001, 2, null, 0));
     }
 
@@ -109,6 +114,25 @@ final class SplitKCheck {
                     k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
             splitK.enqueue(qd, kc, vc, split, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
             float[] a = bf16ToHost(device, paged, t * qDim), b = bf16ToHost(device, split, t * qDim);
+            // again: the grouped kernel's last block resets the split counters, so a second launch (a graph replay)
+            // must give the same bits
+            splitK.enqueue(qd, kc, vc, split, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+            if (!java.util.Arrays.equals(b, bf16ToHost(device, split, t * qDim))) {
+                System.out.printf("  split-K %s: a second launch gave different values%n", k.name());
+                return Double.NaN;
+            }
+            if (LATENCY_CASE.equals(k.name())) {
+                latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head"), () -> splitK.enqueue(qd, kc,
+                        vc, split, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale));
+                DeviceBuffer x = device.allocate(4L * qDim), w = device.allocate(4L * qDim), xb = device.allocate(2L * qDim);
+                try {
+                    device.launch("fill_f32", 16, 1, 256, x, (long) qDim, 1f);
+                    device.launch("fill_f32", 16, 1, 256, w, (long) qDim, 1f);
+                    latency(device, "rmsnorm", () -> device.launch("rmsnorm_bf16", 1, 1, 256, x, null, w, xb, qDim, 1e-5f));
+                } finally {
+                    for (DeviceBuffer z : List.of(x, w, xb)) device.free(z);
+                }
+            }
             double worst = 0;
             for (int row = 0; row < t * k.heads(); row++) {
                 double num = 0, den = 0;
@@ -120,12 +144,51 @@ final class SplitKCheck {
                 }
                 worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
             }
-            System.out.printf("  split-K %s: context %d, %d tokens, %d of %d splits, max rel L2 %.2e%n", k.name(), n, t,
-                    SplitKAttention.splits(n, splitK.maxSplits()), splitK.maxSplits(), worst);
+            System.out.printf("  split-K %s (%s): context %d, %d tokens, %d of %d splits, max rel L2 %.2e%n", k.name(),
+                    splitK.grouped() ? "grouped" : "per head", n, t, splitK.splitsOf(n), splitK.maxSplits(), worst);
             return worst;
         } finally {
             for (DeviceBuffer x : List.of(kc, vc, qd, md, paged, split)) device.free(x);
         }
+    }
+
+    /** The case whose kernels {@link #latency} times (a decode step of the 8B shape at 384 keys). */
+    static final String LATENCY_CASE = "decode-384";
+
+    /**
+     * µs of one launch of {@code kernel}: back to back (hot caches), right after a 256 MB copy (L2 evicted) and right
+     * after writing 8 GB from the SMs (as a decode step's weight stream does between two attentions: L2 and address
+     * translations cold).
+     */
+    static void latency(CudaDevice device, String name, Runnable kernel) {
+        int reps = 20;
+        for (int i = 0; i < 5; i++) kernel.run();
+        double hot = device.time(() -> { for (int i = 0; i < 100; i++) kernel.run(); }) * 1e3 / 100;
+        double[] after = new double[2];
+        long[] bytes = {256L << 20, 8L << 30};
+        for (int v = 0; v < 2; v++) {
+            DeviceBuffer a = device.allocate(bytes[v]), b = device.allocate(v == 0 ? bytes[v] : 16);
+            try {
+                jcuda.driver.CUevent e0 = device.newEvent(), e1 = device.newEvent();
+                double sum = 0;
+                for (int i = 0; i < reps; i++) {
+                    if (v == 0) device.copy(b, a, bytes[v]);                                  // copy engine
+                    else device.launch("fill_f32", 4096, 1, 256, a, bytes[v] / 4, 0f);      // SM stores over 8 GB
+                    device.record(e0);
+                    kernel.run();
+                    device.record(e1);
+                    sum += device.elapsedMs(e0, e1) * 1e3;
+                }
+                after[v] = sum / reps;
+                device.destroyEvent(e0);
+                device.destroyEvent(e1);
+            } finally {
+                device.free(a);
+                device.free(b);
+            }
+        }
+        GpuCheck.emit(String.format("{\"check\":\"kernel-latency\",\"kernel\":\"%s\",\"hot_us\":%.2f,"
+                + "\"after_256MB_copy_us\":%.2f,\"after_8GB_stream_us\":%.2f}", name, hot, after[0], after[1]));
     }
 
     static float[] bf16ToHost(CudaDevice device, DeviceBuffer b, int count) {
@@ -136,17 +199,22 @@ final class SplitKCheck {
         return out;
     }
 
-    /** Decode ms/token at 128 and 4096 tokens of context, attention_paged vs split-K, random weights. */
+    /**
+     * Decode ms/token at 128, 384 and 4096 tokens of context: attention_paged, per-head split-K and the grouped kernel
+     * (random weights); logits and greedy ids of the latter two against attention_paged's.
+     */
     static void decode(CudaDevice device, Cublas cublas, ModelConfig c, String label) {
         DeviceWeights w = DeviceWeights.random(device, c, 1);
-        int[] contexts = {128, 4096};
+        int[] contexts = {128, 384, 4096};
+        String[] variants = {"paged", "splitk", "grouped"};
         int steps = 64;
-        double[][] ms = new double[2][contexts.length];
-        float[][][] firstLogits = new float[2][contexts.length][];
-        int[][][] tokens = new int[2][contexts.length][steps];
+        double[][] ms = new double[variants.length][contexts.length];
+        float[][][] firstLogits = new float[variants.length][contexts.length][];
+        int[][][] tokens = new int[variants.length][contexts.length][steps];
         try {
-            for (int variant = 0; variant < 2; variant++) {
+            for (int variant = 0; variant < variants.length; variant++) {
                 System.setProperty(SplitKAttention.DISABLE_PROPERTY, String.valueOf(variant == 0));
+                System.setProperty(SplitKAttention.NO_GQA_PROPERTY, String.valueOf(variant == 1));
                 try (CudaTransformer model = new CudaTransformer(device, cublas, c, w, contexts[contexts.length - 1] + steps + 64, BLOCK)) {
                     for (int ci = 0; ci < contexts.length; ci++) {
                         int[] prompt = new SplittableRandom(contexts[ci]).ints(contexts[ci], 0, c.vocabSize()).toArray();
@@ -167,14 +235,19 @@ final class SplitKCheck {
             }
         } finally {
             System.clearProperty(SplitKAttention.DISABLE_PROPERTY);
+            System.clearProperty(SplitKAttention.NO_GQA_PROPERTY);
         }
         for (int ci = 0; ci < contexts.length; ci++) {
             double[] e = GpuCheck.compare(new float[][]{firstLogits[0][ci]}, new float[][]{firstLogits[1][ci]});
-            int same = 0;
+            double[] eg = GpuCheck.compare(new float[][]{firstLogits[0][ci]}, new float[][]{firstLogits[2][ci]});
+            int same = 0, sameGrouped = 0;
             while (same < steps && tokens[0][ci][same] == tokens[1][ci][same]) same++;
-            GpuCheck.emit(String.format("{\"check\":\"splitk-decode\",\"model\":\"%s\",\"context\":%d,\"paged_ms\":%.3f,\"splitk_ms\":%.3f,"
-                            + "\"speedup\":%.2f,\"logits_rel_l2\":%.2e,\"greedy_equal_prefix\":%d,\"steps\":%d}", label, contexts[ci],
-                    ms[0][ci], ms[1][ci], ms[0][ci] / ms[1][ci], e[0], same, steps));
+            while (sameGrouped < steps && tokens[0][ci][sameGrouped] == tokens[2][ci][sameGrouped]) sameGrouped++;
+            GpuCheck.emit(String.format("{\"check\":\"splitk-decode\",\"model\":\"%s\",\"context\":%d,\"paged_ms\":%.3f,"
+                            + "\"splitk_ms\":%.3f,\"grouped_ms\":%.3f,\"speedup\":%.2f,\"grouped_speedup\":%.2f,"
+                            + "\"logits_rel_l2\":%.2e,\"grouped_logits_rel_l2\":%.2e,\"greedy_equal_prefix\":%d,"
+                            + "\"grouped_greedy_equal_prefix\":%d,\"steps\":%d}", label, contexts[ci], ms[0][ci], ms[1][ci],
+                    ms[2][ci], ms[0][ci] / ms[1][ci], ms[0][ci] / ms[2][ci], e[0], eg[0], same, sameGrouped, steps));
         }
     }
 }
