@@ -1319,3 +1319,4 @@ extern "C" __global__ void spin_ns(long ns) {
 }
 
 #include "skinny_mma.cuh"
+#include "spec_chain.cuh"
