@@ -147,6 +147,7 @@ public final class Generation implements AutoCloseable {
             int first = sequence.length() + 1;
             outcome = target.verifyHeldChain(verifyInput, draft.chain(), params, sampler);
             sequence.relabel(first, Arrays.copyOf(outcome.emitted(), outcome.accepted()));
+            ((ModelDrafter) drafter).settleHeldRound(outcome);
         } else if (params.isGreedy() && !params.hasPenalties()) {
             // greedy verification needs only each row's argmax: taken where the logits are (on a GPU, only ids move)
             outcome = SpeculativeSampler.Outcome.greedy(x, target.forwardArgmax(List.of(verifyInput)), 0);

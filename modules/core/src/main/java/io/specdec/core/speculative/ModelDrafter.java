@@ -31,7 +31,7 @@ public final class ModelDrafter implements Drafter {
     private HeldChain chain;
     /**
      * Draft steps of the last held round whose ids the host never saw: slots lastDraftStart.. of the draft's cache
-     * carry placeholder ids until the next round's context tells which of them were accepted.
+     * carry placeholder ids until {@link #settleHeldRound} tells which of them were accepted.
      */
     private int placeholders;
     /** Greedy without penalties: only the draft's argmax matters, so it is taken where the logits are. */
@@ -111,7 +111,7 @@ public final class ModelDrafter implements Drafter {
      * model feeds each step the id the step before produced), run in one call; the ids stay with the model.
      */
     private ChainDraft proposeHeldChain(TokenHistory context, int gamma) {
-        settlePlaceholders(context);
+        if (placeholders != 0) throw new IllegalStateException("the last held round was not settled (settleHeldRound)");
         SequenceInput first = draft.catchUpInput(context);
         double[] uniforms = argmaxOnly ? null : new double[gamma];
         if (uniforms != null) for (int i = 0; i < gamma; i++) uniforms[i] = sampler.uniform();
@@ -139,17 +139,16 @@ public final class ModelDrafter implements Drafter {
     }
 
     /**
-     * The last held round's accepted drafts are now in the context: their slots get their ids; the first rejected
-     * draft's slot (and any after it) holds K/V of an id the context does not have, so it is dropped, as the
-     * step-by-step path's common-prefix test would drop it.
+     * The decision on the last held round: the accepted drafts' slots in the draft's cache get their ids; the first
+     * rejected draft's slot (and any after it) holds K/V of an id the context does not have, so it is dropped, as the
+     * step-by-step path's common-prefix test would drop it. Call it after every held round's verification.
      */
-    private void settlePlaceholders(TokenHistory context) {
+    public void settleHeldRound(SpeculativeSampler.Outcome outcome) {
         if (placeholders == 0) return;
         KvSequence s = draft.sequence();
-        int accepted = Math.max(0, context.length() - lastDraftStart - 1);
-        int known = Math.min(Math.min(placeholders, accepted), s.length() - lastDraftStart);
+        int known = Math.min(Math.min(placeholders, outcome.accepted()), s.length() - lastDraftStart);
         s.truncate(lastDraftStart + known);
-        s.relabel(lastDraftStart, Arrays.copyOfRange(context.tokens(), lastDraftStart, lastDraftStart + known));
+        s.relabel(lastDraftStart, Arrays.copyOf(outcome.emitted(), known));
         placeholders = 0;
     }
 
