@@ -253,6 +253,8 @@ final class GenerateCommand implements Callable<Integer> {
         m.put("acceptance_rate", round(s.acceptanceRate()));
         // where sampled chain acceptance ran: "host", or "device-fused" (draft and target logits stayed on the GPU)
         m.put("acceptance", drafterSpec == null ? null : result.acceptance());
+        // how draft ids reached the verifier: "host", or "device-nccl" (a held chain round: ids stayed on the GPUs)
+        m.put("draft_tokens", drafterSpec == null ? null : result.draftTokens());
         double[] perPosition = s.acceptancePerPosition();
         int used = perPosition.length;
         while (used > 0 && s.draftedAtPosition()[used - 1] == 0) used--;

@@ -44,6 +44,9 @@ public final class CudaDevice implements AutoCloseable {
     private final String name;
     private final Stream stream = new Stream();
     private long allocatedBytes;
+    /** Host-device copies and their bytes, both directions (checks count a round's traffic); two threads may copy in turn. */
+    private final java.util.concurrent.atomic.AtomicLong hostCopies = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong hostCopyBytes = new java.util.concurrent.atomic.AtomicLong();
     private boolean closed;
 
     private CudaDevice(int ordinal) {
@@ -184,6 +187,7 @@ public final class CudaDevice implements AutoCloseable {
 
     public void copyToDevice(DeviceBuffer dst, MemorySegment src) {
         makeCurrent();
+        counted(src.byteSize());
         long chunk = 1L << 30;
         for (long off = 0; off < src.byteSize(); off += chunk) {
             long n = Math.min(chunk, src.byteSize() - off);
@@ -193,33 +197,50 @@ public final class CudaDevice implements AutoCloseable {
 
     public void copyToDevice(DeviceBuffer dst, int[] src) {
         makeCurrent();
+        counted(4L * src.length);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
     }
 
     public void copyToDevice(DeviceBuffer dst, float[] src) {
         makeCurrent();
+        counted(4L * src.length);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
     }
 
     public void copyToDevice(DeviceBuffer dst, double[] src) {
         makeCurrent();
+        counted(8L * src.length);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 8L * src.length);
     }
 
     public void copyToDevice(DeviceBuffer dst, short[] src, int count) {
         makeCurrent();
+        counted(2L * count);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 2L * count);
     }
 
     public void copyToHost(float[] dst, DeviceBuffer src, int count) {
         makeCurrent();
+        counted(4L * count);
         cuMemcpyDtoH(Pointer.to(dst), src.pointer(), 4L * count);
     }
 
     public void copyToHost(int[] dst, DeviceBuffer src, int count) {
         makeCurrent();
+        counted(4L * count);
         cuMemcpyDtoH(Pointer.to(dst), src.pointer(), 4L * count);
     }
+
+    private void counted(long bytes) {
+        hostCopies.incrementAndGet();
+        hostCopyBytes.addAndGet(bytes);
+    }
+
+    /** Host-to-device and device-to-host copies made so far through this device (uploads of weights included). */
+    public long hostCopies() { return hostCopies.get(); }
+
+    /** Bytes of {@link #hostCopies}. */
+    public long hostCopyBytes() { return hostCopyBytes.get(); }
 
     public void copy(DeviceBuffer dst, DeviceBuffer src, long bytes) {
         makeCurrent();

@@ -91,6 +91,44 @@ public final class CudaTensorParallelModel implements LanguageModel {
         return group.runThen(step, rank0 -> rank0.acceptHeld(tokens, held, params, sampler, config.vocabSize()));
     }
 
+    /**
+     * A greedy or temperature-only chain whose draft runs on rank 0's GPU keeps whole rounds on the GPUs
+     * ({@link CudaHeldChain}): draft ids feed the draft's next step on the device, reach every rank's verify input by
+     * NCCL broadcast from rank 0, and the decision is broadcast back; the host reads only the decision. Empty (the
+     * host path) with {@code -Dspecdec.cuda.hostDraftTokens=true} or where {@link CudaHeldChain#open} says so.
+     */
+    @Override
+    public java.util.Optional<io.specdec.core.backend.HeldChain> holdDraftChain(LanguageModel draft,
+                                                                              io.specdec.core.sampling.SamplingParams params) {
+        return CudaHeldChain.open(group.ranks, draft, params, config.vocabSize());
+    }
+
+    @Override
+    public io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeldChain(SequenceInput input,
+            io.specdec.core.backend.HeldChain held, io.specdec.core.sampling.SamplingParams params,
+            io.specdec.core.sampling.Sampler sampler) {
+        CudaHeldChain chain = CudaHeldChain.here(held, group.ranks.getFirst().device());
+        int gamma = input.tokens().length - 1;
+        if (gamma < 1 || gamma != chain.drafted()) {
+            throw new IllegalArgumentException("a verify of " + gamma + " placeholders after a held round of " + chain.drafted() + " draft steps");
+        }
+        if (input.logitRows().length != gamma + 1) {
+            throw new IllegalArgumentException("a verify of " + gamma + " draft tokens asks for " + (gamma + 1) + " logits rows, got "
+                    + input.logitRows().length);
+        }
+        if (chain.greedy() != params.isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + params);
+        CudaTransformer.Step step = group.prepare(List.of(input));
+        io.specdec.core.speculative.ChainUniforms u = chain.greedy() ? null : io.specdec.core.speculative.ChainUniforms.draw(sampler, gamma);
+        float[] uAccept = u == null ? null : u.accept(), uSample = u == null ? null : u.sample();
+        // a temperature that underflows float still samples, as in DeviceSampler
+        float temperature = chain.greedy() ? 0f : Math.max((float) params.temperature(), Float.MIN_NORMAL);
+        int vocab = config.vocabSize();
+        int[] ints = group.onEveryRank((m, rank, comm) -> m.verifyChainPart(step, chain, rank, comm, temperature, uAccept, uSample, vocab));
+        io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = ChainDecision.decode(ints, gamma, vocab).outcome();
+        if (u != null) u.settle(sampler, outcome.accepted());
+        return outcome;
+    }
+
     /** Bytes of weights each forward reads, over all ranks (the embedding table counts one row a token: left out). */
     public long weightBytesRead() {
         long all = 0;

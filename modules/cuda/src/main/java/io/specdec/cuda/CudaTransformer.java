@@ -335,10 +335,7 @@ public final class CudaTransformer implements LanguageModel {
             io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler, int vocab) {
         CudaHeldLogits h = heldHere(held, vocab);
         int gamma = tokens.length;
-        if (acceptance == null || acceptance.maxGamma() < gamma) {
-            if (acceptance != null) acceptance.close();
-            acceptance = new FusedAcceptance(device, Math.max(8, gamma));
-        }
+        FusedAcceptance acceptance = fusedAcceptance(gamma);
         io.specdec.core.speculative.ChainUniforms u = io.specdec.core.speculative.ChainUniforms.draw(sampler, gamma);
         // a temperature that underflows float still samples, as in DeviceSampler
         float temperature = Math.max((float) params.temperature(), Float.MIN_NORMAL);
@@ -346,6 +343,115 @@ public final class CudaTransformer implements LanguageModel {
                 u.accept(), u.sample(), vocab, temperature);
         u.settle(sampler, outcome.accepted());
         return outcome;
+    }
+
+    private FusedAcceptance fusedAcceptance(int gamma) {
+        if (acceptance == null || acceptance.maxGamma() < gamma) {
+            if (acceptance != null) acceptance.close();
+            acceptance = new FusedAcceptance(device, Math.max(8, gamma));
+        }
+        return acceptance;
+    }
+
+    /**
+     * The γ draft steps of a held chain round on this GPU (a draft on a tensor-parallel target's rank 0, see
+     * {@link CudaHeldChain}): every step is appended and described first (positions and slots are known; the ids after
+     * the first are placeholders), the metadata goes up in one copy, then each step runs as a host-driven step would
+     * (same kernels, same graphs: greedy takes argmax_rows, sampling copies the logits row to the held rows and draws
+     * with sample_rows and the step's uniform) and {@code chain_take_id} writes its id into the ids and into the next
+     * step's staged metadata. Only enqueues: nothing is read back, the host does not wait.
+     */
+    @Override
+    public void draftHeldChain(List<SequenceInput> steps, io.specdec.core.sampling.SamplingParams params, double[] uniforms,
+                               io.specdec.core.backend.HeldChain held) {
+        CudaHeldChain chain = CudaHeldChain.here(held, device);
+        int gamma = steps.size();
+        if (chain.greedy() != params.isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + params);
+        if (!chain.greedy() && (uniforms == null || uniforms.length < gamma)) {
+            throw new IllegalArgumentException("a sampled held chain of " + gamma + " steps needs " + gamma + " uniforms");
+        }
+        if (config.vocabSize() != chain.vocab()) throw new IllegalArgumentException("draft vocabulary " + config.vocabSize() + " != " + chain.vocab());
+        for (SequenceInput s : steps) {
+            if (s.logitRows().length != 1) throw new IllegalArgumentException("a draft step asks for one logits row, got " + s.logitRows().length);
+        }
+        List<Step> described = describeChain(config, steps);
+        int[] offsets = new int[gamma + 1];
+        int tokens = 0, metaInts = 0;
+        for (int i = 0; i < gamma; i++) {
+            Step st = described.get(i);
+            offsets[i + 1] = offsets[i] + st.meta().length;
+            tokens = Math.max(tokens, st.plan().tokens());
+            metaInts = Math.max(metaInts, st.meta().length);
+        }
+        int[] all = new int[offsets[gamma]];
+        for (int i = 0; i < gamma; i++) System.arraycopy(described.get(i).meta(), 0, all, offsets[i], described.get(i).meta().length);
+        ensureWorkspace(tokens, 1, metaInts);
+        DeviceBuffer staged = chain.startRound(gamma, all, uniforms);
+        int vocab = config.vocabSize();
+        for (int i = 0; i < gamma; i++) {
+            Plan plan = described.get(i).plan();
+            device.copy(ws.meta, staged.slice(4L * offsets[i], 4L * (offsets[i + 1] - offsets[i])), 4L * (offsets[i + 1] - offsets[i]));
+            lastRows = plan.rows();
+            execute(plan, chain.greedy(), false);
+            DeviceBuffer source;
+            if (chain.greedy()) {
+                source = ws.argmax;
+            } else {
+                device.copy(chain.logits().slot(i), ws.logits, 4L * vocab);
+                deviceSampler(1).launchRow(ws.logits, vocab, params, chain.uniform(i), chain.id(i));
+                source = chain.id(i);
+            }
+            DeviceBuffer next = i + 1 < gamma ? staged.slice(4L * offsets[i + 1], 4) : null;
+            device.launch("chain_take_id", 1, 1, 32, source, chain.id(i), next, vocab, chain.status());
+        }
+    }
+
+    /**
+     * Appends and describes a held round's steps in order, as the host-driven loop would one step at a time (the
+     * metadata then differs from that loop's only in the placeholder ids of steps 1..γ-1, token slot 0).
+     */
+    static List<Step> describeChain(ModelConfig config, List<SequenceInput> steps) {
+        List<Step> described = new ArrayList<>(steps.size());
+        for (SequenceInput s : steps) {
+            List<SequenceInput> one = List.of(s);
+            described.add(describe(config, one, append(config, one)));
+        }
+        return described;
+    }
+
+    /**
+     * Rank {@code rank}'s part of a held chain's verify (the model appended and described {@code step} with γ
+     * placeholder ids after the known first token): upload the metadata; on rank 0 copy the draft ids into token slots
+     * 1..γ; NCCL-broadcast slots 0..γ from rank 0 to every rank; the forward; on rank 0 the acceptance (greedy:
+     * argmax compare, sampled: the fused kernel with {@code uAccept}/{@code uSample}); the decision broadcast to
+     * every rank's own buffer. Returns the decision's ints on rank 0 (the round's one read-back), null elsewhere.
+     */
+    int[] verifyChainPart(Step step, CudaHeldChain chain, int rank, Nccl.Communicator comm, float temperature,
+                          float[] uAccept, float[] uSample, int vocab) {
+        Plan plan = load(step);
+        int gamma = plan.tokens() - 1;
+        boolean greedy = chain.greedy();
+        FusedAcceptance fusedAcceptance = rank == 0 && !greedy ? fusedAcceptance(gamma) : null;
+        // uploaded before the broadcast, so no host copy waits on the collective
+        if (fusedAcceptance != null) fusedAcceptance.uploadUniforms(uAccept, uSample);
+        DeviceBuffer tokens = ws.meta.slice(0, 4L * (gamma + 1));
+        if (rank == 0) device.copy(tokens.slice(4, 4L * gamma), chain.ids(gamma), 4L * gamma);
+        if (comm != null) comm.broadcast(tokens, gamma + 1, Nccl.Type.I32, 0);
+        execute(plan, greedy, false);
+        if (rank == 0) {
+            if (greedy) {
+                device.launch("chain_greedy_accept", 1, 1, 32, chain.ids(gamma), ws.argmax, gamma, chain.result(gamma));
+            } else {
+                fusedAcceptance.launchKernels(ws.logits, chain.logits().rows(gamma), chain.ids(gamma), gamma, vocab, temperature);
+                device.copy(chain.result(gamma), fusedAcceptance.result(), 4L * (gamma + 2));
+            }
+        }
+        DeviceBuffer decision = chain.decision(rank, gamma);
+        if (comm != null) comm.broadcast(decision, ChainDecision.ints(gamma), Nccl.Type.I32, 0);
+        if (rank != 0) return null;
+        int[] out = new int[ChainDecision.ints(gamma)];
+        device.copyToHost(out, decision, out.length);
+        return out;
     }
 
     private CudaHeldLogits heldHere(io.specdec.core.backend.HeldLogits held, int vocab) {

@@ -109,6 +109,15 @@ public final class DeviceSampler implements AutoCloseable {
                 a.minP(), tokens);
     }
 
+    /**
+     * One row's draw with its uniform already on the device ({@code uniform}: one f64) into {@code out} (one int):
+     * the kernel and arguments of {@link #launch}, so a held chain's draft step draws what {@link #sample} draws.
+     */
+    void launchRow(DeviceBuffer logits, int vocab, SamplingParams params, DeviceBuffer uniform, DeviceBuffer out) {
+        Arguments a = arguments(params, vocab);
+        device.launch("sample_rows", 1, 1, THREADS, logits, vocab, uniform, a.temperature(), a.topK(), a.topP(), a.minP(), out);
+    }
+
     @Override public void close() {
         device.free(uniforms);
         device.free(tokens);

@@ -59,11 +59,29 @@ public final class FusedAcceptance implements AutoCloseable {
 
     /** The two kernels only, on the inputs of the last {@link #launch} (for timing the sampling stage alone). */
     public void launchKernels(DeviceBuffer pLogits, DeviceBuffer qLogits, int gamma, int vocab, float temperature) {
-        boolean greedy = temperature <= 0;
-        device.launch("spec_accept_rows", gamma + 1, 1, 1024, pLogits, qLogits, draft, uAccept, uSample, gamma, vocab,
-                greedy ? 1f : 1f / temperature, greedy ? 1 : 0, rowOut);
-        device.launch("spec_accept_finish", 1, 1, 32, rowOut, draft, gamma, result);
+        launchKernels(pLogits, qLogits, draft, gamma, vocab, temperature);
     }
+
+    /** Uploads a round's uniforms ahead of its kernels (a held chain uploads them before its verify forward). */
+    void uploadUniforms(float[] uAccepts, float[] uSamples) {
+        device.copyToDevice(uAccept, uAccepts);
+        device.copyToDevice(uSample, uSamples);
+    }
+
+    /**
+     * The two kernels with the γ draft ids already on the device ({@code draftIds}, a held chain's); the decision is
+     * left in {@link #result()}.
+     */
+    void launchKernels(DeviceBuffer pLogits, DeviceBuffer qLogits, DeviceBuffer draftIds, int gamma, int vocab, float temperature) {
+        if (gamma > maxGamma) throw new IllegalArgumentException("γ " + gamma + " > " + maxGamma);
+        boolean greedy = temperature <= 0;
+        device.launch("spec_accept_rows", gamma + 1, 1, 1024, pLogits, qLogits, draftIds, uAccept, uSample, gamma, vocab,
+                greedy ? 1f : 1f / temperature, greedy ? 1 : 0, rowOut);
+        device.launch("spec_accept_finish", 1, 1, 32, rowOut, draftIds, gamma, result);
+    }
+
+    /** The last decision: γ+2 ints, {accepted count a, the a accepted drafts, the replacement or bonus}. */
+    DeviceBuffer result() { return result; }
 
     /** Per-row decisions of the last launch: {accepted(0/1), replacement-or-bonus token} for rows 0..γ. */
     public int[] rowDecisions(int gamma) {

@@ -125,6 +125,29 @@ final class TransformerGroup implements AutoCloseable {
         return CudaRank.awaitAll(done).getFirst();
     }
 
+    /** One rank's part of a step that needs the rank's communicator (null in a group of one). */
+    interface RankPart<T> {
+        T run(CudaTransformer member, int rank, Nccl.Communicator comm);
+    }
+
+    /** Runs {@code part} on every rank's thread at once (they meet in its collectives); returns rank 0's result. */
+    <T> T onEveryRank(RankPart<T> part) {
+        if (broken != null) throw new IllegalStateException("this multi-GPU model is unusable: " + broken);
+        List<Future<T>> done = new ArrayList<>();
+        for (int i = 0; i < ranks.size(); i++) {
+            int r = i;
+            done.add(ranks.get(i).submit(() -> {
+                try {
+                    return part.run(members.get(r), r, comms == null ? null : comms[r]);
+                } catch (RuntimeException | Error e) {
+                    abort("rank " + r + " failed: " + e);
+                    throw e;
+                }
+            }));
+        }
+        return CudaRank.awaitAll(done).getFirst();
+    }
+
     /** Runs {@code work} on every member, each on its rank's thread. */
     void forEachMember(java.util.function.Consumer<CudaTransformer> work) {
         List<Future<Object>> done = new ArrayList<>();

@@ -91,6 +91,37 @@ public interface LanguageModel extends AutoCloseable {
                 i -> processor.probabilities(logits[i], none), false, sampler);
     }
 
+    /**
+     * A buffer that keeps a whole chain round of {@code draft} where this model verifies it, draft ids included
+     * ({@link HeldChain}), for a greedy request without penalties or a temperature-only one; empty (the default) when
+     * this backend or the pair cannot: the caller then drafts and verifies as before. The caller closes it.
+     */
+    default java.util.Optional<HeldChain> holdDraftChain(LanguageModel draft, io.specdec.core.sampling.SamplingParams params) {
+        return java.util.Optional.empty();
+    }
+
+    /**
+     * The γ draft steps of a held chain round, in order: {@code steps.get(0)} feeds what the draft's cache lacks (its
+     * last row gives x1); every later step is one token whose id here is a placeholder: the backend uses the id the
+     * step before produced, where it produced it (greedy: the argmax; sampled: the draw with {@code uniforms[i]}, the
+     * request's next uniforms as {@link #forwardSampledHolding} would take them one by one). Nothing comes back.
+     */
+    default void draftHeldChain(List<SequenceInput> steps, io.specdec.core.sampling.SamplingParams params, double[] uniforms,
+                                HeldChain chain) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " drafts no held chains");
+    }
+
+    /**
+     * Verifies the round {@link #draftHeldChain} left in {@code chain}: one forward over {@code input} ([last, γ
+     * placeholders], every row's logits), whose placeholders the backend replaces with the held ids, then the chain
+     * test of docs/ALGORITHMS.md §1 (greedy: argmax compare; sampled: the request's uniforms from {@code sampler}
+     * exactly as {@link #verifyHeld} draws them). Returns the decision, the only thing that reaches the host.
+     */
+    default io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeldChain(SequenceInput input, HeldChain chain,
+            io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " verifies no held chains");
+    }
+
     /** The argmax of every row of per-input logits, flattened in order. */
     static int[] argmaxOfRows(List<float[][]> logits) {
         int n = 0;

@@ -1,5 +1,6 @@
 package io.specdec.core.generate;
 
+import io.specdec.core.backend.HeldChain;
 import io.specdec.core.backend.HeldLogits;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
@@ -46,6 +47,8 @@ public final class Generation implements AutoCloseable {
     private final SpeculationStats.Recorder stats = new SpeculationStats.Recorder();
     /** The draft's logits rows kept where the target verifies them (sampled chain on one device), else null. */
     private HeldLogits held;
+    /** Whole rounds kept where the target verifies them, draft ids included (see {@link HeldChain}), else null. */
+    private HeldChain chain;
     private KvSequence sequence;
     private int[] context;
     private int length;
@@ -80,14 +83,20 @@ public final class Generation implements AutoCloseable {
             if (drafter != null) {
                 drafter.begin(params, sampler.split(), vocabSize);
                 drafterStarted = true;
+                // a round whose ids and logits stay on the devices: only the decision comes back (docs/DESIGN.md)
+                if (drafter instanceof ModelDrafter md && (params.isTemperatureOnly() || (params.isGreedy() && !params.hasPenalties()))) {
+                    chain = target.holdDraftChain(md.model(), params).orElse(null);
+                    if (chain != null) md.holdChain(chain);
+                }
                 // a sampled chain whose logits both models keep on one device is verified there (docs/ALGORITHMS.md §6)
-                if (drafter instanceof ModelDrafter md && params.isTemperatureOnly()) {
+                if (chain == null && drafter instanceof ModelDrafter md && params.isTemperatureOnly()) {
                     held = target.holdDraftLogits(md.model(), params).orElse(null);
                     if (held != null) md.holdDistributions(held);
                 }
             }
         } catch (RuntimeException e) {
             if (held != null) held.close();
+            if (chain != null) chain.close();
             if (drafterStarted) drafter.end();
             sequence.release();
             throw e;
@@ -133,7 +142,13 @@ public final class Generation implements AutoCloseable {
                 ? SequenceInput.chainLastLogits(sequence, input)
                 : SequenceInput.chainAllLogits(sequence, input);
         SpeculativeSampler.Outcome outcome;
-        if (params.isGreedy() && !params.hasPenalties()) {
+        if (draft.chain() != null && x.length > 0) {
+            // the draft ids are on the device: the target puts them into its input there and sends back the decision
+            int first = sequence.length() + 1;
+            outcome = target.verifyHeldChain(verifyInput, draft.chain(), params, sampler);
+            sequence.relabel(first, Arrays.copyOf(outcome.emitted(), outcome.accepted()));
+            ((ModelDrafter) drafter).settleHeldRound(outcome);
+        } else if (params.isGreedy() && !params.hasPenalties()) {
             // greedy verification needs only each row's argmax: taken where the logits are (on a GPU, only ids move)
             outcome = SpeculativeSampler.Outcome.greedy(x, target.forwardArgmax(List.of(verifyInput)), 0);
         } else if (draft.held() != null && x.length > 0) {
@@ -231,12 +246,15 @@ public final class Generation implements AutoCloseable {
     public SpeculationStats stats() { return stats.snapshot(); }
 
     /** Where sampled chain acceptance runs for this request: the held rows' verifier (e.g. device-fused) or the host. */
-    public String acceptance() { return held != null ? held.acceptance() : "host"; }
+    public String acceptance() { return chain != null ? chain.acceptance() : held != null ? held.acceptance() : "host"; }
+
+    /** How draft ids reach the verifier for this request: a held chain's path (e.g. device-nccl) or the host. */
+    public String draftTokens() { return chain != null ? chain.draftTokens() : "host"; }
 
     public GenerationResult result() {
         if (finishReason == null) throw new IllegalStateException("generation has not finished");
         return new GenerationResult(Arrays.copyOfRange(context, promptLength, length), finishReason,
-                text == null ? null : text.toString(), stats.snapshot(), acceptance());
+                text == null ? null : text.toString(), stats.snapshot(), acceptance(), draftTokens());
     }
 
     /** Frees the target KV and ends the drafter's request. */
@@ -248,6 +266,7 @@ public final class Generation implements AutoCloseable {
             if (drafter != null) drafter.end();
         } finally {
             if (held != null) held.close();
+            if (chain != null) chain.close();
             sequence.release();
             generator.finished();
         }

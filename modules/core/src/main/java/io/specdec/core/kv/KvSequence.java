@@ -78,6 +78,18 @@ public final class KvSequence {
         while (blockCount > needed) cache.release(blocks[--blockCount]);
     }
 
+    /**
+     * Records the ids of slots {@code from..from+ids.length-1}, appended with placeholder ids because the ids stayed
+     * on a device (a held chain round, {@code HeldChain}); changes no K/V.
+     */
+    public void relabel(int from, int[] ids) {
+        checkLive();
+        if (from < 0 || from + ids.length > length) {
+            throw new IllegalArgumentException("cannot relabel slots " + from + ".." + (from + ids.length - 1) + " of a sequence of " + length);
+        }
+        System.arraycopy(ids, 0, tokens, from, ids.length);
+    }
+
     /** A new sequence sharing every block with this one; either may then append without affecting the other. */
     public KvSequence fork() {
         checkLive();

@@ -1,5 +1,6 @@
 package io.specdec.core.speculative;
 
+import io.specdec.core.backend.HeldChain;
 import io.specdec.core.backend.HeldLogits;
 
 import java.util.Arrays;
@@ -7,16 +8,23 @@ import java.util.Arrays;
 /**
  * Draft tokens x1..xγ, each drawn from {@code q[i]} (docs/ALGORITHMS.md §1), or from the distribution of row i of
  * {@code held} (logits the draft kept on its device, processed by the request's temperature; {@code q} is then null),
- * or deterministic proposals (both null: each q is a point mass at the proposed token, as for prompt lookup).
+ * or deterministic proposals (both null: each q is a point mass at the proposed token, as for prompt lookup), or a
+ * round held whole where the draft ran ({@code chain}: the ids themselves never reached the host, {@code tokens} are
+ * placeholders of the round's length).
  */
-public record ChainDraft(int[] tokens, double[][] q, HeldLogits held) implements Draft {
+public record ChainDraft(int[] tokens, double[][] q, HeldLogits held, HeldChain chain) implements Draft {
 
     public ChainDraft(int[] tokens, double[][] q) {
-        this(tokens, q, null);
+        this(tokens, q, null, null);
+    }
+
+    public ChainDraft(int[] tokens, double[][] q, HeldLogits held) {
+        this(tokens, q, held, null);
     }
 
     public ChainDraft {
         if (q != null && held != null) throw new IllegalArgumentException("a draft's distributions are on the host or held, not both");
+        if (chain != null && (q != null || held != null)) throw new IllegalArgumentException("a held chain carries its own distributions");
         if (q != null && q.length != tokens.length) {
             throw new IllegalArgumentException(tokens.length + " draft tokens but " + q.length + " draft distributions");
         }
@@ -43,13 +51,18 @@ public record ChainDraft(int[] tokens, double[][] q, HeldLogits held) implements
         return new ChainDraft(tokens, null, java.util.Objects.requireNonNull(held, "held"));
     }
 
-    public boolean isDeterministic() { return q == null && held == null; }
+    /** γ draft ids held where the draft ran (placeholder tokens here): verified by {@code LanguageModel.verifyHeldChain}. */
+    public static ChainDraft heldChain(int gamma, HeldChain chain) {
+        return new ChainDraft(new int[gamma], null, null, java.util.Objects.requireNonNull(chain, "chain"));
+    }
+
+    public boolean isDeterministic() { return q == null && held == null && chain == null; }
 
     @Override public int size() { return tokens.length; }
 
     @Override public int depth() { return tokens.length; }
 
     @Override public String toString() {
-        return "ChainDraft" + Arrays.toString(tokens) + (held != null ? " (held)" : q == null ? " (deterministic)" : "");
+        return "ChainDraft" + Arrays.toString(tokens) + (chain != null ? " (held chain)" : held != null ? " (held)" : q == null ? " (deterministic)" : "");
     }
 }

@@ -1,5 +1,6 @@
 package io.specdec.core.speculative;
 
+import io.specdec.core.backend.HeldChain;
 import io.specdec.core.backend.HeldLogits;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
@@ -26,6 +27,13 @@ public final class ModelDrafter implements Drafter {
      * where its logits are and leaves its row there for the target's verifier.
      */
     private HeldLogits held;
+    /** Where the target keeps whole rounds of this request, draft ids included (null: the ids come to the host). */
+    private HeldChain chain;
+    /**
+     * Draft steps of the last held round whose ids the host never saw: slots lastDraftStart.. of the draft's cache
+     * carry placeholder ids until {@link #settleHeldRound} tells which of them were accepted.
+     */
+    private int placeholders;
     /** Greedy without penalties: only the draft's argmax matters, so it is taken where the logits are. */
     private boolean argmaxOnly;
     private int vocabSize;
@@ -56,6 +64,7 @@ public final class ModelDrafter implements Drafter {
     public ChainDraft propose(TokenHistory context, int maxDepth) {
         if (draft == null) throw new IllegalStateException("propose before begin");
         if (maxDepth <= 0) return ChainDraft.empty();
+        if (chain != null) return proposeHeldChain(context, maxDepth);
         Round round = startRound(context, maxDepth);
         if (argmaxOnly) {
             while (round.input() != null) round.offerToken(model.forwardArgmax(java.util.List.of(round.input()))[0]);
@@ -81,6 +90,66 @@ public final class ModelDrafter implements Drafter {
             throw new IllegalArgumentException("held draft distributions need temperature-only sampling, got " + params);
         }
         this.held = held;
+    }
+
+    /**
+     * For this request, drafts whole rounds where the target keeps them ({@link HeldChain}, opened by the target for
+     * this drafter's model, {@link LanguageModel#holdDraftChain}): {@link #propose} then returns
+     * {@link ChainDraft#heldChain} drafts for {@link LanguageModel#verifyHeldChain}, drawn with the uniforms the
+     * step-by-step path draws. The caller keeps ownership of {@code chain}.
+     */
+    public void holdChain(HeldChain chain) {
+        if (draft == null) throw new IllegalStateException("holdChain before begin");
+        if (chain != null && !argmaxOnly && !params.isTemperatureOnly()) {
+            throw new IllegalArgumentException("a held chain needs greedy without penalties or temperature-only sampling, got " + params);
+        }
+        this.chain = chain;
+    }
+
+    /**
+     * A held round: the catch-up input and γ-1 one-token steps described up front (their ids are placeholders, the
+     * model feeds each step the id the step before produced), run in one call; the ids stay with the model.
+     */
+    private ChainDraft proposeHeldChain(TokenHistory context, int gamma) {
+        if (placeholders != 0) throw new IllegalStateException("the last held round was not settled (settleHeldRound)");
+        SequenceInput first = draft.catchUpInput(context);
+        double[] uniforms = argmaxOnly ? null : new double[gamma];
+        if (uniforms != null) for (int i = 0; i < gamma; i++) uniforms[i] = sampler.uniform();
+        model.draftHeldChain(heldSteps(first, gamma), params, uniforms, chain);
+        lastDraftStart = context.length();
+        lastDraftTokens = new int[0];
+        placeholders = gamma - 1;
+        return ChainDraft.heldChain(gamma, chain);
+    }
+
+    /**
+     * The γ draft forwards of a held round: {@code first}, then γ-1 single tokens (placeholder id 0) at the positions
+     * that follow it, each asking for its one logits row, as {@link Round#offerToken} would have built them.
+     */
+    public static java.util.List<SequenceInput> heldSteps(SequenceInput first, int gamma) {
+        if (gamma < 1) throw new IllegalArgumentException("a held round has at least one draft step, got " + gamma);
+        java.util.List<SequenceInput> steps = new java.util.ArrayList<>(gamma);
+        steps.add(first);
+        int position = first.positions()[first.positions().length - 1];
+        for (int i = 1; i < gamma; i++) {
+            steps.add(new SequenceInput(first.sequence(), new int[] {0}, new int[] {++position},
+                    io.specdec.core.backend.AttentionMask.CAUSAL, new int[] {0}));
+        }
+        return steps;
+    }
+
+    /**
+     * The decision on the last held round: the accepted drafts' slots in the draft's cache get their ids; the first
+     * rejected draft's slot (and any after it) holds K/V of an id the context does not have, so it is dropped, as the
+     * step-by-step path's common-prefix test would drop it. Call it after every held round's verification.
+     */
+    public void settleHeldRound(SpeculativeSampler.Outcome outcome) {
+        if (placeholders == 0) return;
+        KvSequence s = draft.sequence();
+        int known = Math.min(Math.min(placeholders, outcome.accepted()), s.length() - lastDraftStart);
+        s.truncate(lastDraftStart + known);
+        s.relabel(lastDraftStart, Arrays.copyOf(outcome.emitted(), known));
+        placeholders = 0;
     }
 
     /**
@@ -190,6 +259,8 @@ public final class ModelDrafter implements Drafter {
         if (draft != null) draft.release();
         draft = null;
         held = null;
+        chain = null;
+        placeholders = 0;
         lastDraftStart = -1;
         lastDraftTokens = new int[0];
     }

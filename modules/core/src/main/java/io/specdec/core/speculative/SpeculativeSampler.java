@@ -46,6 +46,9 @@ public final class SpeculativeSampler {
      * @param sampler the request's random stream (uniforms and replacement draws)
      */
     public static Outcome verify(ChainDraft draft, IntFunction<double[]> target, boolean greedy, Sampler sampler) {
+        if (draft.chain() != null) {
+            throw new IllegalArgumentException("a held chain round is verified by LanguageModel.verifyHeldChain");
+        }
         if (draft.held() != null) {
             throw new IllegalArgumentException("a draft with held distributions is verified by LanguageModel.verifyHeld");
         }

@@ -14,7 +14,9 @@ import java.util.Set;
  *   --stages a,b,c,d,e   a: TP=N vs TP=1 logits, b: 70B-shape TP decode vs HBM floor, c: speculative decoding with a
  *                        1B-shape draft on one GPU, d: EasySpec drafting over the GPUs, e: c and d with an 8B-shape
  *                        draft, f: CARD (1B-shape draft on GPU 0 overlapping an 8B-shape target on the last GPU)
- *                        vs standard speculative decoding on the same GPUs; "all" = a..f (default a,b,c,d)
+ *                        vs standard speculative decoding on the same GPUs, g: the GPU-resident chain round (draft ids
+ *                        by NCCL broadcast) vs the host path, greedy and sampled, TpChainCheck, only when named;
+ *                        "all" = a..f (default a,b,c,d)
  *   --gpus N             GPUs to use (default: all the driver sees)
  *   --time-limit S       seconds per stage (default 240)
  *   --configs DIR        folder with llama-3-70b/, llama-3-8b/, llama-3.2-1b/ config.json (default bench/gpu)
@@ -29,6 +31,8 @@ public record MultiGpuArgs(Path out, List<String> stages, int gpus, int timeLimi
                            int newTokens, int[] gammas, double[] alphas, int[] sizes, int edge, List<Boolean> graphs) {
 
     public static final List<String> ALL_STAGES = List.of("a", "b", "c", "d", "e", "f");
+    /** Every stage, in run order; g (the held chain round, bench/gpu/tp-chain.sh) only when named. */
+    static final List<String> KNOWN_STAGES = List.of("a", "b", "c", "d", "e", "f", "g");
 
     /** @param visibleGpus GPUs the driver sees (the default for --gpus and for the default sizes) */
     public static MultiGpuArgs parse(String[] args, int visibleGpus) {
@@ -82,10 +86,10 @@ public record MultiGpuArgs(Path out, List<String> stages, int gpus, int timeLimi
         Set<String> s = new LinkedHashSet<>();
         for (String p : v.split(",")) {
             String t = p.trim().toLowerCase(Locale.ROOT);
-            if (!ALL_STAGES.contains(t)) throw new IllegalArgumentException("unknown stage '" + t + "' (stages: a,b,c,d,e,f or all)");
+            if (!KNOWN_STAGES.contains(t)) throw new IllegalArgumentException("unknown stage '" + t + "' (stages: a,b,c,d,e,f,g or all)");
             s.add(t);
         }
-        List<String> ordered = new ArrayList<>(ALL_STAGES);
+        List<String> ordered = new ArrayList<>(KNOWN_STAGES);
         ordered.retainAll(s);
         return List.copyOf(ordered);
     }

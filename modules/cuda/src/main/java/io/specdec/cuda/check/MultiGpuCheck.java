@@ -161,6 +161,7 @@ public final class MultiGpuCheck {
                         easySpec("8b", d8);
                     }
                     case "f" -> card(draftConfig("llama-3.2-1b"));
+                    case "g" -> new TpChainCheck(ranks, results, args.configs(), bundledModels()).run();
                     default -> throw new IllegalArgumentException(stage);
                 }
             } catch (Throwable t) {
@@ -195,6 +196,12 @@ public final class MultiGpuCheck {
         } catch (Throwable t) {
             results.fail(stage, name, t);
         }
+    }
+
+    /** The bundled pair's folder: {@code -Dspecdec.check.models}, else models/ of the distribution the configs are in. */
+    private Path bundledModels() {
+        String set = System.getProperty("specdec.check.models");
+        return set != null ? Path.of(set) : args.configs().toAbsolutePath().resolve("../../models").normalize();
     }
 
     private ModelConfig draftConfig(String name) {

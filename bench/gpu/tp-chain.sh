@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The GPU-resident chain round with a tensor-parallel CUDA target (issue #6, point 2), run from the unpacked distribution:
+# the draft runs on GPU 0 (rank 0's GPU) and feeds each step's id to the next on the device, the γ ids reach every
+# rank's verify input by NCCL broadcast from rank 0, rank 0 decides (argmax compare or the fused kernel) and the decision
+# is broadcast back; the host reads one small copy per round ("draft_tokens":"device-nccl"). The host path
+# (-Dspecdec.cuda.hostDraftTokens=true: each draft id comes to the host) runs the same requests.
+#   1. MultiGpuCheck stage g (TpChainCheck): ids equal (greedy: also equal to the target's own greedy decode), tok/s of
+#      both paths, host-device copies and bytes per round; bundled pair and random 8B-shape target + 1B-shape draft.
+#   2. specdec generate --tp on the same pairs, greedy and T 0.8: ids of both paths and the JSON's draft_tokens field.
+# Usage: OUT=dir [MODELS=dir] [GPUS=2] [LIMIT=600] bench/gpu/tp-chain.sh     Writes stage-g.json, *.json, summary.txt.
+set -uo pipefail
+home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$home"
+out="${OUT:-/tmp/specdec-tp-chain}"; mkdir -p "$out"
+export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/usr/lib:${LD_LIBRARY_PATH:-}"
+export NCCL_NVLS_ENABLE=0
+G=bench/gpu; M="${MODELS:-$home/models}"; tp="${GPUS:-2}"; limit="${LIMIT:-600}"
+java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
+: > "$out/err.txt"
+timeout $((limit + 120)) "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+  --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true -Dspecdec.check.models="$M" -Xmx24g \
+  -XX:+UseParallelGC -cp "$home/lib/*" io.specdec.cuda.check.MultiGpuCheck --out "$out" --gpus "$tp" \
+  --time-limit "$limit" --configs "$home/$G" --stages g > "$out/check.txt" 2>> "$out/err.txt"
+echo "check rc=$?" >> "$out/err.txt"
+gen() { local name="$1" opts="$2"; shift 2
+  SPECDEC_JAVA_OPTS="$opts" timeout 150 bin/specdec generate --backend cuda --tp "$tp" --ignore-eos --json "$@" \
+    > "$out/$name.out" 2>> "$out/err.txt"; echo "$name rc=$?" >> "$out/err.txt"; tail -1 "$out/$name.out" > "$out/$name.json"; }
+for t in 0 0.8; do
+  for path in device host; do
+    opts=""; [ $path = host ] && opts="-Dspecdec.cuda.hostDraftTokens=true"
+    gen "pair-t$t-$path" "$opts" --model "$M/target" --draft "$M/draft" --prompt "Mr President, I would like to" \
+      --temperature $t --seed 1 --max-tokens 200
+    gen "8b-t$t-$path" "$opts" --random-weights $G/llama-3-8b/config.json --draft random:$G/llama-3.2-1b/config.json \
+      --prompt "128000 791 4062" --temperature $t --seed 1 --max-tokens 128
+  done
+done
+python3 - "$out" > "$out/summary.txt" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+def load(n):
+    try: return json.load(open(os.path.join(d, n + ".json")))
+    except Exception as e: return {"error": str(e)}
+rows, ok = [], True
+try:
+    stage = json.load(open(os.path.join(d, "stage-g.json")))
+except Exception as e:
+    stage = [{"check": "stage-g", "status": "FAIL", "error": str(e)}]
+for r in stage:
+    if r.get("check") in ("tp-chain-greedy", "tp-chain-sampled", "tp-chain", "stage") or r.get("status") == "FAIL":
+        ok &= r.get("status") in ("PASS", "SKIP", "INFO")
+        rows.append(f"{r.get('status')} {r.get('check')} {r.get('model', '')}: ids equal {r.get('ids_equal')}, target greedy "
+                    f"{r.get('equals_target_greedy')}, tok/s device {r.get('tokens_per_s_device')} host {r.get('tokens_per_s_host')}, "
+                    f"copies/round {r.get('host_copies_per_round_device')}/{r.get('host_copies_per_round_host')}, bytes/round "
+                    f"{r.get('host_bytes_per_round_device')}/{r.get('host_bytes_per_round_host')} {r.get('error', '')}")
+for model in ("pair", "8b"):
+    for t in ("0", "0.8"):
+        a, b = load(f"{model}-t{t}-device"), load(f"{model}-t{t}-host")
+        same = a.get("token_ids") is not None and a.get("token_ids") == b.get("token_ids")
+        paths = a.get("draft_tokens") == "device-nccl" and b.get("draft_tokens") == "host"
+        good = paths and same
+        ok &= good
+        rows.append(f"{'PASS' if good else 'FAIL'} generate {model} T {t}: ids equal {same}, draft_tokens {a.get('draft_tokens')}/"
+                    f"{b.get('draft_tokens')}, acceptance {a.get('acceptance')}/{b.get('acceptance')} rate {a.get('acceptance_rate')}/"
+                    f"{b.get('acceptance_rate')}, tok/s {a.get('tokens_per_second')}/{b.get('tokens_per_second')}"
+                    + (f" error {a.get('error') or b.get('error')}" if a.get('error') or b.get('error') else ""))
+print("\n".join(rows)); print("PASS tp-chain" if ok else "FAIL tp-chain")
+PY
+cat "$out/summary.txt"
