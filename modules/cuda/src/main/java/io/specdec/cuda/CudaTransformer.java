@@ -206,7 +206,8 @@ public final class CudaTransformer implements LanguageModel {
     private static java.util.Set<Stage> ablatedStages() {
         String v = System.getProperty(ABLATE_PROPERTY, "").trim();
         java.util.Set<Stage> out = java.util.EnumSet.noneOf(Stage.class);
-        if (!v.isEmpty()) for (String name : v.split(",")) out.add(Stage.valueOf(name.trim()));
+        if (v.isEmpty()) return out;
+        for (String name : v.split(",")) if (!name.trim().equals("ATTENTION_NOOP")) out.add(Stage.valueOf(name.trim()));
         return out;
     }
 

@@ -26,6 +26,7 @@ import jcuda.driver.JCudaDriver;
 public final class SplitKAttention implements AutoCloseable {
     public static final String DISABLE_PROPERTY = "specdec.cuda.noSplitK";
     public static final String NO_GQA_PROPERTY = "specdec.cuda.noGqaAttention";
+    public static final String MAX_SPLITS_PROPERTY = "specdec.cuda.attentionMaxSplits";
     /** SPLIT_MIN_KEYS in the kernels: a split is worth its partial state only over this many keys. */
     static final int MIN_KEYS = 256;
     static final int MAX_SPLITS = 32;
@@ -36,6 +37,8 @@ public final class SplitKAttention implements AutoCloseable {
     private final DeviceBuffer partials, stats;
     /** The grouped kernel for this model's head size, or null where the per-head kernels run. */
     private final String grouped;
+    /** Benchmark ablation ({@link CudaTransformer#ABLATE_PROPERTY} ATTENTION_NOOP): an empty kernel of the same grid. */
+    private final boolean noop = System.getProperty(CudaTransformer.ABLATE_PROPERTY, "").contains("ATTENTION_NOOP");
     /** Grouped kernel: splits finished per (token, KV head); zero between launches. */
     private final DeviceBuffer counters;
 
@@ -55,6 +58,7 @@ public final class SplitKAttention implements AutoCloseable {
             counters = device.allocate(4L * maxTokens * kvHeads);
             device.copyToDevice(counters, new int[maxTokens * kvHeads]);
             device.preload(grouped);
+            if (noop) device.preload("attention_noop");
         } else {
             counters = null;
             device.preload("attention_split", "attention_split_combine");
@@ -70,6 +74,7 @@ public final class SplitKAttention implements AutoCloseable {
         String grouped = Boolean.getBoolean(NO_GQA_PROPERTY) ? null : groupedKernel(config.heads(), config.kvHeads(), config.headDim());
         int sms = multiprocessors(device);
         int splits = grouped != null ? maxSplits(sms, config.kvHeads()) : maxSplits(sms, config.heads());
+        splits = Integer.getInteger(MAX_SPLITS_PROPERTY, splits);   // benchmarks: how the grid size matters
         return new SplitKAttention(device, maxTokens, splits, config.heads(), config.kvHeads(), config.headDim(), grouped);
     }
 
@@ -120,14 +125,19 @@ public final class SplitKAttention implements AutoCloseable {
     /** Splits that hold keys of a row of {@code keys} keys, as the kernel in use cuts it. */
     public int splitsOf(int keys) {
         if (grouped == null) return splits(keys, maxSplits);
-        int c = groupedChunk(keys, maxSplits);
+        int c = groupedChunk(keys, maxSplits, heads / kvHeads);
         return (keys + c - 1) / c;
     }
 
-    /** gqa_chunk in the kernels: units of 128 keys (4 warps of 32), as few per split as {@code maxSplits} allow. */
-    static int groupedChunk(int keys, int maxSplits) {
-        int units = (keys + 127) / 128;
-        return ((units + maxSplits - 1) / maxSplits) * 128;
+    /**
+     * gqa_chunk in the kernels: units of one 32-key tile per warp of a head (4 warps share the {@code group} query
+     * heads of a KV head: 32 keys for groups of 4 or more, 64 for 2, 128 for 1), as few per split as
+     * {@code maxSplits} allow.
+     */
+    static int groupedChunk(int keys, int maxSplits, int group) {
+        int unit = 32 * (group >= 4 ? 1 : 4 / group);
+        int units = (keys + unit - 1) / unit;
+        return ((units + maxSplits - 1) / maxSplits) * unit;
     }
 
     /** Whether a forward of {@code tokens} tokens goes through split-K. */
@@ -146,6 +156,10 @@ public final class SplitKAttention implements AutoCloseable {
                 || kvHeads != this.kvHeads || hd != headDim))) {
             throw new IllegalArgumentException("split-K attention sized for " + maxTokens + " tokens, " + this.heads
                     + " heads of " + headDim + ", asked for " + tokens + ", " + heads + " of " + hd);
+        }
+        if (noop) {   // benchmark ablation: the grouped kernel's grid and shared memory, no work
+            device.launch("attention_noop", tokens, (grouped != null ? kvHeads : heads) * maxSplits, THREADS, 0);
+            return;
         }
         if (grouped != null) {
             device.launch(grouped, tokens, kvHeads * maxSplits, THREADS, q, keys, values, out, partials, stats, counters,

@@ -39,17 +39,22 @@ class SplitKAttentionTest {
     }
 
     @Test
-    void groupedSplitsAreWholeUnitsOf128KeysAndNeverEmpty() {
-        for (int maxSplits : new int[]{1, 4, 32}) {
-            for (int keys = 1; keys <= 40_000; keys += keys < 1024 ? 1 : 61) {
-                int chunk = SplitKAttention.groupedChunk(keys, maxSplits);
-                int splits = (keys + chunk - 1) / chunk;
-                assertThat(chunk % 128).isZero();
-                assertThat(splits).as("keys %d, max %d", keys, maxSplits).isBetween(1, maxSplits);
-                assertThat((long) (splits - 1) * chunk).isLessThan(keys);
+    void groupedSplitsAreWholeTilesPerWarpAndNeverEmpty() {
+        for (int group : new int[]{1, 2, 4, 8}) {
+            int unit = group >= 4 ? 32 : 128 / group;
+            for (int maxSplits : new int[]{1, 4, 32}) {
+                for (int keys = 1; keys <= 40_000; keys += keys < 1024 ? 1 : 61) {
+                    int chunk = SplitKAttention.groupedChunk(keys, maxSplits, group);
+                    int splits = (keys + chunk - 1) / chunk;
+                    assertThat(chunk % unit).isZero();
+                    assertThat(splits).as("keys %d, max %d", keys, maxSplits).isBetween(1, maxSplits);
+                    assertThat((long) (splits - 1) * chunk).isLessThan(keys);
+                }
             }
         }
-        assertThat(SplitKAttention.groupedChunk(384, 32)).isEqualTo(128);   // a decode step at 384 keys: 3 splits
+        assertThat(SplitKAttention.groupedChunk(384, 32, 4)).isEqualTo(32);    // Llama 3 decode at 384 keys: 12 splits
+        assertThat(SplitKAttention.groupedChunk(384, 32, 1)).isEqualTo(128);   // MHA: 4 warps share a head's tiles
+        assertThat(SplitKAttention.groupedChunk(4096, 32, 4)).isEqualTo(128);
     }
 
     @Test

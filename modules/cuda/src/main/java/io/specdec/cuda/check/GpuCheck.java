@@ -24,6 +24,7 @@ import io.specdec.cpu.ParallelExecutor;
 import io.specdec.cuda.Cublas;
 import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.CudaTransformer;
+import io.specdec.cuda.SplitKAttention;
 import io.specdec.cuda.DeviceBuffer;
 import io.specdec.cuda.DeviceWeights;
 import io.specdec.cuda.FusedAcceptance;
@@ -96,6 +97,7 @@ public final class GpuCheck {
                 case "bench" -> bench(device, cublas, Path.of(args[1]), args[2],
                         args.length > 3 ? Integer.parseInt(args[3]) : 128, args.length > 4 ? Integer.parseInt(args[4]) : 256);
                 case "bench-ablate" -> benchAblate(device, cublas, Path.of(args[1]), args[2]);
+                case "bench-attention" -> benchAttention(device, cublas, Path.of(args[1]), args[2]);
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
             }
         }
@@ -570,6 +572,38 @@ public final class GpuCheck {
             System.clearProperty(CudaTransformer.ABLATE_PROPERTY);
             System.clearProperty("specdec.cuda.noGraphs");
         }
+    }
+
+    /**
+     * Graph-mode decode under attention variants (benchmark-only): the grouped kernel at several grid sizes, the per-head
+     * split-K and attention_paged kernels, no attention at all, and an empty kernel of the grouped kernel's grid.
+     */
+    static void benchAttention(CudaDevice device, Cublas cublas, Path configJson, String label) {
+        Path dir = Files.isDirectory(configJson) ? configJson : configJson.toAbsolutePath().getParent();
+        ModelConfig c = HuggingFaceModel.config(dir);
+        double bw = copyBandwidth(device);
+        DeviceWeights w = DeviceWeights.random(device, c, 1);
+        long readBytes = w.matrixBytes() - (c.tiedEmbeddings() ? 0 : 2L * c.vocabSize() * c.dim());
+        long paramBytes = 2 * c.parameterCount();
+        String[][] variants = {   // name, property=value ...
+                {"grouped"}, {"grouped-splits1", SplitKAttention.MAX_SPLITS_PROPERTY + "=1"},
+                {"grouped-splits4", SplitKAttention.MAX_SPLITS_PROPERTY + "=4"},
+                {"per-head-split", SplitKAttention.NO_GQA_PROPERTY + "=true"},
+                {"paged", SplitKAttention.DISABLE_PROPERTY + "=true"},
+                {"none", CudaTransformer.ABLATE_PROPERTY + "=ATTENTION"},
+                {"noop-grid", CudaTransformer.ABLATE_PROPERTY + "=ATTENTION_NOOP"},
+                {"noop-grid-splits1", CudaTransformer.ABLATE_PROPERTY + "=ATTENTION_NOOP", SplitKAttention.MAX_SPLITS_PROPERTY + "=1"},
+                {"grouped"}};
+        System.setProperty("specdec.cuda.noGraphs", "false");
+        for (String[] v : variants) {
+            for (int i = 1; i < v.length; i++) System.setProperty(v[i].split("=")[0], v[i].split("=")[1]);
+            try (CudaTransformer model = new CudaTransformer(device, cublas, c, w, 128 + 128 + 32, 16)) {
+                benchVariant(device, c, w, model, label, "graph-attention-" + v[0], 128, 128, bw, readBytes, paramBytes, 0);
+            } finally {
+                for (int i = 1; i < v.length; i++) System.clearProperty(v[i].split("=")[0]);
+            }
+        }
+        System.clearProperty("specdec.cuda.noGraphs");
     }
 
     static void benchVariant(CudaDevice device, ModelConfig c, DeviceWeights w, CudaTransformer model, String label,
