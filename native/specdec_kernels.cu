@@ -212,6 +212,20 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
 // maskWords} with offsets into the ints at `meta`; maskOffset < 0 means causal, else bit k of
 // meta[maskOffset + c*maskWords + k/32] allows chunk key k. Slot positions are read only when window > 0.
 // ---------------------------------------------------------------------------------------------------------------
+// Whether chunk row c (at position qpos) sees key j of its sequence: j < hi, the explicit mask's bit for chunk keys
+// (maskOff >= 0), and the sliding window (window > 0). The attention kernels share it.
+__device__ __forceinline__ bool key_visible(int j, int hi, int prefix, int c, int qpos, const unsigned* __restrict__ masks,
+                                            int maskOff, int maskWords, const int* __restrict__ slotPositions,
+                                            int posOff, int window) {
+    bool visible = j < hi;
+    if (visible && j >= prefix && maskOff >= 0) {
+        int k = j - prefix;
+        visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
+    }
+    if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+    return visible;
+}
+
 #define ATT_WARPS 4
 #define ATT_MAX_HD 256
 
@@ -263,12 +277,7 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
     bool vec = (hd & 7) == 0;
     for (int tile = warp * 32; tile < keys; tile += ATT_WARPS * 32) {
         int j = tile + lane;
-        bool visible = j < keys;
-        if (visible && j >= prefix && maskOff >= 0) {
-            int k = j - prefix;
-            visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
-        }
-        if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+        bool visible = key_visible(j, keys, prefix, c, qpos, masks, maskOff, maskWords, slotPositions, posOff, window);
         size_t slot = 0;
         float s = -INFINITY;
         if (visible) {
@@ -1025,12 +1034,7 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
     bool vec = (hd & 7) == 0;
     for (int tile = lo + warp * 32; tile < hi; tile += ATT_WARPS * 32) {
         int j = tile + lane;
-        bool visible = j < hi;
-        if (visible && j >= prefix && maskOff >= 0) {
-            int k = j - prefix;
-            visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
-        }
-        if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+        bool visible = key_visible(j, hi, prefix, c, qpos, masks, maskOff, maskWords, slotPositions, posOff, window);
         size_t slot = 0;
         float s = -INFINITY;
         if (visible) {
@@ -1215,12 +1219,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
 #pragma unroll 1
         for (int tile = lo + sub * 32; tile < hi; tile += wph * 32) {
             int j = tile + lane;
-            bool visible = j < hi;
-            if (visible && j >= prefix && maskOff >= 0) {
-                int k = j - prefix;
-                visible = (masks[maskOff + c * maskWords + (k >> 5)] >> (k & 31)) & 1u;
-            }
-            if (visible && window > 0 && qpos - slotPositions[posOff + j] >= window) visible = false;
+            bool visible = key_visible(j, hi, prefix, c, qpos, masks, maskOff, maskWords, slotPositions, posOff, window);
             unsigned live = __ballot_sync(FULL_MASK, visible);
             if (live == 0) continue;   // nothing visible in this tile (warp-uniform)
             // scores: the warp reads each K row with one coalesced load (lane d: dims [d*DPL, d*DPL+DPL)), then a

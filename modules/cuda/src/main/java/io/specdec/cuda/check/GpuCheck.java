@@ -551,27 +551,13 @@ public final class GpuCheck {
      * non-matmul stage really costs inside a captured step, where per-kernel profilers see no launch gaps.
      */
     static void benchAblate(CudaDevice device, Cublas cublas, Path configJson, String label) {
-        Path dir = Files.isDirectory(configJson) ? configJson : configJson.toAbsolutePath().getParent();
-        ModelConfig c = HuggingFaceModel.config(dir);
-        double bw = copyBandwidth(device);
-        DeviceWeights w = DeviceWeights.random(device, c, 1);
-        long readBytes = w.matrixBytes() - (c.tiedEmbeddings() ? 0 : 2L * c.vocabSize() * c.dim());
-        long paramBytes = 2 * c.parameterCount();
         String[] sets = {"", "ATTENTION", "NORM", "ROPE_APPEND", "SWIGLU", "NORM,ROPE_APPEND,SWIGLU",
                 "ATTENTION,NORM,ROPE_APPEND,SWIGLU", ""};
-        System.setProperty("specdec.cuda.noGraphs", "false");
-        try {
-            for (String set : sets) {
-                System.setProperty(CudaTransformer.ABLATE_PROPERTY, set);
-                try (CudaTransformer model = new CudaTransformer(device, cublas, c, w, 128 + 128 + 32, 16)) {
-                    benchVariant(device, c, w, model, label, "graph-without[" + set.replace(",", "+") + "]", 128, 128, bw,
-                            readBytes, paramBytes, 0);
-                }
-            }
-        } finally {
-            System.clearProperty(CudaTransformer.ABLATE_PROPERTY);
-            System.clearProperty("specdec.cuda.noGraphs");
+        String[][] variants = new String[sets.length][];
+        for (int i = 0; i < sets.length; i++) {
+            variants[i] = new String[]{"graph-without[" + sets[i].replace(",", "+") + "]", CudaTransformer.ABLATE_PROPERTY + "=" + sets[i]};
         }
+        benchUnder(device, cublas, configJson, label, variants);
     }
 
     /**
@@ -579,31 +565,39 @@ public final class GpuCheck {
      * split-K and attention_paged kernels, no attention at all, and an empty kernel of the grouped kernel's grid.
      */
     static void benchAttention(CudaDevice device, Cublas cublas, Path configJson, String label) {
+        String ablate = CudaTransformer.ABLATE_PROPERTY, splits = SplitKAttention.MAX_SPLITS_PROPERTY;
+        benchUnder(device, cublas, configJson, label, new String[][]{
+                {"graph-attention-grouped"}, {"graph-attention-grouped-splits1", splits + "=1"},
+                {"graph-attention-grouped-splits4", splits + "=4"},
+                {"graph-attention-per-head-split", SplitKAttention.NO_GQA_PROPERTY + "=true"},
+                {"graph-attention-paged", SplitKAttention.DISABLE_PROPERTY + "=true"},
+                {"graph-attention-none", ablate + "=ATTENTION"},
+                {"graph-attention-noop-grid", ablate + "=ATTENTION_NOOP"},
+                {"graph-attention-noop-grid-splits1", ablate + "=ATTENTION_NOOP", splits + "=1"},
+                {"graph-attention-grouped"}});
+    }
+
+    /** One graph-mode decode (128-token prompt, 128 steps) per variant {name, property=value, ...}, same weights. */
+    private static void benchUnder(CudaDevice device, Cublas cublas, Path configJson, String label, String[][] variants) {
         Path dir = Files.isDirectory(configJson) ? configJson : configJson.toAbsolutePath().getParent();
         ModelConfig c = HuggingFaceModel.config(dir);
         double bw = copyBandwidth(device);
         DeviceWeights w = DeviceWeights.random(device, c, 1);
         long readBytes = w.matrixBytes() - (c.tiedEmbeddings() ? 0 : 2L * c.vocabSize() * c.dim());
         long paramBytes = 2 * c.parameterCount();
-        String[][] variants = {   // name, property=value ...
-                {"grouped"}, {"grouped-splits1", SplitKAttention.MAX_SPLITS_PROPERTY + "=1"},
-                {"grouped-splits4", SplitKAttention.MAX_SPLITS_PROPERTY + "=4"},
-                {"per-head-split", SplitKAttention.NO_GQA_PROPERTY + "=true"},
-                {"paged", SplitKAttention.DISABLE_PROPERTY + "=true"},
-                {"none", CudaTransformer.ABLATE_PROPERTY + "=ATTENTION"},
-                {"noop-grid", CudaTransformer.ABLATE_PROPERTY + "=ATTENTION_NOOP"},
-                {"noop-grid-splits1", CudaTransformer.ABLATE_PROPERTY + "=ATTENTION_NOOP", SplitKAttention.MAX_SPLITS_PROPERTY + "=1"},
-                {"grouped"}};
         System.setProperty("specdec.cuda.noGraphs", "false");
-        for (String[] v : variants) {
-            for (int i = 1; i < v.length; i++) System.setProperty(v[i].split("=")[0], v[i].split("=")[1]);
-            try (CudaTransformer model = new CudaTransformer(device, cublas, c, w, 128 + 128 + 32, 16)) {
-                benchVariant(device, c, w, model, label, "graph-attention-" + v[0], 128, 128, bw, readBytes, paramBytes, 0);
-            } finally {
-                for (int i = 1; i < v.length; i++) System.clearProperty(v[i].split("=")[0]);
+        try {
+            for (String[] v : variants) {
+                for (int i = 1; i < v.length; i++) System.setProperty(v[i].split("=", 2)[0], v[i].split("=", 2)[1]);
+                try (CudaTransformer model = new CudaTransformer(device, cublas, c, w, 128 + 128 + 32, 16)) {
+                    benchVariant(device, c, w, model, label, v[0], 128, 128, bw, readBytes, paramBytes, 0);
+                } finally {
+                    for (int i = 1; i < v.length; i++) System.clearProperty(v[i].split("=", 2)[0]);
+                }
             }
+        } finally {
+            System.clearProperty("specdec.cuda.noGraphs");
         }
-        System.clearProperty("specdec.cuda.noGraphs");
     }
 
     static void benchVariant(CudaDevice device, ModelConfig c, DeviceWeights w, CudaTransformer model, String label,
