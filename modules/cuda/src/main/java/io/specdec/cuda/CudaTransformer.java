@@ -36,6 +36,11 @@ public final class CudaTransformer implements LanguageModel {
      * bench/results/cuda-h100-2026-11-22-run2). Only larger forwards (prefill chunks) go to cuBLAS.
      */
     static final int SAME_KERNEL_AS_DECODE_MAX_TOKENS = 16;
+    /**
+     * Forwards up to this many tokens take split-K / grouped attention (one row per token, each with its own keys), so
+     * a served batch step of up to 128 sequences does too; larger forwards (prefill chunks) take attention_paged.
+     */
+    static final int SPLIT_ATTENTION_MAX_TOKENS = 128;
 
     private final CudaDevice device;
     private final Cublas cublas;
@@ -119,7 +124,7 @@ public final class CudaTransformer implements LanguageModel {
         device.preload("embed_gather", "rmsnorm_bf16", "qkv_rope_append", "attention_paged", "swiglu_bf16", "gemv_bf16",
                 "argmax_rows");
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
-        splitK = SplitKAttention.create(device, config, SAME_KERNEL_AS_DECODE_MAX_TOKENS);
+        splitK = SplitKAttention.create(device, config, SPLIT_ATTENTION_MAX_TOKENS);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
