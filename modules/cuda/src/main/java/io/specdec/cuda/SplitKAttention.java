@@ -6,7 +6,8 @@ import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Split-K ("flash-decoding") attention for forwards of few tokens (decode, verify): the key range of each (token,
+ * Split-K ("flash-decoding") attention for forwards of up to {@code maxTokens} tokens (decode, verify, served batch
+ * steps; CudaTransformer sets 128, longer prefill chunks take attention_paged): the key range of each (token,
  * head) is cut into splits, one block each ({@code attention_split}), and a second kernel merges their partial
  * (max, sum, output) states ({@code attention_split_combine}). With one block per (token, head), a decode step of an
  * 8B model fills 32 blocks on a GPU of 132 SMs, each walking the whole context; splitting lets long contexts use the
