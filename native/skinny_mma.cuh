@@ -24,9 +24,33 @@ __device__ __forceinline__ void mma_bf16_16x8x16(float* c, unsigned a0, unsigned
 
 #define SKINNY_MMA_UNROLL 4
 
+// Asks L2 for `bytes` (a multiple of 16) from p on: no registers wait for it, so it costs the issuing thread nothing.
+__device__ __forceinline__ void prefetch_l2(const void* p, unsigned bytes) {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(p), "r"(bytes) : "memory");
+#endif
+}
+
+#define PREFETCH_PIECE 4096
+
+// Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,
+// SwiGLU) runs and waits in pdl_wait for its input. Optionally (WeightPrefetch, off by default: it measured slower on
+// an H100) the first prefetchBlocks blocks ask L2 for prefetchRowBytes (a multiple of 16, <= 2K) of each of their 16
+// rows before waiting; the weights are the same for every step, so nothing written before the wait is read.
 extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
-                                           int N, int K, int T, int accumulate) {
+                                           int N, int K, int T, int accumulate, int prefetchRowBytes,
+                                           int prefetchBlocks) {
     extern __shared__ float mmaPartial[];   // [S][16 rows][8 tokens]
+    pdl_trigger();
+    if (prefetchRowBytes > 0 && (int) blockIdx.x < prefetchBlocks) {
+        int pieces = (prefetchRowBytes + PREFETCH_PIECE - 1) / PREFETCH_PIECE;
+        for (int i = threadIdx.x; i < 16 * pieces; i += blockDim.x) {
+            int row = i & 15, offset = (i >> 4) * PREFETCH_PIECE;
+            prefetch_l2(reinterpret_cast<const char*>(W + (size_t) (blockIdx.x * 16 + row) * K) + offset,
+                        min(PREFETCH_PIECE, prefetchRowBytes - offset));
+        }
+    }
+    pdl_wait();
     const int S = blockDim.x >> 5;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, t = lane & 3;

@@ -20,6 +20,24 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Programmatic dependent launch (sm_90+; no-ops elsewhere and when a kernel was launched normally). The kernels that
+// CudaDevice launches as programmatic dependents (CudaDevice.PROGRAMMATIC_KERNELS) may start while the kernel before
+// them still runs, so each calls pdl_wait() before it touches memory that an earlier kernel writes (pdl_wait returns
+// once every earlier kernel has finished and its writes are visible); pdl_trigger() lets this kernel's own dependent
+// be scheduled now instead of at its exit. Why: a decode step is ~9 kernels a layer, most of them latency-bound, and
+// the next GEMM can launch and start pulling its weights into L2 while they run (gemm_skinny_mma).
+__device__ __forceinline__ void pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_trigger() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
 // Sum over the block; every thread gets the result. scratch holds >= 32 floats.
 __device__ float block_sum(float v, float* scratch) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
@@ -49,6 +67,8 @@ extern "C" __global__ void embed_gather(const int* __restrict__ tokens, const bf
 // (The residual add is fused into the preceding matmul's epilogue, which accumulates into x.)
 extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* __restrict__ rows,
                                         const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ float scratch[32];
     int src = rows ? rows[blockIdx.x] : blockIdx.x;
     const float* xr = x + (size_t) src * dim;
@@ -116,6 +136,8 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ w,
                  bf16* __restrict__ out, int dim, float eps) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ float scratch[32];
     switch (dim >> 10) {
         case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, scratch); break;
@@ -131,6 +153,8 @@ rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, cons
 
 // out[t, i] = bf16(silu(gate) * up) from gu[t] = [gate(hidden) | up(hidden)].   grid-stride
 extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __restrict__ out, int hidden, long total) {
+    pdl_trigger();
+    pdl_wait();
     for (long idx = blockIdx.x * (long) blockDim.x + threadIdx.x; idx < total; idx += (long) gridDim.x * blockDim.x) {
         long t = idx / hidden;
         int i = (int) (idx - t * hidden);
@@ -152,6 +176,8 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
                                            const int* __restrict__ slots, float* __restrict__ qOut,
                                            bf16* __restrict__ kCache, bf16* __restrict__ vCache,
                                            int heads, int kvHeads, int hd, int interleaved, float eps) {
+    pdl_trigger();
+    pdl_wait();
     int t = blockIdx.x;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     int qDim = heads * hd, kvDim = kvHeads * hd, width = qDim + 2 * kvDim;
@@ -256,6 +282,8 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
                 const int* __restrict__ blockTables, const int* __restrict__ slotPositions,
                 const unsigned* __restrict__ masks, int heads, int kvHeads, int hd, int blockSize, int window,
                 float scale) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ __align__(16) float qs[ATT_MAX_HD];
     __shared__ float accS[ATT_WARPS][ATT_MAX_HD];
     __shared__ float mS[ATT_WARPS], lS[ATT_WARPS];
@@ -388,6 +416,8 @@ __device__ __forceinline__ void gemv_rows(const bf16* __restrict__ W, const bf16
 
 extern "C" __global__ void gemv_bf16(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
                                      int N, int K, int T, int accumulate) {
+    pdl_trigger();
+    pdl_wait();
     switch (T) {
         case 1: gemv_rows<1>(W, x, y, N, K, accumulate); break;
         case 2: gemv_rows<2>(W, x, y, N, K, accumulate); break;
@@ -408,6 +438,8 @@ __device__ __forceinline__ void argmax_merge(float& v, int& i, float ov, int oi)
 }
 
 extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int V, int* __restrict__ out) {
+    pdl_trigger();
+    pdl_wait();
     __shared__ float sv[32];
     __shared__ int si[32];
     const float* row = logits + (size_t) blockIdx.x * V;
@@ -1187,7 +1219,6 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
     int lo = split * chunk;
     if (lo >= keys) return;   // past the context (block-uniform)
     int hi = min(keys, lo + chunk), nSplits = (keys + chunk - 1) / chunk;
-    int states = g * wph;                            // <= 8
     float* qs = smem;                                // [g][HD]
     float* wacc = qs + GQA_MAX_GROUP * HD;           // [states][HD]
     float* wm = wacc + GQA_MAX_GROUP * HD;           // [states]
@@ -1369,6 +1400,8 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
      const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads, \
      int blockSize, int window, float scale, int maxSplits) { \
     __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
+    pdl_trigger(); \
+    pdl_wait(); \
     attention_gqa<DPL>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, slotPositions, \
             masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
 }

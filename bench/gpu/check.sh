@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+# pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches and with L2 weight prefetch budgets of
+#        0/16/24/40 MiB, speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
@@ -31,7 +33,7 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
   echo "=== $name: $*" >> "$log"
   local t0=$SECONDS
   timeout "$limit" "$@" > "$work/$name.out" 2>> "$log"; local rc=$?
-  grep '^{' "$work/$name.out" >> "$results"; grep -v '^{' "$work/$name.out" >> "$log"
+  grep '^{' "$work/$name.out" | sed "s/^{/{\"run\":\"$name\",/" >> "$results"; grep -v '^{' "$work/$name.out" >> "$log"
   echo "=== $name rc=$rc $((SECONDS - t0))s" >> "$log"
   [ $rc -eq 0 ] || echo "{\"check\":\"$name\",\"error\":\"exit $rc (see log.txt)\",\"pass\":false}" >> "$results"
 }
@@ -49,6 +51,18 @@ if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-c
   run bench-1b-gemv 150 "${gemv_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-1b-mma 150 "${mma_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=done
+fi
+if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' L2 weight prefetch: decode with each setting
+  run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  for variant in nopdl:-Dspecdec.cuda.noPdl=true pf0:-Dspecdec.cuda.prefetchL2MiB=0 pf16:-Dspecdec.cuda.prefetchL2MiB=16 \
+                 pf24:-Dspecdec.cuda.prefetchL2MiB=24 pf40:-Dspecdec.cuda.prefetchL2MiB=40; do
+    v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+    run "bench-1b-${variant%%:*}" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+    run "bench-8b-${variant%%:*}" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  done
+  run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  mode=quick-then-done
 fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)
   run hf-export 120 "${check[@]}" hf-export "$work/small"
@@ -85,6 +99,7 @@ fi
 [ "$mode" != done ] && run specsample 300 "${check[@]}" specsample "${SPECDEC_MODELS:-$home/models}" "$home/bench/gpu/llama-3.2-1b/config.json"
 [ "$mode" != done ] && run splitk 120 "${check[@]}" splitk
 [ "$mode" != done ] && run gemv 120 "${check[@]}" gemv
+[ "$mode" = quick-then-done ] && mode=done
 if [ "$mode" = full ]; then
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256

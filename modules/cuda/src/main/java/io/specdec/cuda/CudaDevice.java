@@ -35,7 +35,7 @@ public final class CudaDevice implements AutoCloseable {
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
     private final CUmodule module = new CUmodule();
-    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final Map<String, Function> functions = new HashMap<>();
     /** Dynamic shared memory limits raised by {@link #allowDynamicShared}, by kernel. */
     private final Map<String, Integer> dynamicShared = new HashMap<>();
     /** Concurrent only as a guard: a device is meant to be driven by one thread at a time (its rank's thread). */
@@ -64,6 +64,45 @@ public final class CudaDevice implements AutoCloseable {
         cuDeviceGetName(nameBytes, nameBytes.length, device);
         this.name = new String(nameBytes).trim().replace("\0", "");
         cuStreamCreate(stream, 0);
+        this.programmatic = computeCapabilityMajor() >= 9 && !Boolean.getBoolean(ProgrammaticLaunch.DISABLE_PROPERTY)
+                ? new ProgrammaticLaunch(stream.address()) : null;
+    }
+
+    private int computeCapabilityMajor() {
+        int[] major = new int[1];
+        cuDeviceGetAttribute(major, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        return major[0];
+    }
+
+    /** Whether {@link #PROGRAMMATIC_KERNELS} launch as programmatic dependents here. */
+    public boolean programmaticLaunches() { return programmatic != null; }
+
+    /** Blocks of {@code kernel} that fit on the whole GPU at once with this block size and dynamic shared memory. */
+    public int residentBlocks(String kernel, int blockX, int sharedBytes) {
+        makeCurrent();
+        int[] perSm = new int[1];
+        cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, function(kernel), blockX, sharedBytes);
+        int[] sms = new int[1];
+        cuDeviceGetAttribute(sms, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+        return perSm[0] * sms[0];
+    }
+
+    /**
+     * Kernels that call {@code pdl_wait()} before touching memory an earlier kernel writes, and so are launched as
+     * programmatic dependents ({@link ProgrammaticLaunch}) on GPUs of compute capability 9.0 and up: the decode
+     * step's layer kernels and the argmax after the output GEMM. Adding a kernel here without that wait in its body is a
+     * race (ProgrammaticKernelsTest reads the kernel sources).
+     */
+    public static final java.util.Set<String> PROGRAMMATIC_KERNELS = java.util.Set.of("rmsnorm_bf16", "rmsnorm_vec_bf16",
+            "qkv_rope_append", "attention_paged", "attention_gqa_hd64", "attention_gqa_hd128", "attention_gqa_hd256",
+            "swiglu_bf16", "gemm_skinny_mma", "gemv_bf16", "argmax_rows");
+
+    /** Programmatic launches where the GPU has them and they are not turned off, else null. */
+    private final ProgrammaticLaunch programmatic;
+
+    /** A JCuda function that can tell its raw handle (for {@link ProgrammaticLaunch}). */
+    private static final class Function extends CUfunction {
+        long address() { return getNativePointer(); }
     }
 
     /** A JCuda stream that can tell its raw handle (for cuBLAS). */
@@ -258,9 +297,9 @@ public final class CudaDevice implements AutoCloseable {
         for (String k : kernels) function(k);
     }
 
-    private CUfunction function(String kernel) {
+    private Function function(String kernel) {
         return functions.computeIfAbsent(kernel, k -> {
-            CUfunction f = new CUfunction();
+            Function f = new Function();
             cuModuleGetFunction(f, module, k);
             return f;
         });
@@ -277,6 +316,10 @@ public final class CudaDevice implements AutoCloseable {
     /** As {@link #launch}, with {@code sharedBytes} of dynamic shared memory per block. */
     public void launchShared(String kernel, int gridX, int gridY, int blockX, int sharedBytes, Object... args) {
         makeCurrent();
+        if (programmatic != null && PROGRAMMATIC_KERNELS.contains(kernel)) {
+            programmatic.launch(kernel, function(kernel).address(), gridX, gridY, blockX, sharedBytes, args);
+            return;
+        }
         NativePointerObject[] params = new NativePointerObject[args.length];
         for (int i = 0; i < args.length; i++) {
             params[i] = switch (args[i]) {
@@ -369,6 +412,7 @@ public final class CudaDevice implements AutoCloseable {
         makeCurrent();
         for (DevicePointer p : allocations.values()) cuMemFree(p);
         allocations.clear();
+        if (programmatic != null) programmatic.close();
         cuStreamDestroy(stream);
         cuModuleUnload(module);
         cuDevicePrimaryCtxRelease(device);
