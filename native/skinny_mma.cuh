@@ -24,38 +24,45 @@ __device__ __forceinline__ void mma_bf16_16x8x16(float* c, unsigned a0, unsigned
 
 #define SKINNY_MMA_UNROLL 4
 
-// Asks L2 for `bytes` (a multiple of 16) from p on: no registers wait for it, so it costs the issuing thread nothing.
-__device__ __forceinline__ void prefetch_l2(const void* p, unsigned bytes) {
-#if __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(p), "r"(bytes) : "memory");
-#endif
+// One batch of the main loop, in two halves so that the first batch's weights can be requested before pdl_wait:
+// the weights of chunks ch, ch+S, ... (SKINNY_MMA_UNROLL of them), then x of the same chunks and the MMAs.
+__device__ __forceinline__ void skinny_load_w(uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi, int ch, int S) {
+#pragma unroll
+    for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
+        int i = 4 * (ch + u * S);
+        lo[u] = __ldcs(wLo + i);
+        hi[u] = __ldcs(wHi + i);
+    }
 }
 
-#define PREFETCH_PIECE 4096
+__device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* xr, bool hasToken,
+                                             int ch, int S) {
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    uint4 xv[SKINNY_MMA_UNROLL];
+#pragma unroll
+    for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[u] = hasToken ? __ldg(xr + 4 * (ch + u * S)) : zero;
+#pragma unroll
+    for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
+        mma_bf16_16x8x16(c, lo[u].x, hi[u].x, lo[u].y, hi[u].y, xv[u].x, xv[u].y);
+        mma_bf16_16x8x16(c, lo[u].z, hi[u].z, lo[u].w, hi[u].w, xv[u].z, xv[u].w);
+    }
+}
 
 // Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,
-// SwiGLU) runs and waits in pdl_wait for its input. Optionally (WeightPrefetch, off by default: it measured slower on
-// an H100) the first prefetchBlocks blocks ask L2 for prefetchRowBytes (a multiple of 16, <= 2K) of each of their 16
-// rows before waiting; the weights are the same for every step, so nothing written before the wait is read.
+// SwiGLU) runs. With earlyWeights set (opt-in: faster for the 1B shape, slower for 8B, whose early loads queue ahead of
+// the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
+// both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
+// after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
 extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
-                                           int N, int K, int T, int accumulate, int prefetchRowBytes,
-                                           int prefetchBlocks) {
+                                           int N, int K, int T, int accumulate, int earlyWeights) {
     extern __shared__ float mmaPartial[];   // [S][16 rows][8 tokens]
     pdl_trigger();
-    if (prefetchRowBytes > 0 && (int) blockIdx.x < prefetchBlocks) {
-        int pieces = (prefetchRowBytes + PREFETCH_PIECE - 1) / PREFETCH_PIECE;
-        for (int i = threadIdx.x; i < 16 * pieces; i += blockDim.x) {
-            int row = i & 15, offset = (i >> 4) * PREFETCH_PIECE;
-            prefetch_l2(reinterpret_cast<const char*>(W + (size_t) (blockIdx.x * 16 + row) * K) + offset,
-                        min(PREFETCH_PIECE, prefetchRowBytes - offset));
-        }
-    }
-    pdl_wait();
     const int S = blockDim.x >> 5;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, t = lane & 3;
     const int row0 = blockIdx.x * 16;
     const int chunks = K >> 5;
+    // chunk ch covers uint4 index 4*ch + t of a row (32 bf16 = 4 uint4 per chunk)
     const uint4* wLo = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g) * K) + t;
     const uint4* wHi = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g + 8) * K) + t;
     const bool hasToken = g < T;
@@ -63,21 +70,17 @@ extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf1
     const uint4 zero = make_uint4(0, 0, 0, 0);
     float c[4] = {0.f, 0.f, 0.f, 0.f};
     int ch = warp;
-    // chunk ch covers uint4 index 4*ch + t of a row (32 bf16 = 4 uint4 per chunk)
+    uint4 lo[SKINNY_MMA_UNROLL], hi[SKINNY_MMA_UNROLL];
+    bool early = earlyWeights && ch + (SKINNY_MMA_UNROLL - 1) * S < chunks;
+    if (early) skinny_load_w(lo, hi, wLo, wHi, ch, S);
+    pdl_wait();
+    if (early) {
+        skinny_mma_x(c, lo, hi, xr, hasToken, ch, S);
+        ch += SKINNY_MMA_UNROLL * S;
+    }
     for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
-        uint4 lo[SKINNY_MMA_UNROLL], hi[SKINNY_MMA_UNROLL], xv[SKINNY_MMA_UNROLL];
-#pragma unroll
-        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
-            int i = 4 * (ch + u * S);
-            lo[u] = __ldcs(wLo + i);
-            hi[u] = __ldcs(wHi + i);
-            xv[u] = hasToken ? __ldg(xr + i) : zero;
-        }
-#pragma unroll
-        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
-            mma_bf16_16x8x16(c, lo[u].x, hi[u].x, lo[u].y, hi[u].y, xv[u].x, xv[u].y);
-            mma_bf16_16x8x16(c, lo[u].z, hi[u].z, lo[u].w, hi[u].w, xv[u].z, xv[u].w);
-        }
+        skinny_load_w(lo, hi, wLo, wHi, ch, S);
+        skinny_mma_x(c, lo, hi, xr, hasToken, ch, S);
     }
     for (; ch < chunks; ch += S) {
         int i = 4 * ch;

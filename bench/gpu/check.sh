@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
 #   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
-# pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches and with L2 weight prefetch budgets of
-#        0/16/24/40 MiB, speculative bench, then the quick checks.
+# pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches, with them, and with them and the
+#        skinny GEMM's first weights loaded before its wait (the default), speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
@@ -52,14 +52,15 @@ if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-c
   run bench-1b-mma 150 "${mma_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=done
 fi
-if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' L2 weight prefetch: decode with each setting
+if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting
   run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  for variant in nopdl:-Dspecdec.cuda.noPdl=true pf0:-Dspecdec.cuda.prefetchL2MiB=0 pf16:-Dspecdec.cuda.prefetchL2MiB=16 \
-                 pf24:-Dspecdec.cuda.prefetchL2MiB=24 pf40:-Dspecdec.cuda.prefetchL2MiB=40; do
-    v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
-    run "bench-1b-${variant%%:*}" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-    run "bench-8b-${variant%%:*}" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
+    for variant in nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true; do
+      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+      run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+      run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+    done
   done
   run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
   mode=quick-then-done

@@ -63,8 +63,14 @@ public final class CudaTransformer implements LanguageModel {
      */
     private volatile int mmaFromTokens;
     private final SplitKAttention splitK;
-    /** What the skinny GEMMs ask L2 for before they wait on the kernel before them. */
-    private final WeightPrefetch prefetch;
+    /**
+     * Whether the skinny GEMM's warps request their first weights before waiting on the kernel before them (a
+     * programmatic dependent only; {@value #EARLY_WEIGHTS_PROPERTY}{@code =true}). Off by default: on an H100 it made the
+     * 1B shape's decode 1.8% faster and the 8B shape's 3% slower (the early loads queue ahead of the latency-bound
+     * attention and norms they overlap; bench/results/cuda-h100-2026-11-23-pdl/rounds).
+     */
+    private final boolean earlyWeights;
+    public static final String EARLY_WEIGHTS_PROPERTY = "specdec.cuda.earlyWeights";
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
     /** RMSNorm through the compact rmsnorm_vec_bf16 ({@link #norm}); {@code -Dspecdec.cuda.scalarNorm=true} turns it off. */
@@ -127,7 +133,7 @@ public final class CudaTransformer implements LanguageModel {
                 "argmax_rows");
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
         splitK = SplitKAttention.create(device, config, SPLIT_ATTENTION_MAX_TOKENS);
-        prefetch = new WeightPrefetch(device);
+        earlyWeights = device.programmaticLaunches() && Boolean.getBoolean(EARLY_WEIGHTS_PROPERTY);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
@@ -856,10 +862,8 @@ public final class CudaTransformer implements LanguageModel {
                 if (mmaFrom > 0 && c >= mmaFrom && n % 16 == 0 && k % 32 == 0) {
                     // few 16-row tiles: more warps per tile split k further, so enough loads are in flight
                     int warps = n / 16 >= 512 ? 4 : 8;
-                    // later passes read weights the first one brought in
-                    WeightPrefetch.Plan pf = t0 == 0 ? prefetch.plan(n, k, warps) : WeightPrefetch.Plan.NONE;
                     device.launchShared("gemm_skinny_mma", n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n, k, c,
-                            accumulate ? 1 : 0, pf.rowBytes(), pf.blocks());
+                            accumulate ? 1 : 0, earlyWeights ? 1 : 0);
                 } else {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0);
                 }

@@ -14,7 +14,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * A kernel launched as a programmatic dependent may start before the kernel before it ends; unless it calls
  * pdl_wait() first, it reads half-written activations. This reads the kernel sources (no GPU needed) and checks that
- * every kernel CudaDevice launches that way has the wait in its body, and that the prefetch plan stays in budget.
+ * every kernel CudaDevice launches that way has the wait in its body.
  */
 class ProgrammaticKernelsTest {
     private static final Path NATIVE = Path.of("../../native");
@@ -67,22 +67,5 @@ class ProgrammaticKernelsTest {
     void aKernelWithoutTheWaitIsFoundOut() throws IOException {
         // the check above would pass vacuously if body() found nothing to look at
         assertThat(body(sources(), "embed_gather")).contains("tokens").doesNotContain("pdl_wait()");
-    }
-
-    @Test
-    void prefetchStaysWithinItsBudgetAndTakesWholeSixteenByteUnits() {
-        // 8B o_proj: 4096 x 4096, 256 blocks all resident: 24 MiB / 4096 rows = 6 KiB a row of 8 KiB
-        WeightPrefetch.Plan o = WeightPrefetch.plan(4096, 4096, 264, 24L << 20);
-        assertThat(o).isEqualTo(new WeightPrefetch.Plan(6144, 256));
-        // a small matrix is taken whole
-        assertThat(WeightPrefetch.plan(2048, 2048, 528, 24L << 20)).isEqualTo(new WeightPrefetch.Plan(4096, 128));
-        // gate/up of 8B: 1792 blocks, 264 resident: only they prefetch, 16 * 264 * rowBytes <= budget
-        WeightPrefetch.Plan gu = WeightPrefetch.plan(28672, 4096, 264, 24L << 20);
-        assertThat(gu.blocks()).isEqualTo(264);
-        assertThat(16L * gu.blocks() * gu.rowBytes()).isLessThanOrEqualTo(24L << 20);
-        assertThat(gu.rowBytes() % 16).isZero();
-        assertThat(WeightPrefetch.plan(4096, 4096, 264, 0)).isEqualTo(WeightPrefetch.Plan.NONE);
-        // less than 512 bytes a row is not worth it
-        assertThat(WeightPrefetch.plan(128256, 4096, 100_000, 24L << 20)).isEqualTo(WeightPrefetch.Plan.NONE);
     }
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Graph-mode decode ms/token per launch variant (check.sh pdl: rounds of nopdl / late / early) vs the HBM floor.
+Usage: plot_pdl.py RESULT_DIR   (reads RESULT_DIR/results.jsonl; writes RESULT_DIR/pdl.png + pdl.json)"""
+import json, os, statistics, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+d = sys.argv[1]
+rows = [json.loads(l) for l in open(os.path.join(d, "results.jsonl")) if l.strip()]
+by = {}
+for r in rows:
+    if r.get("check") != "decode-bench" or r.get("gemm") != "skinny-kernel+graph" or "-" not in r.get("run", ""):
+        continue
+    _, _, variant, _ = r["run"].split("-", 3)   # bench-8b-early-2
+    by.setdefault(r["label"], {}).setdefault(variant, []).append(r)
+order = ["nopdl", "late", "early"]
+names = {"nopdl": "normal launches", "late": "PDL (default)", "early": "PDL + early weights"}
+summary = {}
+fig, axes = plt.subplots(1, len(by), figsize=(6 * len(by), 4.2))
+for ax, (label, variants) in zip(axes if len(by) > 1 else [axes], sorted(by.items())):
+    floor = next(iter(variants.values()))[0]["floor_ms_all_params"]
+    med = {v: statistics.median(x["ms_per_token_mean"] for x in variants[v]) for v in order if v in variants}
+    summary[label] = {"floor_ms": floor, "median_ms_per_token": med,
+                      "fraction_of_floor": {v: round(floor / m, 3) for v, m in med.items()},
+                      "rounds": {v: [x["ms_per_token_mean"] for x in variants[v]] for v in med}}
+    ax.bar([names[v] for v in med], list(med.values()), color=["#999", "#2a7", "#c84"][:len(med)])
+    for v in med:
+        ax.scatter([names[v]] * len(variants[v]), [x["ms_per_token_mean"] for x in variants[v]], color="k", s=8, zorder=3)
+    ax.axhline(floor, color="r", ls="--", label=f"HBM floor {floor:.3f} ms")
+    ax.set_ylim(floor * 0.9, max(med.values()) * 1.05)
+    ax.set_title(f"{label}: graph decode, median of rounds")
+    ax.set_ylabel("ms / token")
+    ax.legend()
+fig.tight_layout()
+fig.savefig(os.path.join(d, "pdl.png"), dpi=110)
+json.dump(summary, open(os.path.join(d, "pdl.json"), "w"), indent=1)
+print(json.dumps(summary, indent=1))
