@@ -1160,9 +1160,13 @@ extern "C" __global__ void attention_split_combine(const float* __restrict__ par
 // Why this shape: these launches are latency-bound, and on an H100 the latency went to instruction fetch: kernels whose
 // code runs once per launch (fully unrolled loops over keys, dims and heads: ~300 KB for the first version of this
 // kernel) took 30-46 µs at 128-400 keys. So the code is small and looped: warp w takes query head(s) w, w+4, ... (for
-// groups of fewer than 4 heads, WPH = 4/g warps share a head and split its tiles); a warp walks 32-key tiles, lane j
-// scores key j (its K row's 16-byte chunks requested 16 at a time), then the warp accumulates the tile's V rows in
-// batches of 16 independent loads (lane d owns dims [d*DPL, d*DPL+DPL)). A split is ceil(units / maxSplits) units of
+// groups of fewer than 4 heads, WPH = 4/g warps share a head and split its tiles); a warp walks 32-key tiles, reading
+// the tile's K rows coalesced (all 32 requested at once up to head size 128, 16 at 256) and leaving key j's score on
+// lane j, then accumulates the tile's V rows in the same batches (lane d owns dims [d*DPL, d*DPL+DPL)). What is left
+// is a chain of dependent memory round trips (metadata, block table, K, V, partials), so each is one round: the merge
+// reads all splits' states at once too (it read them one after another). Both together took the kernel from ~18 to
+// ~10 µs a layer inside the 8B shape's decode graph on an H100 (bench/results/cuda-h100-2026-11-23-pdl/attention).
+// A split is ceil(units / maxSplits) units of
 // 32 * WPH keys (one tile per warp: with 128-400 keys a block does one round of loads, and more blocks run at once),
 // so the layout depends only on the row's key count: a verify row adds up in the same order as the decode step at the same position. Same
 // masks, window and metadata as attention_paged.
@@ -1172,7 +1176,6 @@ extern "C" __global__ void attention_split_combine(const float* __restrict__ par
 // ---------------------------------------------------------------------------------------------------------------
 #define GQA_WARPS 4
 #define GQA_MAX_GROUP 8
-#define GQA_V_BATCH 16
 
 // keys per split: whole units of one 32-key tile per warp of a head (unit = 32 * warps per head), as few units per
 // split as maxSplits allows
@@ -1209,6 +1212,9 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
         const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
         int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits) {
     constexpr int HD = DPL * 32;
+    // K/V rows requested at once: a whole 32-key tile up to head size 128 (one memory latency each for K and V),
+    // half a tile at 256 (registers)
+    constexpr int BATCH = DPL <= 4 ? 32 : 16;
     typedef typename VRow<DPL>::type VT;
     __shared__ int mergeHere;
     int t = blockIdx.x, kvh = blockIdx.y % kvHeads, split = blockIdx.y / kvHeads;
@@ -1261,12 +1267,12 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
             __syncwarp();
             float sp[32];
 #pragma unroll
-            for (int k0 = 0; k0 < 32; k0 += GQA_V_BATCH) {
-                VT kk[GQA_V_BATCH];
+            for (int k0 = 0; k0 < 32; k0 += BATCH) {
+                VT kk[BATCH];
 #pragma unroll
-                for (int u = 0; u < GQA_V_BATCH; u++) kk[u] = *reinterpret_cast<const VT*>(kLane + (size_t) mySlots[k0 + u] * kvDim);
+                for (int u = 0; u < BATCH; u++) kk[u] = *reinterpret_cast<const VT*>(kLane + (size_t) mySlots[k0 + u] * kvDim);
 #pragma unroll
-                for (int u = 0; u < GQA_V_BATCH; u++) {
+                for (int u = 0; u < BATCH; u++) {
                     const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kk[u]);
                     float dot = 0.f;
 #pragma unroll
@@ -1293,15 +1299,15 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
             myP[lane] = p;
             __syncwarp();
 #pragma unroll 1
-            for (int k0 = 0; k0 < 32; k0 += GQA_V_BATCH) {
-                if (((live >> k0) & ((1u << GQA_V_BATCH) - 1)) == 0) continue;
-                VT vv[GQA_V_BATCH];
+            for (int k0 = 0; k0 < 32; k0 += BATCH) {
+                if (((live >> k0) & (BATCH == 32 ? FULL_MASK : (1u << BATCH) - 1)) == 0) continue;
+                VT vv[BATCH];
 #pragma unroll
-                for (int u = 0; u < GQA_V_BATCH; u++) {
+                for (int u = 0; u < BATCH; u++) {
                     if ((live >> (k0 + u)) & 1u) vv[u] = *reinterpret_cast<const VT*>(vBase + (size_t) mySlots[k0 + u] * kvDim);
                 }
 #pragma unroll
-                for (int u = 0; u < GQA_V_BATCH; u++) {
+                for (int u = 0; u < BATCH; u++) {
                     if (!((live >> (k0 + u)) & 1u)) continue;
                     const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&vv[u]);
                     float pk = myP[k0 + u];
@@ -1355,31 +1361,37 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
     __syncthreads();
     if (!mergeHere) return;
     __threadfence();
-    // each (head, split)'s weight e^(M_s - M) once, in shared memory (wacc is free now), then the outputs: the loads of
-    // a row's partials do not wait on one another
-    float* eS = wacc;                            // [g][nSplits]
+    // One warp per head weighs the splits, lane s taking split s (nSplits <= 32): e^(M_s - M) into shared memory and
+    // the weighted sum of the split sums, so the (max, sum) pairs are read in one round instead of one after another.
+    // Then each output element takes its splits' partial sums 16 loads at a time (a split with nothing visible has
+    // weight 0 and a partial of 0).
+    float* eS = wacc;                            // [g][32]
     float* lS = wacc + GQA_MAX_GROUP * 32;       // [g]: sum of the weighted split sums
-    if (threadIdx.x < g) {
-        int h = threadIdx.x;
-        size_t at = ((size_t) t * heads + h0 + h) * maxSplits;
-        float M = -INFINITY, L = 0.f;
-        for (int sp = 0; sp < nSplits; sp++) if (__ldcg(ml + 2 * (at + sp) + 1) > 0.f) M = fmaxf(M, __ldcg(ml + 2 * (at + sp)));
-        for (int sp = 0; sp < nSplits; sp++) {
-            float ls = __ldcg(ml + 2 * (at + sp) + 1);
-            float e = ls > 0.f ? __expf(__ldcg(ml + 2 * (at + sp)) - M) : 0.f;
-            L += ls > 0.f ? ls * e : 0.f;
-            eS[h * nSplits + sp] = e;
+    for (int h = warp; h < g; h += GQA_WARPS) {
+        size_t at = ((size_t) t * heads + h0 + h) * maxSplits + lane;
+        float ms = -INFINITY, ls = 0.f;
+        if (lane < nSplits) {
+            ms = __ldcg(ml + 2 * at);
+            ls = __ldcg(ml + 2 * at + 1);
         }
-        lS[h] = L;
+        float M = warp_max(ls > 0.f ? ms : -INFINITY);
+        float e = ls > 0.f ? __expf(ms - M) : 0.f;
+        float L = warp_sum(ls * e);
+        eS[h * 32 + lane] = e;
+        if (lane == 0) lS[h] = L;
     }
     __syncthreads();
     for (int i = threadIdx.x; i < g * HD; i += blockDim.x) {
         int h = i / HD, dim = i - h * HD;
-        size_t at = ((size_t) t * heads + h0 + h) * maxSplits;
+        const float* ph = part + ((size_t) t * heads + h0 + h) * maxSplits * HD + dim;
+        const float* eh = eS + h * 32;
         float o = 0.f, L = lS[h];
-        for (int sp = 0; sp < nSplits; sp++) {
-            float e = eS[h * nSplits + sp];
-            if (e > 0.f) o += __ldcg(part + (at + sp) * HD + dim) * e;
+        for (int s0 = 0; s0 < nSplits; s0 += 16) {
+            float v[16];
+#pragma unroll
+            for (int u = 0; u < 16; u++) v[u] = s0 + u < nSplits ? __ldcg(ph + (size_t) (s0 + u) * HD) : 0.f;
+#pragma unroll
+            for (int u = 0; u < 16; u++) o += v[u] * eh[s0 + u];
         }
         out[(size_t) t * qDim + (h0 + h) * HD + dim] = __float2bfloat16(L > 0.f ? o / L : 0.f);
     }
@@ -1393,7 +1405,7 @@ extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32) attention_noop(int 
 
 // grid: (tokens, kvHeads * maxSplits), block: 128; groups of 1, 2, 4 or up to 8 query heads a KV head
 #define ATTENTION_GQA_KERNEL(NAME, DPL) \
-extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32) \
+extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32, 2) \
 NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, \
      bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
      const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ blockTables, \
