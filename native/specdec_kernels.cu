@@ -1205,16 +1205,13 @@ __device__ __forceinline__ void butterfly_step(float* sp, int lane) {
 
 #define GQA_SMEM_FLOATS(HD) (GQA_MAX_GROUP * (HD) * 2 + 2 * GQA_MAX_GROUP + 2 * GQA_WARPS * 32)
 
-template <int DPL>
+template <int DPL, int BATCH>
 __device__ __forceinline__ void attention_gqa(float* smem, const float* __restrict__ q, const bf16* __restrict__ kCache,
         const bf16* __restrict__ vCache, bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml,
         int* __restrict__ counters, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
         const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
         int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits) {
     constexpr int HD = DPL * 32;
-    // K/V rows requested at once: a whole 32-key tile up to head size 128 (one memory latency each for K and V),
-    // half a tile at 256 (registers)
-    constexpr int BATCH = DPL <= 4 ? 32 : 16;
     typedef typename VRow<DPL>::type VT;
     __shared__ int mergeHere;
     int t = blockIdx.x, kvh = blockIdx.y % kvHeads, split = blockIdx.y / kvHeads;
@@ -1404,8 +1401,12 @@ extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32) attention_noop(int 
 }
 
 // grid: (tokens, kvHeads * maxSplits), block: 128; groups of 1, 2, 4 or up to 8 query heads a KV head
-#define ATTENTION_GQA_KERNEL(NAME, DPL) \
-extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32, 2) \
+// BATCH: K/V rows a warp requests at once. The few-token kernels (decode, verify: up to 8 tokens) take a whole 32-key
+// tile up to head size 128, one memory round trip each for K and V, at ~200 registers; the _many kernels (served batch
+// steps) take 16 at a time in ~120 registers, so more blocks fit an SM when the grid is large. Loads only are grouped
+// differently: both add up in the same order, so their outputs are equal bit for bit.
+#define ATTENTION_GQA_KERNEL(NAME, DPL, BATCH, MIN_BLOCKS) \
+extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32, MIN_BLOCKS) \
 NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, \
      bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
      const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ blockTables, \
@@ -1414,13 +1415,16 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
     __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
     pdl_trigger(); \
     pdl_wait(); \
-    attention_gqa<DPL>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, slotPositions, \
-            masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
+    attention_gqa<DPL, BATCH>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, \
+            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
 }
 
-ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2)
-ATTENTION_GQA_KERNEL(attention_gqa_hd128, 4)
-ATTENTION_GQA_KERNEL(attention_gqa_hd256, 8)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128, 4, 32, 2)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256, 8, 16, 2)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_many, 2, 16, 4)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_many, 4, 16, 4)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_many, 8, 16, 3)
 
 // ---- GEMV variants for decode (issue #4: decode at the HBM floor) --------------------------------------------
 // y[t, n] (+)= W[n, :] . x[t, :] with S warps sharing one row (each a strided part of K) and R rows per block, weights

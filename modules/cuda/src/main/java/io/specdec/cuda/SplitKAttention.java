@@ -58,7 +58,7 @@ public final class SplitKAttention implements AutoCloseable {
         if (grouped != null) {
             counters = device.allocate(4L * maxTokens * kvHeads);
             device.copyToDevice(counters, new int[maxTokens * kvHeads]);
-            device.preload(grouped);
+            device.preload(grouped, grouped + MANY_SUFFIX);
             if (noop) device.preload("attention_noop");
         } else {
             counters = null;
@@ -77,6 +77,19 @@ public final class SplitKAttention implements AutoCloseable {
         int splits = grouped != null ? maxSplits(sms, config.kvHeads()) : maxSplits(sms, config.heads());
         splits = Integer.getInteger(MAX_SPLITS_PROPERTY, splits);   // benchmarks: how the grid size matters
         return new SplitKAttention(device, maxTokens, splits, config.heads(), config.kvHeads(), config.headDim(), grouped);
+    }
+
+    /** The grouped kernels for forwards of more tokens than a verify pass (served batch steps) end in this. */
+    static final String MANY_SUFFIX = "_many";
+
+    /**
+     * The entry point of grouped kernel {@code grouped} for a forward of {@code tokens}: up to
+     * {@link CudaTransformer#SAME_KERNEL_AS_DECODE_MAX_TOKENS} (decode, verify) the one that requests a whole key tile
+     * at once, else its {@value #MANY_SUFFIX} twin with fewer registers (more blocks an SM for large grids). Their
+     * outputs are equal bit for bit (native/ says why), the split is for speed only.
+     */
+    static String forTokens(String grouped, int tokens) {
+        return tokens <= CudaTransformer.SAME_KERNEL_AS_DECODE_MAX_TOKENS ? grouped : grouped + MANY_SUFFIX;
     }
 
     /** The grouped kernel for these heads, or null where it does not apply (head size, group of more than 8). */
@@ -163,7 +176,7 @@ public final class SplitKAttention implements AutoCloseable {
             return;
         }
         if (grouped != null) {
-            device.launch(grouped, tokens, kvHeads * maxSplits, THREADS, q, keys, values, out, partials, stats, counters,
+            device.launch(forTokens(grouped, tokens), tokens, kvHeads * maxSplits, THREADS, q, keys, values, out, partials, stats, counters,
                     tokMeta, seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, maxSplits);
             return;
         }

@@ -47,7 +47,10 @@ final class SplitKCheck {
                 new Case("decode-mha-hd128", 16, 16, 128, 1000, 1, null, 0),
                 new Case("decode-group8-70b", 64, 8, 128, 2000, 1, null, 0),
                 new Case("verify-tree-7-short", 32, 8, 128, 100, 7, tree, 0),
-                new Case("decode-long-odd", 32, 8, 128, 20001, 2, null, 0));
+                new Case("decode-long-odd", 32, 8, 128, 20001, 2, null, 0),
+                // more tokens than a verify pass: the grouped kernels' _many entry points
+                new Case("chain-24-many", 32, 8, 128, 600, 24, null, 0),
+                new Case("chain-40-hd64-many", 32, 8, 64, 2000, 40, null, 0));
     }
 
     static void run(CudaDevice device, Cublas cublas, Path configJson, String label) {
