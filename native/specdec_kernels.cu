@@ -1165,7 +1165,8 @@ extern "C" __global__ void attention_split_combine(const float* __restrict__ par
 // lane j, then accumulates the tile's V rows in the same batches (lane d owns dims [d*DPL, d*DPL+DPL)). What is left
 // is a chain of dependent memory round trips (metadata, block table, K, V, partials), so each is one round: the merge
 // reads all splits' states at once too (it read them one after another). Both together took the kernel from ~18 to
-// ~10 µs a layer inside the 8B shape's decode graph on an H100 (bench/results/cuda-h100-2026-11-23-pdl/attention).
+// ~10 µs a layer inside the 8B shape's decode graph on an H100 (bench/results/cuda-h100-2026-11-23-pdl/attention); the
+// queries and the first block-table entries are requested before the metadata is back (hoist/: 17.7 -> 15.9 µs alone).
 // A split is ceil(units / maxSplits) units of
 // 32 * WPH keys (one tile per warp: with 128-400 keys a block does one round of loads, and more blocks run at once),
 // so the layout depends only on the row's key count: a verify row adds up in the same order as the decode step at the same position. Same
@@ -1217,6 +1218,15 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
     int t = blockIdx.x, kvh = blockIdx.y % kvHeads, split = blockIdx.y / kvHeads;
     int g = heads / kvHeads, h0 = kvh * g;
     int wph = g >= GQA_WARPS ? 1 : GQA_WARPS / g;    // warps per head (g is 1, 2, 4 or up to 8 here)
+    int qDim = heads * HD;
+    // the query rows do not depend on the metadata: requested now, they arrive while the metadata chain runs
+    constexpr int Q_PER_THREAD = GQA_MAX_GROUP * HD / (GQA_WARPS * 32);
+    float qv[Q_PER_THREAD];
+#pragma unroll
+    for (int u = 0; u < Q_PER_THREAD; u++) {
+        int i = threadIdx.x + u * GQA_WARPS * 32;
+        qv[u] = i < g * HD ? q[(size_t) t * qDim + h0 * HD + i] : 0.f;
+    }
     int keys = row_keys(tokMeta, seqMeta, t);
     int chunk = gqa_chunk(keys, maxSplits, 32 * wph);
     int lo = split * chunk;
@@ -1229,16 +1239,23 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
     float* pS = wl + GQA_MAX_GROUP;                  // [4][32]
     int* slotS = reinterpret_cast<int*>(pS + GQA_WARPS * 32);   // [4][32]
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int qDim = heads * HD, kvDim = kvHeads * HD;
+    int kvDim = kvHeads * HD;
     int c = tokMeta[3 * t + 1], qpos = tokMeta[3 * t + 2];
     const int* sm = seqMeta + 6 * tokMeta[3 * t];
     int prefix = sm[0], tableOff = sm[2], posOff = sm[3], maskOff = sm[4], maskWords = sm[5];
-    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) qs[i] = q[(size_t) t * qDim + h0 * HD + i] * scale;
+    int sub = warp % wph;
+    // likewise the block-table entry of this warp's first key (any key below hi has one; masking comes later)
+    int firstTile = lo + sub * 32, j0 = firstTile + lane;
+    int firstSlot = j0 < hi ? blockTables[tableOff + j0 / blockSize] * blockSize + j0 % blockSize : 0;
+#pragma unroll
+    for (int u = 0; u < Q_PER_THREAD; u++) {
+        int i = threadIdx.x + u * GQA_WARPS * 32;
+        if (i < g * HD) qs[i] = qv[u] * scale;
+    }
     __syncthreads();
 
     float* myP = pS + warp * 32;
     int* mySlots = slotS + warp * 32;
-    int sub = warp % wph;
     const bf16* kLane = kCache + kvh * HD + lane * DPL;
     const bf16* vBase = vCache + kvh * HD + lane * DPL;
 #pragma unroll 1
@@ -1259,7 +1276,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
             // scores: the warp reads each K row with one coalesced load (lane d: dims [d*DPL, d*DPL+DPL)), then a
             // transposing butterfly (31 shuffles) leaves key j's full dot product on lane j. (Lane j reading all of row
             // j made every load instruction touch 32 cache lines.)
-            int slot = visible ? blockTables[tableOff + j / blockSize] * blockSize + j % blockSize : 0;
+            int slot = tile == firstTile ? firstSlot : visible ? blockTables[tableOff + j / blockSize] * blockSize + j % blockSize : 0;
             mySlots[lane] = slot;
             __syncwarp();
             float sp[32];
