@@ -32,7 +32,7 @@ public final class ModelOptions {
 
     @Option(names = "--tp", paramLabel = "N", defaultValue = "1",
             description = "Tensor-parallel devices for the target (cpu: N thread groups sharing --threads; cuda: GPUs "
-                    + "0..N-1). Default: ${DEFAULT-VALUE}.")
+                    + "0..N-1, and for serve device i on GPUs i*N..i*N+N-1, drafts on the first). Default: ${DEFAULT-VALUE}.")
     int tp;
 
     static {

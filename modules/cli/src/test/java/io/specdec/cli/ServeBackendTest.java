@@ -47,12 +47,13 @@ class ServeBackendTest {
     }
 
     @Test
-    void serveRefusesCudaTensorParallelismAndMixedModelSources(@TempDir Path dir) throws Exception {
+    void serveRefusesEarlyExitDraftsOfSplitCudaTargetsAndMixedModelSources(@TempDir Path dir) throws Exception {
         Path config = RandomWeightsTest.tinyConfig(dir);
-        CliTest.Run tp = run("serve", "--backend", "cuda", "--tp", "2", "--random-weights", config.toString(),
-                "--port", Integer.toString(freePort()), "--metrics-port", "-1", "--cluster-port", Integer.toString(freePort()));
+        CliTest.Run tp = run("serve", "--backend", "cuda", "--tp", "2", "--draft", "layers:1", "--random-weights",
+                config.toString(), "--port", Integer.toString(freePort()), "--metrics-port", "-1", "--cluster-port",
+                Integer.toString(freePort()));
         assertThat(tp.exitCode()).isEqualTo(2);
-        assertThat(tp.err()).contains("tensor parallelism 2 on cuda is not served yet");
+        assertThat(tp.err()).contains("draft layers:1 shares the target's weights").contains("give a draft model");
         CliTest.Run both = run("serve", "--random-weights", config.toString(), "--model", config.toString(),
                 "--port", Integer.toString(freePort()), "--metrics-port", "-1", "--cluster-port", Integer.toString(freePort()));
         assertThat(both.exitCode()).isEqualTo(2);

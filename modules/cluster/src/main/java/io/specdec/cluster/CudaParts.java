@@ -5,34 +5,49 @@ import io.specdec.core.kv.PagedKvCache;
 import io.specdec.core.model.LoadedModel;
 import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.CudaModels;
+import io.specdec.cuda.CudaRank;
+import io.specdec.cuda.CudaTensorParallelModel;
 import io.specdec.cuda.CudaTransformer;
 
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A {@link ModelRuntime}'s models on one GPU: the device and cuBLAS handle ({@link CudaModels}), the target and its
- * drafts. The only class of the cluster module that names CUDA types, loaded only when a spec asks for cuda.
+ * A {@link ModelRuntime}'s models on its GPUs: the target on one GPU ({@link CudaModels}: device and cuBLAS handle) or
+ * split over several ({@link CudaTensorParallelModel}, one {@link CudaRank} thread per GPU, NCCL inside the group), and
+ * its drafts on the first of them. The only class of the cluster module that names CUDA types, loaded only when a spec
+ * asks for cuda.
  */
 final class CudaParts implements AutoCloseable {
+    /** Where drafts go: the target's GPU, or the first GPU of a tensor-parallel target (not owned then). */
     private final CudaModels gpu;
-    private final CudaTransformer target;
+    private final LanguageModel target;
+    private final PagedKvCache targetCache;
+    /** The tensor-parallel target's GPUs (closed last), else empty. */
+    private final List<CudaRank> ranks;
     private final List<CudaTransformer> drafts = new ArrayList<>();
 
-    private CudaParts(CudaModels gpu, CudaTransformer target) {
+    private CudaParts(CudaModels gpu, LanguageModel target, PagedKvCache targetCache, List<CudaRank> ranks) {
         this.gpu = gpu;
         this.target = target;
+        this.targetCache = targetCache;
+        this.ranks = ranks;
     }
 
-    /** Refuses, with the reason, a GPU this process cannot use: no kernels, no driver, no such device. */
-    static void requireGpu(int ordinal) {
+    /**
+     * Refuses, with the reason, GPUs this process cannot use for device {@code device} of a node whose devices take
+     * {@code perDevice} GPUs each (GPUs device*perDevice ..): no kernels, no driver, too few GPUs.
+     */
+    static void requireGpus(int device, int perDevice) {
         String reason = CudaDevice.unavailableReason().orElse(null);
         if (reason != null) throw new IllegalArgumentException("backend cuda: " + reason);
         int count = CudaDevice.count();
-        if (ordinal >= count) {
-            throw new IllegalArgumentException("backend cuda: device " + ordinal + " runs on GPU " + ordinal
-                    + ", but the driver sees " + count + " GPU" + (count == 1 ? "" : "s") + " (serve at most " + count
-                    + " devices per node)");
+        int first = device * perDevice, last = first + perDevice - 1;
+        if (last >= count) {
+            throw new IllegalArgumentException("backend cuda: device " + device + " runs on GPU"
+                    + (perDevice == 1 ? " " + first : "s " + first + ".." + last) + ", but the driver sees " + count + " GPU"
+                    + (count == 1 ? "" : "s") + " (serve at most " + count / perDevice + " devices per node"
+                    + (perDevice == 1 ? "" : " with --tp " + perDevice) + ")");
         }
     }
 
@@ -42,19 +57,45 @@ final class CudaParts implements AutoCloseable {
         try {
             CudaTransformer target = randomWeights ? gpu.random(loaded, ModelRuntime.RANDOM_SEED, kvTokens)
                     : gpu.of(loaded, kvTokens);
-            return new CudaParts(gpu, target);
+            return new CudaParts(gpu, target, target.cache(), List.of());
         } catch (RuntimeException e) {
             gpu.close();
             throw e;
         }
     }
 
+    /**
+     * GPUs {@code first .. first+size-1} with the target split over them (each GPU driven by its own thread): shards of
+     * {@code loaded}'s weights, or of the seeded random weights; drafts go to GPU {@code first}.
+     */
+    static CudaParts openTensorParallel(int first, int size, LoadedModel loaded, boolean randomWeights, int kvTokens) {
+        List<CudaRank> ranks = new ArrayList<>();
+        try {
+            for (int i = 0; i < size; i++) ranks.add(CudaRank.of(first + i));
+            CudaTensorParallelModel target = randomWeights
+                    ? CudaTensorParallelModel.random(ranks, loaded.config(), ModelRuntime.RANDOM_SEED, kvTokens)
+                    : CudaTensorParallelModel.of(ranks, loaded.config(), loaded.weights(), kvTokens);
+            CudaRank lead = ranks.getFirst();
+            return new CudaParts(CudaModels.on(lead.device(), lead.cublas()), target, target.cache(), List.copyOf(ranks));
+        } catch (RuntimeException e) {
+            ranks.reversed().forEach(CudaRank::close);
+            throw e;
+        }
+    }
+
     LanguageModel target() { return target; }
 
-    PagedKvCache targetCache() { return target.cache(); }
+    PagedKvCache targetCache() { return targetCache; }
 
-    /** The target's first {@code layers} layers, sharing its weights on the GPU. */
+    /** Whether the target is split over several GPUs. */
+    boolean tensorParallel() { return !ranks.isEmpty(); }
+
+    /** The target's first {@code layers} layers, sharing its weights on the GPU (one-GPU targets only). */
     LanguageModel earlyExit(LoadedModel loaded, int layers, int kvTokens) {
+        if (tensorParallel()) {
+            throw new IllegalArgumentException("draft layers:" + layers + " shares the target's weights, which are split "
+                    + "over " + ranks.size() + " GPUs: give a draft model (a path or random:CONFIG.json)");
+        }
         return keep(gpu.earlyExit(loaded, layers, kvTokens));
     }
 
@@ -82,6 +123,8 @@ final class CudaParts implements AutoCloseable {
     }
 
     @Override public void close() {
-        gpu.close();   // frees every allocation of the device, the models' included
+        gpu.close();   // frees every allocation of the device, the models' included (a borrowed one: nothing)
+        if (target instanceof CudaTensorParallelModel tp) tp.close();
+        ranks.reversed().forEach(CudaRank::close);
     }
 }

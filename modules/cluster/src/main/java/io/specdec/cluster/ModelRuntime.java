@@ -68,9 +68,9 @@ public final class ModelRuntime implements AutoCloseable {
             if (kvTokens < 16) throw new IllegalArgumentException("kv tokens must be >= 16: " + kvTokens);
             if (parallelism == null) parallelism = Parallelism.NONE;
             if (backend == null) backend = Backend.CPU;
-            if (backend == Backend.CUDA && parallelism.tensorParallel() > 1) {
-                throw new IllegalArgumentException("the server runs a cuda target on one GPU per device: tensor parallelism "
-                        + parallelism.tensorParallel() + " on cuda is not served yet (specdec generate/bench --tp runs it)");
+            if (backend == Backend.CUDA && parallelism.tensorParallel() > 1 && draft != null && draft.startsWith("layers:")) {
+                throw new IllegalArgumentException("draft " + draft + " shares the target's weights, which tensor parallelism "
+                        + parallelism.tensorParallel() + " splits over GPUs: give a draft model (a path or random:CONFIG.json)");
             }
             if (backend == Backend.CUDA && !parallelism.draftMode().equals("sequential")) {
                 throw new IllegalArgumentException("the server drafts sequentially on cuda, not " + parallelism.draftMode());
@@ -146,14 +146,17 @@ public final class ModelRuntime implements AutoCloseable {
             throw new IllegalArgumentException((spec.randomWeights() ? "random-weights config " : "model ") + spec.model()
                     + " does not exist");
         }
-        if (spec.backend() == Backend.CUDA) CudaParts.requireGpu(device);
+        int tp = spec.parallelism().tensorParallel();
+        if (spec.backend() == Backend.CUDA) CudaParts.requireGpus(device, tp);
         this.loaded = spec.randomWeights() ? randomShape(spec.model()) : load(spec);
         owned.add(loaded);
         try {
             this.tokenizer = spec.randomWeights() ? randomWeightsTokenizer(spec.tokenizer(), loaded.config()) : tokenizerOf(loaded, spec);
             if (spec.backend() == Backend.CUDA) {
                 this.executor = null;
-                CudaParts parts = CudaParts.open(device, loaded, spec.randomWeights(), spec.kvTokens());
+                // device d's target on GPU d, or split over GPUs d*tp .. d*tp+tp-1
+                CudaParts parts = tp > 1 ? CudaParts.openTensorParallel(device * tp, tp, loaded, spec.randomWeights(), spec.kvTokens())
+                        : CudaParts.open(device, loaded, spec.randomWeights(), spec.kvTokens());
                 owned.add(parts);
                 this.gpu = parts;
                 this.target = parts.target();
@@ -168,7 +171,6 @@ public final class ModelRuntime implements AutoCloseable {
             }
             this.executor = new ParallelExecutor(spec.threads(), deviceName);
             owned.add(executor);
-            int tp = spec.parallelism().tensorParallel();
             if (tp > 1) {
                 CpuTensorParallelModel split = new CpuTensorParallelModel(loaded.config(), hostModel().weights(), tp,
                         Math.max(1, spec.threads() / tp), spec.kvTokens(), CpuModels.BLOCK_SIZE);

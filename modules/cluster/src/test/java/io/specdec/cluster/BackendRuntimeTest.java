@@ -64,10 +64,14 @@ class BackendRuntimeTest {
     }
 
     @Test
-    void cudaSpecsRefuseTensorParallelismAndEasySpecDrafting() {
-        assertThatThrownBy(() -> new ModelRuntime.Spec("m", Path.of("m"), null, null, 1, 1024,
-                new ModelRuntime.Parallelism(2, "sequential", 2, null, "every-round"), ModelRuntime.Backend.CUDA, false))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("tensor parallelism 2 on cuda is not served");
+    void cudaSpecsRefuseEarlyExitDraftsOfSplitTargetsAndEasySpecDrafting() {
+        // a tensor-parallel target on cuda is served (split over GPUs d*tp ..); a draft of its own layers is not
+        ModelRuntime.Parallelism tp2 = new ModelRuntime.Parallelism(2, "sequential", 2, null, "every-round");
+        assertThat(new ModelRuntime.Spec("m", Path.of("m"), null, "random:draft.json", 1, 1024, tp2, ModelRuntime.Backend.CUDA,
+                true).parallelism().tensorParallel()).isEqualTo(2);
+        assertThatThrownBy(() -> new ModelRuntime.Spec("m", Path.of("m"), null, "layers:2", 1, 1024, tp2,
+                ModelRuntime.Backend.CUDA, false))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("give a draft model");
         assertThatThrownBy(() -> new ModelRuntime.Spec("m", Path.of("m"), null, "layers:1", 1, 1024,
                 new ModelRuntime.Parallelism(1, "easyspec", 2, null, "every-round"), ModelRuntime.Backend.CUDA, false))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sequentially on cuda");

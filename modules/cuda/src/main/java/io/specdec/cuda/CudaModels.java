@@ -17,10 +17,21 @@ public final class CudaModels implements AutoCloseable {
     private final CudaDevice device;
     private final Cublas cublas;
     private final Map<LoadedModel, DeviceWeights> uploaded = new IdentityHashMap<>();
+    /** Whether {@link #close} closes the device and the cuBLAS handle (not when borrowed: {@link #on}). */
+    private final boolean owns;
 
-    private CudaModels(CudaDevice device, Cublas cublas) {
+    private CudaModels(CudaDevice device, Cublas cublas, boolean owns) {
         this.device = device;
         this.cublas = cublas;
+        this.owns = owns;
+    }
+
+    /**
+     * Models on a device someone else owns (a tensor-parallel group's first GPU, for its drafts): closing this closes
+     * nothing; their memory goes with the device.
+     */
+    public static CudaModels on(CudaDevice device, Cublas cublas) {
+        return new CudaModels(device, cublas, false);
     }
 
     /** GPU {@code ordinal}; throws IllegalArgumentException with the reason when none is usable here. */
@@ -29,7 +40,7 @@ public final class CudaModels implements AutoCloseable {
         if (reason != null) throw new IllegalArgumentException("--backend cuda: " + reason);
         CudaDevice device = CudaDevice.open(ordinal);
         try {
-            return new CudaModels(device, new Cublas(device));
+            return new CudaModels(device, new Cublas(device), true);
         } catch (RuntimeException e) {
             device.close();
             throw e;
@@ -68,6 +79,7 @@ public final class CudaModels implements AutoCloseable {
     }
 
     @Override public void close() {
+        if (!owns) return;
         cublas.close();
         device.close();   // frees every allocation, weights included
     }

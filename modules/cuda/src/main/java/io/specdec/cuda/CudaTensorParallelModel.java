@@ -60,6 +60,9 @@ public final class CudaTensorParallelModel implements LanguageModel {
 
     @Override public KvSequence newSequence() { return group.cache.newSequence(); }
 
+    /** The KV block bookkeeping all ranks share (a server reports its use). */
+    public io.specdec.core.kv.PagedKvCache cache() { return group.cache; }
+
     @Override public List<float[][]> forward(List<SequenceInput> batch) {
         CudaTransformer.Step step = group.prepare(batch);
         return CudaTransformer.split(group.runLogits(step, false), step.plan().rowsPerInput(), config.vocabSize());
