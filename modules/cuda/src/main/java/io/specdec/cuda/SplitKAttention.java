@@ -35,6 +35,7 @@ public final class SplitKAttention implements AutoCloseable {
 
     private final CudaDevice device;
     private final int maxTokens, maxSplits, heads, kvHeads, headDim;
+    private final int manyAfter = Integer.getInteger(MANY_AFTER_PROPERTY, CudaTransformer.SAME_KERNEL_AS_DECODE_MAX_TOKENS);
     private final DeviceBuffer partials, stats;
     /** The grouped kernel for this model's head size, or null where the per-head kernels run. */
     private final String grouped;
@@ -81,15 +82,21 @@ public final class SplitKAttention implements AutoCloseable {
 
     /** The grouped kernels for forwards of more tokens than a verify pass (served batch steps) end in this. */
     static final String MANY_SUFFIX = "_many";
+    /**
+     * Forwards of more tokens than this take the {@value #MANY_SUFFIX} entry points (default
+     * {@link CudaTransformer#SAME_KERNEL_AS_DECODE_MAX_TOKENS}; GpuCheck splitk sets 0 to compare the two on the same
+     * input).
+     */
+    public static final String MANY_AFTER_PROPERTY = "specdec.cuda.gqaManyAfterTokens";
 
     /**
-     * The entry point of grouped kernel {@code grouped} for a forward of {@code tokens}: up to
-     * {@link CudaTransformer#SAME_KERNEL_AS_DECODE_MAX_TOKENS} (decode, verify) the one that requests a whole key tile
-     * at once, else its {@value #MANY_SUFFIX} twin with fewer registers (more blocks an SM for large grids). Their
-     * outputs are equal bit for bit (native/ says why), the split is for speed only.
+     * The entry point of grouped kernel {@code grouped} for a forward of {@code tokens}: up to {@code manyAfter} tokens
+     * (decode, verify) the one that requests a whole key tile at once, else its {@value #MANY_SUFFIX} twin with fewer
+     * registers (more blocks an SM for large grids). They group loads differently and add up in the same order, so
+     * their outputs are equal bit for bit (GpuCheck splitk compares them); the split is for speed only.
      */
-    static String forTokens(String grouped, int tokens) {
-        return tokens <= CudaTransformer.SAME_KERNEL_AS_DECODE_MAX_TOKENS ? grouped : grouped + MANY_SUFFIX;
+    static String forTokens(String grouped, int tokens, int manyAfter) {
+        return tokens <= manyAfter ? grouped : grouped + MANY_SUFFIX;
     }
 
     /** The grouped kernel for these heads, or null where it does not apply (head size, group of more than 8). */
@@ -176,7 +183,7 @@ public final class SplitKAttention implements AutoCloseable {
             return;
         }
         if (grouped != null) {
-            device.launch(forTokens(grouped, tokens), tokens, kvHeads * maxSplits, THREADS, q, keys, values, out, partials, stats, counters,
+            device.launch(forTokens(grouped, tokens, manyAfter), tokens, kvHeads * maxSplits, THREADS, q, keys, values, out, partials, stats, counters,
                     tokMeta, seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, maxSplits);
             return;
         }

@@ -67,9 +67,11 @@ class SplitKAttentionTest {
         assertThat(SplitKAttention.groupedKernel(32, 2, 128)).isNull();     // 16 query heads a KV head
         assertThat(SplitKAttention.groupedKernel(12, 8, 128)).isNull();     // not whole groups
         // decode and verify passes (up to 16 tokens) share one entry point; served batch steps take the lean twin
-        assertThat(SplitKAttention.forTokens("attention_gqa_hd128", 1)).isEqualTo("attention_gqa_hd128");
-        assertThat(SplitKAttention.forTokens("attention_gqa_hd128", 16)).isEqualTo("attention_gqa_hd128");
-        assertThat(SplitKAttention.forTokens("attention_gqa_hd128", 17)).isEqualTo("attention_gqa_hd128_many");
+        int verifyMax = CudaTransformer.SAME_KERNEL_AS_DECODE_MAX_TOKENS;
+        assertThat(SplitKAttention.forTokens("attention_gqa_hd128", 1, verifyMax)).isEqualTo("attention_gqa_hd128");
+        assertThat(SplitKAttention.forTokens("attention_gqa_hd128", 16, verifyMax)).isEqualTo("attention_gqa_hd128");
+        assertThat(SplitKAttention.forTokens("attention_gqa_hd128", 17, verifyMax)).isEqualTo("attention_gqa_hd128_many");
+        assertThat(SplitKAttention.forTokens("attention_gqa_hd128", 1, 0)).isEqualTo("attention_gqa_hd128_many");
     }
 
     @Test

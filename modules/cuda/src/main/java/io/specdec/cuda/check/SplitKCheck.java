@@ -66,6 +66,23 @@ final class SplitKCheck {
         if (configJson != null) decode(device, cublas, GpuCheck.configOf(configJson), label);
     }
 
+    /** Whether the grouped kernel's _many entry point gives {@code expected} (the default entry's output) bit for bit. */
+    private static boolean sameAsMany(CudaDevice device, ModelConfig shape, int t, float[] expected, DeviceBuffer qd,
+                                      DeviceBuffer kc, DeviceBuffer vc, DeviceBuffer tokMeta, DeviceBuffer seqMeta,
+                                      DeviceBuffer md, Case k, float scale) {
+        String before = System.getProperty(SplitKAttention.MANY_AFTER_PROPERTY);
+        System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, "0");
+        DeviceBuffer out = device.allocate(2L * expected.length);
+        try (SplitKAttention many = SplitKAttention.create(device, shape, t)) {
+            many.enqueue(qd, kc, vc, out, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+            return java.util.Arrays.equals(expected, bf16ToHost(device, out, expected.length));
+        } finally {
+            device.free(out);
+            if (before == null) System.clearProperty(SplitKAttention.MANY_AFTER_PROPERTY);
+            else System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, before);
+        }
+    }
+
     /** Runs one case and returns the largest relative L2 error of a (token, head) row (a plain line says more). */
     static double kernels(CudaDevice device, Case k) {
         SplittableRandom r = new SplittableRandom(k.name().hashCode());
@@ -122,6 +139,11 @@ final class SplitKCheck {
             splitK.enqueue(qd, kc, vc, split, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
             if (!java.util.Arrays.equals(b, bf16ToHost(device, split, t * qDim))) {
                 System.out.printf("  split-K %s: a second launch gave different values%n", k.name());
+                return Double.NaN;
+            }
+            // the grouped kernels' _many twins (served batch steps) must give the few-token kernels' bits
+            if (splitK.grouped() && !sameAsMany(device, shape, t, b, qd, kc, vc, tokMeta, seqMeta, md, k, scale)) {
+                System.out.printf("  split-K %s: the _many entry point gave different values%n", k.name());
                 return Double.NaN;
             }
             if (LATENCY_CASE.equals(k.name())) {
