@@ -77,16 +77,6 @@ public final class CudaDevice implements AutoCloseable {
     /** Whether {@link #PROGRAMMATIC_KERNELS} launch as programmatic dependents here. */
     public boolean programmaticLaunches() { return programmatic != null; }
 
-    /** Blocks of {@code kernel} that fit on the whole GPU at once with this block size and dynamic shared memory. */
-    public int residentBlocks(String kernel, int blockX, int sharedBytes) {
-        makeCurrent();
-        int[] perSm = new int[1];
-        cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, function(kernel), blockX, sharedBytes);
-        int[] sms = new int[1];
-        cuDeviceGetAttribute(sms, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
-        return perSm[0] * sms[0];
-    }
-
     /**
      * Kernels that call {@code pdl_wait()} before touching memory an earlier kernel writes, and so are launched as
      * programmatic dependents ({@link ProgrammaticLaunch}) on GPUs of compute capability 9.0 and up: the decode
