@@ -184,7 +184,8 @@ public final class BatchEngine implements AutoCloseable {
 
     /**
      * Chain drafting for every request with a model drafter, batched per draft model: one draft forward per draft
-     * position over all those requests (the first also catches each draft cache up with its context).
+     * position over all those requests (the first also catches each draft cache up with its context); at a position
+     * where greedy and sampled rounds mix, one argmax forward for the greedy ones and one logits forward for the rest.
      */
     private void draftTogether(List<Drafting> drafting, List<Planned> plans, List<StepUpdate> updates) {
         if (drafting.isEmpty()) return;
@@ -195,17 +196,21 @@ public final class BatchEngine implements AutoCloseable {
         for (Map.Entry<LanguageModel, List<Drafting>> group : byModel.entrySet()) {
             try {
                 while (true) {
-                    List<Drafting> active = new ArrayList<>();
-                    List<SequenceInput> inputs = new ArrayList<>();
+                    // Greedy rounds take their draft ids where the logits are (forwardArgmax: on a GPU only ids
+                    // move); the others need their rows on the host to sample and keep q.
+                    List<Drafting> byId = new ArrayList<>(), byRow = new ArrayList<>();
                     for (Drafting d : group.getValue()) {
-                        if (d.round().input() != null) {
-                            active.add(d);
-                            inputs.add(d.round().input());
-                        }
+                        if (d.round().input() != null) (d.round().argmaxOnly() ? byId : byRow).add(d);
                     }
-                    if (active.isEmpty()) break;
-                    List<float[][]> logits = group.getKey().forward(inputs);
-                    for (int i = 0; i < active.size(); i++) active.get(i).round().offer(logits.get(i)[0]);
+                    if (byId.isEmpty() && byRow.isEmpty()) break;
+                    if (!byId.isEmpty()) {
+                        int[] ids = group.getKey().forwardArgmax(inputsOf(byId));
+                        for (int i = 0; i < byId.size(); i++) byId.get(i).round().offerToken(ids[i]);
+                    }
+                    if (!byRow.isEmpty()) {
+                        List<float[][]> logits = group.getKey().forward(inputsOf(byRow));
+                        for (int i = 0; i < byRow.size(); i++) byRow.get(i).round().offer(logits.get(i)[0]);
+                    }
                 }
                 done.addAll(group.getValue());
             } catch (RuntimeException e) {
@@ -214,6 +219,12 @@ public final class BatchEngine implements AutoCloseable {
         }
         long draftNanos = System.nanoTime() - t0;
         for (Drafting d : done) plans.add(new Planned(d.s(), d.round().draft(), d.missing(), d.kv(), d.missing() - 1, draftNanos));
+    }
+
+    private static List<SequenceInput> inputsOf(List<Drafting> rounds) {
+        List<SequenceInput> inputs = new ArrayList<>(rounds.size());
+        for (Drafting d : rounds) inputs.add(d.round().input());
+        return inputs;
     }
 
     private SequenceInput input(Planned p) {

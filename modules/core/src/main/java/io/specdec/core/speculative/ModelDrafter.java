@@ -193,6 +193,13 @@ public final class ModelDrafter implements Drafter {
         /** The next draft forward's input, or null when the round is complete. */
         public SequenceInput input() { return input; }
 
+        /**
+         * Whether this round needs only the argmax of each draft row (greedy without penalties): a scheduler then
+         * feeds {@link #offerToken} from {@link LanguageModel#forwardArgmax}, so no logits row leaves the draft's
+         * device.
+         */
+        public boolean argmaxOnly() { return argmaxOnly; }
+
         /** The logits of {@link #input()}'s row: samples the next draft token. */
         public void offer(float[] logits) {
             if (input == null) throw new IllegalStateException("the round is complete");
