@@ -35,16 +35,54 @@ __device__ __forceinline__ void skinny_load_w(uint4* lo, uint4* hi, const uint4*
     }
 }
 
-__device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* xr, bool hasToken,
-                                             int ch, int S) {
+// SPLIT: x has a second part xLo4 uint4 further on (store_act in specdec_kernels.cu), multiplied by the same weights
+template <bool SPLIT>
+__device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* xr, long xLo4,
+                                             bool hasToken, int ch, int S) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
-    uint4 xv[SKINNY_MMA_UNROLL];
+    uint4 xv[SKINNY_MMA_UNROLL], xl[SKINNY_MMA_UNROLL];
 #pragma unroll
     for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[u] = hasToken ? __ldg(xr + 4 * (ch + u * S)) : zero;
+    if (SPLIT) {
+#pragma unroll
+        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[u] = hasToken ? __ldg(xr + xLo4 + 4 * (ch + u * S)) : zero;
+    }
 #pragma unroll
     for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
         mma_bf16_16x8x16(c, lo[u].x, hi[u].x, lo[u].y, hi[u].y, xv[u].x, xv[u].y);
         mma_bf16_16x8x16(c, lo[u].z, hi[u].z, lo[u].w, hi[u].w, xv[u].z, xv[u].w);
+        if (SPLIT) {
+            mma_bf16_16x8x16(c, lo[u].x, hi[u].x, lo[u].y, hi[u].y, xl[u].x, xl[u].y);
+            mma_bf16_16x8x16(c, lo[u].z, hi[u].z, lo[u].w, hi[u].w, xl[u].z, xl[u].w);
+        }
+    }
+}
+
+// The main loop after pdl_wait: the batch of weights requested early (if any), whole batches, then the remainder.
+template <bool SPLIT>
+__device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi,
+                                                const uint4* xr, long xLo4, bool hasToken, bool early, int ch, int S,
+                                                int chunks) {
+    const uint4 zero = make_uint4(0, 0, 0, 0);
+    if (early) {
+        skinny_mma_x<SPLIT>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        ch += SKINNY_MMA_UNROLL * S;
+    }
+    for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
+        skinny_load_w(lo, hi, wLo, wHi, ch, S);
+        skinny_mma_x<SPLIT>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+    }
+    for (; ch < chunks; ch += S) {
+        int i = 4 * ch;
+        uint4 wl = __ldcs(wLo + i), wh = __ldcs(wHi + i);
+        uint4 xv = hasToken ? __ldg(xr + i) : zero;
+        mma_bf16_16x8x16(c, wl.x, wh.x, wl.y, wh.y, xv.x, xv.y);
+        mma_bf16_16x8x16(c, wl.z, wh.z, wl.w, wh.w, xv.z, xv.w);
+        if (SPLIT) {
+            uint4 xl = hasToken ? __ldg(xr + xLo4 + i) : zero;
+            mma_bf16_16x8x16(c, wl.x, wh.x, wl.y, wh.y, xl.x, xl.y);
+            mma_bf16_16x8x16(c, wl.z, wh.z, wl.w, wh.w, xl.z, xl.w);
+        }
     }
 }
 
@@ -53,8 +91,9 @@ __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const ui
 // the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
 // both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
 // after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
+// xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0.
 extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
-                                           int N, int K, int T, int accumulate, int earlyWeights) {
+                                           int N, int K, int T, int accumulate, int earlyWeights, long xLo) {
     extern __shared__ float mmaPartial[];   // [S][16 rows][8 tokens]
     pdl_trigger();
     const int S = blockDim.x >> 5;
@@ -67,28 +106,14 @@ extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf1
     const uint4* wHi = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g + 8) * K) + t;
     const bool hasToken = g < T;
     const uint4* xr = reinterpret_cast<const uint4*>(x + (size_t) (hasToken ? g : 0) * K) + t;
-    const uint4 zero = make_uint4(0, 0, 0, 0);
     float c[4] = {0.f, 0.f, 0.f, 0.f};
     int ch = warp;
     uint4 lo[SKINNY_MMA_UNROLL], hi[SKINNY_MMA_UNROLL];
     bool early = earlyWeights && ch + (SKINNY_MMA_UNROLL - 1) * S < chunks;
     if (early) skinny_load_w(lo, hi, wLo, wHi, ch, S);
     pdl_wait();
-    if (early) {
-        skinny_mma_x(c, lo, hi, xr, hasToken, ch, S);
-        ch += SKINNY_MMA_UNROLL * S;
-    }
-    for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
-        skinny_load_w(lo, hi, wLo, wHi, ch, S);
-        skinny_mma_x(c, lo, hi, xr, hasToken, ch, S);
-    }
-    for (; ch < chunks; ch += S) {
-        int i = 4 * ch;
-        uint4 lo = __ldcs(wLo + i), hi = __ldcs(wHi + i);
-        uint4 xv = hasToken ? __ldg(xr + i) : zero;
-        mma_bf16_16x8x16(c, lo.x, hi.x, lo.y, hi.y, xv.x, xv.y);
-        mma_bf16_16x8x16(c, lo.z, hi.z, lo.w, hi.w, xv.z, xv.w);
-    }
+    if (xLo) skinny_mma_loop<true>(c, lo, hi, wLo, wHi, xr, xLo / 8, hasToken, early, ch, S, chunks);
+    else skinny_mma_loop<false>(c, lo, hi, wLo, wHi, xr, 0, hasToken, early, ch, S, chunks);
     // accumulator fragment: c0, c1 = (row g, tokens 2t, 2t+1); c2, c3 = (row g+8, tokens 2t, 2t+1)
     float* mine = mmaPartial + warp * 128;
     mine[g * 8 + 2 * t] = c[0];

@@ -2,7 +2,8 @@
 // append, attention over the paged cache with causal or explicit tree masks, SwiGLU, bf16 skinny GEMM), greedy
 // argmax, the fused speculative acceptance kernel (docs/ALGORITHMS.md §6) and device-side random weights.
 // Semantics follow modules/cpu CpuTransformer; every kernel is extern "C" so the Java side finds it by name.
-// Activations between matmuls are f32 (residual stream, matmul outputs); matmul inputs and weights are bf16.
+// Activations between matmuls are f32 (residual stream, matmul outputs); weights are bf16, and so are matmul inputs,
+// each optionally with a second bf16 part (split activations, store_act below).
 #include <cuda_bf16.h>
 #include <stdint.h>
 
@@ -49,6 +50,17 @@ __device__ float block_sum(float v, float* scratch) {
     return warp_sum(t);
 }
 
+// Split activations (issue #4, on by default: CudaTransformer, -Dspecdec.cuda.splitActivations): a matmul input v is
+// stored as hi = bf16(v) and, when lo != 0, also as bf16(v - hi) lo elements after hi, so the matmul computes
+// W·hi + W·lo, an input with ~16 mantissa bits instead of 8. Why: rounding every matmul input to bf16 put a random
+// Llama-3-8B-shaped model at a 4.4e-2 logits error against fp32 transformers; a decode matmul is a weight stream, so
+// reading and multiplying a second, L2-resident input part costs next to nothing.
+__device__ __forceinline__ void store_act(bf16* out, size_t i, float v, long lo) {
+    bf16 h = __float2bfloat16(v);
+    out[i] = h;
+    if (lo) out[i + lo] = __float2bfloat16(v - __bfloat162float(h));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Embedding, norms, activation
 // ---------------------------------------------------------------------------------------------------------------
@@ -66,7 +78,8 @@ extern "C" __global__ void embed_gather(const int* __restrict__ tokens, const bf
 // out[r, :] = bf16(w * x[src, :] / rms(x[src, :]))  with src = rows ? rows[r] : r.   grid: output rows
 // (The residual add is fused into the preceding matmul's epilogue, which accumulates into x.)
 extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* __restrict__ rows,
-                                        const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps) {
+                                        const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
+                                        long lo) {
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[32];
@@ -90,14 +103,14 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* 
 #pragma unroll
         for (int j = 0; j < RMS_HELD; j++) {
             int i = threadIdx.x + j * blockDim.x;
-            if (i < dim) o[i] = __float2bfloat16(w[i] * (scale * v[j]));
+            if (i < dim) store_act(o, i, w[i] * (scale * v[j]), lo);
         }
         return;
     }
     for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
     ss = block_sum(ss, scratch);
     float scale = 1.0f / sqrtf(ss / dim + eps);
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = __float2bfloat16(w[i] * (scale * xr[i]));
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) store_act(o, i, w[i] * (scale * xr[i]), lo);
 }
 
 // rmsnorm_bf16 for rows of dim = 1024 * V (V <= 8), the decode path's norm: 16-byte loads of x and w, all issued before
@@ -106,7 +119,7 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* 
 template <int V>
 __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const int* __restrict__ rows,
                                             const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
-                                            float* scratch) {
+                                            long lo, float* scratch) {
     int src = rows ? rows[blockIdx.x] : blockIdx.x;
     const float4* xr = reinterpret_cast<const float4*>(x + (size_t) src * dim);
     const float4* wr = reinterpret_cast<const float4*>(w);
@@ -123,36 +136,47 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
     uint2* o = reinterpret_cast<uint2*>(out + (size_t) blockIdx.x * dim);
 #pragma unroll
     for (int j = 0; j < V; j++) {
-        __nv_bfloat162 a = __floats2bfloat162_rn(wv[j].x * (scale * v[j].x), wv[j].y * (scale * v[j].y));
-        __nv_bfloat162 b = __floats2bfloat162_rn(wv[j].z * (scale * v[j].z), wv[j].w * (scale * v[j].w));
+        float4 f = make_float4(wv[j].x * (scale * v[j].x), wv[j].y * (scale * v[j].y), wv[j].z * (scale * v[j].z),
+                               wv[j].w * (scale * v[j].w));
+        __nv_bfloat162 a = __floats2bfloat162_rn(f.x, f.y);
+        __nv_bfloat162 b = __floats2bfloat162_rn(f.z, f.w);
         uint2 packed;
         packed.x = *reinterpret_cast<unsigned*>(&a);
         packed.y = *reinterpret_cast<unsigned*>(&b);
         o[threadIdx.x + 256 * j] = packed;
+        if (lo) {   // the split activation's second part (store_act), lo / 4 uint2 further on
+            float2 ha = __bfloat1622float2(a), hb = __bfloat1622float2(b);
+            __nv_bfloat162 la = __floats2bfloat162_rn(f.x - ha.x, f.y - ha.y);
+            __nv_bfloat162 lb = __floats2bfloat162_rn(f.z - hb.x, f.w - hb.y);
+            packed.x = *reinterpret_cast<unsigned*>(&la);
+            packed.y = *reinterpret_cast<unsigned*>(&lb);
+            o[threadIdx.x + 256 * j + lo / 4] = packed;
+        }
     }
 }
 
 // grid: output rows, block: 256 (required)
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ w,
-                 bf16* __restrict__ out, int dim, float eps) {
+                 bf16* __restrict__ out, int dim, float eps, long lo) {
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[32];
     switch (dim >> 10) {
-        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, scratch); break;
-        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, scratch); break;
-        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, scratch); break;
-        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, scratch); break;
-        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, scratch); break;
-        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, scratch); break;
-        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, scratch); break;
-        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, scratch); break;
+        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, lo, scratch); break;
     }
 }
 
 // out[t, i] = bf16(silu(gate) * up) from gu[t] = [gate(hidden) | up(hidden)].   grid-stride
-extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __restrict__ out, int hidden, long total) {
+extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __restrict__ out, int hidden, long total,
+                                       long lo) {
     pdl_trigger();
     pdl_wait();
     for (long idx = blockIdx.x * (long) blockDim.x + threadIdx.x; idx < total; idx += (long) gridDim.x * blockDim.x) {
@@ -160,7 +184,7 @@ extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __res
         int i = (int) (idx - t * hidden);
         float g = gu[t * 2 * hidden + i];
         float u = gu[t * 2 * hidden + hidden + i];
-        out[idx] = __float2bfloat16(g / (1.0f + expf(-g)) * u);
+        store_act(out, idx, g / (1.0f + expf(-g)) * u, lo);
     }
 }
 
@@ -281,7 +305,7 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
                 bf16* __restrict__ out, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
                 const int* __restrict__ blockTables, const int* __restrict__ slotPositions,
                 const unsigned* __restrict__ masks, int heads, int kvHeads, int hd, int blockSize, int window,
-                float scale) {
+                float scale, long lo) {
     pdl_trigger();
     pdl_wait();
     __shared__ __align__(16) float qs[ATT_MAX_HD];
@@ -366,7 +390,7 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
         float o = 0.f;
         for (int w = 0; w < ATT_WARPS; w++) if (lS[w] > 0.f) o += accS[w][i] * __expf(mS[w] - M);
-        out[(size_t) t * qDim + h * hd + i] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+        store_act(out, (size_t) t * qDim + h * hd + i, L > 0.f ? o / L : 0.f, lo);
     }
 }
 
@@ -375,9 +399,9 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
 // x bf16 [T, K]. One warp per output row; 16-byte loads of W (8 bf16), each W element read once for all T.
 // Needs K % 8 == 0 (checked on the host, which falls back to cuBLAS otherwise).
 // ---------------------------------------------------------------------------------------------------------------
-template <int T>
+template <int T, bool SPLIT>
 __device__ __forceinline__ void gemv_rows(const bf16* __restrict__ W, const bf16* __restrict__ x,
-                                          float* __restrict__ y, int N, int K, int accumulate) {
+                                          float* __restrict__ y, int N, int K, int accumulate, long xLo) {
     int lane = threadIdx.x & 31;
     int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (n >= N) return;
@@ -402,6 +426,15 @@ __device__ __forceinline__ void gemv_rows(const bf16* __restrict__ W, const bf16
                 float2 xf = __bfloat1622float2(x2[e]);
                 sum[t] += wf[e].x * xf.x + wf[e].y * xf.y;
             }
+            if (SPLIT) {   // the input's second part (store_act)
+                uint4 lv = __ldg(reinterpret_cast<const uint4*>(x + xLo + (size_t) t * K) + i);
+                const __nv_bfloat162* l2 = reinterpret_cast<const __nv_bfloat162*>(&lv);
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float2 xf = __bfloat1622float2(l2[e]);
+                    sum[t] += wf[e].x * xf.x + wf[e].y * xf.y;
+                }
+            }
         }
     }
 #pragma unroll
@@ -414,19 +447,33 @@ __device__ __forceinline__ void gemv_rows(const bf16* __restrict__ W, const bf16
     }
 }
 
+// xLo: the split input's second part, xLo elements after x (store_act), or 0
 extern "C" __global__ void gemv_bf16(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
-                                     int N, int K, int T, int accumulate) {
+                                     int N, int K, int T, int accumulate, long xLo) {
     pdl_trigger();
     pdl_wait();
+    if (xLo) {
+        switch (T) {
+            case 1: gemv_rows<1, true>(W, x, y, N, K, accumulate, xLo); break;
+            case 2: gemv_rows<2, true>(W, x, y, N, K, accumulate, xLo); break;
+            case 3: gemv_rows<3, true>(W, x, y, N, K, accumulate, xLo); break;
+            case 4: gemv_rows<4, true>(W, x, y, N, K, accumulate, xLo); break;
+            case 5: gemv_rows<5, true>(W, x, y, N, K, accumulate, xLo); break;
+            case 6: gemv_rows<6, true>(W, x, y, N, K, accumulate, xLo); break;
+            case 7: gemv_rows<7, true>(W, x, y, N, K, accumulate, xLo); break;
+            case 8: gemv_rows<8, true>(W, x, y, N, K, accumulate, xLo); break;
+        }
+        return;
+    }
     switch (T) {
-        case 1: gemv_rows<1>(W, x, y, N, K, accumulate); break;
-        case 2: gemv_rows<2>(W, x, y, N, K, accumulate); break;
-        case 3: gemv_rows<3>(W, x, y, N, K, accumulate); break;
-        case 4: gemv_rows<4>(W, x, y, N, K, accumulate); break;
-        case 5: gemv_rows<5>(W, x, y, N, K, accumulate); break;
-        case 6: gemv_rows<6>(W, x, y, N, K, accumulate); break;
-        case 7: gemv_rows<7>(W, x, y, N, K, accumulate); break;
-        case 8: gemv_rows<8>(W, x, y, N, K, accumulate); break;
+        case 1: gemv_rows<1, false>(W, x, y, N, K, accumulate, 0); break;
+        case 2: gemv_rows<2, false>(W, x, y, N, K, accumulate, 0); break;
+        case 3: gemv_rows<3, false>(W, x, y, N, K, accumulate, 0); break;
+        case 4: gemv_rows<4, false>(W, x, y, N, K, accumulate, 0); break;
+        case 5: gemv_rows<5, false>(W, x, y, N, K, accumulate, 0); break;
+        case 6: gemv_rows<6, false>(W, x, y, N, K, accumulate, 0); break;
+        case 7: gemv_rows<7, false>(W, x, y, N, K, accumulate, 0); break;
+        case 8: gemv_rows<8, false>(W, x, y, N, K, accumulate, 0); break;
     }
 }
 
@@ -1137,7 +1184,8 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
 // grid: (tokens, heads)
 extern "C" __global__ void attention_split_combine(const float* __restrict__ part, const float* __restrict__ ml,
                                                    bf16* __restrict__ out, const int* __restrict__ tokMeta,
-                                                   const int* __restrict__ seqMeta, int heads, int hd, int maxSplits) {
+                                                   const int* __restrict__ seqMeta, int heads, int hd, int maxSplits,
+                                                   long lo) {
     int t = blockIdx.x, h = blockIdx.y;
     int keys = row_keys(tokMeta, seqMeta, t);
     int splits = (keys + split_chunk(keys, maxSplits) - 1) / split_chunk(keys, maxSplits);
@@ -1149,7 +1197,7 @@ extern "C" __global__ void attention_split_combine(const float* __restrict__ par
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
         float o = 0.f;
         for (int s = 0; s < splits; s++) if (ml[2 * (at + s) + 1] > 0.f) o += part[(at + s) * hd + i] * __expf(ml[2 * (at + s)] - M);
-        out[(size_t) t * heads * hd + h * hd + i] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+        store_act(out, (size_t) t * heads * hd + h * hd + i, L > 0.f ? o / L : 0.f, lo);
     }
 }
 
@@ -1211,7 +1259,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
         const bf16* __restrict__ vCache, bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml,
         int* __restrict__ counters, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
         const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
-        int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits) {
+        int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits, long outLo) {
     constexpr int HD = DPL * 32;
     typedef typename VRow<DPL>::type VT;
     __shared__ int mergeHere;
@@ -1355,7 +1403,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
             }
         }
         if (nSplits == 1) {
-            out[(size_t) t * qDim + (h0 + h) * HD + dim] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+            store_act(out, (size_t) t * qDim + (h0 + h) * HD + dim, L > 0.f ? o / L : 0.f, outLo);
         } else {
             size_t at = ((size_t) t * heads + h0 + h) * maxSplits + split;
             part[at * HD + dim] = o;
@@ -1407,7 +1455,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
 #pragma unroll
             for (int u = 0; u < 16; u++) o += v[u] * eh[s0 + u];
         }
-        out[(size_t) t * qDim + (h0 + h) * HD + dim] = __float2bfloat16(L > 0.f ? o / L : 0.f);
+        store_act(out, (size_t) t * qDim + (h0 + h) * HD + dim, L > 0.f ? o / L : 0.f, outLo);
     }
 }
 
@@ -1428,12 +1476,12 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
      bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
      const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ blockTables, \
      const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads, \
-     int blockSize, int window, float scale, int maxSplits) { \
+     int blockSize, int window, float scale, int maxSplits, long outLo) { \
     __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
     pdl_trigger(); \
     pdl_wait(); \
     attention_gqa<DPL, BATCH>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, \
-            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits); \
+            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo); \
 }
 
 ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|split]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+# split: split activations (the default: matmul inputs as bf16 hi + lo) against bf16 matmul inputs
+#        (-Dspecdec.cuda.splitActivations=false): HF transformers logits of both (small config, Llama-3-8B shape), the
+#        mma checks, decode of the 1B and 8B shapes in interleaved rounds, speculative bench, then the quick checks.
 # pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches, with them, and with them and the
 #        skinny GEMM's first weights loaded before its wait (the default), speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
@@ -51,6 +54,33 @@ if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-c
   run bench-1b-gemv 150 "${gemv_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-1b-mma 150 "${mma_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=done
+fi
+if [ "$mode" = split ]; then   # split activations vs bf16 matmul inputs: accuracy against transformers, then cost
+  variants=(bf16:-Dspecdec.cuda.splitActivations=false split:-Dspecdec.cuda.splitActivations=true)
+  run hf-export 120 "${check[@]}" hf-export "$work/small"
+  run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
+  for variant in "${variants[@]}"; do
+    v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+    run "hf-logits-${variant%%:*}" 120 "${v[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32"
+    run "hf-compare-${variant%%:*}" 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
+  done
+  run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
+  for variant in "${variants[@]}"; do
+    v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+    run "hf8b-logits-${variant%%:*}" 180 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
+    run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+  done
+  run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
+    for variant in "${variants[@]}"; do
+      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+      run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+      run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+    done
+  done
+  run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  mode=quick-then-done
 fi
 if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting
   run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b

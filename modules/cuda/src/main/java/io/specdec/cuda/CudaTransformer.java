@@ -73,6 +73,15 @@ public final class CudaTransformer implements LanguageModel {
     public static final String EARLY_WEIGHTS_PROPERTY = "specdec.cuda.earlyWeights";
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
+    /**
+     * Split activations (on unless {@value #SPLIT_ACTIVATIONS_PROPERTY}{@code =false}, or the fused decode path is on):
+     * every matmul input is written as bf16 hi and bf16 lo = bf16(x - hi) (store_act in the kernels) and the matmuls
+     * add W·lo, so inputs keep ~16 mantissa bits instead of bf16's 8. A numpy model of the random Llama-3-8B shape put
+     * bf16 inputs at 4.4e-2 logits error against fp32 (as measured against transformers on the H100) and split inputs at
+     * 2.2e-2, the rest being the bf16 KV cache; decode matmuls stream weights, so the second input part is nearly free.
+     */
+    private final boolean splitActivations;
+    public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
     /** RMSNorm through the compact rmsnorm_vec_bf16 ({@link #norm}); {@code -Dspecdec.cuda.scalarNorm=true} turns it off. */
     private final boolean vectorNorm;
     /** Told where each stage of a forward begins (GpuCheck's decode-profile); forwards run without graphs meanwhile. */
@@ -138,6 +147,8 @@ public final class CudaTransformer implements LanguageModel {
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
         if (vectorNorm) device.preload("rmsnorm_vec_bf16");
+        splitActivations = fused == FusedDecode.OFF
+                && Boolean.parseBoolean(System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "true"));
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -191,6 +202,9 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether decode and verify forwards run the fused norm/SwiGLU GEMVs ({@link FusedDecode}). */
     public boolean fusedDecode() { return fused.tokensPerPass() > 0; }
+
+    /** Whether matmul inputs carry a second bf16 part ({@link #SPLIT_ACTIVATIONS_PROPERTY}). */
+    public boolean splitActivations() { return splitActivations; }
 
     /** The stages of a forward, in the order a layer runs them; the fused path skips NORM and SWIGLU. */
     public enum Stage { EMBED, NORM, QKV, ROPE_APPEND, ATTENTION, O_PROJ, GATE_UP, SWIGLU, DOWN, COLLECTIVE, HEAD }
@@ -733,19 +747,19 @@ public final class CudaTransformer implements LanguageModel {
             enter(Stage.NORM);
             if (!ablated(Stage.NORM)) norm(tokens, null, w.attentionNorm());
             enter(Stage.QKV);
-            matmul(w.wqkv(), ws.xb, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
+            matmul(w.wqkv(), ws.xb, ws.xbLo, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
         }
         enter(Stage.ROPE_APPEND);
         if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                 k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
         enter(Stage.ATTENTION);
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
-        else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
-                k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+        else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
+                ws.attentionLo, k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
-                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, ws.attentionLo);
         enter(Stage.O_PROJ);
-        matmul(w.wo(), ws.attention, out, tokens, dim, qDim, accumulate);
+        matmul(w.wo(), ws.attention, ws.attentionLo, out, tokens, dim, qDim, accumulate);
     }
 
     /** x (+)= MLP_l(RMSNorm(x)). */
@@ -759,13 +773,14 @@ public final class CudaTransformer implements LanguageModel {
             enter(Stage.NORM);
             if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
             enter(Stage.GATE_UP);
-            matmul(w.wGateUp(), ws.xb, ws.gateUp, tokens, 2 * hidden, dim, false);
+            matmul(w.wGateUp(), ws.xb, ws.xbLo, ws.gateUp, tokens, 2 * hidden, dim, false);
             long n = (long) tokens * hidden;
             enter(Stage.SWIGLU);
-            if (!ablated(Stage.SWIGLU)) device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256, ws.gateUp, ws.hidden, hidden, n);
+            if (!ablated(Stage.SWIGLU)) device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256,
+                    ws.gateUp, ws.hidden, hidden, n, ws.hiddenLo);
         }
         enter(Stage.DOWN);
-        matmul(w.wDown(), ws.hidden, ws.x, tokens, dim, hidden, accumulate);
+        matmul(w.wDown(), ws.hidden, ws.hiddenLo, ws.x, tokens, dim, hidden, accumulate);
     }
 
     /**
@@ -776,7 +791,7 @@ public final class CudaTransformer implements LanguageModel {
     private void norm(int count, DeviceBuffer rows, DeviceBuffer weight) {
         int dim = config.dim();
         String kernel = vectorNorm ? "rmsnorm_vec_bf16" : "rmsnorm_bf16";
-        device.launch(kernel, count, 1, 256, ws.x, rows, weight, ws.xb, dim, config.rmsNormEps());
+        device.launch(kernel, count, 1, 256, ws.x, rows, weight, ws.xb, dim, config.rmsNormEps(), ws.xbLo);
     }
 
     /** Tensor-parallel ranks: residual + Σ partial products on every rank. */
@@ -835,7 +850,7 @@ public final class CudaTransformer implements LanguageModel {
         norm(rows, k.mRows, weights.finalNorm());
         if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) {
             long part = (long) rows * outputRows;
-            matmul(weights.output(), ws.xb, ws.logitsPart, rows, outputRows, dim, false);
+            matmul(weights.output(), ws.xb, ws.xbLo, ws.logitsPart, rows, outputRows, dim, false);
             if (rows == 1) {
                 ts.comm().allGather(ws.logitsPart, ws.logits, part, Nccl.Type.F32);
             } else {
@@ -843,16 +858,18 @@ public final class CudaTransformer implements LanguageModel {
                 device.launch("gather_vocab_parts", rows, ts.size(), 256, ws.gathered, ws.logits, rows, outputRows);
             }
         } else {
-            matmul(weights.output(), ws.xb, ws.logits, rows, vocab, dim, false);
+            matmul(weights.output(), ws.xb, ws.xbLo, ws.logits, rows, vocab, dim, false);
         }
         if (argmax) device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
     }
 
     /**
      * y[T, N] (+)= x[T, K] · W[N, K]ᵀ: the skinny kernel for decode/verify sizes (and, where cuBLAS is unusable, for
-     * every size, 8 tokens per pass), cuBLAS otherwise.
+     * every size, 8 tokens per pass), cuBLAS otherwise. {@code xLo}: where x's second part starts, in elements after x
+     * (split activations), or 0; cuBLAS then adds W·lo in a second product.
      */
-    private void matmul(DeviceBuffer w, DeviceBuffer x, DeviceBuffer y, int tokens, int n, int k, boolean accumulate) {
+    private void matmul(DeviceBuffer w, DeviceBuffer x, long xLo, DeviceBuffer y, int tokens, int n, int k,
+                        boolean accumulate) {
         boolean skinny = skinnyGemm && tokens <= SAME_KERNEL_AS_DECODE_MAX_TOKENS;
         if (k % 8 == 0 && (skinny || cublas == null || cublas.problem() != null)) {
             for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
@@ -863,13 +880,14 @@ public final class CudaTransformer implements LanguageModel {
                     // few 16-row tiles: more warps per tile split k further, so enough loads are in flight
                     int warps = n / 16 >= 512 ? 4 : 8;
                     device.launchShared("gemm_skinny_mma", n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n, k, c,
-                            accumulate ? 1 : 0, earlyWeights ? 1 : 0);
+                            accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
                 } else {
-                    device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0);
+                    device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
             }
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
+            if (xLo != 0) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
         }
     }
 
@@ -897,6 +915,8 @@ public final class CudaTransformer implements LanguageModel {
     private final class Workspace {
         final int tokens, rows, metaInts;
         final DeviceBuffer x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, meta;
+        /** Split activations: where the second parts of xb, attention and hidden start, in elements (else 0). */
+        final long xbLo, attentionLo, hiddenLo;
         /** Tensor-parallel shards: this rank's vocabulary part of the logits and the all-gathered parts (else null). */
         final DeviceBuffer logitsPart, gathered;
         /** Layer replicas: the all-gather slots of a group's attention outputs (else null). */
@@ -909,19 +929,23 @@ public final class CudaTransformer implements LanguageModel {
             int dim = config.dim(), qDim = config.queryDim(), kvDim = config.kvDim(), h = config.hiddenDim();
             int wide = Math.max(tokens, rows);
             x = device.allocate(4L * tokens * dim);
-            xb = device.allocate(2L * wide * dim);
+            int parts = splitActivations ? 2 : 1;
+            xbLo = splitActivations ? (long) wide * dim : 0;
+            attentionLo = splitActivations ? (long) tokens * qDim : 0;
+            hiddenLo = splitActivations ? (long) tokens * h : 0;
+            xb = device.allocate(2L * parts * wide * dim);
             qkv = device.allocate(4L * tokens * (qDim + 2 * kvDim));
             q = device.allocate(4L * tokens * qDim);
-            attention = device.allocate(2L * tokens * qDim);
+            attention = device.allocate(2L * parts * tokens * qDim);
             gateUp = device.allocate(8L * tokens * h);
-            hidden = device.allocate(2L * tokens * h);
+            hidden = device.allocate(2L * parts * tokens * h);
             logits = device.allocate(4L * Math.max(1, rows) * config.vocabSize());
             argmax = device.allocate(4L * Math.max(1, rows));
             meta = device.allocate(4L * metaInts);
             boolean sharded = role instanceof ParallelRole.TensorShard ts && ts.size() > 1;
-            int parts = sharded ? ((ParallelRole.TensorShard) role).size() : 0;
+            int shards = sharded ? ((ParallelRole.TensorShard) role).size() : 0;
             logitsPart = sharded ? device.allocate(4L * Math.max(1, rows) * outputRows) : null;
-            gathered = sharded ? device.allocate(4L * parts * Math.max(1, rows) * outputRows) : null;
+            gathered = sharded ? device.allocate(4L * shards * Math.max(1, rows) * outputRows) : null;
             group = role instanceof ParallelRole.LayerReplica lr ? device.allocate(4L * lr.slots() * tokens * dim) : null;
         }
 

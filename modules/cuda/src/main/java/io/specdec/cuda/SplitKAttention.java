@@ -168,9 +168,11 @@ public final class SplitKAttention implements AutoCloseable {
 
     /**
      * Enqueues attention for {@code tokens} tokens; arguments as attention_paged's (the metadata buffer {@code meta}
-     * holds the block tables, slot positions and masks that {@code seqMeta} points into). Launches only.
+     * holds the block tables, slot positions and masks that {@code seqMeta} points into; {@code outLo}: where the
+     * output's second part starts, in elements after {@code out}, or 0, as in CudaTransformer's split activations).
+     * Launches only.
      */
-    public void enqueue(DeviceBuffer q, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer out, DeviceBuffer tokMeta,
+    public void enqueue(DeviceBuffer q, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer out, long outLo, DeviceBuffer tokMeta,
                         DeviceBuffer seqMeta, DeviceBuffer meta, int tokens, int heads, int kvHeads, int hd,
                         int blockSize, int window, float scale) {
         if (tokens > maxTokens || heads > this.heads || hd > headDim || (grouped != null && (heads != this.heads
@@ -184,13 +186,13 @@ public final class SplitKAttention implements AutoCloseable {
         }
         if (grouped != null) {
             device.launch(forTokens(grouped, tokens, manyAfter), tokens, kvHeads * maxSplits, THREADS, q, keys, values, out, partials, stats, counters,
-                    tokMeta, seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, maxSplits);
+                    tokMeta, seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, maxSplits, outLo);
             return;
         }
         device.launch("attention_split", tokens, heads * maxSplits, THREADS, q, keys, values, partials, stats, tokMeta,
                 seqMeta, meta, meta, meta, heads, kvHeads, hd, blockSize, window, scale, maxSplits);
         device.launch("attention_split_combine", tokens, heads, THREADS, partials, stats, out, tokMeta, seqMeta, heads,
-                hd, maxSplits);
+                hd, maxSplits, outLo);
     }
 
     @Override public void close() {

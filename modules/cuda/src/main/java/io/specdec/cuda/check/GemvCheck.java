@@ -33,11 +33,11 @@ final class GemvCheck {
             try {
                 device.launch("fill_normal_bf16", 4096, 1, 256, w, (long) n * k, 7L, 0.02f);
                 device.launch("fill_normal_bf16", 64, 1, 256, x, (long) k, 9L, 1.0f);
-                device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, x, yRef, n, k, 1, 0);
+                device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, x, yRef, n, k, 1, 0, 0L);
                 float[] ref = new float[n];
                 device.synchronize();
                 device.copyToHost(ref, yRef, n);
-                double base = time(device, () -> device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, x, y, n, k, 1, 0));
+                double base = time(device, () -> device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, x, y, n, k, 1, 0, 0L));
                 report(n, k, "gemv_bf16", 1, 256, bytes, base, copy, 0);
                 for (String kernel : new String[] {"gemv_bf16_split4", "gemv_bf16_split8"}) {
                     for (int s : new int[] {1, 2, 4}) {

@@ -604,6 +604,7 @@ public final class GpuCheck {
                              String variant, int promptLen, int newTokens, double bw, long readBytes, long paramBytes,
                              double genS) {
         int[] prompt = new SplittableRandom(5).ints(promptLen, 0, c.vocabSize()).toArray();
+        boolean splitActivations = model.splitActivations();
         double[] stepMs = new double[newTokens];
         double prefillMs = 0;
         for (int rep = 0; rep < 2; rep++) {   // first repetition warms up
@@ -628,11 +629,12 @@ public final class GpuCheck {
                         + "\"prefill_ms\":%.2f,\"ms_per_token_mean\":%.3f,\"ms_per_token_median\":%.3f,\"tok_s\":%.1f,"
                         + "\"d2d_GBps\":%.0f,\"floor_ms_all_params\":%.3f,\"fraction_of_floor\":%.3f,\"floor_ms_bytes_read\":%.3f,"
                         + "\"fraction_of_read_floor\":%.3f,\"weights_generated_s\":%.1f,\"programmatic_launches\":%b,"
-                        + "\"early_weights\":%b,\"device\":\"%s\"}",
+                        + "\"early_weights\":%b,\"split_activations\":%b,\"device\":\"%s\"}",
                 label, variant, c.parameterCount(), promptLen, newTokens, prefillMs,
                 total / newTokens, sorted[newTokens / 2], tokS, bw / 1e9, floorMs, floorMs / (total / newTokens),
                 floorReadMs, floorReadMs / (total / newTokens), genS, device.programmaticLaunches(),
-                device.programmaticLaunches() && Boolean.getBoolean(io.specdec.cuda.CudaTransformer.EARLY_WEIGHTS_PROPERTY), device.name()));
+                device.programmaticLaunches() && Boolean.getBoolean(io.specdec.cuda.CudaTransformer.EARLY_WEIGHTS_PROPERTY),
+                splitActivations, device.name()));
     }
 
     // ---------------------------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ final class SplitKCheck {
         System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, "0");
         DeviceBuffer out = device.allocate(2L * expected.length);
         try (SplitKAttention many = SplitKAttention.create(device, shape, t)) {
-            many.enqueue(qd, kc, vc, out, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+            many.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
             return java.util.Arrays.equals(expected, bf16ToHost(device, out, expected.length));
         } finally {
             device.free(out);
@@ -122,7 +122,9 @@ final class SplitKCheck {
         long slots = (long) blocks * BLOCK;
         DeviceBuffer kc = device.allocate(2 * slots * kvDim), vc = device.allocate(2 * slots * kvDim);
         DeviceBuffer qd = device.allocate(4L * q.length), md = device.allocate(4L * meta.length);
-        DeviceBuffer paged = device.allocate(2L * t * qDim), split = device.allocate(2L * t * qDim);
+        // outputs as split activations: bf16 hi [t, qDim], then bf16 lo (x - hi) at outLo elements on
+        long outLo = (long) t * qDim;
+        DeviceBuffer paged = device.allocate(4L * t * qDim), split = device.allocate(4L * t * qDim);
         try (SplitKAttention splitK = SplitKAttention.create(device, shape, t)) {
             device.launch("fill_normal_bf16", 4096, 1, 256, kc, slots * kvDim, 1L + r.nextLong(), 1f);
             device.launch("fill_normal_bf16", 4096, 1, 256, vc, slots * kvDim, 2L + r.nextLong(), 1f);
@@ -131,12 +133,15 @@ final class SplitKCheck {
             DeviceBuffer tokMeta = md.slice(0, 12L * t), seqMeta = md.slice(4L * oSeq, 24);
             float scale = (float) (1 / Math.sqrt(k.hd()));
             device.launch("attention_paged", t, k.heads(), 128, qd, kc, vc, paged, tokMeta, seqMeta, md, md, md,
-                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
-            splitK.enqueue(qd, kc, vc, split, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo);
+            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
             float[] a = bf16ToHost(device, paged, t * qDim), b = bf16ToHost(device, split, t * qDim);
+            // hi + lo of both kernels: f32 attention by two summation orders, so far closer than the bf16 parts
+            float[] aFull = plusLo(a, bf16ToHost(device, paged.slice(2 * outLo, 2 * outLo), t * qDim));
+            float[] bFull = plusLo(b, bf16ToHost(device, split.slice(2 * outLo, 2 * outLo), t * qDim));
             // again: the grouped kernel's last block resets the split counters, so a second launch (a graph replay)
             // must give the same bits
-            splitK.enqueue(qd, kc, vc, split, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
             if (!java.util.Arrays.equals(b, bf16ToHost(device, split, t * qDim))) {
                 System.out.printf("  split-K %s: a second launch gave different values%n", k.name());
                 return Double.NaN;
@@ -148,33 +153,54 @@ final class SplitKCheck {
             }
             if (LATENCY_CASE.equals(k.name())) {
                 latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head"), () -> splitK.enqueue(qd, kc,
-                        vc, split, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale));
+                        vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale));
                 DeviceBuffer x = device.allocate(4L * qDim), w = device.allocate(4L * qDim), xb = device.allocate(2L * qDim);
                 try {
                     device.launch("fill_f32", 16, 1, 256, x, (long) qDim, 1f);
                     device.launch("fill_f32", 16, 1, 256, w, (long) qDim, 1f);
-                    latency(device, "rmsnorm", () -> device.launch("rmsnorm_bf16", 1, 1, 256, x, null, w, xb, qDim, 1e-5f));
+                    latency(device, "rmsnorm", () -> device.launch("rmsnorm_bf16", 1, 1, 256, x, null, w, xb, qDim, 1e-5f, 0L));
                 } finally {
                     for (DeviceBuffer z : List.of(x, w, xb)) device.free(z);
                 }
             }
-            double worst = 0;
-            for (int row = 0; row < t * k.heads(); row++) {
-                double num = 0, den = 0;
-                for (int i = row * k.hd(); i < (row + 1) * k.hd(); i++) {
-                    double d = b[i] - a[i];
-                    num += d * d;
-                    den += (double) a[i] * a[i];
-                    if (Float.isNaN(b[i])) num = Double.POSITIVE_INFINITY;
-                }
-                worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
+            double worst = worstRowError(a, b, t * k.heads(), k.hd()), worstFull = worstRowError(aFull, bFull, t * k.heads(), k.hd());
+            System.out.printf("  split-K %s (%s): context %d, %d tokens, %d of %d splits, max rel L2 %.2e (hi + lo: %.2e)%n",
+                    k.name(), splitK.grouped() ? "grouped" : "per head", n, t, splitK.splitsOf(n), splitK.maxSplits(), worst,
+                    worstFull);
+            if (!(worstFull <= SPLIT_PARTS_TOLERANCE)) {
+                System.out.printf("  split-K %s: hi + lo differ by %.2e (> %.0e): a kernel's second output part is wrong%n",
+                        k.name(), worstFull, SPLIT_PARTS_TOLERANCE);
+                return Double.NaN;
             }
-            System.out.printf("  split-K %s (%s): context %d, %d tokens, %d of %d splits, max rel L2 %.2e%n", k.name(),
-                    splitK.grouped() ? "grouped" : "per head", n, t, splitK.splitsOf(n), splitK.maxSplits(), worst);
             return worst;
         } finally {
             for (DeviceBuffer x : List.of(kc, vc, qd, md, paged, split)) device.free(x);
         }
+    }
+
+    /** Split activations: hi + lo of two attention kernels agree to f32 rounding, far below bf16's 4e-3. */
+    static final double SPLIT_PARTS_TOLERANCE = 1e-4;
+
+    private static float[] plusLo(float[] hi, float[] lo) {
+        float[] out = new float[hi.length];
+        for (int i = 0; i < out.length; i++) out[i] = hi[i] + lo[i];
+        return out;
+    }
+
+    /** The largest relative L2 error of a row of {@code width} values of {@code b} against {@code a}. */
+    private static double worstRowError(float[] a, float[] b, int rows, int width) {
+        double worst = 0;
+        for (int row = 0; row < rows; row++) {
+            double num = 0, den = 0;
+            for (int i = row * width; i < (row + 1) * width; i++) {
+                double d = b[i] - a[i];
+                num += d * d;
+                den += (double) a[i] * a[i];
+                if (Float.isNaN(b[i])) num = Double.POSITIVE_INFINITY;
+            }
+            worst = Math.max(worst, Math.sqrt(num / Math.max(den, 1e-30)));
+        }
+        return worst;
     }
 
     /** The case whose kernels {@link #latency} times (a decode step of the 8B shape at 384 keys). */
