@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
 #   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|split]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
-# split: split activations (the default: matmul inputs as bf16 hi + lo) against bf16 matmul inputs
-#        (-Dspecdec.cuda.splitActivations=false): HF transformers logits of both (small config, Llama-3-8B shape), the
-#        mma checks, decode of the 1B and 8B shapes in interleaved rounds, speculative bench, then the quick checks.
+# split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true, the default: decode
+#        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
+#        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
+#        rounds, speculative bench, then the quick checks.
 # pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches, with them, and with them and the
 #        skinny GEMM's first weights loaded before its wait (the default), speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
@@ -56,7 +57,8 @@ if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-c
   mode=done
 fi
 if [ "$mode" = split ]; then   # split activations vs bf16 matmul inputs: accuracy against transformers, then cost
-  variants=(bf16:-Dspecdec.cuda.splitActivations=false split:-Dspecdec.cuda.splitActivations=true)
+  variants=(bf16:-Dspecdec.cuda.splitActivations=false split:-Dspecdec.cuda.splitActivations=true
+            split-all:-Dspecdec.cuda.splitActivations=all)
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
   for variant in "${variants[@]}"; do

@@ -74,13 +74,18 @@ public final class CudaTransformer implements LanguageModel {
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
     /**
-     * Split activations (on unless {@value #SPLIT_ACTIVATIONS_PROPERTY}{@code =false}, or the fused decode path is on):
-     * every matmul input is written as bf16 hi and bf16 lo = bf16(x - hi) (store_act in the kernels) and the matmuls
-     * add W·lo, so inputs keep ~16 mantissa bits instead of bf16's 8. A numpy model of the random Llama-3-8B shape put
-     * bf16 inputs at 4.4e-2 logits error against fp32 (as measured against transformers on the H100) and split inputs at
-     * 2.2e-2, the rest being the bf16 KV cache; decode matmuls stream weights, so the second input part is nearly free.
+     * Split activations ({@value #SPLIT_ACTIVATIONS_PROPERTY}: {@code true}, the default; {@code all}; {@code false};
+     * off while the fused decode path is on): every matmul input is written as bf16 hi and bf16 lo = bf16(x - hi)
+     * (store_act in the kernels) and the skinny decode/verify matmuls add W·lo, so their inputs keep ~16 mantissa bits
+     * instead of bf16's 8. On the H100 (bench/results/cuda-h100-2026-11-23-split) this cut the random Llama-3-8B shape's
+     * logits error against fp32 transformers from 4.4e-2 to 2.2e-2 (the rest is the bf16 KV cache, as a numpy model of
+     * the forward predicted) at no measurable decode cost: those matmuls stream weights, and the second input part is
+     * L2-resident. cuBLAS prefill passes add W·lo only with {@code all}: there it is a second GEMM, which made a
+     * 128-token 8B prefill 60% slower.
      */
     private final boolean splitActivations;
+    /** Whether cuBLAS passes (prefill) add W·lo too ({@code all}). */
+    private final boolean splitPrefill;
     public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
     /** RMSNorm through the compact rmsnorm_vec_bf16 ({@link #norm}); {@code -Dspecdec.cuda.scalarNorm=true} turns it off. */
     private final boolean vectorNorm;
@@ -147,8 +152,12 @@ public final class CudaTransformer implements LanguageModel {
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
         if (vectorNorm) device.preload("rmsnorm_vec_bf16");
-        splitActivations = fused == FusedDecode.OFF
-                && Boolean.parseBoolean(System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "true"));
+        String split = System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "true");
+        if (!List.of("true", "all", "false").contains(split)) {
+            throw new IllegalArgumentException(SPLIT_ACTIVATIONS_PROPERTY + " must be true, all or false, got " + split);
+        }
+        splitActivations = fused == FusedDecode.OFF && !split.equals("false");
+        splitPrefill = splitActivations && split.equals("all");
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -205,6 +214,9 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether matmul inputs carry a second bf16 part ({@link #SPLIT_ACTIVATIONS_PROPERTY}). */
     public boolean splitActivations() { return splitActivations; }
+
+    /** Whether cuBLAS (prefill) matmuls add the second part too ({@link #SPLIT_ACTIVATIONS_PROPERTY}{@code =all}). */
+    public boolean splitPrefill() { return splitPrefill; }
 
     /** The stages of a forward, in the order a layer runs them; the fused path skips NORM and SWIGLU. */
     public enum Stage { EMBED, NORM, QKV, ROPE_APPEND, ATTENTION, O_PROJ, GATE_UP, SWIGLU, DOWN, COLLECTIVE, HEAD }
@@ -866,7 +878,7 @@ public final class CudaTransformer implements LanguageModel {
     /**
      * y[T, N] (+)= x[T, K] · W[N, K]ᵀ: the skinny kernel for decode/verify sizes (and, where cuBLAS is unusable, for
      * every size, 8 tokens per pass), cuBLAS otherwise. {@code xLo}: where x's second part starts, in elements after x
-     * (split activations), or 0; cuBLAS then adds W·lo in a second product.
+     * (split activations), or 0; cuBLAS adds W·lo in a second product only when {@link #splitPrefill}.
      */
     private void matmul(DeviceBuffer w, DeviceBuffer x, long xLo, DeviceBuffer y, int tokens, int n, int k,
                         boolean accumulate) {
@@ -887,7 +899,7 @@ public final class CudaTransformer implements LanguageModel {
             }
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
-            if (xLo != 0) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
+            if (xLo != 0 && splitPrefill) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
         }
     }
 
