@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|split]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|split|split-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+# split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true, the default: decode
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
@@ -56,22 +57,24 @@ if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-c
   run bench-1b-mma 150 "${mma_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=done
 fi
-if [ "$mode" = split ]; then   # split activations vs bf16 matmul inputs: accuracy against transformers, then cost
+if [ "$mode" = split ] || [ "$mode" = split-hf ]; then   # split activations vs bf16 matmul inputs: accuracy, then cost
   variants=(bf16:-Dspecdec.cuda.splitActivations=false split:-Dspecdec.cuda.splitActivations=true
             split-all:-Dspecdec.cuda.splitActivations=all)
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
-  for variant in "${variants[@]}"; do
-    v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
-    run "hf-logits-${variant%%:*}" 120 "${v[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32"
-    run "hf-compare-${variant%%:*}" 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
-  done
   run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
-  for variant in "${variants[@]}"; do
-    v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
-    run "hf8b-logits-${variant%%:*}" 180 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
-    run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+  # logits as a generation computes them (prefill of the 32-token prompt, then decode steps), then of one forward
+  for how in gen:32 one-forward:0; do
+    for variant in "${variants[@]}"; do
+      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+      for m in small:hf hf8b:hf8b; do
+        run "${m#*:}-logits-${variant%%:*}-${how%%:*}" 180 "${v[@]}" hf-logits "$work/${m%%:*}" "$work/${m%%:*}/tokens.txt" "$work/${m%%:*}/gpu_logits.f32" "${how#*:}"
+        run "${m#*:}-compare-${variant%%:*}-${how%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/${m%%:*}"
+      done
+    done
   done
+fi
+if [ "$mode" = split ]; then
   run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
@@ -84,6 +87,7 @@ if [ "$mode" = split ]; then   # split activations vs bf16 matmul inputs: accura
   run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
   mode=quick-then-done
 fi
+[ "$mode" = split-hf ] && mode=done
 if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting
   run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
@@ -100,10 +104,10 @@ fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
-  run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32"
+  run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32" 32
   run hf-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
   run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
-  run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
+  run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
   run hf8b-compare 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
   mode=done
 fi
@@ -136,7 +140,7 @@ fi
 if [ "$mode" = full ]; then
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
-  run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32"
+  run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32" 32
   run hf-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
   run bench-1b 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run bench-8b 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
@@ -146,7 +150,7 @@ if [ "$mode" = full ]; then
   run hf-bench-1b 120 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3.2-1b/config.json" 128
   run hf-bench-8b 150 python3 "$home/bench/gpu/hf_ref.py" bench "$home/bench/gpu/llama-3-8b/config.json" 64
   run hf8b-gen 240 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 32
-  run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32"
+  run hf8b-logits 180 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
   run hf8b-compare 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
 fi
 python3 - "$results" > "$out/table.txt" <<'PY'

@@ -57,7 +57,9 @@ import java.util.SplittableRandom;
  *   splitk [CONFIG.json LABEL]            split-K vs attention_paged (rel. error); with a config, decode ms/token
  *                                         at context 128 and 4096 with and without split-K
  *   hf-export DIR                         a small random model as a HuggingFace directory (for transformers)
- *   hf-logits DIR TOKENS OUT.f32          teacher-forced logits of every position of TOKENS (one id a line)
+ *   hf-logits DIR TOKENS OUT.f32 [PROMPT] teacher-forced logits of every position of TOKENS (one id a line): one
+ *                                         prefill forward, or with PROMPT as a generation runs them: a prefill of the
+ *                                         first PROMPT tokens, then one decode step a token
  *   bench CONFIG.json LABEL [PROMPT NEW]  batch-1 greedy decode tok/s with random weights generated on the device
  *   decode-profile CONFIG.json LABEL      unfused vs fused decode path: graph ms/token vs the floor, per-stage µs,
  *                                         fused == unfused logits (DecodeProfile)
@@ -92,7 +94,8 @@ public final class GpuCheck {
                 case "decode-profile" -> DecodeProfile.run(device, cublas, Path.of(args[1]), args[2]);
                 case "splitk" -> SplitKCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? args[2] : "config");
-                case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]));
+                case "hf-logits" -> hfLogits(device, cublas, Path.of(args[1]), Path.of(args[2]), Path.of(args[3]),
+                        args.length > 4 ? Integer.parseInt(args[4]) : 0);
                 case "specbench" -> specBench(device, cublas, Path.of(args[1]), Path.of(args[2]), 128, 256);
                 case "bench" -> bench(device, cublas, Path.of(args[1]), args[2],
                         args.length > 3 ? Integer.parseInt(args[3]) : 128, args.length > 4 ? Integer.parseInt(args[4]) : 256);
@@ -501,16 +504,36 @@ public final class GpuCheck {
         });
     }
 
-    static void hfLogits(CudaDevice device, Cublas cublas, Path dir, Path tokensFile, Path out) throws IOException {
+    /**
+     * Teacher-forced logits of every position: with {@code prompt} > 0 the prompt is one prefill forward (cuBLAS for
+     * more than 16 tokens) and every later token one decode step (the skinny kernels), so the rows come from the
+     * kernels a generation runs; with 0, one prefill forward of all tokens.
+     */
+    static void hfLogits(CudaDevice device, Cublas cublas, Path dir, Path tokensFile, Path out, int prompt) throws IOException {
         int[] tokens = Files.readAllLines(tokensFile).stream().filter(s -> !s.isBlank()).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+        if (prompt < 0 || prompt > tokens.length) throw new IllegalArgumentException("prompt " + prompt + " of " + tokens.length + " tokens");
         try (LoadedModel m = ModelFiles.load(dir);
              CudaTransformer gpu = new CudaTransformer(device, cublas, m.config(), DeviceWeights.upload(device, m.config(), m.weights()),
                      tokens.length + 16, 16)) {
-            float[][] logits = gpu.forward(SequenceInput.chainAllLogits(gpu.newSequence(), tokens));
+            KvSequence seq = gpu.newSequence();
+            float[][] logits;
+            if (prompt == 0) {
+                logits = gpu.forward(SequenceInput.chainAllLogits(seq, tokens));
+            } else {
+                logits = new float[tokens.length][];
+                float[][] first = gpu.forward(SequenceInput.chainAllLogits(seq, Arrays.copyOf(tokens, prompt)));
+                System.arraycopy(first, 0, logits, 0, prompt);
+                for (int i = prompt; i < tokens.length; i++) {
+                    logits[i] = gpu.forward(SequenceInput.chainLastLogits(seq, new int[]{tokens[i]}))[0];
+                }
+            }
+            seq.release();
             ByteBuffer b = ByteBuffer.allocate(4 * logits.length * logits[0].length).order(ByteOrder.LITTLE_ENDIAN);
             for (float[] row : logits) for (float v : row) b.putFloat(v);
             Files.write(out, b.array());
-            emit(String.format("{\"check\":\"hf-logits\",\"rows\":%d,\"vocab\":%d,\"out\":\"%s\"}", logits.length, logits[0].length, out));
+            emit(String.format("{\"check\":\"hf-logits\",\"rows\":%d,\"vocab\":%d,\"decode_steps\":%d,\"split_activations\":%b,"
+                    + "\"split_prefill\":%b,\"out\":\"%s\"}", logits.length, logits[0].length, prompt == 0 ? 0 : tokens.length - prompt,
+                    gpu.splitActivations(), gpu.splitPrefill(), out));
         }
     }
 
