@@ -42,6 +42,18 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
   echo "=== $name rc=$rc $((SECONDS - t0))s" >> "$log"
   [ $rc -eq 0 ] || echo "{\"check\":\"$name\",\"error\":\"exit $rc (see log.txt)\",\"pass\":false}" >> "$results"
 }
+variant_rounds() {   # variant_rounds NAME:-Dflag=value ...: mma checks, decode of the 1B and 8B shapes per variant, specbench
+  run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
+    for variant in "$@"; do
+      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+      run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+      run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+    done
+  done
+  run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+}
 if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-core skinny GEMM; speculation with the latter
   run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
@@ -75,30 +87,12 @@ if [ "$mode" = split ] || [ "$mode" = split-hf ]; then   # split activations vs 
   done
 fi
 if [ "$mode" = split ]; then
-  run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
-    for variant in "${variants[@]}"; do
-      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
-      run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-      run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-    done
-  done
-  run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  variant_rounds "${variants[@]}"
   mode=quick-then-done
 fi
 [ "$mode" = split-hf ] && mode=done
 if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting
-  run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
-    for variant in nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true; do
-      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
-      run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-      run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-    done
-  done
-  run specbench 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  variant_rounds nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true
   mode=quick-then-done
 fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)

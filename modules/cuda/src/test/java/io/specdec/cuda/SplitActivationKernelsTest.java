@@ -3,10 +3,7 @@ package io.specdec.cuda;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Map;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -18,8 +15,6 @@ import static org.assertj.core.api.Assertions.assertThat;
  * parts, and none stores a bare bf16.
  */
 class SplitActivationKernelsTest {
-    private static final Path KERNELS = Path.of("../../native/specdec_kernels.cu");
-
     /** Writers of matmul inputs (norm outputs, attention outputs, SwiGLU) and what shows they write lo too. */
     private static final Map<String, String> WRITERS = Map.of(
             "rmsnorm_bf16", "store_act(",
@@ -31,24 +26,11 @@ class SplitActivationKernelsTest {
 
     private static final Pattern BARE_BF16_STORE = Pattern.compile("\\]\\s*=\\s*__float2bfloat16\\(");
 
-    private static String body(String src, String name) {
-        Matcher m = Pattern.compile("(__global__|__device__)[^;{]*?\\b" + name + "\\s*\\(").matcher(src);
-        assertThat(m.find()).as("definition of %s", name).isTrue();
-        int open = src.indexOf('{', m.end());
-        int depth = 0;
-        for (int i = open; i < src.length(); i++) {
-            char c = src.charAt(i);
-            if (c == '{') depth++;
-            if (c == '}' && --depth == 0) return src.substring(open, i + 1);
-        }
-        throw new AssertionError("unbalanced braces after " + name);
-    }
-
     @Test
     void everyWriterOfAMatmulInputStoresBothParts() throws IOException {
-        String src = Files.readString(KERNELS);
+        String src = KernelSources.all();
         WRITERS.forEach((kernel, marker) -> {
-            String body = body(src, kernel);
+            String body = KernelSources.body(src, kernel);
             assertThat(body).as("%s writes the second part", kernel).contains(marker);
             assertThat(BARE_BF16_STORE.matcher(body).find()).as("%s stores a bare bf16", kernel).isFalse();
         });
@@ -57,6 +39,6 @@ class SplitActivationKernelsTest {
     @Test
     void aBareBf16StoreIsFoundOut() throws IOException {
         // the check above would pass vacuously if the pattern matched nothing the kernels write
-        assertThat(BARE_BF16_STORE.matcher(body(Files.readString(KERNELS), "f32_to_bf16")).find()).isTrue();
+        assertThat(BARE_BF16_STORE.matcher(KernelSources.body(KernelSources.all(), "f32_to_bf16")).find()).isTrue();
     }
 }
