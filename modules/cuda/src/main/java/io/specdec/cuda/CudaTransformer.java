@@ -77,10 +77,11 @@ public final class CudaTransformer implements LanguageModel {
      * Split activations ({@value #SPLIT_ACTIVATIONS_PROPERTY}: {@code true}, the default; {@code all}; {@code false};
      * off while the fused decode path is on): every matmul input is written as bf16 hi and bf16 lo = bf16(x - hi)
      * (store_act in the kernels) and the skinny decode/verify matmuls add W·lo, so their inputs keep ~16 mantissa bits
-     * instead of bf16's 8. On the H100 (bench/results/cuda-h100-2026-11-23-split) this cut the random Llama-3-8B shape's
-     * logits error against fp32 transformers from 4.4e-2 to 2.2e-2 (the rest is the bf16 KV cache, as a numpy model of
-     * the forward predicted) at no measurable decode cost: those matmuls stream weights, and the second input part is
-     * L2-resident. cuBLAS prefill passes add W·lo only with {@code all}: there it is a second GEMM, which made a
+     * instead of bf16's 8. On the H100 (bench/results/cuda-h100-2026-11-23-split), with {@code all}, the random
+     * Llama-3-8B shape's logits error against fp32 transformers fell from 4.4e-2 to 2.2e-2 (the rest is the bf16 KV
+     * cache, as a numpy model of the forward predicted); by default, where the prompt's rows keep bf16 inputs, to
+     * 4.2e-2. Decode cost is within run-to-run noise (0-1.3%): those matmuls stream weights, and the second input part
+     * is L2-resident. cuBLAS prefill passes add W·lo only with {@code all}: there it is a second GEMM, which made a
      * 128-token 8B prefill 60% slower.
      */
     private final boolean splitActivations;
