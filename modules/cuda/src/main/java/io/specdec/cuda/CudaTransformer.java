@@ -760,7 +760,7 @@ public final class CudaTransformer implements LanguageModel {
             enter(Stage.NORM);
             if (!ablated(Stage.NORM)) norm(tokens, null, w.attentionNorm());
             enter(Stage.QKV);
-            matmul(w.wqkv(), ws.xb, ws.xbLo, ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
+            matmul(w.wqkv(), ws.xb, lo(ws.xbLo, tokens), ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
         }
         enter(Stage.ROPE_APPEND);
         if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
@@ -768,11 +768,11 @@ public final class CudaTransformer implements LanguageModel {
         enter(Stage.ATTENTION);
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
-                ws.attentionLo, k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+                lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
-                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, ws.attentionLo);
+                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens));
         enter(Stage.O_PROJ);
-        matmul(w.wo(), ws.attention, ws.attentionLo, out, tokens, dim, qDim, accumulate);
+        matmul(w.wo(), ws.attention, lo(ws.attentionLo, tokens), out, tokens, dim, qDim, accumulate);
     }
 
     /** x (+)= MLP_l(RMSNorm(x)). */
@@ -786,14 +786,14 @@ public final class CudaTransformer implements LanguageModel {
             enter(Stage.NORM);
             if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
             enter(Stage.GATE_UP);
-            matmul(w.wGateUp(), ws.xb, ws.xbLo, ws.gateUp, tokens, 2 * hidden, dim, false);
+            matmul(w.wGateUp(), ws.xb, lo(ws.xbLo, tokens), ws.gateUp, tokens, 2 * hidden, dim, false);
             long n = (long) tokens * hidden;
             enter(Stage.SWIGLU);
             if (!ablated(Stage.SWIGLU)) device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256,
-                    ws.gateUp, ws.hidden, hidden, n, ws.hiddenLo);
+                    ws.gateUp, ws.hidden, hidden, n, lo(ws.hiddenLo, tokens));
         }
         enter(Stage.DOWN);
-        matmul(w.wDown(), ws.hidden, ws.hiddenLo, ws.x, tokens, dim, hidden, accumulate);
+        matmul(w.wDown(), ws.hidden, lo(ws.hiddenLo, tokens), ws.x, tokens, dim, hidden, accumulate);
     }
 
     /**
@@ -804,7 +804,7 @@ public final class CudaTransformer implements LanguageModel {
     private void norm(int count, DeviceBuffer rows, DeviceBuffer weight) {
         int dim = config.dim();
         String kernel = vectorNorm ? "rmsnorm_vec_bf16" : "rmsnorm_bf16";
-        device.launch(kernel, count, 1, 256, ws.x, rows, weight, ws.xb, dim, config.rmsNormEps(), ws.xbLo);
+        device.launch(kernel, count, 1, 256, ws.x, rows, weight, ws.xb, dim, config.rmsNormEps(), lo(ws.xbLo, count));
     }
 
     /** Tensor-parallel ranks: residual + Σ partial products on every rank. */
@@ -863,7 +863,7 @@ public final class CudaTransformer implements LanguageModel {
         norm(rows, k.mRows, weights.finalNorm());
         if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) {
             long part = (long) rows * outputRows;
-            matmul(weights.output(), ws.xb, ws.xbLo, ws.logitsPart, rows, outputRows, dim, false);
+            matmul(weights.output(), ws.xb, lo(ws.xbLo, rows), ws.logitsPart, rows, outputRows, dim, false);
             if (rows == 1) {
                 ts.comm().allGather(ws.logitsPart, ws.logits, part, Nccl.Type.F32);
             } else {
@@ -871,9 +871,19 @@ public final class CudaTransformer implements LanguageModel {
                 device.launch("gather_vocab_parts", rows, ts.size(), 256, ws.gathered, ws.logits, rows, outputRows);
             }
         } else {
-            matmul(weights.output(), ws.xb, ws.xbLo, ws.logits, rows, vocab, dim, false);
+            matmul(weights.output(), ws.xb, lo(ws.xbLo, rows), ws.logits, rows, vocab, dim, false);
         }
         if (argmax) device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
+    }
+
+    /**
+     * Where the second part of a matmul input of {@code count} rows starts ({@code offset}, a workspace's), or 0 where
+     * the matmul reading it takes cuBLAS without {@link #splitPrefill}: it would not add W·lo, so its writers skip it.
+     * Writers and their matmul take the same value, so a matmul never reads a second part its writer did not write.
+     */
+    private long lo(long offset, int count) {
+        boolean skinnyPass = skinnyGemm && count <= SAME_KERNEL_AS_DECODE_MAX_TOKENS;
+        return splitPrefill || skinnyPass || cublas == null || cublas.problem() != null ? offset : 0;
     }
 
     /**
