@@ -1,8 +1,13 @@
 package io.specdec.cluster;
 
+import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.parallel.EasySpecDraftModel;
+import io.specdec.cpu.CpuCollectives;
 import io.specdec.cpu.CpuCommunicators;
+import io.specdec.cpu.CpuDraftRank;
 import io.specdec.cpu.CpuModels;
 import io.specdec.cpu.CpuTensorParallelRank;
+import io.specdec.core.parallel.LayerGroupPlan;
 
 import java.time.Duration;
 
@@ -10,6 +15,9 @@ import java.time.Duration;
  * CPU ranks: each device's {@link CpuTensorParallelRank} over the runtime's loaded weights, its collectives found by
  * communicator id in {@link CpuCommunicators}. Only ranks in one JVM meet (several actor systems of one process);
  * a group spread over processes fails to join after {@code joinTimeout} and is dissolved by {@link Placement}.
+ * With a draft model in the runtime every rank also gets a full replica of it ({@link CpuDraftRank}); in draft mode
+ * easyspec its fuzzy steps run layer-parallel over the group's ranks (the ranks are the draft devices: the standard
+ * plan in groups of min(draft devices, ranks), or the configured plan).
  */
 public record CpuRankModels(Duration joinTimeout, Duration collectiveTimeout) implements RankModels {
     /** Config key: how long a CPU rank waits for the others to join ({@value}). */
@@ -20,14 +28,28 @@ public record CpuRankModels(Duration joinTimeout, Duration collectiveTimeout) im
     @Override
     public RankModel open(ModelRuntime runtime, int device, int rank, int size, byte[] communicatorId) {
         var member = CpuCommunicators.join(communicatorId, rank, size, joinTimeout, collectiveTimeout);
-        CpuTensorParallelRank model;
+        CpuTensorParallelRank model = null;
         try {
             model = new CpuTensorParallelRank(runtime.loaded().config(), runtime.loaded().weights(), member,
                     runtime.spec().threads(), runtime.spec().kvTokens(), CpuModels.BLOCK_SIZE);
+            return new RankModel(model, model.cache(), member.group()::close, draft(runtime, member));
         } catch (RuntimeException e) {
             member.group().close("rank " + rank + " could not load its shard: " + e.getMessage());
+            if (model != null) model.close();
             throw e;
         }
-        return new RankModel(model, model.cache(), member.group()::close);
+    }
+
+    /** This rank's replica of the runtime's draft, or null when the runtime has none. */
+    static LanguageModel draft(ModelRuntime runtime, CpuCollectives.Member member) {
+        ModelRuntime.DraftWeights d = runtime.draftWeights();
+        if (d == null) return null;
+        ModelRuntime.Parallelism p = runtime.spec().parallelism();
+        boolean easySpec = p.draftMode().equals("easyspec") && member.size() > 1;
+        LayerGroupPlan plan = easySpec ? runtime.easySpecPlan(Math.min(p.draftDevices(), member.size()))
+                : LayerGroupPlan.standard(d.config().layers(), 1, 0);
+        CpuDraftRank replica = new CpuDraftRank(d.config(), d.weights(), plan, member, runtime.spec().threads(),
+                runtime.spec().kvTokens(), CpuModels.BLOCK_SIZE);
+        return easySpec ? new EasySpecDraftModel(replica, p.policy()) : replica;
     }
 }

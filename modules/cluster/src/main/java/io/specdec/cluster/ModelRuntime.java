@@ -134,6 +134,8 @@ public final class ModelRuntime implements AutoCloseable {
     private final List<AutoCloseable> owned = new ArrayList<>();
     /** A CPU random-weights runtime's host weights over {@link #loaded}'s shape; null otherwise. */
     private LoadedModel hostRandom;
+    /** The CPU draft's shape and weights (shared with the target's for layers:N); null without one or on cuda. */
+    private DraftWeights draftWeights;
 
     public ModelRuntime(Spec spec, String deviceName) {
         this(spec, deviceName, 0);
@@ -270,39 +272,51 @@ public final class ModelRuntime implements AutoCloseable {
         LoadedModel host = hostModel();
         if (draftSpec.startsWith("layers:")) {
             int layers = parseLayers(draftSpec);
-            if (easySpec()) {
-                TransformerWeights w = host.weights();
-                return easySpec(host.config().firstLayers(layers), new TransformerWeights(w.tokenEmbedding(),
-                        w.layers().subList(0, layers), w.finalNorm(), w.output()));
-            }
-            return CpuModels.earlyExit(host, layers, executor, spec.kvTokens());
-        }
-        LoadedModel d;
-        if (draftSpec.startsWith("random:")) {
-            LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
-            owned.add(shape);
-            d = new LoadedModel(shape.source(), shape.config(), RandomHostModels.weights(shape.config(), RANDOM_SEED + 1,
-                    shape.arena()), shape.arena(), null, Map.of());
+            TransformerWeights w = host.weights();
+            draftWeights = new DraftWeights(host.config().firstLayers(layers), new TransformerWeights(w.tokenEmbedding(),
+                    w.layers().subList(0, layers), w.finalNorm(), w.output()));
         } else {
-            d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
-            owned.add(d);
+            LoadedModel d;
+            if (draftSpec.startsWith("random:")) {
+                LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
+                owned.add(shape);
+                d = new LoadedModel(shape.source(), shape.config(), RandomHostModels.weights(shape.config(), RANDOM_SEED + 1,
+                        shape.arena()), shape.arena(), null, Map.of());
+            } else {
+                d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
+                owned.add(d);
+            }
+            checkDraftVocab(d.config(), d.source());
+            draftWeights = new DraftWeights(d.config(), d.weights());
         }
-        checkDraftVocab(d.config(), d.source());
-        if (easySpec()) return easySpec(d.config(), d.weights());
-        return CpuModels.of(d, executor, spec.kvTokens());
+        if (easySpec()) {
+            Parallelism p = spec.parallelism();
+            EasySpecDraftModel model = new EasySpecDraftModel(new CpuLayerParallelModel(draftWeights.config(),
+                    draftWeights.weights(), easySpecPlan(p.draftDevices()), p.draftDevices(), 1, spec.kvTokens(),
+                    CpuModels.BLOCK_SIZE), p.policy());
+            owned.add(model);
+            return model;
+        }
+        return new CpuTransformer(draftWeights.config(), draftWeights.weights(), executor, spec.kvTokens(), CpuModels.BLOCK_SIZE);
     }
 
     private boolean easySpec() { return spec.parallelism().draftMode().equals("easyspec"); }
 
-    private LanguageModel easySpec(ModelConfig config, TransformerWeights weights) {
+    /**
+     * The EasySpec layer plan of this runtime's draft over {@code devices} draft devices: the configured one, or the
+     * standard plan (an eighth of the layers alone at each end, the middle in groups of {@code devices}).
+     */
+    public LayerGroupPlan easySpecPlan(int devices) {
         Parallelism p = spec.parallelism();
-        LayerGroupPlan plan = p.layerGroups() != null ? LayerGroupPlan.parse(p.layerGroups())
-                : LayerGroupPlan.standard(config.layers(), p.draftDevices(), config.layers() / 8);
-        EasySpecDraftModel model = new EasySpecDraftModel(new CpuLayerParallelModel(config, weights, plan, p.draftDevices(), 1,
-                spec.kvTokens(), CpuModels.BLOCK_SIZE), p.policy());
-        owned.add(model);
-        return model;
+        int layers = draftWeights.config().layers();
+        return p.layerGroups() != null ? LayerGroupPlan.parse(p.layerGroups()) : LayerGroupPlan.standard(layers, devices, layers / 8);
     }
+
+    /** The CPU draft's configuration and host weights, for replicas of it (a group's ranks); null without a CPU draft. */
+    public DraftWeights draftWeights() { return draftWeights; }
+
+    /** A draft model's shape and weights in host memory. */
+    public record DraftWeights(ModelConfig config, TransformerWeights weights) { }
 
     public Spec spec() { return spec; }
 

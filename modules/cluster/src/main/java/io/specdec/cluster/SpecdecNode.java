@@ -113,13 +113,29 @@ public final class SpecdecNode implements AutoCloseable {
     }
 
     /**
+     * A group's ranks are its EasySpec draft devices: a configured layer plan may not run more layers at once than a
+     * group has ranks (refused here, at start, rather than by every group formation after it).
+     */
+    private static void requireDraftFitsGroup(ModelRuntime.Parallelism p, int groupSize) {
+        if (!p.draftMode().equals("easyspec") || p.layerGroups() == null) return;
+        int width = io.specdec.core.parallel.LayerGroupPlan.parse(p.layerGroups()).width();
+        if (width > groupSize) {
+            throw new IllegalArgumentException("layer groups " + p.layerGroups() + " run " + width + " layers at once, but a "
+                    + "tensor-parallel group (" + Placement.TENSOR_PARALLEL + " = " + groupSize + ") drafts over its "
+                    + groupSize + " ranks");
+        }
+    }
+
+    /**
      * Starts the node; with {@value Placement#TENSOR_PARALLEL} > 1 and {@code rankModels} each device's group member
      * runs its rank of the target ({@link TensorRankShard}) and a group serves as one replica, led by its rank 0;
      * with {@code rankModels} null the members only mirror their group's batch.
      */
     public static SpecdecNode start(Options o, CommunicatorIds ids, RankModels rankModels) {
         Config config = config(o);
-        boolean groups = config.getInt(Placement.TENSOR_PARALLEL) > 1;
+        int groupSize = config.getInt(Placement.TENSOR_PARALLEL);
+        boolean groups = groupSize > 1;
+        if (groups && rankModels != null && o.model() != null) requireDraftFitsGroup(o.model().parallelism(), groupSize);
         List<ModelRuntime> runtimes = new ArrayList<>();
         try {
             if (o.roles().contains("worker")) {

@@ -1,6 +1,8 @@
 package io.specdec.cluster;
 
+import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.NgramDrafter;
 
 import java.time.Duration;
@@ -72,7 +74,7 @@ public final class TensorRankShard implements GroupShard {
         watchdog = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("specdec-rank-watchdog-" + deviceId).factory());
         engine = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId, "UNAVAILABLE",
-                TensorRankShard::drafter);
+                kind -> drafter(kind, opened.draft()));
         groupId = join.groupId();
         rank = join.rank();
         onRoleChange.run();
@@ -118,19 +120,23 @@ public final class TensorRankShard implements GroupShard {
         watchdog = null;
         engine.close();
         engine = null;
+        if (model.draft() != null) model.draft().close();
         model.model().close(); // leaves the communicator: a rank still waiting in a collective fails instead of hanging
         model = null;
         onRoleChange.run();
     }
 
     /**
-     * The group's drafters: n-gram for every kind. The device's draft model belongs to its own engine, driven by the
-     * worker's thread; a rank runs on the member's thread and must not share it. Output is the target's either way
-     * (speculation is lossless); only the acceptance differs. Every rank picks the same, so steps stay identical.
+     * The group's drafters: "model" drafts with this rank's replica of the draft model ({@link RankModels.RankModel#draft}),
+     * or with n-grams when the ranks hold none (the device's own draft model belongs to its own engine, driven by the
+     * worker's thread; a rank runs on the member's thread and must not share it). Every rank picks the same and every
+     * replica drafts the same tokens, so steps stay identical. Output is the target's either way (speculation is
+     * lossless); only the acceptance differs.
      */
-    static Drafter drafter(String kind) {
+    static Drafter drafter(String kind, LanguageModel draft) {
         return switch (kind) {
-            case "model", "ngram" -> new NgramDrafter(1, 3);
+            case "model" -> draft != null ? new ModelDrafter(draft) : new NgramDrafter(1, 3);
+            case "ngram" -> new NgramDrafter(1, 3);
             default -> throw new IllegalArgumentException("unknown drafter \"" + kind + "\" (model, ngram)");
         };
     }

@@ -42,8 +42,12 @@ class TensorGroupReplicaTest {
         return new ModelRuntime.Spec("target", dir.resolve("models").resolve("target"), null, null, 1, 4096);
     }
 
-    /** Two nodes of one device each; the seed (frontend) gets the lower port, so its device is rank 0. */
     void startGroup(ModelRuntime.Spec spec) throws Exception {
+        startGroup(spec, nodes);
+    }
+
+    /** Two nodes of one device each, added to {@code nodes}; the seed (frontend) gets the lower port, so its device is rank 0. */
+    static void startGroup(ModelRuntime.Spec spec, List<SpecdecNode> nodes) throws Exception {
         int a = TestModel.freePort(), b = TestModel.freePort();
         int seedPort = Math.min(a, b), otherPort = Math.max(a, b);
         String seed = "127.0.0.1:" + seedPort;

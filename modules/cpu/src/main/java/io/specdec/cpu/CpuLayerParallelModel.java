@@ -14,10 +14,8 @@ import java.util.List;
 
 /**
  * A draft replicated on N CPU devices that can draft layer-parallel (EasySpec, docs/ALGORITHMS.md §3). The replicas
- * share the weights (read-only) and one block table; each keeps its own K/V. In a fuzzy forward, device r computes
- * the attention of the r-th layer of each multi-layer group from the group's entry residual, the contributions are
- * all-gathered, and every device applies them and the group's MLPs in layer order, so all devices keep the same
- * residual. One-layer groups run exactly on every device.
+ * share the weights (read-only) and one block table; each keeps its own K/V. A fuzzy forward is {@link FuzzyLayers}
+ * over the devices' in-memory collectives.
  */
 public final class CpuLayerParallelModel implements LayerParallelModel {
     private final ModelConfig config;
@@ -74,23 +72,7 @@ public final class CpuLayerParallelModel implements LayerParallelModel {
 
     private List<float[][]> fuzzy(int rank, CpuTransformer.Step step) {
         CpuTransformer model = replicas[rank];
-        CpuCollectives.Member member = devices.collectives().member(rank);
-        int width = step.tokens() * config.dim();
-        float[] x = model.embed(step);
-        for (int[] group : plan.groups()) {
-            if (group.length == 1) {
-                model.attention(group[0], x, step);
-                model.mlp(group[0], x, step);
-                continue;
-            }
-            float[] mine = rank < group.length ? model.attentionDelta(group[rank], x, step) : new float[width];
-            float[] all = new float[width * replicas.length];
-            member.allGather(mine, all);
-            for (int i = 0; i < group.length; i++) {
-                for (int j = 0; j < width; j++) x[j] += all[i * width + j];
-                model.mlp(group[i], x, step);
-            }
-        }
+        float[] x = FuzzyLayers.residual(model, devices.collectives().member(rank), plan, step);
         // every device holds the same residual; only the first needs the logits
         return rank == 0 ? model.logits(step.batch(), x) : null;
     }

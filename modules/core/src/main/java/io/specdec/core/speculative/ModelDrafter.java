@@ -272,5 +272,8 @@ public final class ModelDrafter implements Drafter {
         lastDraftTokens = new int[0];
     }
 
-    @Override public String toString() { return "ModelDrafter[" + model.config().architecture() + "]"; }
+    @Override public String toString() {
+        // the served statistics' drafter: say when the draft runs layer-parallel
+        return "ModelDrafter[" + model.config().architecture() + (model instanceof EasySpecDraftModel e ? ", " + e : "") + "]";
+    }
 }
