@@ -1,13 +1,11 @@
 package io.specdec.cluster;
 
 import io.specdec.core.backend.LanguageModel;
-import io.specdec.core.parallel.EasySpecDraftModel;
 import io.specdec.cpu.CpuCollectives;
 import io.specdec.cpu.CpuCommunicators;
 import io.specdec.cpu.CpuDraftRank;
 import io.specdec.cpu.CpuModels;
 import io.specdec.cpu.CpuTensorParallelRank;
-import io.specdec.core.parallel.LayerGroupPlan;
 
 import java.time.Duration;
 
@@ -44,12 +42,8 @@ public record CpuRankModels(Duration joinTimeout, Duration collectiveTimeout) im
     static LanguageModel draft(ModelRuntime runtime, CpuCollectives.Member member) {
         ModelRuntime.DraftWeights d = runtime.draftWeights();
         if (d == null) return null;
-        ModelRuntime.Parallelism p = runtime.spec().parallelism();
-        boolean easySpec = p.draftMode().equals("easyspec") && member.size() > 1;
-        LayerGroupPlan plan = easySpec ? runtime.easySpecPlan(Math.min(p.draftDevices(), member.size()))
-                : LayerGroupPlan.standard(d.config().layers(), 1, 0);
-        CpuDraftRank replica = new CpuDraftRank(d.config(), d.weights(), plan, member, runtime.spec().threads(),
-                runtime.spec().kvTokens(), CpuModels.BLOCK_SIZE);
-        return easySpec ? new EasySpecDraftModel(replica, p.policy()) : replica;
+        CpuDraftRank replica = new CpuDraftRank(d.config(), d.weights(), RankDrafts.plan(runtime, member.size()), member,
+                runtime.spec().threads(), runtime.spec().kvTokens(), CpuModels.BLOCK_SIZE);
+        return RankDrafts.drafting(runtime, replica, member.size());
     }
 }

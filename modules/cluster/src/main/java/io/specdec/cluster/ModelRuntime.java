@@ -72,9 +72,7 @@ public final class ModelRuntime implements AutoCloseable {
                 throw new IllegalArgumentException("draft " + draft + " shares the target's weights, which tensor parallelism "
                         + parallelism.tensorParallel() + " splits over GPUs: give a draft model (a path or random:CONFIG.json)");
             }
-            if (backend == Backend.CUDA && !parallelism.draftMode().equals("sequential")) {
-                throw new IllegalArgumentException("the server drafts sequentially on cuda, not " + parallelism.draftMode());
-            }
+
         }
 
         public Spec(String name, Path model, Path tokenizer, String draft, int threads, int kvTokens, Parallelism parallelism) {
@@ -99,8 +97,10 @@ public final class ModelRuntime implements AutoCloseable {
     /**
      * How the device's models are spread: the target over {@code tensorParallel} thread groups, a model draft run
      * {@code sequential} or {@code easyspec} (layer-parallel over {@code draftDevices} replicas, plan
-     * {@code layerGroups} or the standard one, {@code calibration} policy). CARD drafts one request at a time and is
-     * offered by {@code specdec generate} only.
+     * {@code layerGroups} or the standard one, {@code calibration} policy). In a tensor-parallel group over Pekko the
+     * group's ranks are the draft devices ({@link RankDrafts}); on cuda that is the only easyspec the server runs (a
+     * device's own draft runs on its GPU alone; {@link SpecdecNode} refuses easyspec on cuda without groups). CARD
+     * drafts one request at a time and is offered by {@code specdec generate} only.
      */
     public record Parallelism(int tensorParallel, String draftMode, int draftDevices, String layerGroups, String calibration) {
         public static final Parallelism NONE = new Parallelism(1, "sequential", 2, null, "every-round");
@@ -115,7 +115,7 @@ public final class ModelRuntime implements AutoCloseable {
             CalibrationPolicy.valueOf(calibration.toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
         }
 
-        CalibrationPolicy policy() {
+        public CalibrationPolicy policy() {
             return CalibrationPolicy.valueOf(calibration.toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
         }
     }
@@ -134,7 +134,7 @@ public final class ModelRuntime implements AutoCloseable {
     private final List<AutoCloseable> owned = new ArrayList<>();
     /** A CPU random-weights runtime's host weights over {@link #loaded}'s shape; null otherwise. */
     private LoadedModel hostRandom;
-    /** The CPU draft's shape and weights (shared with the target's for layers:N); null without one or on cuda. */
+    /** The draft's shape and weights (shared with the target's for layers:N on the CPU); see {@link #draftWeights()}. */
     private DraftWeights draftWeights;
 
     public ModelRuntime(Spec spec, String deviceName) {
@@ -239,11 +239,13 @@ public final class ModelRuntime implements AutoCloseable {
             LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
             owned.add(shape);
             checkDraftVocab(shape.config(), shape.source());
+            draftWeights = new DraftWeights(shape.config(), null, RANDOM_SEED + 1);
             return parts.random(shape, RANDOM_SEED + 1, spec.kvTokens());
         }
         LoadedModel d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
         owned.add(d);
         checkDraftVocab(d.config(), d.source());
+        draftWeights = new DraftWeights(d.config(), d.weights());
         return parts.of(d, spec.kvTokens());
     }
 
@@ -312,11 +314,21 @@ public final class ModelRuntime implements AutoCloseable {
         return p.layerGroups() != null ? LayerGroupPlan.parse(p.layerGroups()) : LayerGroupPlan.standard(layers, devices, layers / 8);
     }
 
-    /** The CPU draft's configuration and host weights, for replicas of it (a group's ranks); null without a CPU draft. */
+    /**
+     * The draft's configuration and weights, for replicas of it (a group's ranks); null without a draft model, and on
+     * cuda for a {@code layers:N} draft (it shares the target's GPU weights, which a group's ranks split).
+     */
     public DraftWeights draftWeights() { return draftWeights; }
 
-    /** A draft model's shape and weights in host memory. */
-    public record DraftWeights(ModelConfig config, TransformerWeights weights) { }
+    /**
+     * A draft model's shape and its weights in host memory, or (cuda, {@code random:CONFIG}) the seed its random weights
+     * are generated from on each GPU ({@code weights} null).
+     */
+    public record DraftWeights(ModelConfig config, TransformerWeights weights, Long randomSeed) {
+        DraftWeights(ModelConfig config, TransformerWeights weights) {
+            this(config, weights, null);
+        }
+    }
 
     public Spec spec() { return spec; }
 

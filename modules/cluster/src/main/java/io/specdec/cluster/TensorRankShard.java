@@ -27,6 +27,7 @@ import java.util.concurrent.TimeUnit;
  * on the member's thread.
  */
 public final class TensorRankShard implements GroupShard {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TensorRankShard.class);
     private final ModelRuntime runtime;
     private final RankModels models;
     private final int prefillChunk;
@@ -71,6 +72,10 @@ public final class TensorRankShard implements GroupShard {
         if (groupId != null) leave(groupId);
         RankModels.RankModel opened = models.open(runtime, device, join.rank(), join.size(), join.communicatorId());
         model = opened;
+        if (opened.draft() == null && runtime.hasDraftModel()) {
+            LOG.warn("device {}: rank {} holds no replica of the draft ({}: it shares the target's GPU weights, which the "
+                    + "group splits); the group drafts with n-grams", deviceId, join.rank(), runtime.spec().draft());
+        }
         watchdog = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("specdec-rank-watchdog-" + deviceId).factory());
         engine = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId, "UNAVAILABLE",

@@ -111,6 +111,10 @@ public final class CudaTensorParallelRank implements LanguageModel {
 
     public CudaDevice device() { return device; }
 
+    Cublas cublas() { return cublas; }
+
+    Nccl.Communicator communicator() { return comm; }
+
     @Override public KvSequence newSequence() {
         device.makeCurrent();
         return shard.newSequence();
@@ -143,7 +147,7 @@ public final class CudaTensorParallelRank implements LanguageModel {
         }
     }
 
-    private void check() {
+    void check() {
         if (broken != null) throw new IllegalStateException("tensor-parallel rank " + rank() + " is unusable: " + broken);
         device.makeCurrent();
     }

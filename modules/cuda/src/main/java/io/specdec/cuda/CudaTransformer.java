@@ -526,6 +526,30 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /**
+     * EasySpec's fuzzy forward of a layer replica that is a rank of its own (its peers in other threads or processes run
+     * the same call on their GPUs): the logits of the requested rows. See {@link CudaDraftRank}.
+     */
+    List<float[][]> forwardFuzzy(List<SequenceInput> batch) {
+        Plan plan = fuzzyPlan(batch);
+        execute(plan, false, true);
+        return split(readLogits(plan.rows), plan.rowsPerInput, config.vocabSize());
+    }
+
+    /** As {@link #forwardFuzzy}, the argmax of each requested row. */
+    int[] forwardFuzzyArgmax(List<SequenceInput> batch) {
+        Plan plan = fuzzyPlan(batch);
+        execute(plan, plan.rows > 0, true);
+        return readArgmax(plan.rows);
+    }
+
+    private Plan fuzzyPlan(List<SequenceInput> batch) {
+        if (!(role instanceof ParallelRole.LayerReplica lr) || !lr.everyRankLogits()) {
+            throw new IllegalStateException("a fuzzy forward of its own needs a layer replica that computes its logits");
+        }
+        return prepare(batch);
+    }
+
+    /**
      * A multi-GPU model's rank part: runs a forward whose batch the model has already appended and described
      * ({@link #append}, {@link #describe}), exact or (layer replicas only) fuzzy; the logits or their argmax stay on the
      * device for {@link #readLogits}/{@link #readArgmax}.
@@ -853,12 +877,12 @@ public final class CudaTransformer implements LanguageModel {
     /**
      * Final norm of the requested rows, logits, argmax. A tensor-parallel shard computes its vocabulary part and
      * all-gathers the parts (in rank order: [parts][rows][V/N], reordered to [rows][V] unless there is one row); a
-     * layer replica other than rank 0 computes none.
+     * layer replica other than rank 0 computes none (unless it drafts for a scheduler of its own: {@code everyRankLogits}).
      */
     private void head(Launch k, boolean argmax) {
         int rows = k.rows, dim = config.dim(), vocab = config.vocabSize();
         if (rows == 0) return;
-        if (role instanceof ParallelRole.LayerReplica lr && lr.rank() != 0) return;
+        if (role instanceof ParallelRole.LayerReplica lr && lr.rank() != 0 && !lr.everyRankLogits()) return;
         enter(Stage.HEAD);
         norm(rows, k.mRows, weights.finalNorm());
         if (role instanceof ParallelRole.TensorShard ts && ts.size() > 1) {

@@ -29,9 +29,15 @@ public sealed interface ParallelRole {
      * attention of layer {@code group[r]} of each multi-layer group, the attention outputs are all-gathered, and every
      * replica applies them with the group's MLPs in layer order. With one replica ({@code comm} null) the same fuzzy
      * arithmetic runs on one GPU (every attention of a group from the entry residual), the reference for the
-     * multi-GPU result. Only rank 0 computes logits.
+     * multi-GPU result. Only rank 0 computes logits, unless {@code everyRankLogits}: the replicas of a group's ranks
+     * (one process or thread per GPU, each drafting for its own copy of the scheduler) all need the draft's tokens.
      */
-    record LayerReplica(Nccl.Communicator comm, int rank, int replicas, LayerGroupPlan plan) implements ParallelRole {
+    record LayerReplica(Nccl.Communicator comm, int rank, int replicas, LayerGroupPlan plan, boolean everyRankLogits)
+            implements ParallelRole {
+        public LayerReplica(Nccl.Communicator comm, int rank, int replicas, LayerGroupPlan plan) {
+            this(comm, rank, replicas, plan, false);
+        }
+
         public LayerReplica {
             if (replicas < 1 || rank < 0 || rank >= replicas) throw new IllegalArgumentException("replica " + rank + " of " + replicas);
             if (replicas > 1 && plan.width() > replicas) {

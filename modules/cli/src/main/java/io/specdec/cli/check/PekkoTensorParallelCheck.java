@@ -45,10 +45,16 @@ import java.util.stream.Collectors;
  * <p>{@code -Dspecdec.check.cpu=true} runs the same on CPU ranks ({@code CpuRankModels}; one JVM only, DEVICES =
  * GROUP_SIZE) with the CPU as the TP=1 reference: the check's own dry run where there is no GPU.
  *
+ * <p>{@code -Dspecdec.check.draft=DIR} gives every rank a replica of that draft model ({@code RankDrafts}) and speculates
+ * the request with it, {@code -Dspecdec.check.draftMode=easyspec} layer-parallel over the group's GPUs: the ids must
+ * still equal TP=1's (greedy speculation is lossless), and the drafter must have proposed tokens.
+ *
  * <p>Usage: PekkoTensorParallelCheck PORT SEED_HOST:PORT GROUP_SIZE MODEL_DIR [MAX_TOKENS] [PROMPT] [DEVICES]
  */
 public final class PekkoTensorParallelCheck {
     private static final boolean CPU = Boolean.getBoolean("specdec.check.cpu");
+    private static final String DRAFT = System.getProperty("specdec.check.draft");
+    private static final String DRAFT_MODE = System.getProperty("specdec.check.draftMode", "sequential");
 
     private PekkoTensorParallelCheck() {
     }
@@ -83,7 +89,8 @@ public final class PekkoTensorParallelCheck {
                 specdec.placement.group-formation-timeout = 120s
                 pekko.cluster.split-brain-resolver.stable-after = 5s
                 """.formatted(size));
-        ModelRuntime.Spec spec = new ModelRuntime.Spec("target", model, null, null, 1, 4096);
+        ModelRuntime.Spec spec = new ModelRuntime.Spec("target", model, null, DRAFT, 1, 4096,
+                new ModelRuntime.Parallelism(1, DRAFT_MODE, size, null, "every-round"));
         var options = new SpecdecNode.Options("127.0.0.1", port, List.of(seed), roles, spec, devices,
                 new Coordinator.Settings(16, 8, 256), config);
         if (CPU) {
@@ -130,8 +137,8 @@ public final class PekkoTensorParallelCheck {
             List<Integer> ids = new ArrayList<>();
             CompletableFuture<StreamEvent> last = new CompletableFuture<>();
             long g0 = System.nanoTime();
-            node.generate(new GenerationJob(UUID.randomUUID().toString(), null, promptIds, null, greedy, "off", 0, "", false, 0,
-                    0, null), e -> {
+            node.generate(new GenerationJob(UUID.randomUUID().toString(), null, promptIds, null, greedy,
+                    DRAFT == null ? "off" : "on", DRAFT == null ? 0 : 4, DRAFT == null ? "" : "model", false, 0, 0, null), e -> {
                 if (e instanceof StreamEvent.Tokens t) for (int id : t.ids()) ids.add(id);
                 else last.complete(e);
             });
@@ -142,13 +149,20 @@ public final class PekkoTensorParallelCheck {
             Thread.sleep(2000);   // the other ranks read their step count while the group still exists
             boolean finished = done instanceof StreamEvent.Finished;
             boolean equal = Arrays.equals(tp, tp1);
+            StreamEvent.Finished f = finished ? (StreamEvent.Finished) done : null;
+            String drafter = f == null ? "" : f.drafter();
+            boolean drafted = DRAFT == null || f != null && f.drafted() > 0 && drafter.startsWith("ModelDrafter")
+                    && drafter.contains("EasySpec") == DRAFT_MODE.equals("easyspec");
             return String.format("{\"check\":\"pekko-tp\",\"backend\":\"%s\",\"port\":%d,\"rank\":%d,\"size\":%d,"
                             + "\"devices\":%d,\"group\":\"%s\",\"steps\":%d,\"formed_ms\":%.0f,\"generate_ms\":%.1f,\"tokens\":%d,"
                             + "\"finished\":%b,\"end\":\"%s\",\"tp1\":\"%s\",\"equal_tp1\":%b,\"equal_cpu\":%b,\"ids_tp\":%s,"
-                            + "\"ids_tp1\":%s,\"ids_cpu\":%s,\"pass\":%b}",
+                            + "\"ids_tp1\":%s,\"ids_cpu\":%s,\"draft_mode\":\"%s\",\"drafter\":\"%s\",\"drafted\":%d,"
+                            + "\"accepted\":%d,\"rounds\":%d,\"draft_ok\":%b,\"pass\":%b}",
                     CPU ? "cpu" : "cuda", port, after.rank(), size, devices, after.groupId(), after.lastSeq(), formedMs, genMs,
                     tp.length, finished, done.getClass().getSimpleName(), CPU ? "cpu" : "one gpu", equal,
-                    Arrays.equals(tp, cpu), list(tp), list(tp1), list(cpu), finished && equal && after.lastSeq() > 0);
+                    Arrays.equals(tp, cpu), list(tp), list(tp1), list(cpu), DRAFT == null ? "off" : DRAFT_MODE, drafter,
+                    f == null ? 0 : f.drafted(), f == null ? 0 : f.accepted(), f == null ? 0 : f.rounds(), drafted,
+                    finished && equal && drafted && after.lastSeq() > 0);
         }
     }
 
