@@ -3,7 +3,6 @@ package io.specdec.cli;
 import io.specdec.cluster.ModelRuntime;
 import io.specdec.cluster.RankDrafts;
 import io.specdec.cluster.RankModels;
-import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.parallel.LayerGroupPlan;
 import io.specdec.cuda.CudaDraftRank;
 import io.specdec.cuda.CudaTensorParallelRank;
@@ -34,13 +33,12 @@ public record CudaRankModels(int firstGpu, Long randomSeed) implements RankModel
         }
     }
 
-    private static LanguageModel draft(ModelRuntime runtime, CudaTensorParallelRank target, int size) {
+    private static CudaDraftRank draft(ModelRuntime runtime, CudaTensorParallelRank target, int size) {
         ModelRuntime.DraftWeights d = runtime.draftWeights();
         if (d == null) return null;
         LayerGroupPlan plan = RankDrafts.plan(runtime, size);
         int kvTokens = runtime.spec().kvTokens();
-        CudaDraftRank replica = d.weights() != null ? CudaDraftRank.of(target, d.config(), d.weights(), plan, kvTokens)
+        return d.weights() != null ? CudaDraftRank.of(target, d.config(), d.weights(), plan, kvTokens)
                 : CudaDraftRank.random(target, d.config(), d.randomSeed(), plan, kvTokens);
-        return RankDrafts.drafting(runtime, replica, size);
     }
 }

@@ -1,6 +1,5 @@
 package io.specdec.cluster;
 
-import io.specdec.core.backend.LanguageModel;
 import io.specdec.cpu.CpuCollectives;
 import io.specdec.cpu.CpuCommunicators;
 import io.specdec.cpu.CpuDraftRank;
@@ -39,11 +38,10 @@ public record CpuRankModels(Duration joinTimeout, Duration collectiveTimeout) im
     }
 
     /** This rank's replica of the runtime's draft, or null when the runtime has none. */
-    static LanguageModel draft(ModelRuntime runtime, CpuCollectives.Member member) {
+    static CpuDraftRank draft(ModelRuntime runtime, CpuCollectives.Member member) {
         ModelRuntime.DraftWeights d = runtime.draftWeights();
         if (d == null) return null;
-        CpuDraftRank replica = new CpuDraftRank(d.config(), d.weights(), RankDrafts.plan(runtime, member.size()), member,
+        return new CpuDraftRank(d.config(), d.weights(), RankDrafts.plan(runtime, member.size()), member,
                 runtime.spec().threads(), runtime.spec().kvTokens(), CpuModels.BLOCK_SIZE);
-        return RankDrafts.drafting(runtime, replica, member.size());
     }
 }

@@ -25,7 +25,10 @@ public final class RankDrafts {
         return LayerGroupPlan.standard(runtime.draftWeights().config().layers(), 1, 0);
     }
 
-    /** The model a rank's drafters run: the replica, under EasySpec's calibration when it drafts layer-parallel. */
+    /**
+     * The model a rank's drafters run: the replica (one per rank, shared by the rank's requests), under EasySpec's
+     * calibration when it drafts layer-parallel.
+     */
     public static LanguageModel drafting(ModelRuntime runtime, LayerParallelModel replica, int ranks) {
         return easySpec(runtime, ranks) ? new EasySpecDraftModel(replica, runtime.spec().parallelism().policy()) : replica;
     }

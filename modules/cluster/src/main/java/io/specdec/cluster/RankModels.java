@@ -15,10 +15,12 @@ public interface RankModels {
      * This rank's model and the KV cache it allocates from; closing the model leaves the communicator. {@code abort}
      * may be called from any thread: it breaks the communicator so that a forward blocked in a collective on a rank
      * that is gone returns with an error (CPU: the collectives are closed; CUDA: {@code ncclCommAbort}). {@code draft}
-     * is this rank's replica of the runtime's draft model (null: the group drafts with n-grams); every rank holds one
-     * and drafts the same tokens, so drafts never cross between ranks. It is closed before the model.
+     * is this rank's replica of the runtime's draft model, its layer plan from {@link RankDrafts#plan} (null: the
+     * group drafts with n-grams); every rank holds one and drafts the same tokens, so drafts never cross between
+     * ranks. It is closed before the model.
      */
-    record RankModel(LanguageModel model, PagedKvCache cache, java.util.function.Consumer<String> abort, LanguageModel draft) {
+    record RankModel(LanguageModel model, PagedKvCache cache, java.util.function.Consumer<String> abort,
+                     io.specdec.core.parallel.LayerParallelModel draft) {
         public RankModel(LanguageModel model, PagedKvCache cache, java.util.function.Consumer<String> abort) {
             this(model, cache, abort, null);
         }

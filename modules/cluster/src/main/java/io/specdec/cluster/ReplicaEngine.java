@@ -101,6 +101,14 @@ final class ReplicaEngine implements AutoCloseable {
         @Override public void close() { model.close(); }
     }
 
+    /**
+     * A model the engine does not wrap itself (a group rank's draft replica) failed in this step: its requests fail
+     * with the step-failure status and {@link #lastFailure()} reports it, as for a failed target forward.
+     */
+    void failed(RuntimeException e) {
+        if (lastFailure == null) lastFailure = e;
+    }
+
     /** Runs one plan; {@code t0} is when the worker received it (for the step time). */
     StepResult run(StepPlan plan, long t0) {
         lastFailure = null;

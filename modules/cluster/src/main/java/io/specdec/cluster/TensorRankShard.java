@@ -41,6 +41,8 @@ public final class TensorRankShard implements GroupShard {
     private String groupId;
     private RankModels.RankModel model;
     private ReplicaEngine engine;
+    /** What the group's "model" drafters run on this rank (the watched replica), or null: n-grams. */
+    private LanguageModel draft;
 
     /**
      * @param device      the device's index on this node ({@link RankModels#open})
@@ -78,8 +80,11 @@ public final class TensorRankShard implements GroupShard {
         }
         watchdog = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("specdec-rank-watchdog-" + deviceId).factory());
-        engine = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId, "UNAVAILABLE",
-                kind -> drafter(kind, opened.draft()));
+        ReplicaEngine replica = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId,
+                "UNAVAILABLE", kind -> drafter(kind, draft));
+        engine = replica;
+        draft = opened.draft() == null ? null
+                : RankDrafts.drafting(runtime, new WatchedDraft(opened.draft(), replica::failed), join.size());
         groupId = join.groupId();
         rank = join.rank();
         onRoleChange.run();
@@ -126,6 +131,7 @@ public final class TensorRankShard implements GroupShard {
         engine.close();
         engine = null;
         if (model.draft() != null) model.draft().close();
+        draft = null;
         model.model().close(); // leaves the communicator: a rank still waiting in a collective fails instead of hanging
         model = null;
         onRoleChange.run();
