@@ -11,7 +11,8 @@
 # GEN_TOKENS=32 bench/gpu/serve-batch.sh   (each config's directory names its shape). IN_PROCESS=1 adds the same levels
 # with the node inside the load generator's JVM (no gRPC), as inprocess-SHAPE.json (+ up to 180 s per shape).
 # TP=N serves each shape split over GPUs 0..N-1 (and benches it so); DRAFT=none|random:CONFIG|PATH and SPECULATION=off|on
-# (defaults none, off) serve and load-test with speculation.
+# (defaults none, off) serve and load-test with speculation; DRAFT_MODE=sequential|easyspec (default sequential; easyspec
+# with TP >= 2 drafts over the target's GPUs, a replica on each).
 # Writes under $OUT: serve-SHAPE.json (+ .png), bench-SHAPE.json, serve-SHAPE.log, err.txt, summary.txt (printed last):
 # per level aggregate tok/s, per-stream tok/s (a request's tokens over its wall time), per-stream decode tok/s (after
 # the first token, as bench's tg counts), TTFT p50, ITL p50; the ratio compares served batch-1 decode with bench tg256.
@@ -28,7 +29,7 @@ case "$which" in 1b) configs=($G/llama-3.2-1b/config.json) ;; 8b) configs=($G/ll
   *) echo "usage: OUT=dir $0 [1b|8b|all]" >&2; exit 2 ;; esac
 [ -n "${CONFIGS:-}" ] && read -r -a configs <<< "$CONFIGS"
 backend="${BACKEND:-cuda}"; concurrency="${CONCURRENCY:-1,8,32,64}"; gen="${GEN_TOKENS:-256}"
-tp="${TP:-1}"; draft="${DRAFT:-none}"; speculation="${SPECULATION:-off}"
+tp="${TP:-1}"; draft="${DRAFT:-none}"; speculation="${SPECULATION:-off}"; draft_mode="${DRAFT_MODE:-sequential}"
 shapes=()
 { command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; } > "$out/gpu.txt" 2>&1
 : > "$out/err.txt"
@@ -44,7 +45,7 @@ for config in "${configs[@]}"; do
   shape="$(basename "$(dirname "$config")")"; shapes+=("$shape")
   t0=$SECONDS
   # KV for 64 streams x (128 + 256) tokens; --max-batch 64 = the largest level
-  bin/specdec serve --backend "$backend" --tp "$tp" --random-weights "$config" --draft "$draft" --kv-tokens 32768 --max-batch 64 \
+  bin/specdec serve --backend "$backend" --tp "$tp" --random-weights "$config" --draft "$draft" --draft-mode "$draft_mode" --kv-tokens 32768 --max-batch 64 \
     --port "$port" --metrics-port -1 --cluster-port "$cluster_port" --admin-token serve-batch > "$out/serve-$shape.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 180); do   # up to 90 s for the JVM, the weights and the gRPC port

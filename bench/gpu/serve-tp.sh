@@ -5,7 +5,8 @@
 #      `specdec bench --tp` for the direct batch-1 ratio (serve-batch.sh with TP set: plain/);
 #   2. greedy ids of one request through the server equal `specdec generate --tp` on the same weights (greedy.txt);
 #   3. served speculation with a random Llama-3.2-1B-shape draft on GPU 0 at 1 and 8 streams (spec/; random weights
-#      accept little: this shows the path runs, not a speedup).
+#      accept little: this shows the path runs, not a speedup);
+#   4. the same with --draft-mode easyspec: a draft replica on each of the TP GPUs, fuzzy steps over NCCL (spec-easyspec/).
 # Usage: OUT=dir TP=2 bench/gpu/serve-tp.sh        (about 5 minutes on 2x H200)
 set -uo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$home"
@@ -33,4 +34,6 @@ direct="$(tr -s ' \n' ' ' < "$out/greedy-direct.txt" | sed 's/^ *//; s/ *$//')"
   if [ -n "$served" ] && [ "$served" = "$direct" ]; then echo "PASS served greedy == generate --tp $tp"; else echo "FAIL served greedy != generate --tp $tp"; fi; } > "$out/greedy.txt"
 TP=$tp OUT="$out/spec" CONCURRENCY=1,8 GEN_TOKENS=128 DRAFT="random:$D" SPECULATION=on PORT=50181 CLUSTER_PORT=25651 \
   bench/gpu/serve-batch.sh 8b > /dev/null 2>&1
-cat "$out/plain/summary.txt" "$out/greedy.txt" "$out/spec/summary.txt"
+TP=$tp OUT="$out/spec-easyspec" CONCURRENCY=1,8 GEN_TOKENS=128 DRAFT="random:$D" SPECULATION=on DRAFT_MODE=easyspec \
+  PORT=50191 CLUSTER_PORT=25661 bench/gpu/serve-batch.sh 8b > /dev/null 2>&1
+cat "$out/plain/summary.txt" "$out/greedy.txt" "$out/spec/summary.txt" "$out/spec-easyspec/summary.txt"

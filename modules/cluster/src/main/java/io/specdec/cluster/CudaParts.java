@@ -3,7 +3,13 @@ package io.specdec.cluster;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.kv.PagedKvCache;
 import io.specdec.core.model.LoadedModel;
+import io.specdec.core.model.ModelConfig;
+import io.specdec.core.model.TransformerWeights;
+import io.specdec.core.parallel.EasySpecDraftModel;
+import io.specdec.core.parallel.LayerGroupPlan;
+import io.specdec.core.parallel.LayerParallelModel;
 import io.specdec.cuda.CudaDevice;
+import io.specdec.cuda.CudaLayerParallelModel;
 import io.specdec.cuda.CudaModels;
 import io.specdec.cuda.CudaRank;
 import io.specdec.cuda.CudaTensorParallelModel;
@@ -26,6 +32,7 @@ final class CudaParts implements AutoCloseable {
     /** The tensor-parallel target's GPUs (closed last), else empty. */
     private final List<CudaRank> ranks;
     private final List<CudaTransformer> drafts = new ArrayList<>();
+    private final List<CudaLayerParallelModel> layerParallel = new ArrayList<>();
 
     private CudaParts(CudaModels gpu, LanguageModel target, PagedKvCache targetCache, List<CudaRank> ranks) {
         this.gpu = gpu;
@@ -109,6 +116,21 @@ final class CudaParts implements AutoCloseable {
         return keep(gpu.of(draft, kvTokens));
     }
 
+    /**
+     * EasySpec over the tensor-parallel target's GPUs (the paper's setting): a replica of the draft on each, fuzzy steps
+     * all-gathered over NCCL ({@link CudaLayerParallelModel}, as {@code specdec generate --tp N --draft-mode easyspec}).
+     * {@code weights} null: seeded random weights generated on every GPU.
+     */
+    LayerParallelModel layerParallel(ModelConfig c, TransformerWeights weights, long seed, LayerGroupPlan plan, int kvTokens) {
+        if (!tensorParallel()) {
+            throw new IllegalArgumentException("easyspec on cuda drafts over the target's GPUs: give tensor parallelism 2 or more");
+        }
+        CudaLayerParallelModel m = weights != null ? CudaLayerParallelModel.of(ranks, c, weights, kvTokens, plan)
+                : CudaLayerParallelModel.random(ranks, c, seed, kvTokens, plan);
+        layerParallel.add(m);
+        return m;
+    }
+
     private CudaTransformer keep(CudaTransformer draft) {
         drafts.add(draft);
         return draft;
@@ -116,13 +138,18 @@ final class CudaParts implements AutoCloseable {
 
     /** KV blocks the draft holds (0 for a model that is not one of these drafts). */
     int draftBlocksInUse(LanguageModel draft) {
+        LanguageModel model = draft instanceof EasySpecDraftModel e ? e.model() : draft;
         for (CudaTransformer d : drafts) {
-            if (d == draft) return d.cache().totalBlocks() - d.cache().freeBlocks();
+            if (d == model) return d.cache().totalBlocks() - d.cache().freeBlocks();
+        }
+        for (CudaLayerParallelModel d : layerParallel) {
+            if (d == model) return d.cache().totalBlocks() - d.cache().freeBlocks();
         }
         return 0;
     }
 
     @Override public void close() {
+        layerParallel.forEach(CudaLayerParallelModel::close);   // their rank threads' work before the ranks go
         gpu.close();   // frees every allocation of the device, the models' included (a borrowed one: nothing)
         if (target instanceof CudaTensorParallelModel tp) tp.close();
         ranks.reversed().forEach(CudaRank::close);

@@ -97,9 +97,9 @@ public final class ModelRuntime implements AutoCloseable {
     /**
      * How the device's models are spread: the target over {@code tensorParallel} thread groups, a model draft run
      * {@code sequential} or {@code easyspec} (layer-parallel over {@code draftDevices} replicas, plan
-     * {@code layerGroups} or the standard one, {@code calibration} policy). In a tensor-parallel group over Pekko the
-     * group's ranks are the draft devices ({@link RankDrafts}); on cuda that is the only easyspec the server runs (a
-     * device's own draft runs on its GPU alone; {@link SpecdecNode} refuses easyspec on cuda without groups). CARD
+     * {@code layerGroups} or the standard one, {@code calibration} policy). On cuda the draft devices are the target's
+     * GPUs (a replica on each; {@link SpecdecNode} refuses easyspec on cuda with one GPU per target); in a
+     * tensor-parallel group over Pekko they are the group's ranks ({@link RankDrafts}). CARD
      * drafts one request at a time and is offered by {@code specdec generate} only.
      */
     public record Parallelism(int tensorParallel, String draftMode, int draftDevices, String layerGroups, String calibration) {
@@ -231,22 +231,31 @@ public final class ModelRuntime implements AutoCloseable {
         return t;
     }
 
-    /** The cuda draft: the target's first layers (sharing its GPU weights), random weights or a checkpoint. */
+    /**
+     * The cuda draft: the target's first layers (sharing its GPU weights), random weights or a checkpoint; in draft mode
+     * easyspec with a tensor-parallel target, a replica on each of its GPUs drafting layer-parallel.
+     */
     private LanguageModel openCudaDraft(CudaParts parts, String draftSpec) {
         if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none")) return null;
         if (draftSpec.startsWith("layers:")) return parts.earlyExit(loaded, parseLayers(draftSpec), spec.kvTokens());
+        LoadedModel d;
         if (draftSpec.startsWith("random:")) {
-            LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
-            owned.add(shape);
-            checkDraftVocab(shape.config(), shape.source());
-            draftWeights = new DraftWeights(shape.config(), null, RANDOM_SEED + 1);
-            return parts.random(shape, RANDOM_SEED + 1, spec.kvTokens());
+            d = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
+            owned.add(d);
+            checkDraftVocab(d.config(), d.source());
+            draftWeights = new DraftWeights(d.config(), null, RANDOM_SEED + 1);
+        } else {
+            d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
+            owned.add(d);
+            checkDraftVocab(d.config(), d.source());
+            draftWeights = new DraftWeights(d.config(), d.weights());
         }
-        LoadedModel d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
-        owned.add(d);
-        checkDraftVocab(d.config(), d.source());
-        draftWeights = new DraftWeights(d.config(), d.weights());
-        return parts.of(d, spec.kvTokens());
+        if (easySpec() && parts.tensorParallel()) {
+            int gpus = spec.parallelism().tensorParallel();
+            return new EasySpecDraftModel(parts.layerParallel(d.config(), draftWeights.weights(), RANDOM_SEED + 1,
+                    easySpecPlan(gpus), spec.kvTokens()), spec.parallelism().policy());
+        }
+        return draftWeights.weights() == null ? parts.random(d, RANDOM_SEED + 1, spec.kvTokens()) : parts.of(d, spec.kvTokens());
     }
 
     private static Path requireDraft(Path path) {

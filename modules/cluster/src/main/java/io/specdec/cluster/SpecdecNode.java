@@ -136,10 +136,10 @@ public final class SpecdecNode implements AutoCloseable {
         int groupSize = config.getInt(Placement.TENSOR_PARALLEL);
         boolean groups = groupSize > 1;
         if (groups && rankModels != null && o.model() != null) requireDraftFitsGroup(o.model().parallelism(), groupSize);
-        if (o.model() != null && o.model().backend() == ModelRuntime.Backend.CUDA
-                && o.model().parallelism().draftMode().equals("easyspec") && !(groups && rankModels != null)) {
-            throw new IllegalArgumentException("on cuda the server drafts easyspec only over the ranks of a tensor-parallel group ("
-                    + Placement.TENSOR_PARALLEL + " > 1 with rank models); a device alone drafts sequentially");
+        if (o.model() != null && o.model().backend() == ModelRuntime.Backend.CUDA && o.model().parallelism().draftMode().equals("easyspec")
+                && o.model().parallelism().tensorParallel() == 1 && !(groups && rankModels != null)) {
+            throw new IllegalArgumentException("on cuda easyspec drafts over the target's GPUs (a replica on each): give tensor "
+                    + "parallelism 2 or more, or tensor-parallel groups over Pekko (" + Placement.TENSOR_PARALLEL + " > 1)");
         }
         List<ModelRuntime> runtimes = new ArrayList<>();
         try {

@@ -64,7 +64,7 @@ class BackendRuntimeTest {
     }
 
     @Test
-    void cudaSpecsRefuseEarlyExitDraftsOfSplitTargetsAndEasySpecDrafting() {
+    void cudaSpecsRefuseEarlyExitDraftsOfSplitTargetsAndEasySpecWithOneGpuPerTarget() {
         // a tensor-parallel target on cuda is served (split over GPUs d*tp ..); a draft of its own layers is not
         ModelRuntime.Parallelism tp2 = new ModelRuntime.Parallelism(2, "sequential", 2, null, "every-round");
         assertThat(new ModelRuntime.Spec("m", Path.of("m"), null, "random:draft.json", 1, 1024, tp2, ModelRuntime.Backend.CUDA,
@@ -72,9 +72,24 @@ class BackendRuntimeTest {
         assertThatThrownBy(() -> new ModelRuntime.Spec("m", Path.of("m"), null, "layers:2", 1, 1024, tp2,
                 ModelRuntime.Backend.CUDA, false))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("give a draft model");
-        assertThatThrownBy(() -> new ModelRuntime.Spec("m", Path.of("m"), null, "layers:1", 1, 1024,
-                new ModelRuntime.Parallelism(1, "easyspec", 2, null, "every-round"), ModelRuntime.Backend.CUDA, false))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sequentially on cuda");
+        // easyspec on cuda drafts over the target's GPUs (or a Pekko group's ranks): a node with one GPU per target and
+        // no groups is refused before anything loads
+        ModelRuntime.Spec alone = new ModelRuntime.Spec("m", Path.of("m"), null, "random:draft.json", 1, 1024,
+                new ModelRuntime.Parallelism(1, "easyspec", 2, null, "every-round"), ModelRuntime.Backend.CUDA, true);
+        assertThatThrownBy(() -> SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", TestModel.freePort(), List.of(),
+                List.of("frontend", "worker"), alone, 1, Coordinator.Settings.defaults(), ConfigFactory.empty())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("easyspec drafts over the target's GPUs");
+    }
+
+    @Test
+    void aLayerPlanWiderThanATensorParallelGroupIsRefusedAtStart() {
+        ModelRuntime.Spec spec = new ModelRuntime.Spec("m", Path.of("m"), null, "random:draft.json", 1, 1024,
+                new ModelRuntime.Parallelism(1, "easyspec", 3, "0-2|3", "every-round"));
+        var groups = ConfigFactory.parseString("specdec.placement.tensor-parallel = 2\nspecdec.placement.rank-model = cpu");
+        assertThatThrownBy(() -> SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", TestModel.freePort(), List.of(),
+                List.of("frontend", "worker"), spec, 1, Coordinator.Settings.defaults(), groups)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("run 3 layers at once")
+                .hasMessageContaining("drafts over its 2 ranks");
     }
 
     @Test

@@ -61,6 +61,9 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
 
     @Override public KvSequence newSequence() { return group.cache.newSequence(); }
 
+    /** The replicas' one block bookkeeping. */
+    public io.specdec.core.kv.PagedKvCache cache() { return group.cache; }
+
     @Override public List<float[][]> forward(List<SequenceInput> batch) {
         CudaTransformer.Step step = group.prepare(batch);
         return CudaTransformer.split(group.runLogits(step, false), step.plan().rowsPerInput(), config.vocabSize());
