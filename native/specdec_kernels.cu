@@ -199,7 +199,7 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
                                            const double* __restrict__ invFreq, const int* __restrict__ positions,
                                            const int* __restrict__ slots, float* __restrict__ qOut,
                                            bf16* __restrict__ kCache, bf16* __restrict__ vCache,
-                                           int heads, int kvHeads, int hd, int interleaved, float eps) {
+                                           int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo) {
     pdl_trigger();
     pdl_wait();
     int t = blockIdx.x;
@@ -215,7 +215,7 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
             int vh = h - heads - kvHeads;
             for (int i = lane; i < hd; i += 32) {
                 float v = row[base + i] + (bias ? bias[base + i] : 0.f);
-                vCache[slot * kvDim + vh * hd + i] = __float2bfloat16(v);
+                store_act(vCache, slot * kvDim + vh * hd + i, v, kvLo);
             }
             continue;
         }
@@ -246,8 +246,8 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
                 qOut[(size_t) t * qDim + base + b] = y1;
             } else {
                 int kh = h - heads;
-                kCache[slot * kvDim + kh * hd + a] = __float2bfloat16(y0);
-                kCache[slot * kvDim + kh * hd + b] = __float2bfloat16(y1);
+                store_act(kCache, slot * kvDim + kh * hd + a, y0, kvLo);
+                store_act(kCache, slot * kvDim + kh * hd + b, y1, kvLo);
             }
         }
     }
@@ -300,12 +300,34 @@ __device__ __forceinline__ float key_dot_128(const float* qs, const bf16* __rest
     return dot;
 }
 
+// q·k for one key row (one lane): the vectorized loads where hd allows them.
+__device__ __forceinline__ float key_dot(const float* qs, const bf16* __restrict__ kr, int hd, bool vec) {
+    float dot = 0.f;
+    if (vec && hd <= 128) {
+        dot = key_dot_128(qs, kr, hd);
+    } else if (vec) {
+        for (int i = 0; i < hd; i += 8) {
+            uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
+            const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float2 kf = __bfloat1622float2(k2[e]);
+                dot += qs[i + 2 * e] * kf.x + qs[i + 2 * e + 1] * kf.y;
+            }
+        }
+    } else {
+        for (int i = 0; i < hd; i++) dot += qs[i] * __bfloat162float(kr[i]);
+    }
+    return dot;
+}
+
+// kvLo: the K/V rows' second parts, kvLo elements after them (split KV, store_act), or 0.
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
 attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
                 bf16* __restrict__ out, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
                 const int* __restrict__ blockTables, const int* __restrict__ slotPositions,
                 const unsigned* __restrict__ masks, int heads, int kvHeads, int hd, int blockSize, int window,
-                float scale, long lo) {
+                float scale, long lo, long kvLo) {
     pdl_trigger();
     pdl_wait();
     __shared__ __align__(16) float qs[ATT_MAX_HD];
@@ -335,22 +357,8 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
         if (visible) {
             slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
             const bf16* kr = kCache + slot * kvDim + kvh * hd;
-            float dot = 0.f;
-            if (vec && hd <= 128) {
-                dot = key_dot_128(qs, kr, hd);
-            } else if (vec) {
-                for (int i = 0; i < hd; i += 8) {
-                    uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
-                    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        float2 kf = __bfloat1622float2(k2[e]);
-                        dot += qs[i + 2 * e] * kf.x + qs[i + 2 * e + 1] * kf.y;
-                    }
-                }
-            } else {
-                for (int i = 0; i < hd; i++) dot += qs[i] * __bfloat162float(kr[i]);
-            }
+            float dot = key_dot(qs, kr, hd, vec);
+            if (kvLo) dot += key_dot(qs, kr + kvLo, hd, vec);   // the key's second part (split KV)
             s = dot;
         }
         float tileMax = warp_max(s);
@@ -371,7 +379,7 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
 #pragma unroll
             for (int r = 0; r < ATT_MAX_HD / 32; r++) {
                 int i = lane + 32 * r;
-                if (i < hd) acc[r] += pk * __bfloat162float(vr[i]);
+                if (i < hd) acc[r] += pk * (kvLo ? __bfloat162float(vr[i]) + __bfloat162float(vr[i + kvLo]) : __bfloat162float(vr[i]));
             }
         }
         m = mNew;
@@ -1087,7 +1095,7 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
                 float* __restrict__ part, float* __restrict__ ml, const int* __restrict__ tokMeta,
                 const int* __restrict__ seqMeta, const int* __restrict__ blockTables,
                 const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads,
-                int hd, int blockSize, int window, float scale, int maxSplits) {
+                int hd, int blockSize, int window, float scale, int maxSplits, long kvLo) {
     __shared__ __align__(16) float qs[ATT_MAX_HD];
     __shared__ float accS[ATT_WARPS][ATT_MAX_HD];
     __shared__ float mS[ATT_WARPS], lS[ATT_WARPS];
@@ -1119,22 +1127,8 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
         if (visible) {
             slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
             const bf16* kr = kCache + slot * kvDim + kvh * hd;
-            float dot = 0.f;
-            if (vec && hd <= 128) {
-                dot = key_dot_128(qs, kr, hd);
-            } else if (vec) {
-                for (int i = 0; i < hd; i += 8) {
-                    uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
-                    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        float2 kf = __bfloat1622float2(k2[e]);
-                        dot += qs[i + 2 * e] * kf.x + qs[i + 2 * e + 1] * kf.y;
-                    }
-                }
-            } else {
-                for (int i = 0; i < hd; i++) dot += qs[i] * __bfloat162float(kr[i]);
-            }
+            float dot = key_dot(qs, kr, hd, vec);
+            if (kvLo) dot += key_dot(qs, kr + kvLo, hd, vec);   // the key's second part (split KV)
             s = dot;
         }
         float tileMax = warp_max(s);
@@ -1155,7 +1149,7 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
 #pragma unroll
             for (int r = 0; r < ATT_MAX_HD / 32; r++) {
                 int i = lane + 32 * r;
-                if (i < hd) acc[r] += pk * __bfloat162float(vr[i]);
+                if (i < hd) acc[r] += pk * (kvLo ? __bfloat162float(vr[i]) + __bfloat162float(vr[i + kvLo]) : __bfloat162float(vr[i]));
             }
         }
         m = mNew;
@@ -1254,12 +1248,14 @@ __device__ __forceinline__ void butterfly_step(float* sp, int lane) {
 
 #define GQA_SMEM_FLOATS(HD) (GQA_MAX_GROUP * (HD) * 2 + 2 * GQA_MAX_GROUP + 2 * GQA_WARPS * 32)
 
-template <int DPL, int BATCH>
+// KVLO: the K/V rows have second parts kvLo elements after them (split KV, store_act); its own instantiations, so the
+// kernels without it are unchanged.
+template <int DPL, int BATCH, bool KVLO>
 __device__ __forceinline__ void attention_gqa(float* smem, const float* __restrict__ q, const bf16* __restrict__ kCache,
         const bf16* __restrict__ vCache, bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml,
         int* __restrict__ counters, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
         const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
-        int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits, long outLo) {
+        int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo) {
     constexpr int HD = DPL * 32;
     typedef typename VRow<DPL>::type VT;
     __shared__ int mergeHere;
@@ -1342,6 +1338,15 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
                         float2 f = __bfloat1622float2(k2[e]);
                         dot += qr[2 * e] * f.x + qr[2 * e + 1] * f.y;
                     }
+                    if (KVLO) {
+                        VT kl = *reinterpret_cast<const VT*>(kLane + kvLo + (size_t) mySlots[k0 + u] * kvDim);
+                        const __nv_bfloat162* l2 = reinterpret_cast<const __nv_bfloat162*>(&kl);
+#pragma unroll
+                        for (int e = 0; e < DPL / 2; e++) {
+                            float2 f = __bfloat1622float2(l2[e]);
+                            dot += qr[2 * e] * f.x + qr[2 * e + 1] * f.y;
+                        }
+                    }
                     sp[k0 + u] = dot;
                 }
             }
@@ -1378,6 +1383,16 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
                         float2 f = __bfloat1622float2(v2[e]);
                         acc[2 * e] += pk * f.x;
                         acc[2 * e + 1] += pk * f.y;
+                    }
+                    if (KVLO) {
+                        VT vl = *reinterpret_cast<const VT*>(vBase + kvLo + (size_t) mySlots[k0 + u] * kvDim);
+                        const __nv_bfloat162* l2 = reinterpret_cast<const __nv_bfloat162*>(&vl);
+#pragma unroll
+                        for (int e = 0; e < DPL / 2; e++) {
+                            float2 f = __bfloat1622float2(l2[e]);
+                            acc[2 * e] += pk * f.x;
+                            acc[2 * e + 1] += pk * f.y;
+                        }
                     }
                 }
             }
@@ -1470,26 +1485,33 @@ extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32) attention_noop(int 
 // tile up to head size 128, one memory round trip each for K and V, at ~200 registers; the _many kernels (served batch
 // steps) take 16 at a time in ~120 registers, so more blocks fit an SM when the grid is large. Loads only are grouped
 // differently: both add up in the same order, so their outputs are equal bit for bit.
-#define ATTENTION_GQA_KERNEL(NAME, DPL, BATCH, MIN_BLOCKS) \
+#define ATTENTION_GQA_KERNEL(NAME, DPL, BATCH, MIN_BLOCKS, KVLO) \
 extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32, MIN_BLOCKS) \
 NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, \
      bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
      const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ blockTables, \
      const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads, \
-     int blockSize, int window, float scale, int maxSplits, long outLo) { \
+     int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo) { \
     __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
     pdl_trigger(); \
     pdl_wait(); \
-    attention_gqa<DPL, BATCH>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, \
-            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo); \
+    attention_gqa<DPL, BATCH, KVLO>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, \
+            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, kvLo); \
 }
 
-ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2)
-ATTENTION_GQA_KERNEL(attention_gqa_hd128, 4, 32, 2)
-ATTENTION_GQA_KERNEL(attention_gqa_hd256, 8, 16, 2)
-ATTENTION_GQA_KERNEL(attention_gqa_hd64_many, 2, 16, 4)
-ATTENTION_GQA_KERNEL(attention_gqa_hd128_many, 4, 16, 4)
-ATTENTION_GQA_KERNEL(attention_gqa_hd256_many, 8, 16, 3)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128, 4, 32, 2, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256, 8, 16, 2, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_many, 2, 16, 4, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_many, 4, 16, 4, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_many, 8, 16, 3, false)
+// split KV (-Dspecdec.cuda.splitKv, opt-in): the few-token shapes take 16 rows at a time (two loads per row)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_kvlo, 2, 16, 2, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_kvlo, 4, 16, 2, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_kvlo, 8, 8, 2, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_many_kvlo, 2, 16, 4, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_many_kvlo, 4, 16, 4, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_kvlo, 8, 8, 3, true)
 
 // ---- GEMV variants for decode (issue #4: decode at the HBM floor) --------------------------------------------
 // y[t, n] (+)= W[n, :] . x[t, :] with S warps sharing one row (each a strided part of K) and R rows per block, weights

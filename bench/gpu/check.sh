@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|split|split-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
+# kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
+#        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
+#        HF comparisons and interleaved decode rounds with these variants; kv-hf: the checks and HF comparisons only.
 # split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true, the default: decode
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
@@ -47,7 +50,8 @@ variant_rounds() {   # variant_rounds NAME:-Dflag=value ...: mma checks, decode 
   run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
     for variant in "$@"; do
-      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+      read -ra flags <<< "${variant#*:}"
+      v=("${check[0]}" "${flags[@]}" "${check[@]:1}")
       run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
       run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
     done
@@ -69,8 +73,15 @@ if [ "$mode" = mma ]; then   # verify-sized forwards: CUDA-core GEMV vs tensor-c
   run bench-1b-mma 150 "${mma_check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=done
 fi
+if [ "$mode" = kv ] || [ "$mode" = kv-hf ]; then   # split KV (opt-in) on top of split activations
+  run splitk 300 "${check[@]}" splitk
+  variants=(split-all:-Dspecdec.cuda.splitActivations=all
+            "split-all-kv:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.splitKv=true"
+            split-kv:-Dspecdec.cuda.splitKv=true)
+  [ "$mode" = kv ] && mode=split || mode=split-hf
+fi
 if [ "$mode" = split ] || [ "$mode" = split-hf ]; then   # split activations vs bf16 matmul inputs: accuracy, then cost
-  variants=(bf16:-Dspecdec.cuda.splitActivations=false split:-Dspecdec.cuda.splitActivations=true
+  [ -n "${variants+x}" ] || variants=(bf16:-Dspecdec.cuda.splitActivations=false split:-Dspecdec.cuda.splitActivations=true
             split-all:-Dspecdec.cuda.splitActivations=all)
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
@@ -78,7 +89,8 @@ if [ "$mode" = split ] || [ "$mode" = split-hf ]; then   # split activations vs 
   # logits as a generation computes them (prefill of the 32-token prompt, then decode steps), then of one forward
   for how in gen:32 one-forward:0; do
     for variant in "${variants[@]}"; do
-      v=("${check[0]}" "${variant#*:}" "${check[@]:1}")
+      read -ra flags <<< "${variant#*:}"
+      v=("${check[0]}" "${flags[@]}" "${check[@]:1}")
       for m in small:hf hf8b:hf8b; do
         run "${m#*:}-logits-${variant%%:*}-${how%%:*}" 180 "${v[@]}" hf-logits "$work/${m%%:*}" "$work/${m%%:*}/tokens.txt" "$work/${m%%:*}/gpu_logits.f32" "${how#*:}"
         run "${m#*:}-compare-${variant%%:*}-${how%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/${m%%:*}"

@@ -86,6 +86,8 @@ public final class CudaDevice implements AutoCloseable {
     public static final java.util.Set<String> PROGRAMMATIC_KERNELS = java.util.Set.of("rmsnorm_bf16", "rmsnorm_vec_bf16",
             "qkv_rope_append", "attention_paged", "attention_gqa_hd64", "attention_gqa_hd128", "attention_gqa_hd256",
             "attention_gqa_hd64_many", "attention_gqa_hd128_many", "attention_gqa_hd256_many",
+            "attention_gqa_hd64_kvlo", "attention_gqa_hd128_kvlo", "attention_gqa_hd256_kvlo",
+            "attention_gqa_hd64_many_kvlo", "attention_gqa_hd128_many_kvlo", "attention_gqa_hd256_many_kvlo",
             "swiglu_bf16", "gemm_skinny_mma", "gemv_bf16", "argmax_rows");
 
     /** Programmatic launches where the GPU has them and they are not turned off, else null. */

@@ -88,6 +88,15 @@ public final class CudaTransformer implements LanguageModel {
     /** Whether cuBLAS passes (prefill) add W·lo too ({@code all}). */
     private final boolean splitPrefill;
     public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
+    /**
+     * Split KV, opt-in ({@value #SPLIT_KV_PROPERTY}{@code =true}): every K/V element is stored as bf16 hi plus bf16
+     * lo = bf16(x - hi) ({@code store_act}), the lo parts {@code kvLo} elements after the hi parts of each layer's
+     * buffer, and attention adds both. Doubles the KV cache's memory and the bytes attention reads; for the accuracy
+     * the bf16 cache costs (with split activations {@code all}, the rest of the 8B shape's error against fp32
+     * transformers: docs in bench/README.md). 0 when off.
+     */
+    private final long kvLo;
+    public static final String SPLIT_KV_PROPERTY = "specdec.cuda.splitKv";
     /** RMSNorm through the compact rmsnorm_vec_bf16 ({@link #norm}); {@code -Dspecdec.cuda.scalarNorm=true} turns it off. */
     private final boolean vectorNorm;
     /** Told where each stage of a forward begins (GpuCheck's decode-profile); forwards run without graphs meanwhile. */
@@ -137,17 +146,20 @@ public final class CudaTransformer implements LanguageModel {
         this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
         this.mmaFromTokens = Integer.getInteger("specdec.cuda.mmaFromTokens", 1);
         long slotBytes = 2L * config.kvDim();
+        kvLo = Boolean.getBoolean(SPLIT_KV_PROPERTY) ? (long) blocks * blockSize * config.kvDim() : 0;
+        int parts = kvLo != 0 ? 2 : 1;
         keys = new DeviceBuffer[config.layers()];
         values = new DeviceBuffer[config.layers()];
         for (int l = 0; l < config.layers(); l++) {
-            keys[l] = device.allocate(slotBytes * blocks * blockSize);
-            values[l] = device.allocate(slotBytes * blocks * blockSize);
+            keys[l] = device.allocate(parts * slotBytes * blocks * blockSize);
+            values[l] = device.allocate(parts * slotBytes * blocks * blockSize);
         }
         this.cache = sharedCache != null ? sharedCache : new PagedKvCache(blocks, blockSize, kvStore());
         device.preload("embed_gather", "rmsnorm_bf16", "qkv_rope_append", "attention_paged", "swiglu_bf16", "gemv_bf16",
                 "argmax_rows");
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
         splitK = SplitKAttention.create(device, config, SPLIT_ATTENTION_MAX_TOKENS);
+        if (splitK != null && kvLo != 0) splitK.preloadSplitKv();
         earlyWeights = device.programmaticLaunches() && Boolean.getBoolean(EARLY_WEIGHTS_PROPERTY);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
@@ -164,22 +176,28 @@ public final class CudaTransformer implements LanguageModel {
         device.copyToDevice(inverseFrequencies, inv);
     }
 
-    /** Copies this transformer's K/V (every layer) on its own device, as the block manager asks. */
+    /** Copies this transformer's K/V (every layer, both parts with split KV) on its own device, as the block manager asks. */
     KvBlockStore kvStore() {
         long slotBytes = 2L * config.kvDim();
         return new KvBlockStore() {
             @Override public void copyBlock(int source, int target) {
                 long n = slotBytes * blockSize;
-                for (int l = 0; l < keys.length; l++) {
-                    device.copy(keys[l].slice(target * n, n), keys[l].slice(source * n, n), n);
-                    device.copy(values[l].slice(target * n, n), values[l].slice(source * n, n), n);
-                }
+                copy(target * n, source * n, n);
             }
 
             @Override public void copySlot(int sourceSlot, int targetSlot) {
+                copy(targetSlot * slotBytes, sourceSlot * slotBytes, slotBytes);
+            }
+
+            private void copy(long to, long from, long bytes) {
+                copyPart(0, to, from, bytes);
+                if (kvLo != 0) copyPart(2 * kvLo, to, from, bytes);   // the second parts, 2 * kvLo bytes on
+            }
+
+            private void copyPart(long part, long to, long from, long bytes) {
                 for (int l = 0; l < keys.length; l++) {
-                    device.copy(keys[l].slice(targetSlot * slotBytes, slotBytes), keys[l].slice(sourceSlot * slotBytes, slotBytes), slotBytes);
-                    device.copy(values[l].slice(targetSlot * slotBytes, slotBytes), values[l].slice(sourceSlot * slotBytes, slotBytes), slotBytes);
+                    device.copy(keys[l].slice(part + to, bytes), keys[l].slice(part + from, bytes), bytes);
+                    device.copy(values[l].slice(part + to, bytes), values[l].slice(part + from, bytes), bytes);
                 }
             }
         };
@@ -788,13 +806,14 @@ public final class CudaTransformer implements LanguageModel {
         }
         enter(Stage.ROPE_APPEND);
         if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
-                k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps);
+                k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps, kvLo);
         enter(Stage.ATTENTION);
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
-                lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale);
+                lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(),
+                scale, kvLo);
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
-                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens));
+                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens), kvLo);
         enter(Stage.O_PROJ);
         matmul(w.wo(), ws.attention, lo(ws.attentionLo, tokens), out, tokens, dim, qDim, accumulate);
     }

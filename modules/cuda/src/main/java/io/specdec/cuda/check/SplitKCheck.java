@@ -74,7 +74,7 @@ final class SplitKCheck {
         System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, "0");
         DeviceBuffer out = device.allocate(2L * expected.length);
         try (SplitKAttention many = SplitKAttention.create(device, shape, t)) {
-            many.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+            many.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
             return java.util.Arrays.equals(expected, bf16ToHost(device, out, expected.length));
         } finally {
             device.free(out);
@@ -133,15 +133,15 @@ final class SplitKCheck {
             DeviceBuffer tokMeta = md.slice(0, 12L * t), seqMeta = md.slice(4L * oSeq, 24);
             float scale = (float) (1 / Math.sqrt(k.hd()));
             device.launch("attention_paged", t, k.heads(), 128, qd, kc, vc, paged, tokMeta, seqMeta, md, md, md,
-                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo);
-            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo, 0L);
+            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
             float[] a = bf16ToHost(device, paged, t * qDim), b = bf16ToHost(device, split, t * qDim);
             // hi + lo of both kernels: f32 attention by two summation orders, so far closer than the bf16 parts
             float[] aFull = plusLo(a, bf16ToHost(device, paged.slice(2 * outLo, 2 * outLo), t * qDim));
             float[] bFull = plusLo(b, bf16ToHost(device, split.slice(2 * outLo, 2 * outLo), t * qDim));
             // again: the grouped kernel's last block resets the split counters, so a second launch (a graph replay)
             // must give the same bits
-            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale);
+            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
             if (!java.util.Arrays.equals(b, bf16ToHost(device, split, t * qDim))) {
                 System.out.printf("  split-K %s: a second launch gave different values%n", k.name());
                 return Double.NaN;
@@ -153,7 +153,7 @@ final class SplitKCheck {
             }
             if (LATENCY_CASE.equals(k.name())) {
                 latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head"), () -> splitK.enqueue(qd, kc,
-                        vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale));
+                        vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L));
                 DeviceBuffer x = device.allocate(4L * qDim), w = device.allocate(4L * qDim), xb = device.allocate(2L * qDim);
                 try {
                     device.launch("fill_f32", 16, 1, 256, x, (long) qDim, 1f);
@@ -172,9 +172,47 @@ final class SplitKCheck {
                         k.name(), worstFull, SPLIT_PARTS_TOLERANCE);
                 return Double.NaN;
             }
+            if (!splitKvAgrees(device, splitK, k, aFull, qd, kc, vc, tokMeta, seqMeta, md, t, slots, scale, r)) return Double.NaN;
             return worst;
         } finally {
             for (DeviceBuffer x : List.of(kc, vc, qd, md, paged, split)) device.free(x);
+        }
+    }
+
+    /**
+     * Split KV: the same keys and values (as hi parts) plus small random second parts at kvLo; attention_paged and
+     * split-K, both reading the second parts, must agree (hi + lo outputs) as closely as without them, and differ from
+     * the output without them (the second parts were read).
+     */
+    private static boolean splitKvAgrees(CudaDevice device, SplitKAttention splitK, Case k, float[] withoutLo, DeviceBuffer qd,
+                                         DeviceBuffer kc, DeviceBuffer vc, DeviceBuffer tokMeta, DeviceBuffer seqMeta,
+                                         DeviceBuffer md, int t, long slots, float scale, SplittableRandom r) {
+        int qDim = k.heads() * k.hd(), kvDim = k.kvHeads() * k.hd();
+        long kvLo = slots * kvDim, outLo = (long) t * qDim;
+        DeviceBuffer k2 = device.allocate(4 * slots * kvDim), v2 = device.allocate(4 * slots * kvDim);
+        DeviceBuffer paged = device.allocate(4L * t * qDim), split = device.allocate(4L * t * qDim);
+        try {
+            splitK.preloadSplitKv();
+            device.copy(k2, kc, 2 * slots * kvDim);
+            device.copy(v2, vc, 2 * slots * kvDim);
+            device.launch("fill_normal_bf16", 4096, 1, 256, k2.slice(2 * kvLo, 2 * kvLo), kvLo, 3L + r.nextLong(), 1f / 256);
+            device.launch("fill_normal_bf16", 4096, 1, 256, v2.slice(2 * kvLo, 2 * kvLo), kvLo, 4L + r.nextLong(), 1f / 256);
+            device.launch("attention_paged", t, k.heads(), 128, qd, k2, v2, paged, tokMeta, seqMeta, md, md, md,
+                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo, kvLo);
+            splitK.enqueue(qd, k2, v2, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(),
+                    scale, kvLo);
+            float[] a = plusLo(bf16ToHost(device, paged, t * qDim), bf16ToHost(device, paged.slice(2 * outLo, 2 * outLo), t * qDim));
+            float[] b = plusLo(bf16ToHost(device, split, t * qDim), bf16ToHost(device, split.slice(2 * outLo, 2 * outLo), t * qDim));
+            double agree = worstRowError(a, b, t * k.heads(), k.hd()), moved = worstRowError(withoutLo, a, t * k.heads(), k.hd());
+            System.out.printf("  split-K %s, split KV: paged vs split-K %.2e, vs without the second parts %.2e%n", k.name(), agree, moved);
+            if (!(agree <= SPLIT_PARTS_TOLERANCE) || !(moved > 10 * SPLIT_PARTS_TOLERANCE)) {
+                System.out.printf("  split-K %s: split KV wrong (agree %.2e must be <= %.0e, effect %.2e must be > %.0e)%n",
+                        k.name(), agree, SPLIT_PARTS_TOLERANCE, moved, 10 * SPLIT_PARTS_TOLERANCE);
+                return false;
+            }
+            return true;
+        } finally {
+            for (DeviceBuffer x : List.of(k2, v2, paged, split)) device.free(x);
         }
     }
 
