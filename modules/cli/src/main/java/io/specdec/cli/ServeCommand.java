@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigFactory;
 import io.specdec.cluster.ClusterDiscovery;
 import io.specdec.cluster.Coordinator;
 import io.specdec.cluster.ModelRuntime;
+import io.specdec.cluster.Placement;
 import io.specdec.cluster.SpecdecNode;
 import io.specdec.server.LogFormat;
 import io.specdec.server.ServerOptions;
@@ -78,6 +79,14 @@ final class ServeCommand implements Callable<Integer> {
                     + "per device; refused when the driver sees fewer) (default: ${DEFAULT-VALUE}).")
     int devices;
 
+    @Option(names = "--group-size", paramLabel = "N", defaultValue = "1",
+            description = "Tensor-parallel groups over the cluster (docs/multi-gpu.md): N devices, of this node and others, "
+                    + "form ONE replica, each running its shard of the target and a replica of the draft (--draft-mode "
+                    + "easyspec: drafting layer-parallel over the group). Every node must give the same N. cpu: the devices "
+                    + "must share one process (e.g. --devices N); cuda: one process per GPU works (NCCL). 1 = off, every "
+                    + "device a replica of its own (default: ${DEFAULT-VALUE}).")
+    int groupSize;
+
     @Option(names = "--draft", paramLabel = "PATH|layers:N|none",
             description = "Draft model for speculation: a checkpoint sharing the tokenizer, or the target's first N layers. "
                     + "Default: the default model's draft; none for other models (n-gram drafting still works).")
@@ -112,6 +121,15 @@ final class ServeCommand implements Callable<Integer> {
         }
         Map<String, Object> m = new HashMap<>();
         m.put(ClusterDiscovery.KEY, method.configName());
+        if (groupSize < 1) throw new IllegalArgumentException("--group-size must be at least 1, got " + groupSize);
+        if (groupSize > 1) {
+            if (model.tensorParallel() > 1) {
+                throw new IllegalArgumentException("--group-size " + groupSize + " and --tp " + model.tensorParallel()
+                        + " exclude each other: a group's ranks split the target over devices already");
+            }
+            m.put(Placement.TENSOR_PARALLEL, groupSize);
+            if (!model.cuda()) m.put(SpecdecNode.RANK_MODEL, "cpu");   // cuda: its RankModels are passed at start
+        }
         if (method == ClusterDiscovery.KUBERNETES_API) {
             m.put("pekko.management.http.port", managementPort);
             m.put("pekko.discovery.kubernetes-api.pod-label-selector", podSelector);
@@ -159,8 +177,12 @@ final class ServeCommand implements Callable<Integer> {
         }
         ModelRuntime.Spec spec = null;
         if (roles.contains("worker")) spec = modelSpec();
-        SpecdecNode node = SpecdecNode.start(new SpecdecNode.Options(host, clusterPort, seedNodes, roles, spec, devices,
-                new Coordinator.Settings(maxQueue, maxBatch, 256), clusterConfig()));
+        var nodeOptions = new SpecdecNode.Options(host, clusterPort, seedNodes, roles, spec, devices,
+                new Coordinator.Settings(maxQueue, maxBatch, 256), clusterConfig());
+        SpecdecNode node = groupSize > 1 && model.cuda()
+                ? SpecdecNode.start(nodeOptions, io.specdec.cuda.Nccl::uniqueId,
+                        new CudaRankModels(0, randomWeights.enabled() ? ModelRuntime.RANDOM_SEED : null))
+                : SpecdecNode.start(nodeOptions);
         ServerOptions options = ServerOptions.plaintext(host, port, metricsPort, token)
                 .withOperatorSubjects(Set.copyOf(operatorSubjects));
         if (tlsCert != null || tlsKey != null) options = options.withTls(tlsCert, tlsKey, tlsClientCa);

@@ -149,7 +149,13 @@ final class CudaParts implements AutoCloseable {
     }
 
     @Override public void close() {
-        layerParallel.forEach(CudaLayerParallelModel::close);   // their rank threads' work before the ranks go
+        for (CudaLayerParallelModel m : layerParallel) {   // their rank threads' work before the ranks go
+            try {
+                m.close();
+            } catch (RuntimeException e) {
+                // closing at shutdown: the GPUs are released below either way
+            }
+        }
         gpu.close();   // frees every allocation of the device, the models' included (a borrowed one: nothing)
         if (target instanceof CudaTensorParallelModel tp) tp.close();
         ranks.reversed().forEach(CudaRank::close);

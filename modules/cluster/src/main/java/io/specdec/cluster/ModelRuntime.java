@@ -72,7 +72,6 @@ public final class ModelRuntime implements AutoCloseable {
                 throw new IllegalArgumentException("draft " + draft + " shares the target's weights, which tensor parallelism "
                         + parallelism.tensorParallel() + " splits over GPUs: give a draft model (a path or random:CONFIG.json)");
             }
-
         }
 
         public Spec(String name, Path model, Path tokenizer, String draft, int threads, int kvTokens, Parallelism parallelism) {

@@ -7,8 +7,9 @@ import io.specdec.core.parallel.LayerParallelModel;
 
 /**
  * How a group's ranks draft (every backend's {@link RankModels}): each rank holds a full replica of the runtime's
- * draft; in draft mode easyspec the group's ranks are the draft devices, so fuzzy steps run over min(draft devices,
- * ranks) of them (the configured plan, or the standard one); otherwise every layer runs exactly on every rank.
+ * draft; in draft mode easyspec the group's ranks are the draft devices, all of them, as the target's GPUs are for
+ * {@code --tp N} (the configured plan, or the standard one in groups of the group size); otherwise every layer runs
+ * exactly on every rank.
  */
 public final class RankDrafts {
     private RankDrafts() {
@@ -21,7 +22,7 @@ public final class RankDrafts {
 
     /** The layer plan of a rank's replica: EasySpec's over the ranks, or one layer per group (sequential). */
     public static LayerGroupPlan plan(ModelRuntime runtime, int ranks) {
-        if (easySpec(runtime, ranks)) return runtime.easySpecPlan(Math.min(runtime.spec().parallelism().draftDevices(), ranks));
+        if (easySpec(runtime, ranks)) return runtime.easySpecPlan(ranks);
         return LayerGroupPlan.standard(runtime.draftWeights().config().layers(), 1, 0);
     }
 

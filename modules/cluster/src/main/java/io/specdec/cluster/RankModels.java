@@ -2,6 +2,7 @@ package io.specdec.cluster;
 
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.kv.PagedKvCache;
+import io.specdec.core.parallel.LayerParallelModel;
 
 /**
  * Opens a device's rank of a tensor-parallel group: its shard of the device runtime's target, connected to the other
@@ -20,7 +21,7 @@ public interface RankModels {
      * ranks. It is closed before the model.
      */
     record RankModel(LanguageModel model, PagedKvCache cache, java.util.function.Consumer<String> abort,
-                     io.specdec.core.parallel.LayerParallelModel draft) {
+                     LayerParallelModel draft) {
         public RankModel(LanguageModel model, PagedKvCache cache, java.util.function.Consumer<String> abort) {
             this(model, cache, abort, null);
         }

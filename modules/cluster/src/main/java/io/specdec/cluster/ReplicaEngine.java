@@ -12,6 +12,7 @@ import io.specdec.core.model.ModelConfig;
 import io.specdec.core.sampling.SamplingParams;
 import io.specdec.core.speculative.AdaptiveGamma;
 import io.specdec.core.speculative.Drafter;
+import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.GammaPolicy;
 import io.specdec.core.speculative.SpeculationStats;
 
@@ -33,6 +34,7 @@ final class ReplicaEngine implements AutoCloseable {
     private final String deviceId;
     private final String stepFailureStatus;
     private final Function<String, Drafter> drafters;
+    private final boolean replicated;
     private final BatchEngine engine;
     private final Map<String, BatchSequence> byRequest = new HashMap<>();
     private final Map<Long, String> requestOf = new HashMap<>();
@@ -48,6 +50,17 @@ final class ReplicaEngine implements AutoCloseable {
      */
     ReplicaEngine(ModelRuntime runtime, LanguageModel target, PagedKvCache cache, int prefillChunk, String deviceId,
                   String stepFailureStatus, Function<String, Drafter> drafters) {
+        this(runtime, target, cache, prefillChunk, deviceId, stepFailureStatus, drafters, false);
+    }
+
+    /**
+     * @param replicated whether other engines must take the same decisions from the same plans (a group's ranks):
+     *                   adaptive γ then uses a cost ratio fixed from the models' sizes instead of this engine's own
+     *                   timings, which differ between ranks and would make them draft and verify different lengths
+     */
+    ReplicaEngine(ModelRuntime runtime, LanguageModel target, PagedKvCache cache, int prefillChunk, String deviceId,
+                  String stepFailureStatus, Function<String, Drafter> drafters, boolean replicated) {
+        this.replicated = replicated;
         this.runtime = runtime;
         this.drafters = drafters;
         this.cache = cache;
@@ -127,8 +140,7 @@ final class ReplicaEngine implements AutoCloseable {
                 GammaPolicy gamma = null;
                 if (a.drafter() != null) {
                     drafter = drafters.apply(a.drafter());
-                    gamma = a.gamma() > 0 ? GammaPolicy.fixed(a.gamma())
-                            : new AdaptiveGamma(a.gammaMin(), a.gammaMax(), Math.clamp(4, a.gammaMin(), a.gammaMax()), 0.9);
+                    gamma = a.gamma() > 0 ? GammaPolicy.fixed(a.gamma()) : adaptive(a, drafter);
                 }
                 var detokenizer = runtime.tokenizer().newStreamingDetokenizer(a.prompt().length <= 1);
                 BatchSequence s = engine.add(a.prompt(), a.params(), drafter, gamma, detokenizer::push, a.logprobs(),
@@ -181,6 +193,15 @@ final class ReplicaEngine implements AutoCloseable {
         finishedLastStep = finished;
         return new StepResult(plan.iteration(), events, engine.size(), cache.totalBlocks() - cache.freeBlocks(),
                 cache.totalBlocks(), System.nanoTime() - t0);
+    }
+
+    private GammaPolicy adaptive(StepPlan.Admit a, Drafter drafter) {
+        AdaptiveGamma gamma = new AdaptiveGamma(a.gammaMin(), a.gammaMax(), Math.clamp(4, a.gammaMin(), a.gammaMax()), 0.9);
+        if (!replicated) return gamma;
+        // decode is a weight stream: a draft token costs about its share of the bytes; n-grams cost nothing
+        double c = drafter instanceof ModelDrafter md
+                ? (double) md.model().config().parameterCount() / engine.target().config().parameterCount() : 0;
+        return gamma.withFixedCostRatio(c);
     }
 
     /** Requests that finished or failed in the last step (a group's leader passes them on with the next plan). */

@@ -2,6 +2,7 @@ package io.specdec.cluster;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.specdec.core.parallel.LayerGroupPlan;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
@@ -113,12 +114,31 @@ public final class SpecdecNode implements AutoCloseable {
     }
 
     /**
+     * What every group formation would otherwise refuse, refused once at start: in draft mode easyspec a draft the ranks
+     * cannot hold a replica of (cuda, {@code layers:N}: the target's GPU weights, which the ranks split), or a
+     * configured layer plan for another number of layers than the draft has.
+     */
+    private static void requireRankDrafts(ModelRuntime runtime) {
+        ModelRuntime.Parallelism p = runtime.spec().parallelism();
+        if (!p.draftMode().equals("easyspec") || !runtime.hasDraftModel()) return;
+        ModelRuntime.DraftWeights d = runtime.draftWeights();
+        if (d == null) {
+            throw new IllegalArgumentException("draft " + runtime.spec().draft() + " shares the target's GPU weights, which a "
+                    + "tensor-parallel group's ranks split: easyspec over the group needs a draft model (a path or random:CONFIG.json)");
+        }
+        if (p.layerGroups() != null && LayerGroupPlan.parse(p.layerGroups()).layers() != d.config().layers()) {
+            throw new IllegalArgumentException("layer groups " + p.layerGroups() + " cover " + LayerGroupPlan.parse(p.layerGroups()).layers()
+                    + " layers, the draft has " + d.config().layers());
+        }
+    }
+
+    /**
      * A group's ranks are its EasySpec draft devices: a configured layer plan may not run more layers at once than a
      * group has ranks (refused here, at start, rather than by every group formation after it).
      */
     private static void requireDraftFitsGroup(ModelRuntime.Parallelism p, int groupSize) {
         if (!p.draftMode().equals("easyspec") || p.layerGroups() == null) return;
-        int width = io.specdec.core.parallel.LayerGroupPlan.parse(p.layerGroups()).width();
+        int width = LayerGroupPlan.parse(p.layerGroups()).width();
         if (width > groupSize) {
             throw new IllegalArgumentException("layer groups " + p.layerGroups() + " run " + width + " layers at once, but a "
                     + "tensor-parallel group (" + Placement.TENSOR_PARALLEL + " = " + groupSize + ") drafts over its "
@@ -145,6 +165,7 @@ public final class SpecdecNode implements AutoCloseable {
         try {
             if (o.roles().contains("worker")) {
                 for (int d = 0; d < o.devices(); d++) runtimes.add(new ModelRuntime(o.model(), "specdec-" + deviceId(o, d), d));
+                if (groups && rankModels != null && !runtimes.isEmpty()) requireRankDrafts(runtimes.getFirst());
             }
         } catch (RuntimeException e) {
             runtimes.forEach(ModelRuntime::close);

@@ -5,6 +5,9 @@ import io.specdec.core.speculative.Drafter;
 import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.core.speculative.NgramDrafter;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -27,7 +30,7 @@ import java.util.concurrent.TimeUnit;
  * on the member's thread.
  */
 public final class TensorRankShard implements GroupShard {
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TensorRankShard.class);
+    private static final Logger LOG = LoggerFactory.getLogger(TensorRankShard.class);
     private final ModelRuntime runtime;
     private final RankModels models;
     private final int prefillChunk;
@@ -75,16 +78,21 @@ public final class TensorRankShard implements GroupShard {
         RankModels.RankModel opened = models.open(runtime, device, join.rank(), join.size(), join.communicatorId());
         model = opened;
         if (opened.draft() == null && runtime.hasDraftModel()) {
-            LOG.warn("device {}: rank {} holds no replica of the draft ({}: it shares the target's GPU weights, which the "
-                    + "group splits); the group drafts with n-grams", deviceId, join.rank(), runtime.spec().draft());
+            LOG.warn("device {}: rank {} holds no replica of the draft {}; the group drafts with n-grams", deviceId,
+                    join.rank(), runtime.spec().draft());
         }
         watchdog = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("specdec-rank-watchdog-" + deviceId).factory());
         ReplicaEngine replica = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId,
-                "UNAVAILABLE", kind -> drafter(kind, draft));
+                "UNAVAILABLE", kind -> drafter(kind, draft), true);
         engine = replica;
-        draft = opened.draft() == null ? null
-                : RankDrafts.drafting(runtime, new WatchedDraft(opened.draft(), replica::failed), join.size());
+        int rankNow = join.rank();
+        // a draft forward that failed mid-collective leaves the peers waiting in it: break the communicator, as a
+        // failed target forward does
+        draft = opened.draft() == null ? null : RankDrafts.drafting(runtime, new WatchedDraft(opened.draft(), e -> {
+            replica.failed(e);
+            opened.abort().accept("a draft forward failed on rank " + rankNow + ": " + e.getMessage());
+        }), join.size());
         groupId = join.groupId();
         rank = join.rank();
         onRoleChange.run();
@@ -130,11 +138,20 @@ public final class TensorRankShard implements GroupShard {
         watchdog = null;
         engine.close();
         engine = null;
-        if (model.draft() != null) model.draft().close();
-        draft = null;
-        model.model().close(); // leaves the communicator: a rank still waiting in a collective fails instead of hanging
+        RankModels.RankModel leaving = model;
         model = null;
-        onRoleChange.run();
+        draft = null;
+        // break the communicator first: a peer still waiting in a collective fails instead of hanging, and nothing
+        // the closes below free is still in use by a collective
+        leaving.abort().accept("rank left group " + groupId);
+        try {
+            if (leaving.draft() != null) leaving.draft().close();
+        } catch (RuntimeException e) {
+            LOG.warn("device {}: closing its draft replica failed: {}", deviceId, e.toString());
+        } finally {
+            leaving.model().close();
+            onRoleChange.run();
+        }
     }
 
     /**

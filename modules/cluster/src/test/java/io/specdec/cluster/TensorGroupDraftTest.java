@@ -44,6 +44,10 @@ class TensorGroupDraftTest {
     /** The prompts greedy and the first one sampled, all speculated with the model drafter, served concurrently. */
     List<Served> serveThroughGroup(ModelRuntime.Spec spec) throws Exception {
         TensorGroupReplicaTest.startGroup(spec, nodes);
+        return serveStarted();
+    }
+
+    List<Served> serveStarted() throws Exception {
         SpecdecNode leader = nodes.getFirst();
         List<ClusterServingTest.Outcome> outs = new ArrayList<>();
         for (String p : PROMPTS) outs.add(ClusterServingTest.generate(leader, ClusterServingTest.job(p, GREEDY, "on")));
@@ -59,9 +63,14 @@ class TensorGroupDraftTest {
 
     /** The same requests on one device's own engine (its runtime's draft model), all admitted in one step. */
     static List<Served> oneDevice(ModelRuntime.Spec spec) {
+        return oneDevice(spec, SpeculationPolicy.defaults().gamma());
+    }
+
+    /** {@code gamma} 0: adaptive, decided as a group's ranks decide it (a cost ratio fixed from the models' sizes). */
+    static List<Served> oneDevice(ModelRuntime.Spec spec, int gamma) {
         try (ModelRuntime local = new ModelRuntime(spec, "reference");
              ReplicaEngine engine = new ReplicaEngine(local, local.target(), local.targetCache(), 64, "reference",
-                     "INTERNAL", local::newDrafter)) {
+                     "INTERNAL", local::newDrafter, true)) {
             Tokenizer tok = local.tokenizer();
             List<StepPlan.Admit> admits = new ArrayList<>();
             List<String> texts = new ArrayList<>(PROMPTS);
@@ -70,7 +79,7 @@ class TensorGroupDraftTest {
                 SamplingParams p = i < PROMPTS.size() ? GREEDY : SAMPLED;
                 int[] prompt = tok.encode(texts.get(i), tok.addBosByDefault(), false);
                 SpeculationPolicy d = SpeculationPolicy.defaults();
-                admits.add(new StepPlan.Admit("r" + i, prompt, p, "model", d.gamma(), d.gammaMin(), d.gammaMax(), false, 0));
+                admits.add(new StepPlan.Admit("r" + i, prompt, p, "model", gamma, d.gammaMin(), d.gammaMax(), false, 0));
             }
             Map<String, StreamEvent.Finished> ends = new HashMap<>();
             Map<String, List<Integer>> ids = new HashMap<>();
@@ -93,7 +102,11 @@ class TensorGroupDraftTest {
     }
 
     void assertSameAsOneDevice(List<Served> group, ModelRuntime.Spec spec) throws Exception {
-        List<Served> alone = oneDevice(spec);
+        assertSameAsOneDevice(group, spec, SpeculationPolicy.defaults().gamma());
+    }
+
+    void assertSameAsOneDevice(List<Served> group, ModelRuntime.Spec spec, int gamma) throws Exception {
+        List<Served> alone = oneDevice(spec, gamma);
         try (ModelRuntime local = new ModelRuntime(TensorGroupReplicaTest.bundledTarget(), "target only")) {
             for (int i = 0; i < group.size(); i++) {
                 if (i < PROMPTS.size()) {
@@ -171,5 +184,70 @@ class TensorGroupDraftTest {
         try (ModelRuntime local = new ModelRuntime(TensorGroupReplicaTest.bundledTarget(), "target only")) {
             assertThat(after.tokens()).containsExactlyElementsOf(TensorGroupReplicaTest.reference(local, "The little dog", GREEDY));
         }
+    }
+
+    @Test
+    void adaptiveGammaTakesTheSameDecisionsOnEveryRank() throws Exception {
+        // Measured draft/verify timings differ between ranks; decided from them, γ would differ too and the ranks would
+        // run different collectives. The ranks fix the cost ratio from the models' sizes instead.
+        ModelRuntime.Spec spec = withDraft(new ModelRuntime.Parallelism(1, "easyspec", 2, null, "every-round"));
+        TensorGroupReplicaTest.startGroup(spec, nodes);
+        SpeculationPolicy d = SpeculationPolicy.defaults();
+        nodes.getFirst().setPolicy(new SpeculationPolicy(true, "model", 0, d.gammaMin(), d.gammaMax(), 0, 0))
+                .toCompletableFuture().get(10, TimeUnit.SECONDS);
+        List<Served> served = serveStarted();
+        assertSameAsOneDevice(served, spec, 0);
+    }
+
+    @Test
+    void aDraftForwardFailingOnOneRankBreaksTheGroupAtOnce() throws Exception {
+        ModelRuntime.Spec spec = withDraft(new ModelRuntime.Parallelism(1, "easyspec", 2, null, "every-round"));
+        CpuRankModels cpu = new CpuRankModels(java.time.Duration.ofSeconds(20), java.time.Duration.ofSeconds(120));
+        RankModels failingOnRank1 = (runtime, device, rank, size, id) -> {
+            RankModels.RankModel m = cpu.open(runtime, device, rank, size, id);
+            return rank == 1 ? new RankModels.RankModel(m.model(), m.cache(), m.abort(), new FailingFuzzySteps(m.draft(), 5)) : m;
+        };
+        TensorGroupReplicaTest.startGroup(spec, nodes, failingOnRank1);
+        SpecdecNode leader = nodes.getFirst();
+        long t0 = System.nanoTime();
+        ClusterServingTest.Outcome out = ClusterServingTest.generate(leader, ClusterServingTest.job("Once upon a time", GREEDY, "on"));
+        StreamEvent end = out.end().get(60, TimeUnit.SECONDS);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        // rank 0 waits in the fuzzy step's all-gather that rank 1 never reaches: only rank 1 breaking the collectives
+        // (at once, or when it leaves the group its failure broke) ends it before the 120 s collective timeout
+        assertThat(end).isInstanceOfSatisfying(StreamEvent.Failed.class, f -> assertThat(f.status()).isEqualTo("UNAVAILABLE"));
+        assertThat(seconds).as("failed within seconds, not after the collective timeout").isLessThan(30);
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!TensorGroupServingTest.state(leader, leader.groupMembers().getFirst()).groupId().isEmpty()
+                && TensorGroupServingTest.state(leader, leader.groupMembers().getFirst()).lastSeq() > 0) {
+            assertThat(System.nanoTime()).as("the broken group dissolved within 60 s").isLessThan(until);
+            Thread.sleep(200);
+        }
+    }
+
+    /** A draft replica whose fuzzy steps throw from the {@code failAt}-th on, before any collective. */
+    private record FailingFuzzySteps(io.specdec.core.parallel.LayerParallelModel model, int failAt,
+                                     java.util.concurrent.atomic.AtomicInteger calls)
+            implements io.specdec.core.parallel.LayerParallelModel {
+        FailingFuzzySteps(io.specdec.core.parallel.LayerParallelModel model, int failAt) {
+            this(model, failAt, new java.util.concurrent.atomic.AtomicInteger());
+        }
+
+        @Override public io.specdec.core.model.ModelConfig config() { return model.config(); }
+
+        @Override public io.specdec.core.parallel.LayerGroupPlan plan() { return model.plan(); }
+
+        @Override public int replicas() { return model.replicas(); }
+
+        @Override public io.specdec.core.kv.KvSequence newSequence() { return model.newSequence(); }
+
+        @Override public List<float[][]> forward(List<io.specdec.core.backend.SequenceInput> batch) { return model.forward(batch); }
+
+        @Override public List<float[][]> forwardFuzzy(List<io.specdec.core.backend.SequenceInput> batch) {
+            if (calls.incrementAndGet() >= failAt) throw new IllegalStateException("injected draft failure on rank 1");
+            return model.forwardFuzzy(batch);
+        }
+
+        @Override public void close() { model.close(); }
     }
 }

@@ -48,6 +48,11 @@ class TensorGroupReplicaTest {
 
     /** Two nodes of one device each, added to {@code nodes}; the seed (frontend) gets the lower port, so its device is rank 0. */
     static void startGroup(ModelRuntime.Spec spec, List<SpecdecNode> nodes) throws Exception {
+        startGroup(spec, nodes, null);
+    }
+
+    /** As above, the ranks opened by {@code rankModels} (null: {@code rank-model = cpu} from the config). */
+    static void startGroup(ModelRuntime.Spec spec, List<SpecdecNode> nodes, RankModels rankModels) throws Exception {
         int a = TestModel.freePort(), b = TestModel.freePort();
         int seedPort = Math.min(a, b), otherPort = Math.max(a, b);
         String seed = "127.0.0.1:" + seedPort;
@@ -58,10 +63,11 @@ class TensorGroupReplicaTest {
                 specdec.placement.cpu-rank.collective-timeout = 20s
                 """);
         var settings = new Coordinator.Settings(16, 8, 64);
-        nodes.add(SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", seedPort, List.of(seed), List.of("frontend", "worker"),
-                spec, 1, settings, config)));
-        nodes.add(SpecdecNode.start(new SpecdecNode.Options("127.0.0.1", otherPort, List.of(seed), List.of("worker"),
-                spec, 1, settings, config)));
+        var seedNode = new SpecdecNode.Options("127.0.0.1", seedPort, List.of(seed), List.of("frontend", "worker"), spec, 1,
+                settings, config);
+        var otherNode = new SpecdecNode.Options("127.0.0.1", otherPort, List.of(seed), List.of("worker"), spec, 1, settings, config);
+        nodes.add(rankModels == null ? SpecdecNode.start(seedNode) : SpecdecNode.start(seedNode, new RandomCommunicatorIds(), rankModels));
+        nodes.add(rankModels == null ? SpecdecNode.start(otherNode) : SpecdecNode.start(otherNode, new RandomCommunicatorIds(), rankModels));
         SpecdecNode leader = nodes.get(0), follower = nodes.get(1);
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (true) {

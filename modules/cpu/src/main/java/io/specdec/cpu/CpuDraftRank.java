@@ -41,7 +41,12 @@ public final class CpuDraftRank implements LayerParallelModel {
         this.plan = plan;
         this.member = member;
         this.executor = new ParallelExecutor(threads, "draft-rank" + member.rank());
-        this.replica = new CpuTransformer(config, weights, executor, kvTokens, blockSize);
+        try {
+            this.replica = new CpuTransformer(config, weights, executor, kvTokens, blockSize);
+        } catch (RuntimeException e) {
+            executor.close();
+            throw e;
+        }
     }
 
     @Override public ModelConfig config() { return replica.config(); }

@@ -1,6 +1,7 @@
 package io.specdec.cuda;
 
 import io.specdec.core.backend.SequenceInput;
+import io.specdec.core.kv.KvCacheExhaustedException;
 import io.specdec.core.kv.KvSequence;
 import io.specdec.core.model.ModelConfig;
 import io.specdec.core.model.TransformerWeights;
@@ -64,7 +65,7 @@ public final class CudaDraftRank implements LayerParallelModel {
     @Override public int replicas() { return target.size(); }
 
     @Override public KvSequence newSequence() {
-        target.check();
+        target.device().makeCurrent();
         return replica.newSequence();
     }
 
@@ -84,11 +85,16 @@ public final class CudaDraftRank implements LayerParallelModel {
         return guarded(() -> plan.width() == 1 ? replica.forwardArgmax(batch) : replica.forwardFuzzyArgmax(batch));
     }
 
-    /** A failed draft forward may have left the peers inside a collective: it breaks the rank, as a target's would. */
+    /**
+     * A failed draft forward may have left the peers inside a collective: it breaks the rank, as a target's would. A
+     * full KV cache or a refused input is raised before any collective, alike on every rank: the group goes on.
+     */
     private <T> T guarded(Supplier<T> forward) {
         target.check();
         try {
             return forward.get();
+        } catch (KvCacheExhaustedException | IllegalArgumentException e) {
+            throw e;
         } catch (RuntimeException e) {
             target.abort("a draft forward failed: " + e.getMessage());
             throw e;

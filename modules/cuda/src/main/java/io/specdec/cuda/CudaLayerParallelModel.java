@@ -2,6 +2,7 @@ package io.specdec.cuda;
 
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
+import io.specdec.core.kv.PagedKvCache;
 import io.specdec.core.model.ModelConfig;
 import io.specdec.core.model.TransformerWeights;
 import io.specdec.core.parallel.LayerGroupPlan;
@@ -62,7 +63,7 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
     @Override public KvSequence newSequence() { return group.cache.newSequence(); }
 
     /** The replicas' one block bookkeeping. */
-    public io.specdec.core.kv.PagedKvCache cache() { return group.cache; }
+    public PagedKvCache cache() { return group.cache; }
 
     @Override public List<float[][]> forward(List<SequenceInput> batch) {
         CudaTransformer.Step step = group.prepare(batch);

@@ -2,6 +2,7 @@ package io.specdec.cuda;
 
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
+import io.specdec.core.kv.KvCacheExhaustedException;
 import io.specdec.core.kv.KvSequence;
 import io.specdec.core.kv.PagedKvCache;
 import io.specdec.core.model.ModelConfig;
@@ -152,8 +153,11 @@ public final class CudaTensorParallelRank implements LanguageModel {
         device.makeCurrent();
     }
 
+    /** Breaks the rank unless {@code e} was raised before any collective, alike on every rank (full cache, refused input). */
     private RuntimeException failed(RuntimeException e) {
-        abort("a forward failed: " + e.getMessage());
+        if (!(e instanceof KvCacheExhaustedException) && !(e instanceof IllegalArgumentException)) {
+            abort("a forward failed: " + e.getMessage());
+        }
         return e;
     }
 

@@ -285,6 +285,19 @@ class RenderedObjectsTest {
     }
 
     @Test
+    void parallelismValuesReachTheWorkersFlags() {
+        Container byDefault = one(CHART.render(null, Map.of()), StatefulSet.class).getSpec().getTemplate().getSpec()
+                .getContainers().getFirst();
+        assertThat(byDefault.getArgs()).contains("--tp=1", "--draft-mode=sequential", "--calibration=every-round", "--group-size=1")
+                .noneMatch(a -> a.startsWith("--layer-groups"));
+        Container grouped = one(CHART.render(null, Map.of("model.draftMode", "easyspec", "model.layerGroups", "0|1-2|3",
+                "model.calibration", "every-mismatch", "placement.groupSize", 2)), StatefulSet.class).getSpec().getTemplate()
+                .getSpec().getContainers().getFirst();
+        assertThat(grouped.getArgs()).contains("--draft-mode=easyspec", "--layer-groups=0|1-2|3", "--calibration=every-mismatch",
+                "--group-size=2");
+    }
+
+    @Test
     void refusesHpaAndKedaTogether() {
         assertThatThrownBy(() -> CHART.template(null, Map.of("autoscaling.hpa.enabled", true, "autoscaling.keda.enabled", true)))
                 .hasMessageContaining("enable only one of autoscaling.hpa and autoscaling.keda");
