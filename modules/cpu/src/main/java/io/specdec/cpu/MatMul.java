@@ -2,7 +2,6 @@ package io.specdec.cpu;
 
 import io.specdec.core.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -73,10 +72,10 @@ final class MatMul {
             c03 = w0.fma(v, c03); c13 = w1.fma(v, c13); c23 = w2.fma(v, c23); c33 = w3.fma(v, c33);
         }
         float[][] c = {
-                {c00.reduceLanes(VectorOperators.ADD), c01.reduceLanes(VectorOperators.ADD), c02.reduceLanes(VectorOperators.ADD), c03.reduceLanes(VectorOperators.ADD)},
-                {c10.reduceLanes(VectorOperators.ADD), c11.reduceLanes(VectorOperators.ADD), c12.reduceLanes(VectorOperators.ADD), c13.reduceLanes(VectorOperators.ADD)},
-                {c20.reduceLanes(VectorOperators.ADD), c21.reduceLanes(VectorOperators.ADD), c22.reduceLanes(VectorOperators.ADD), c23.reduceLanes(VectorOperators.ADD)},
-                {c30.reduceLanes(VectorOperators.ADD), c31.reduceLanes(VectorOperators.ADD), c32.reduceLanes(VectorOperators.ADD), c33.reduceLanes(VectorOperators.ADD)}};
+                {VectorMath.sum(c00), VectorMath.sum(c01), VectorMath.sum(c02), VectorMath.sum(c03)},
+                {VectorMath.sum(c10), VectorMath.sum(c11), VectorMath.sum(c12), VectorMath.sum(c13)},
+                {VectorMath.sum(c20), VectorMath.sum(c21), VectorMath.sum(c22), VectorMath.sum(c23)},
+                {VectorMath.sum(c30), VectorMath.sum(c31), VectorMath.sum(c32), VectorMath.sum(c33)}};
         for (; i < in; i++) {
             for (int r = 0; r < ROWS; r++) {
                 for (int k = 0; k < TOKENS; k++) c[r][k] += w[r * in + i] * x[(t + k) * in + i];
@@ -98,8 +97,8 @@ final class MatMul {
             c2 = FloatVector.fromArray(F, w, 2 * in + i).fma(v, c2);
             c3 = FloatVector.fromArray(F, w, 3 * in + i).fma(v, c3);
         }
-        float[] c = {c0.reduceLanes(VectorOperators.ADD), c1.reduceLanes(VectorOperators.ADD),
-                c2.reduceLanes(VectorOperators.ADD), c3.reduceLanes(VectorOperators.ADD)};
+        float[] c = {VectorMath.sum(c0), VectorMath.sum(c1),
+                VectorMath.sum(c2), VectorMath.sum(c3)};
         for (; i < in; i++) {
             for (int r = 0; r < ROWS; r++) c[r] += w[r * in + i] * x[xo + i];
         }

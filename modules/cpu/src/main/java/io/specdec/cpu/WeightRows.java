@@ -59,7 +59,7 @@ final class WeightRows {
                         a2 = FloatVector.fromMemorySegment(F, row, o + 8L * L, LE).fma(FloatVector.fromArray(F, x, i + 2 * L), a2);
                         a3 = FloatVector.fromMemorySegment(F, row, o + 12L * L, LE).fma(FloatVector.fromArray(F, x, i + 3 * L), a3);
                     }
-                    float sum = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+                    float sum = VectorMath.sum(a0.add(a1).add(a2.add(a3)));
                     for (; i < n; i++) sum += row.get(ValueLayout.JAVA_FLOAT_UNALIGNED, 4L * i) * x[i];
                     out[r] = sum;
                 }
@@ -107,7 +107,7 @@ final class WeightRows {
                 a1 = bf16(w, base + 2L * (i + L)).fma(FloatVector.fromArray(F, x, xo + i + L), a1);
             }
             for (; i <= n - L; i += L) a0 = bf16(w, base + 2L * i).fma(FloatVector.fromArray(F, x, xo + i), a0);
-            float sum = a0.add(a1).reduceLanes(VectorOperators.ADD);
+            float sum = VectorMath.sum(a0.add(a1));
             for (; i < n; i++) {
                 sum += Float.intBitsToFloat((w.get(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * i) & 0xffff) << 16) * x[xo + i];
             }
@@ -163,7 +163,7 @@ final class WeightRows {
                 FloatVector sum = s0.add(s1);
                 if ((b & 1) == 0) acc = sum.fma(FloatVector.broadcast(F, d), acc); else acc2 = sum.fma(FloatVector.broadcast(F, d), acc2);
             }
-            out[r] = acc.add(acc2).reduceLanes(VectorOperators.ADD);
+            out[r] = VectorMath.sum(acc.add(acc2));
         }
     }
 
@@ -203,7 +203,7 @@ final class WeightRows {
                 }
                 acc = sum.fma(FloatVector.broadcast(F, d), acc);
             }
-            out[r] = acc.reduceLanes(VectorOperators.ADD);
+            out[r] = VectorMath.sum(acc);
         }
     }
 
