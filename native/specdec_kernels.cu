@@ -1248,6 +1248,30 @@ __device__ __forceinline__ void butterfly_step(float* sp, int lane) {
 
 #define GQA_SMEM_FLOATS(HD) (GQA_MAX_GROUP * (HD) * 2 + 2 * GQA_MAX_GROUP + 2 * GQA_WARPS * 32)
 
+// This lane's DPL dims of a K row dotted with its query dims, added to dot (in dim order).
+template <int DPL, typename VT>
+__device__ __forceinline__ float lane_dot(float dot, const float* qr, const VT& row) {
+    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&row);
+#pragma unroll
+    for (int e = 0; e < DPL / 2; e++) {
+        float2 f = __bfloat1622float2(k2[e]);
+        dot += qr[2 * e] * f.x + qr[2 * e + 1] * f.y;
+    }
+    return dot;
+}
+
+// acc += pk * this lane's DPL dims of a V row.
+template <int DPL, typename VT>
+__device__ __forceinline__ void lane_accumulate(float* acc, float pk, const VT& row) {
+    const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&row);
+#pragma unroll
+    for (int e = 0; e < DPL / 2; e++) {
+        float2 f = __bfloat1622float2(v2[e]);
+        acc[2 * e] += pk * f.x;
+        acc[2 * e + 1] += pk * f.y;
+    }
+}
+
 // KVLO: the K/V rows have second parts kvLo elements after them (split KV, store_act); its own instantiations, so the
 // kernels without it are unchanged.
 template <int DPL, int BATCH, bool KVLO>
@@ -1331,22 +1355,8 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
                 for (int u = 0; u < BATCH; u++) kk[u] = *reinterpret_cast<const VT*>(kLane + (size_t) mySlots[k0 + u] * kvDim);
 #pragma unroll
                 for (int u = 0; u < BATCH; u++) {
-                    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kk[u]);
-                    float dot = 0.f;
-#pragma unroll
-                    for (int e = 0; e < DPL / 2; e++) {
-                        float2 f = __bfloat1622float2(k2[e]);
-                        dot += qr[2 * e] * f.x + qr[2 * e + 1] * f.y;
-                    }
-                    if (KVLO) {
-                        VT kl = *reinterpret_cast<const VT*>(kLane + kvLo + (size_t) mySlots[k0 + u] * kvDim);
-                        const __nv_bfloat162* l2 = reinterpret_cast<const __nv_bfloat162*>(&kl);
-#pragma unroll
-                        for (int e = 0; e < DPL / 2; e++) {
-                            float2 f = __bfloat1622float2(l2[e]);
-                            dot += qr[2 * e] * f.x + qr[2 * e + 1] * f.y;
-                        }
-                    }
+                    float dot = lane_dot<DPL>(0.f, qr, kk[u]);
+                    if (KVLO) dot = lane_dot<DPL>(dot, qr, *reinterpret_cast<const VT*>(kLane + kvLo + (size_t) mySlots[k0 + u] * kvDim));
                     sp[k0 + u] = dot;
                 }
             }
@@ -1376,24 +1386,9 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
 #pragma unroll
                 for (int u = 0; u < BATCH; u++) {
                     if (!((live >> (k0 + u)) & 1u)) continue;
-                    const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&vv[u]);
                     float pk = myP[k0 + u];
-#pragma unroll
-                    for (int e = 0; e < DPL / 2; e++) {
-                        float2 f = __bfloat1622float2(v2[e]);
-                        acc[2 * e] += pk * f.x;
-                        acc[2 * e + 1] += pk * f.y;
-                    }
-                    if (KVLO) {
-                        VT vl = *reinterpret_cast<const VT*>(vBase + kvLo + (size_t) mySlots[k0 + u] * kvDim);
-                        const __nv_bfloat162* l2 = reinterpret_cast<const __nv_bfloat162*>(&vl);
-#pragma unroll
-                        for (int e = 0; e < DPL / 2; e++) {
-                            float2 f = __bfloat1622float2(l2[e]);
-                            acc[2 * e] += pk * f.x;
-                            acc[2 * e + 1] += pk * f.y;
-                        }
-                    }
+                    lane_accumulate<DPL>(acc, pk, vv[u]);
+                    if (KVLO) lane_accumulate<DPL>(acc, pk, *reinterpret_cast<const VT*>(vBase + kvLo + (size_t) mySlots[k0 + u] * kvDim));
                 }
             }
             __syncwarp();   // the next tile overwrites mySlots / myP
