@@ -131,6 +131,8 @@ grpc:
 {{- end }}
 - --max-queue=$(SPECDEC_MAX_QUEUE)
 - --max-batch=$(SPECDEC_MAX_BATCH)
+{{- /* every node: the Placement singleton, which forms the groups, may run on any of them */}}
+- --group-size={{ .Values.placement.groupSize }}
 {{- if .Values.logJson }}
 - --log-json
 {{- end }}

@@ -34,7 +34,7 @@ final class ReplicaEngine implements AutoCloseable {
     private final String deviceId;
     private final String stepFailureStatus;
     private final Function<String, Drafter> drafters;
-    private final boolean replicated;
+    private final int ranks;
     private final BatchEngine engine;
     private final Map<String, BatchSequence> byRequest = new HashMap<>();
     private final Map<Long, String> requestOf = new HashMap<>();
@@ -50,17 +50,17 @@ final class ReplicaEngine implements AutoCloseable {
      */
     ReplicaEngine(ModelRuntime runtime, LanguageModel target, PagedKvCache cache, int prefillChunk, String deviceId,
                   String stepFailureStatus, Function<String, Drafter> drafters) {
-        this(runtime, target, cache, prefillChunk, deviceId, stepFailureStatus, drafters, false);
+        this(runtime, target, cache, prefillChunk, deviceId, stepFailureStatus, drafters, 0);
     }
 
     /**
-     * @param replicated whether other engines must take the same decisions from the same plans (a group's ranks):
-     *                   adaptive γ then uses a cost ratio fixed from the models' sizes instead of this engine's own
-     *                   timings, which differ between ranks and would make them draft and verify different lengths
+     * @param ranks the ranks of a group whose engines must take the same decisions from the same plans, or 0: adaptive γ
+     *              then uses a cost ratio fixed from the models' sizes instead of this engine's own timings, which
+     *              differ between ranks and would make them draft and verify different lengths
      */
     ReplicaEngine(ModelRuntime runtime, LanguageModel target, PagedKvCache cache, int prefillChunk, String deviceId,
-                  String stepFailureStatus, Function<String, Drafter> drafters, boolean replicated) {
-        this.replicated = replicated;
+                  String stepFailureStatus, Function<String, Drafter> drafters, int ranks) {
+        this.ranks = ranks;
         this.runtime = runtime;
         this.drafters = drafters;
         this.cache = cache;
@@ -197,10 +197,11 @@ final class ReplicaEngine implements AutoCloseable {
 
     private GammaPolicy adaptive(StepPlan.Admit a, Drafter drafter) {
         AdaptiveGamma gamma = new AdaptiveGamma(a.gammaMin(), a.gammaMax(), Math.clamp(4, a.gammaMin(), a.gammaMax()), 0.9);
-        if (!replicated) return gamma;
-        // decode is a weight stream: a draft token costs about its share of the bytes; n-grams cost nothing
+        if (ranks == 0) return gamma;
+        // decode is a weight stream: a draft token costs its bytes against the target's share a rank streams (an
+        // approximation: EasySpec's fuzzy steps read less); n-grams cost nothing
         double c = drafter instanceof ModelDrafter md
-                ? (double) md.model().config().parameterCount() / engine.target().config().parameterCount() : 0;
+                ? (double) md.model().config().parameterCount() * ranks / engine.target().config().parameterCount() : 0;
         return gamma.withFixedCostRatio(c);
     }
 

@@ -84,7 +84,7 @@ public final class TensorRankShard implements GroupShard {
         watchdog = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
                 .name("specdec-rank-watchdog-" + deviceId).factory());
         ReplicaEngine replica = new ReplicaEngine(runtime, opened.model(), opened.cache(), prefillChunk, deviceId,
-                "UNAVAILABLE", kind -> drafter(kind, draft), true);
+                "UNAVAILABLE", kind -> drafter(kind, draft), join.size());
         engine = replica;
         int rankNow = join.rank();
         // a draft forward that failed mid-collective leaves the peers waiting in it: break the communicator, as a
@@ -131,26 +131,31 @@ public final class TensorRankShard implements GroupShard {
     @Override
     public void leave(String groupId) {
         if (this.groupId == null || !this.groupId.equals(groupId)) return;
+        RankModels.RankModel leaving = model;
+        ReplicaEngine stopping = engine;
+        ScheduledExecutorService timer = watchdog;
         leading = false;
         rank = -1;
         this.groupId = null;
-        watchdog.shutdownNow();
-        watchdog = null;
-        engine.close();
-        engine = null;
-        RankModels.RankModel leaving = model;
         model = null;
+        engine = null;
         draft = null;
+        watchdog = null;
         // break the communicator first: a peer still waiting in a collective fails instead of hanging, and nothing
         // the closes below free is still in use by a collective
-        leaving.abort().accept("rank left group " + groupId);
         try {
-            if (leaving.draft() != null) leaving.draft().close();
-        } catch (RuntimeException e) {
-            LOG.warn("device {}: closing its draft replica failed: {}", deviceId, e.toString());
+            leaving.abort().accept("rank left group " + groupId);
         } finally {
-            leaving.model().close();
-            onRoleChange.run();
+            try {
+                timer.shutdownNow();
+                stopping.close();
+                if (leaving.draft() != null) leaving.draft().close();
+            } catch (RuntimeException e) {
+                LOG.warn("device {}: closing group {} failed: {}", deviceId, groupId, e.toString());
+            } finally {
+                leaving.model().close();
+                onRoleChange.run();
+            }
         }
     }
 

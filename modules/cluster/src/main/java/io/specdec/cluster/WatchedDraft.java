@@ -13,7 +13,7 @@ import java.util.function.Supplier;
 
 /**
  * A rank's draft replica as its engine sees it: the same calls, but a forward that throws (other than for a full KV
- * cache or a refused input) is reported. The engine fails only the drafting requests; a fuzzy step's collective breaking means the group cannot
+ * cache) is reported. The engine fails only the drafting requests; a fuzzy step's collective breaking means the group cannot
  * go on, exactly as when the target's forward throws.
  */
 final class WatchedDraft implements LayerParallelModel {
@@ -45,8 +45,8 @@ final class WatchedDraft implements LayerParallelModel {
         try {
             return forward.get();
         } catch (RuntimeException e) {
-            // a full cache or a refused input is raised before any collective, alike on every rank
-            if (!(e instanceof KvCacheExhaustedException) && !(e instanceof IllegalArgumentException)) failed.accept(e);
+            // a full cache is raised before any collective (when the sequences grow), alike on every rank
+            if (!(e instanceof KvCacheExhaustedException)) failed.accept(e);
             throw e;
         }
     }

@@ -66,11 +66,11 @@ class TensorGroupDraftTest {
         return oneDevice(spec, SpeculationPolicy.defaults().gamma());
     }
 
-    /** {@code gamma} 0: adaptive, decided as a group's ranks decide it (a cost ratio fixed from the models' sizes). */
+    /** {@code gamma} 0: adaptive, decided as a group of two ranks decides it (a cost ratio fixed from the models' sizes). */
     static List<Served> oneDevice(ModelRuntime.Spec spec, int gamma) {
         try (ModelRuntime local = new ModelRuntime(spec, "reference");
              ReplicaEngine engine = new ReplicaEngine(local, local.target(), local.targetCache(), 64, "reference",
-                     "INTERNAL", local::newDrafter, true)) {
+                     "INTERNAL", local::newDrafter, 2)) {
             Tokenizer tok = local.tokenizer();
             List<StepPlan.Admit> admits = new ArrayList<>();
             List<String> texts = new ArrayList<>(PROMPTS);

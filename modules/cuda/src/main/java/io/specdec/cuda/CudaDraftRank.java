@@ -87,13 +87,14 @@ public final class CudaDraftRank implements LayerParallelModel {
 
     /**
      * A failed draft forward may have left the peers inside a collective: it breaks the rank, as a target's would. A
-     * full KV cache or a refused input is raised before any collective, alike on every rank: the group goes on.
+     * full KV cache is raised before any collective (when the sequences grow), alike on every rank: the group goes on.
+     * Anything else may come from inside the forward (an argument check after collectives were queued), so it breaks.
      */
     private <T> T guarded(Supplier<T> forward) {
         target.check();
         try {
             return forward.get();
-        } catch (KvCacheExhaustedException | IllegalArgumentException e) {
+        } catch (KvCacheExhaustedException e) {
             throw e;
         } catch (RuntimeException e) {
             target.abort("a draft forward failed: " + e.getMessage());

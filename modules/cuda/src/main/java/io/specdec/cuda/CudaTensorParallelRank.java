@@ -153,9 +153,9 @@ public final class CudaTensorParallelRank implements LanguageModel {
         device.makeCurrent();
     }
 
-    /** Breaks the rank unless {@code e} was raised before any collective, alike on every rank (full cache, refused input). */
+    /** Breaks the rank unless {@code e} was raised before any collective, alike on every rank (a full KV cache). */
     private RuntimeException failed(RuntimeException e) {
-        if (!(e instanceof KvCacheExhaustedException) && !(e instanceof IllegalArgumentException)) {
+        if (!(e instanceof KvCacheExhaustedException)) {
             abort("a forward failed: " + e.getMessage());
         }
         return e;

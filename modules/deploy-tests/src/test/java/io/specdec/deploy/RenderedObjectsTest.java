@@ -285,7 +285,7 @@ class RenderedObjectsTest {
     }
 
     @Test
-    void parallelismValuesReachTheWorkersFlags() {
+    void parallelismValuesReachTheNodesFlags() {
         Container byDefault = one(CHART.render(null, Map.of()), StatefulSet.class).getSpec().getTemplate().getSpec()
                 .getContainers().getFirst();
         assertThat(byDefault.getArgs()).contains("--tp=1", "--draft-mode=sequential", "--calibration=every-round", "--group-size=1")
@@ -295,6 +295,10 @@ class RenderedObjectsTest {
                 .getSpec().getContainers().getFirst();
         assertThat(grouped.getArgs()).contains("--draft-mode=easyspec", "--layer-groups=0|1-2|3", "--calibration=every-mismatch",
                 "--group-size=2");
+        // the Placement singleton that forms groups may run on a frontend: it must read the same size
+        Container frontend = one(CHART.render(null, Map.of("placement.groupSize", 2)), Deployment.class).getSpec().getTemplate()
+                .getSpec().getContainers().getFirst();
+        assertThat(frontend.getArgs()).contains("--group-size=2");
     }
 
     @Test

@@ -40,6 +40,7 @@ final class SplitKCheck {
                 new Case("verify-tree-7", 32, 8, 128, 4096, 7, tree, 0),
                 new Case("decode-window-1000", 32, 8, 128, 4096, 1, null, 1000),
                 new Case("decode-hd64", 32, 8, 64, 4096, 1, null, 0),
+                new Case("decode-hd256", 16, 4, 256, 2000, 1, null, 0),
                 new Case("decode-mha-hd96", 12, 12, 96, 4096, 1, null, 0),
                 new Case("decode-short", 32, 8, 128, 128, 1, null, 0),
                 new Case("decode-384", 32, 8, 128, 384, 1, null, 0),
