@@ -302,6 +302,14 @@ class RenderedObjectsTest {
     }
 
     @Test
+    void refusesFewerGpusPerPodThanItsDevicesSplitTargetsTake() {
+        assertThatThrownBy(() -> CHART.template(CHART.gpuValues(), Map.of("worker.devices", 2, "model.tensorParallel", 2,
+                "gpu.perPod", 2))).hasMessageContaining("gpu.perPod (2) is less than worker.devices (2) x model.tensorParallel (2)");
+        assertThat(CHART.render(CHART.gpuValues(), Map.of("worker.devices", 2, "model.tensorParallel", 2, "gpu.perPod", 4)))
+                .isNotEmpty();
+    }
+
+    @Test
     void refusesHpaAndKedaTogether() {
         assertThatThrownBy(() -> CHART.template(null, Map.of("autoscaling.hpa.enabled", true, "autoscaling.keda.enabled", true)))
                 .hasMessageContaining("enable only one of autoscaling.hpa and autoscaling.keda");
