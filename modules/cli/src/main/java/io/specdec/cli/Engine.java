@@ -292,8 +292,7 @@ final class Engine implements AutoCloseable {
         if (spec.startsWith("layers:")) {
             int layers = parseLayers(spec);
             config = target.config().firstLayers(layers);
-            TransformerWeights w = target.weights();
-            weights = new TransformerWeights(w.tokenEmbedding(), w.layers().subList(0, layers), w.finalNorm(), w.output());
+            weights = target.weights().firstLayers(layers);
         } else {
             var draft = draftWeights(spec, err);
             config = draft.getKey();

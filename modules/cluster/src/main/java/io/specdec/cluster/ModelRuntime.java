@@ -282,9 +282,7 @@ public final class ModelRuntime implements AutoCloseable {
         LoadedModel host = hostModel();
         if (draftSpec.startsWith("layers:")) {
             int layers = parseLayers(draftSpec);
-            TransformerWeights w = host.weights();
-            draftWeights = new DraftWeights(host.config().firstLayers(layers), new TransformerWeights(w.tokenEmbedding(),
-                    w.layers().subList(0, layers), w.finalNorm(), w.output()));
+            draftWeights = new DraftWeights(host.config().firstLayers(layers), host.weights().firstLayers(layers));
         } else {
             LoadedModel d;
             if (draftSpec.startsWith("random:")) {

@@ -1,8 +1,6 @@
 package io.specdec.cpu;
 
 import io.specdec.core.model.LoadedModel;
-import io.specdec.core.model.ModelConfig;
-import io.specdec.core.model.TransformerWeights;
 
 /** Builds CPU transformers over loaded weights. */
 public final class CpuModels {
@@ -22,10 +20,7 @@ public final class CpuModels {
      * (LayerSkip-style) that needs no second checkpoint and shares the target's weights (nothing is copied).
      */
     public static CpuTransformer earlyExit(LoadedModel model, int layers, ParallelExecutor executor, int kvTokens) {
-        ModelConfig draft = model.config().firstLayers(layers);
-        TransformerWeights w = model.weights();
-        TransformerWeights truncated = new TransformerWeights(w.tokenEmbedding(), w.layers().subList(0, layers),
-                w.finalNorm(), w.output());
-        return new CpuTransformer(draft, truncated, executor, kvTokens, BLOCK_SIZE);
+        return new CpuTransformer(model.config().firstLayers(layers), model.weights().firstLayers(layers), executor, kvTokens,
+                BLOCK_SIZE);
     }
 }

@@ -12,4 +12,9 @@ public record TransformerWeights(Tensor tokenEmbedding, List<LayerWeights> layer
     public TransformerWeights {
         layers = List.copyOf(layers);
     }
+
+    /** The first {@code n} layers with this model's embedding, final norm and head (an early-exit draft; nothing copied). */
+    public TransformerWeights firstLayers(int n) {
+        return new TransformerWeights(tokenEmbedding, layers.subList(0, n), finalNorm, output);
+    }
 }
