@@ -7,7 +7,9 @@
 # ONE_JVM=1: one process holds the whole group instead (all GPUs of the host in one JVM, one actor and thread per GPU).
 # DRAFT=1: every rank also holds a replica of the bundled draft (models/draft) and the request is speculated with it;
 # DRAFT_MODE=easyspec drafts layer-parallel over the group's GPUs (EasySpec, the ranks being the draft devices).
-# Usage: OUT=dir [GPUS=2] [TOKENS=64] [ONE_JVM=1] [DRAFT=1 [DRAFT_MODE=sequential|easyspec]] bench/gpu/pekko-tp.sh
+# RANK_ONLY=1: the devices hold only their ranks, no whole target of their own (specdec.placement.rank-only: how a
+# target larger than one GPU is served); the check fails if any device opened the whole target.
+# Usage: OUT=dir [GPUS=2] [TOKENS=64] [ONE_JVM=1] [RANK_ONLY=1] [DRAFT=1 [DRAFT_MODE=sequential|easyspec]] bench/gpu/pekko-tp.sh
 # Writes rank-*.json, log-*.txt, pekko-tp.json under $OUT.
 # Dry run without a GPU (CPU ranks, one JVM): ONE_JVM=1 JAVA_OPTS=-Dspecdec.check.cpu=true bench/gpu/pekko-tp.sh
 set -uo pipefail
@@ -24,6 +26,7 @@ draft_opts=""
 if [ "${DRAFT:-0}" = 1 ]; then
   draft_opts="-Dspecdec.check.draft=${MODELS:-$home/models}/draft -Dspecdec.check.draftMode=${DRAFT_MODE:-sequential}"
 fi
+[ "${RANK_ONLY:-0}" = 1 ] && draft_opts="$draft_opts -Dspecdec.check.rankOnly=true"
 pids=()
 procs=$gpus; devices=1
 if [ "${ONE_JVM:-0}" = 1 ]; then procs=1; devices=$gpus; fi
@@ -55,11 +58,13 @@ rows = [("group formed, serving as one replica", bool(lead.get("group")) and lea
 if lead.get("draft_mode", "off") != "off":
     rows.append((f"ranks drafted with their {lead['draft_mode']} draft replicas: {lead.get('drafter')}, "
                  f"accepted {lead.get('accepted')}/{lead.get('drafted')} in {lead.get('rounds')} rounds", lead.get("draft_ok", False)))
+if lead.get("rank_only"):
+    rows.append(("rank-only: no device opened the whole target, only its rank", not lead.get("own_model", True)))
 rows += [(f"process {r} ran the group's steps ({x.get('steps', 0)})", x.get("pass", False)) for r, x in enumerate(ranks[1:], 1)]
 ok = all(p for name, p in rows if "informative" not in name)
 for name, p in rows: print(f"{'PASS' if p else 'FAIL'}  {name}")
 print("PASS" if ok else "FAIL", "pekko-tp")
-json.dump({"check": "pekko-tp", "draft_mode": lead.get("draft_mode", "off"), "gpus": gpus, "processes": procs, "pass": ok, "rows": [{"check": n, "pass": p} for n, p in rows], "ranks": ranks},
+json.dump({"check": "pekko-tp", "draft_mode": lead.get("draft_mode", "off"), "rank_only": lead.get("rank_only", False), "gpus": gpus, "processes": procs, "pass": ok, "rows": [{"check": n, "pass": p} for n, p in rows], "ranks": ranks},
           open(os.path.join(out, "pekko-tp.json"), "w"), indent=1)
 sys.exit(0 if ok else 1)
 PY

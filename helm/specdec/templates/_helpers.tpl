@@ -133,6 +133,9 @@ grpc:
 - --max-batch=$(SPECDEC_MAX_BATCH)
 {{- /* every node: the Placement singleton, which forms the groups, may run on any of them */}}
 - --group-size={{ .Values.placement.groupSize }}
+{{- if .Values.placement.rankOnly }}
+- --rank-only
+{{- end }}
 {{- if .Values.logJson }}
 - --log-json
 {{- end }}

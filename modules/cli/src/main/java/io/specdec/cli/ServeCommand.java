@@ -87,6 +87,13 @@ final class ServeCommand implements Callable<Integer> {
                     + "device a replica of its own (default: ${DEFAULT-VALUE}).")
     int groupSize;
 
+    @Option(names = "--rank-only",
+            description = "With --group-size N: every device holds only its rank of a group (its shard of the target and a "
+                    + "replica of the draft), no whole model of its own, so a target larger than one device is served. A "
+                    + "device then serves only while it leads a ready group. Default: off (every device also loads the whole "
+                    + "target, to serve alone before a group forms and after one dissolves).")
+    boolean rankOnly;
+
     @Option(names = "--draft", paramLabel = "PATH|layers:N|none",
             description = "Draft model for speculation: a checkpoint sharing the tokenizer, or the target's first N layers. "
                     + "Default: the default model's draft; none for other models (n-gram drafting still works).")
@@ -122,6 +129,10 @@ final class ServeCommand implements Callable<Integer> {
         Map<String, Object> m = new HashMap<>();
         m.put(ClusterDiscovery.KEY, method.configName());
         if (groupSize < 1) throw new IllegalArgumentException("--group-size must be at least 1, got " + groupSize);
+        if (rankOnly && groupSize < 2) {
+            throw new IllegalArgumentException("--rank-only needs --group-size 2 or more: a rank-only device serves only in a group");
+        }
+        if (rankOnly) m.put(SpecdecNode.RANK_ONLY, true);
         if (groupSize > 1) {
             if (model.tensorParallel() > 1) {
                 throw new IllegalArgumentException("--group-size " + groupSize + " and --tp " + model.tensorParallel()

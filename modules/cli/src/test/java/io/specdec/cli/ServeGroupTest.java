@@ -3,6 +3,8 @@ package io.specdec.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -36,16 +38,19 @@ class ServeGroupTest {
         return dir.resolve("models");
     }
 
-    @Test
-    void twoDevicesServeAsOneGroupDraftingLayerParallelWithTheTargetsIds() throws Exception {
+    /** {@code rankOnly}: the devices hold only their ranks (--rank-only), so the group is the only thing that can serve. */
+    @ParameterizedTest(name = "rank-only {0}")
+    @ValueSource(booleans = {false, true})
+    void twoDevicesServeAsOneGroupDraftingLayerParallelWithTheTargetsIds(boolean rankOnly) throws Exception {
         Path models = bundled();
         int port = freePort();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> command = List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        List<String> command = new java.util.ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-cp", System.getProperty("java.class.path"), "io.specdec.cli.Main",
                 "serve", "--port", Integer.toString(port), "--metrics-port", "-1", "--cluster-port", Integer.toString(freePort()),
                 "--model", models.resolve("target").toString(), "--draft", models.resolve("draft").toString(),
-                "--devices", "2", "--group-size", "2", "--draft-mode", "easyspec", "--threads", "1");
+                "--devices", "2", "--group-size", "2", "--draft-mode", "easyspec", "--threads", "1"));
+        if (rankOnly) command.add("--rank-only");
         Process server = new ProcessBuilder(command).redirectErrorStream(true).start();
         try {
             BufferedReader lines = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
@@ -96,5 +101,9 @@ class ServeGroupTest {
                 "--metrics-port", "-1", "--cluster-port", Integer.toString(freePort()));
         assertThat(zero.exitCode()).isEqualTo(2);
         assertThat(zero.err()).contains("--group-size must be at least 1");
+        CliTest.Run alone = CliTest.run("serve", "--rank-only", "--port", Integer.toString(freePort()),
+                "--metrics-port", "-1", "--cluster-port", Integer.toString(freePort()));
+        assertThat(alone.exitCode()).isEqualTo(2);
+        assertThat(alone.err()).contains("--rank-only needs --group-size 2 or more");
     }
 }

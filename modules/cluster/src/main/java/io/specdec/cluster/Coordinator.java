@@ -53,9 +53,15 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /**
      * From the device worker: stop (or resume) taking requests — its device is another rank of a tensor-parallel
-     * group, whose leader's replica serves. Requests already here finish; routers stop seeing this replica.
+     * group, whose leader's replica serves, or (rank-only devices) leads no ready group. Requests already here finish;
+     * routers stop seeing this replica. {@code kvBlocksTotal} > 0: the KV capacity admission counts with from now on
+     * (a rank-only device serving through its group: the group's cache, not a model of its own).
      */
-    public record SetServing(boolean serving) implements Command { }
+    public record SetServing(boolean serving, int kvBlocksTotal) implements Command {
+        public SetServing(boolean serving) {
+            this(serving, 0);
+        }
+    }
 
     public record Drained(String replicaId, int inFlightAtStart) implements ClusterMessage { }
 
@@ -116,9 +122,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         this.worker = worker;
         this.settings = settings;
         this.stepAdapter = ctx.messageAdapter(StepResult.class, StepDone::new);
-        this.kvTotal = runtime.targetCache().totalBlocks();
+        // a rank-only device has no cache of its own: it takes requests once its worker reports a group's (SetServing)
+        this.kvTotal = runtime.rankOnly() ? 0 : runtime.targetCache().totalBlocks();
         timers.startTimerWithFixedDelay(Tick.INSTANCE, Duration.ofMillis(100));
-        ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
+        if (!runtime.rankOnly()) ctx.getSystem().receptionist().tell(Receptionist.register(KEY, ctx.getSelf()));
     }
 
     public String replicaId() { return replicaId; }
@@ -145,6 +152,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 })
                 .onMessage(Drain.class, this::onDrain)
                 .onMessage(SetServing.class, m -> {
+                    if (m.kvBlocksTotal() > 0) {
+                        kvTotal = m.kvBlocksTotal();
+                        kvUsed = 0;
+                    }
                     if (!draining) {
                         var receptionist = getContext().getSystem().receptionist();
                         receptionist.tell(m.serving() ? Receptionist.register(KEY, getContext().getSelf())
@@ -182,13 +193,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             job.replyTo().tell(new StreamEvent.Failed(job.requestId(), "INVALID_ARGUMENT", e.getMessage()));
             return this;
         }
-        int context = runtime.target().config().maxSequenceLength();
+        int context = runtime.config().maxSequenceLength();
         if (prompt.length >= context) {
             job.replyTo().tell(new StreamEvent.Failed(job.requestId(), "INVALID_ARGUMENT", "prompt of " + prompt.length
                     + " tokens leaves no room in the model's " + context + "-token context"));
             return this;
         }
-        int blockSize = runtime.targetCache().blockSize();
+        int blockSize = runtime.kvBlockSize();
         if ((prompt.length + blockSize - 1) / blockSize + 2 > kvTotal) {
             job.replyTo().tell(new StreamEvent.Failed(job.requestId(), "RESOURCE_EXHAUSTED", "prompt of " + prompt.length
                     + " tokens does not fit the KV cache of " + kvTotal * blockSize + " tokens"));
@@ -205,7 +216,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         Tokenizer tok = runtime.tokenizer();
         if (job.tokenIds() != null) {
             if (job.tokenIds().length == 0) throw new IllegalArgumentException("prompt token_ids is empty");
-            int vocab = runtime.target().config().vocabSize();
+            int vocab = runtime.config().vocabSize();
             for (int i = 0; i < job.tokenIds().length; i++) {
                 int t = job.tokenIds()[i];
                 if (t < 0 || t >= vocab) {
@@ -223,7 +234,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         String text = job.text() == null ? "" : job.text();
         if (text.isEmpty()) {
-            int bos = tok.bosId() >= 0 ? tok.bosId() : runtime.target().config().bosTokenId();
+            int bos = tok.bosId() >= 0 ? tok.bosId() : runtime.config().bosTokenId();
             if (bos < 0) throw new IllegalArgumentException("empty prompt but the tokenizer has no BOS token");
             return new int[] {bos};
         }
@@ -271,7 +282,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         for (String id : removals) running.remove(id);
         toRemove.clear();
         List<StepPlan.Admit> admits = new ArrayList<>();
-        int blockSize = runtime.targetCache().blockSize();
+        int blockSize = runtime.kvBlockSize();
         int freeBlocks = kvTotal - kvUsed;
         while (!waiting.isEmpty() && running.size() + admits.size() < settings.maxBatch()) {
             Waiting w = waiting.peek();
@@ -373,7 +384,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private ModelDescription describe() {
-        ModelConfig c = runtime.target().config();
+        ModelConfig c = runtime.config();
         return new ModelDescription(runtime.name(), c.architecture(), c.layers(), c.dim(), c.heads(), c.kvHeads(),
                 c.vocabSize(), c.maxSequenceLength(), runtime.spec().model().toString(),
                 runtime.spec().draft() == null ? "" : runtime.spec().draft(), runtime.drafters());

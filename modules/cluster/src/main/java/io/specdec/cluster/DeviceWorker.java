@@ -23,7 +23,9 @@ import java.util.Set;
  * requests that finished in the step before, so a leading member can pass them to its group. With a
  * {@link TensorRankShard} the group is the replica: while this device leads a ready group, new requests go to the
  * group (the member runs them on every rank's shard and answers with the step's events), requests already on the
- * device's own model finish there; while it is another rank of a group its coordinator takes no requests.
+ * device's own model finish there; while it is another rank of a group its coordinator takes no requests. A
+ * rank-only device ({@link ModelRuntime#rankOnly()}) has no own model: its coordinator takes requests only while the
+ * device leads a ready group, admitting against the group's KV capacity.
  */
 public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     public static final String DISPATCHER = "specdec.device-dispatcher";
@@ -58,6 +60,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     private final String deviceId;
     private final Coordinator.Settings settings;
     private final ActorRef<NodeAgent.Command> agent;
+    /** The device's own model's engine; null on a rank-only device. */
     private final ReplicaEngine own;
     private ActorRef<Coordinator.Command> coordinator;
 
@@ -95,8 +98,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         this.deviceId = deviceId;
         this.settings = settings;
         this.agent = agent;
-        this.own = new ReplicaEngine(runtime, runtime.target(), runtime.targetCache(), settings.prefillChunk(), deviceId,
-                "INTERNAL", runtime::newDrafter);
+        if (runtime.rankOnly() && this.shard == null) {
+            throw new IllegalArgumentException("device " + deviceId + " is rank-only but holds no rank of a tensor-parallel group");
+        }
+        this.own = runtime.rankOnly() ? null : new ReplicaEngine(runtime, runtime.target(), runtime.targetCache(),
+                settings.prefillChunk(), deviceId, "INTERNAL", runtime::newDrafter);
         this.groupReplies = ctx.messageAdapter(GroupMember.Led.class, GroupStepDone::new);
         if (this.shard != null) {
             ActorRef<Command> self = ctx.getSelf();
@@ -116,7 +122,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
                     return this;
                 })
                 .onSignal(PostStop.class, s -> {
-                    own.close();
+                    if (own != null) own.close();
                     return this;
                 })
                 .build();
@@ -127,27 +133,46 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
             coordinator = getContext().spawn(Coordinator.create(m.replicaId(), deviceId, runtime, getContext().getSelf(),
                     settings), "coordinator-" + m.replicaId(), DispatcherSelector.defaultDispatcher());
             agent.tell(new NodeAgent.CoordinatorStarted(m.replicaId(), coordinator));
-            getContext().getLog().info("device {} forms replica {} of model {}", deviceId, m.replicaId(), runtime.name());
-            serving = true;
+            getContext().getLog().info("device {} forms replica {} of model {}{}", deviceId, m.replicaId(), runtime.name(),
+                    runtime.rankOnly() ? " (rank-only: it serves while it leads a ready group)" : "");
+            serving = !runtime.rankOnly();   // a rank-only device's coordinator starts unregistered
             updateServing();
         }
         return this;
     }
 
-    /** A rank other than 0 of a group takes no requests of its own; it serves again once the group is gone. */
+    /**
+     * A rank other than 0 of a group takes no requests of its own; it serves again once the group is gone. A rank-only
+     * device serves only while it leads a ready group, with that group's KV capacity.
+     */
     private void updateServing() {
-        boolean serve = shard == null || !shard.inGroup() || shard.rank() == 0;
+        boolean serve = runtime.rankOnly() ? shard.leading() : shard == null || !shard.inGroup() || shard.rank() == 0;
         if (coordinator != null && serve != serving) {
             serving = serve;
-            coordinator.tell(new Coordinator.SetServing(serve));
-            getContext().getLog().info("device {} {} requests of its own ({})", deviceId, serve ? "takes" : "takes no",
-                    serve ? "not a follower in a group" : "rank " + shard.rank() + " of a tensor-parallel group");
+            coordinator.tell(new Coordinator.SetServing(serve, serve && runtime.rankOnly() ? shard.kvBlocksTotal() : 0));
+            String why = runtime.rankOnly() ? serve ? "rank-only, leading a ready group" : "rank-only, leading no ready group"
+                    : serve ? "not a follower in a group" : "rank " + shard.rank() + " of a tensor-parallel group";
+            getContext().getLog().info("device {} {} requests ({})", deviceId, serve ? "takes" : "takes no", why);
         }
+    }
+
+    /** Nothing can run these admits: a rank-only device outside a ready group it leads. */
+    private List<StreamEvent> noGroup(List<StepPlan.Admit> admits) {
+        List<StreamEvent> failed = new ArrayList<>();
+        for (StepPlan.Admit a : admits) {
+            failed.add(new StreamEvent.Failed(a.requestId(), "UNAVAILABLE", "device " + deviceId + " holds only its rank of a "
+                    + "tensor-parallel group and leads no ready group now (it formed none yet, or it dissolved): retry"));
+        }
+        return failed;
     }
 
     private Behavior<Command> onStep(Step m) {
         long t0 = System.nanoTime();
         StepPlan plan = m.plan();
+        if (own == null && !shard.leading() && groupRequests.isEmpty()) {
+            m.replyTo().tell(new StepResult(plan.iteration(), noGroup(plan.admits()), 0, 0, 0, System.nanoTime() - t0));
+            return this;
+        }
         if (shard == null || !shard.leading() && groupRequests.isEmpty()) {
             // A member without a rank model passes the plan on only while it leads a ready group (the others ignore
             // it); one with a rank model gets plans only for the group (below), never the device's own.
@@ -166,7 +191,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         pending = new Pending(m, t0);
         groupMember.tell(new GroupMember.Lead(new StepPlan(plan.iteration(), groupAdmits, groupRemovals), List.of(),
                 groupReplies));
-        if (own.size() > 0 || !ownAdmits.isEmpty() || !ownRemovals.isEmpty()) {
+        if (own == null) {   // rank-only: nothing runs outside the group
+            pending.own = new StepResult(plan.iteration(), noGroup(ownAdmits), 0, 0, 0, 0);
+        } else if (own.size() > 0 || !ownAdmits.isEmpty() || !ownRemovals.isEmpty()) {
             pending.own = own.run(new StepPlan(plan.iteration(), ownAdmits, ownRemovals), t0);
         } else {
             pending.own = new StepResult(plan.iteration(), List.of(), 0, 0, 0, 0);
@@ -181,8 +208,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         GroupMember.Led led = m.led();
         List<StreamEvent> events = new ArrayList<>(p.own.events());
         int running = p.own.running();
-        int used = runtime.targetCache().totalBlocks() - runtime.targetCache().freeBlocks();
-        int total = runtime.targetCache().totalBlocks();
+        int used = own == null ? 0 : runtime.targetCache().totalBlocks() - runtime.targetCache().freeBlocks();
+        int total = own == null ? 0 : runtime.targetCache().totalBlocks();
         if (led.result() != null) {
             events.addAll(led.result().events());
             running += led.result().running();

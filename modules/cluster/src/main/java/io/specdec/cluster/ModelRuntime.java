@@ -135,6 +135,9 @@ public final class ModelRuntime implements AutoCloseable {
     private LoadedModel hostRandom;
     /** The draft's shape and weights (shared with the target's for layers:N on the CPU); see {@link #draftWeights()}. */
     private DraftWeights draftWeights;
+    /** The cuda draft checkpoint or random shape behind {@link #draftWeights} (null otherwise). */
+    private LoadedModel draftModel;
+    private final boolean rankOnly;
 
     public ModelRuntime(Spec spec, String deviceName) {
         this(spec, deviceName, 0);
@@ -142,7 +145,19 @@ public final class ModelRuntime implements AutoCloseable {
 
     /** @param device this device's index on its node: the GPU ordinal on cuda */
     public ModelRuntime(Spec spec, String deviceName, int device) {
+        this(spec, deviceName, device, false);
+    }
+
+    /**
+     * @param device   this device's index on its node: the GPU ordinal on cuda
+     * @param rankOnly open no model of the device's own: neither target nor draft is put on the device or given a KV
+     *                 cache, only the checkpoint is opened (host memory-mapped, or a random shape) and the draft's
+     *                 weights kept for replicas ({@link #draftWeights()}): the device runs only its rank of a
+     *                 tensor-parallel group ({@link RankModels}), so a target larger than one device can be served
+     */
+    public ModelRuntime(Spec spec, String deviceName, int device, boolean rankOnly) {
         this.spec = spec;
+        this.rankOnly = rankOnly;
         if (!Files.exists(spec.model())) {
             throw new IllegalArgumentException((spec.randomWeights() ? "random-weights config " : "model ") + spec.model()
                     + " does not exist");
@@ -153,6 +168,16 @@ public final class ModelRuntime implements AutoCloseable {
         owned.add(loaded);
         try {
             this.tokenizer = spec.randomWeights() ? randomWeightsTokenizer(spec.tokenizer(), loaded.config()) : tokenizerOf(loaded, spec);
+            if (rankOnly) {
+                this.executor = null;
+                this.gpu = null;
+                this.target = null;
+                this.targetCache = null;
+                this.draft = null;
+                if (spec.randomWeights() && spec.backend() == Backend.CPU) hostRandom = randomHostWeights();
+                draftWeights = spec.backend() == Backend.CUDA ? cudaDraftWeights(spec.draft()) : hostDraftWeights(spec.draft());
+                return;
+            }
             if (spec.backend() == Backend.CUDA) {
                 this.executor = null;
                 // device d's target on GPU d, or split over GPUs d*tp .. d*tp+tp-1
@@ -166,10 +191,7 @@ public final class ModelRuntime implements AutoCloseable {
                 return;
             }
             this.gpu = null;
-            if (spec.randomWeights()) {   // bf16 in host memory, in the shape's arena (closed with it)
-                hostRandom = new LoadedModel(loaded.source(), loaded.config(),
-                        RandomHostModels.weights(loaded.config(), RANDOM_SEED, loaded.arena()), loaded.arena(), null, Map.of());
-            }
+            if (spec.randomWeights()) hostRandom = randomHostWeights();
             this.executor = new ParallelExecutor(spec.threads(), deviceName);
             owned.add(executor);
             if (tp > 1) {
@@ -188,6 +210,12 @@ public final class ModelRuntime implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /** bf16 random weights of the loaded shape in host memory, in the shape's arena (closed with it). */
+    private LoadedModel randomHostWeights() {
+        return new LoadedModel(loaded.source(), loaded.config(),
+                RandomHostModels.weights(loaded.config(), RANDOM_SEED, loaded.arena()), loaded.arena(), null, Map.of());
     }
 
     /** The model whose host weights the CPU path runs: the loaded checkpoint or its random stand-in. */
@@ -237,24 +265,33 @@ public final class ModelRuntime implements AutoCloseable {
     private LanguageModel openCudaDraft(CudaParts parts, String draftSpec) {
         if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none")) return null;
         if (draftSpec.startsWith("layers:")) return parts.earlyExit(loaded, parseLayers(draftSpec), spec.kvTokens());
-        LoadedModel d;
-        if (draftSpec.startsWith("random:")) {
-            d = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
-            owned.add(d);
-            checkDraftVocab(d.config(), d.source());
-            draftWeights = new DraftWeights(d.config(), null, RANDOM_SEED + 1);
-        } else {
-            d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
-            owned.add(d);
-            checkDraftVocab(d.config(), d.source());
-            draftWeights = new DraftWeights(d.config(), d.weights());
-        }
+        draftWeights = cudaDraftWeights(draftSpec);
+        ModelConfig c = draftWeights.config();
         if (easySpec() && parts.tensorParallel()) {
             int gpus = spec.parallelism().tensorParallel();
-            return new EasySpecDraftModel(parts.layerParallel(d.config(), draftWeights.weights(), RANDOM_SEED + 1,
+            return new EasySpecDraftModel(parts.layerParallel(c, draftWeights.weights(), RANDOM_SEED + 1,
                     easySpecPlan(gpus), spec.kvTokens()), spec.parallelism().policy());
         }
-        return draftWeights.weights() == null ? parts.random(d, RANDOM_SEED + 1, spec.kvTokens()) : parts.of(d, spec.kvTokens());
+        return draftWeights.weights() == null ? parts.random(draftModel, RANDOM_SEED + 1, spec.kvTokens())
+                : parts.of(draftModel, spec.kvTokens());
+    }
+
+    /**
+     * A cuda draft's shape and host weights (a checkpoint) or seed (random:CONFIG), nothing on the GPU yet; null for
+     * none and for layers:N (the target's own GPU weights).
+     */
+    private DraftWeights cudaDraftWeights(String draftSpec) {
+        if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none") || draftSpec.startsWith("layers:")) return null;
+        if (draftSpec.startsWith("random:")) {
+            draftModel = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
+            owned.add(draftModel);
+            checkDraftVocab(draftModel.config(), draftModel.source());
+            return new DraftWeights(draftModel.config(), null, RANDOM_SEED + 1);
+        }
+        draftModel = ModelFiles.load(requireDraft(Path.of(draftSpec)));
+        owned.add(draftModel);
+        checkDraftVocab(draftModel.config(), draftModel.source());
+        return new DraftWeights(draftModel.config(), draftModel.weights());
     }
 
     private static Path requireDraft(Path path) {
@@ -278,25 +315,8 @@ public final class ModelRuntime implements AutoCloseable {
     }
 
     private LanguageModel openDraft(String draftSpec) {
-        if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none")) return null;
-        LoadedModel host = hostModel();
-        if (draftSpec.startsWith("layers:")) {
-            int layers = parseLayers(draftSpec);
-            draftWeights = new DraftWeights(host.config().firstLayers(layers), host.weights().firstLayers(layers));
-        } else {
-            LoadedModel d;
-            if (draftSpec.startsWith("random:")) {
-                LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
-                owned.add(shape);
-                d = new LoadedModel(shape.source(), shape.config(), RandomHostModels.weights(shape.config(), RANDOM_SEED + 1,
-                        shape.arena()), shape.arena(), null, Map.of());
-            } else {
-                d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
-                owned.add(d);
-            }
-            checkDraftVocab(d.config(), d.source());
-            draftWeights = new DraftWeights(d.config(), d.weights());
-        }
+        draftWeights = hostDraftWeights(draftSpec);
+        if (draftWeights == null) return null;
         if (easySpec()) {
             Parallelism p = spec.parallelism();
             EasySpecDraftModel model = new EasySpecDraftModel(new CpuLayerParallelModel(draftWeights.config(),
@@ -306,6 +326,28 @@ public final class ModelRuntime implements AutoCloseable {
             return model;
         }
         return new CpuTransformer(draftWeights.config(), draftWeights.weights(), executor, spec.kvTokens(), CpuModels.BLOCK_SIZE);
+    }
+
+    /** The CPU draft's shape and host weights (the target's first layers, random or a checkpoint); null for none. */
+    private DraftWeights hostDraftWeights(String draftSpec) {
+        if (draftSpec == null || draftSpec.isBlank() || draftSpec.equals("none")) return null;
+        LoadedModel host = hostModel();
+        if (draftSpec.startsWith("layers:")) {
+            int layers = parseLayers(draftSpec);
+            return new DraftWeights(host.config().firstLayers(layers), host.weights().firstLayers(layers));
+        }
+        LoadedModel d;
+        if (draftSpec.startsWith("random:")) {
+            LoadedModel shape = randomShape(requireDraft(Path.of(draftSpec.substring(7))));
+            owned.add(shape);
+            d = new LoadedModel(shape.source(), shape.config(), RandomHostModels.weights(shape.config(), RANDOM_SEED + 1,
+                    shape.arena()), shape.arena(), null, Map.of());
+        } else {
+            d = ModelFiles.load(requireDraft(Path.of(draftSpec)));
+            owned.add(d);
+        }
+        checkDraftVocab(d.config(), d.source());
+        return new DraftWeights(d.config(), d.weights());
     }
 
     private boolean easySpec() { return spec.parallelism().draftMode().equals("easyspec"); }
@@ -340,17 +382,36 @@ public final class ModelRuntime implements AutoCloseable {
 
     public String name() { return spec.name(); }
 
+    /** The device's own target model; null when {@link #rankOnly()}. */
     public LanguageModel target() { return target; }
 
-    /** The target's KV block manager (shared by every rank when the target is tensor-parallel). */
+    /** The target's KV block manager (shared by every rank when the target is tensor-parallel); null when {@link #rankOnly()}. */
     public PagedKvCache targetCache() { return targetCache; }
+
+    /**
+     * True when the device holds no model of its own, only its rank of a tensor-parallel group (opened when the group
+     * forms): it serves nothing outside a group.
+     */
+    public boolean rankOnly() { return rankOnly; }
+
+    /** The target's configuration (whether or not the device holds the target itself). */
+    public ModelConfig config() { return loaded.config(); }
+
+    /** Tokens per KV block of every cache this runtime's models (and its group ranks) allocate from. */
+    public int kvBlockSize() {
+        if (targetCache != null) return targetCache.blockSize();
+        // a compile-time constant: no CUDA class is loaded on a CPU node
+        return spec.backend() == Backend.CUDA ? io.specdec.cuda.CudaModels.BLOCK_SIZE : CpuModels.BLOCK_SIZE;
+    }
 
     public Tokenizer tokenizer() { return tokenizer; }
 
-    public boolean hasDraftModel() { return draft != null; }
+    /** A draft model is configured: the device's own, or (rank-only) the weights of the ranks' replicas. */
+    public boolean hasDraftModel() { return draft != null || rankOnly && draftWeights != null; }
 
     /** KV blocks held right now by the target and the draft model (0 when no request is in flight). */
     public int kvBlocksInUse() {
+        if (rankOnly) return 0;
         int used = targetCache.totalBlocks() - targetCache.freeBlocks();
         if (draft instanceof CpuTransformer d) used += d.cache().totalBlocks() - d.cache().freeBlocks();
         if (spec.backend() == Backend.CUDA) used += ((CudaParts) gpu).draftBlocksInUse(draft);

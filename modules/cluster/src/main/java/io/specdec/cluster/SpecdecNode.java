@@ -33,6 +33,8 @@ public final class SpecdecNode implements AutoCloseable {
     public static final String RANK_MODEL = "specdec.placement.rank-model";
     /** Config key: how long one step of a group's rank may take before its communicator is aborted. */
     public static final String STEP_TIMEOUT = "specdec.placement.rank-step-timeout";
+    /** Config key: devices hold only their rank of a group, no model of their own (see specdec-pekko.conf). */
+    public static final String RANK_ONLY = "specdec.placement.rank-only";
 
     /**
      * @param seedNodes   "host:port" of seed nodes (this node's own address to start a new cluster); empty = itself;
@@ -161,10 +163,22 @@ public final class SpecdecNode implements AutoCloseable {
             throw new IllegalArgumentException("on cuda easyspec drafts over the target's GPUs (a replica on each): give tensor "
                     + "parallelism 2 or more, or tensor-parallel groups over Pekko (" + Placement.TENSOR_PARALLEL + " > 1)");
         }
+        boolean rankOnly = config.getBoolean(RANK_ONLY);
+        if (rankOnly && o.roles().contains("worker") && !(groups && rankModels != null)) {
+            throw new IllegalArgumentException(RANK_ONLY + " = on: devices that hold only a rank of a tensor-parallel group need "
+                    + "groups (" + Placement.TENSOR_PARALLEL + " > 1, is " + groupSize + ") and rank models ("
+                    + RANK_MODEL + " = cpu, or the CUDA backend's), else nothing could serve");
+        }
+        if (rankOnly && o.model() != null && o.model().parallelism().tensorParallel() > 1) {
+            throw new IllegalArgumentException(RANK_ONLY + " and tensor parallelism " + o.model().parallelism().tensorParallel()
+                    + " in one process exclude each other: a group's ranks split the target over devices already");
+        }
         List<ModelRuntime> runtimes = new ArrayList<>();
         try {
             if (o.roles().contains("worker")) {
-                for (int d = 0; d < o.devices(); d++) runtimes.add(new ModelRuntime(o.model(), "specdec-" + deviceId(o, d), d));
+                for (int d = 0; d < o.devices(); d++) {
+                    runtimes.add(new ModelRuntime(o.model(), "specdec-" + deviceId(o, d), d, rankOnly));
+                }
                 if (groups && rankModels != null && !runtimes.isEmpty()) requireRankDrafts(runtimes.getFirst());
             }
         } catch (RuntimeException e) {

@@ -40,6 +40,7 @@ public final class TensorRankShard implements GroupShard {
     private ScheduledExecutorService watchdog; // while in a group
     private volatile boolean leading;
     private volatile int rank = -1;
+    private volatile int kvBlocksTotal;
     private volatile Runnable onRoleChange = () -> { };
     private String groupId;
     private RankModels.RankModel model;
@@ -69,6 +70,9 @@ public final class TensorRankShard implements GroupShard {
 
     public int rank() { return rank; }
 
+    /** KV blocks of this rank's cache in its current group (0 outside one): what a group's admission counts with. */
+    public int kvBlocksTotal() { return kvBlocksTotal; }
+
     /** Called (on the member's thread) after every change of {@link #leading()} or {@link #inGroup()}. */
     void onRoleChange(Runnable listener) { this.onRoleChange = listener; }
 
@@ -94,6 +98,7 @@ public final class TensorRankShard implements GroupShard {
             opened.abort().accept("a draft forward failed on rank " + rankNow + ": " + e.getMessage());
         }), join.size());
         groupId = join.groupId();
+        kvBlocksTotal = opened.cache().totalBlocks();
         rank = join.rank();
         onRoleChange.run();
     }
@@ -136,6 +141,7 @@ public final class TensorRankShard implements GroupShard {
         ScheduledExecutorService timer = watchdog;
         leading = false;
         rank = -1;
+        kvBlocksTotal = 0;
         this.groupId = null;
         model = null;
         engine = null;

@@ -53,15 +53,21 @@ class TensorGroupReplicaTest {
 
     /** As above, the ranks opened by {@code rankModels} (null: {@code rank-model = cpu} from the config). */
     static void startGroup(ModelRuntime.Spec spec, List<SpecdecNode> nodes, RankModels rankModels) throws Exception {
+        startGroup(spec, nodes, rankModels, "");
+    }
+
+    /** As above, with {@code extraConfig} (HOCON) over the group's settings. */
+    static void startGroup(ModelRuntime.Spec spec, List<SpecdecNode> nodes, RankModels rankModels, String extraConfig)
+            throws Exception {
         int a = TestModel.freePort(), b = TestModel.freePort();
         int seedPort = Math.min(a, b), otherPort = Math.max(a, b);
         String seed = "127.0.0.1:" + seedPort;
-        var config = ConfigFactory.parseString("""
+        var config = ConfigFactory.parseString(extraConfig).withFallback(ConfigFactory.parseString("""
                 pekko.cluster.split-brain-resolver.stable-after = 3s
                 specdec.placement.tensor-parallel = 2
                 specdec.placement.rank-model = cpu
                 specdec.placement.cpu-rank.collective-timeout = 20s
-                """);
+                """));
         var settings = new Coordinator.Settings(16, 8, 64);
         var seedNode = new SpecdecNode.Options("127.0.0.1", seedPort, List.of(seed), List.of("frontend", "worker"), spec, 1,
                 settings, config);

@@ -299,6 +299,12 @@ class RenderedObjectsTest {
         Container frontend = one(CHART.render(null, Map.of("placement.groupSize", 2)), Deployment.class).getSpec().getTemplate()
                 .getSpec().getContainers().getFirst();
         assertThat(frontend.getArgs()).contains("--group-size=2");
+        assertThat(byDefault.getArgs()).doesNotContain("--rank-only");
+        Container rankOnly = one(CHART.render(null, Map.of("placement.groupSize", 2, "placement.rankOnly", true)),
+                StatefulSet.class).getSpec().getTemplate().getSpec().getContainers().getFirst();
+        assertThat(rankOnly.getArgs()).contains("--group-size=2", "--rank-only");
+        assertThatThrownBy(() -> CHART.template(null, Map.of("placement.rankOnly", true)))
+                .hasMessageContaining("placement.rankOnly needs placement.groupSize >= 2 (is 1)");
     }
 
     @Test

@@ -49,12 +49,17 @@ import java.util.stream.Collectors;
  * the request with it, {@code -Dspecdec.check.draftMode=easyspec} layer-parallel over the group's GPUs: the ids must
  * still equal TP=1's (greedy speculation is lossless), and the drafter must have proposed tokens.
  *
+ * <p>{@code -Dspecdec.check.rankOnly=true} starts the nodes rank-only ({@link SpecdecNode#RANK_ONLY}): no device holds
+ * the whole target, only its rank (the way a target larger than one GPU is served); the CPU reference then comes from a
+ * model of its own, opened before the node.
+ *
  * <p>Usage: PekkoTensorParallelCheck PORT SEED_HOST:PORT GROUP_SIZE MODEL_DIR [MAX_TOKENS] [PROMPT] [DEVICES]
  */
 public final class PekkoTensorParallelCheck {
     private static final boolean CPU = Boolean.getBoolean("specdec.check.cpu");
     private static final String DRAFT = System.getProperty("specdec.check.draft");
     private static final String DRAFT_MODE = System.getProperty("specdec.check.draftMode", "sequential");
+    private static final boolean RANK_ONLY = Boolean.getBoolean("specdec.check.rankOnly");
 
     private PekkoTensorParallelCheck() {
     }
@@ -88,7 +93,8 @@ public final class PekkoTensorParallelCheck {
                 specdec.placement.tensor-parallel = %d
                 specdec.placement.group-formation-timeout = 120s
                 pekko.cluster.split-brain-resolver.stable-after = 5s
-                """.formatted(size));
+                specdec.placement.rank-only = %b
+                """.formatted(size, RANK_ONLY));
         ModelRuntime.Spec spec = new ModelRuntime.Spec("target", model, null, DRAFT, 1, 4096,
                 new ModelRuntime.Parallelism(1, DRAFT_MODE, size, null, "every-round"));
         var options = new SpecdecNode.Options("127.0.0.1", port, List.of(seed), roles, spec, devices,
@@ -122,8 +128,16 @@ public final class PekkoTensorParallelCheck {
                 }
             }
         }
+        int[] cpuAlone = null;
+        if (RANK_ONLY) {   // the node's devices hold no whole target: the CPU reference gets its own
+            try (ModelRuntime reference = new ModelRuntime(new ModelRuntime.Spec("target", model, null, null, 1, 4096), "reference")) {
+                cpuAlone = Generator.plain(reference.target()).generate(promptIds, greedy, TokenListener.NONE).tokens();
+            }
+        }
         try (SpecdecNode node = start(port, seed, size, devices, model, List.of("frontend", "worker"))) {
-            cpu = Generator.plain(node.runtimes().getFirst().target()).generate(promptIds, greedy, TokenListener.NONE).tokens();
+            boolean ownModel = node.runtimes().stream().anyMatch(r -> r.target() != null);
+            cpu = cpuAlone != null ? cpuAlone
+                    : Generator.plain(node.runtimes().getFirst().target()).generate(promptIds, greedy, TokenListener.NONE).tokens();
             if (tp1 == null) tp1 = cpu;
             long t0 = System.nanoTime();
             long end = t0 + TimeUnit.SECONDS.toNanos(150);
@@ -157,12 +171,12 @@ public final class PekkoTensorParallelCheck {
                             + "\"devices\":%d,\"group\":\"%s\",\"steps\":%d,\"formed_ms\":%.0f,\"generate_ms\":%.1f,\"tokens\":%d,"
                             + "\"finished\":%b,\"end\":\"%s\",\"tp1\":\"%s\",\"equal_tp1\":%b,\"equal_cpu\":%b,\"ids_tp\":%s,"
                             + "\"ids_tp1\":%s,\"ids_cpu\":%s,\"draft_mode\":\"%s\",\"drafter\":\"%s\",\"drafted\":%d,"
-                            + "\"accepted\":%d,\"rounds\":%d,\"draft_ok\":%b,\"pass\":%b}",
+                            + "\"accepted\":%d,\"rounds\":%d,\"draft_ok\":%b,\"rank_only\":%b,\"own_model\":%b,\"pass\":%b}",
                     CPU ? "cpu" : "cuda", port, after.rank(), size, devices, after.groupId(), after.lastSeq(), formedMs, genMs,
                     tp.length, finished, done.getClass().getSimpleName(), CPU ? "cpu" : "one gpu", equal,
                     Arrays.equals(tp, cpu), list(tp), list(tp1), list(cpu), DRAFT == null ? "off" : DRAFT_MODE, drafter,
                     f == null ? 0 : f.drafted(), f == null ? 0 : f.accepted(), f == null ? 0 : f.rounds(), drafted,
-                    finished && equal && drafted && after.lastSeq() > 0);
+                    RANK_ONLY, ownModel, finished && equal && drafted && after.lastSeq() > 0 && !(RANK_ONLY && ownModel));
         }
     }
 
