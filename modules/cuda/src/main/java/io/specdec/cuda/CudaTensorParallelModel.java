@@ -95,6 +95,19 @@ public final class CudaTensorParallelModel implements LanguageModel {
     }
 
     /**
+     * One forward over the batch on every rank; rank 0, holding the gathered logits, answers each input the way it
+     * asks ({@link CudaTransformer#answerEach}): held drafts are decided there, argmax inputs send ids, only row inputs
+     * copy logits to the host.
+     */
+    @Override
+    public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses) {
+        int vocab = config.vocabSize();
+        group.members.getFirst().checkUses(batch, uses, vocab);
+        CudaTransformer.Step step = group.prepare(batch);
+        return group.runThen(step, rank0 -> rank0.answerEach(step.plan().rowsPerInput(), uses, vocab));
+    }
+
+    /**
      * A greedy or temperature-only chain whose draft runs on rank 0's GPU keeps whole rounds on the GPUs
      * ({@link CudaHeldChain}): draft ids feed the draft's next step on the device, reach every rank's verify input by
      * NCCL broadcast from rank 0, and the decision is broadcast back; the host reads only the decision. Empty (the

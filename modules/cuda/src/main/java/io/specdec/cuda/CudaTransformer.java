@@ -363,6 +363,89 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /**
+     * Held draft steps of a batch in one forward: each input's row is copied, on the device, to its held buffer, and
+     * all rows are drawn at once by the device sampler (one temperature), so only the ids come back.
+     */
+    @Override
+    public int[] forwardSampledHolding(List<SequenceInput> batch, io.specdec.core.sampling.SamplingParams params,
+                                       double[] uniforms, List<io.specdec.core.backend.HeldLogits> held, int[] rows) {
+        if (uniforms.length != batch.size() || held.size() != batch.size() || rows.length != batch.size()) {
+            throw new IllegalArgumentException("one uniform, held buffer and row per input");
+        }
+        int vocab = config.vocabSize();
+        List<CudaHeldLogits> here = new ArrayList<>(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            if (batch.get(i).logitRows().length != 1) {
+                throw new IllegalArgumentException("a held draft step asks for one logits row, got " + batch.get(i).logitRows().length);
+            }
+            here.add(heldHere(held.get(i), vocab));
+        }
+        run(batch);
+        // enqueued before the sampler's read-back, which waits for them
+        for (int i = 0; i < batch.size(); i++) device.copy(here.get(i).slot(rows[i]), ws.logits.slice(4L * vocab * i, 4L * vocab), 4L * vocab);
+        return deviceSampler(batch.size()).sample(ws.logits, batch.size(), vocab, params, uniforms);
+    }
+
+    /**
+     * One forward over the batch, each input answered on this GPU the way it asks ({@link #answerEach}). Roles other
+     * than a single GPU take the default (every row to the host); a tensor-parallel model answers on its rank 0.
+     */
+    @Override
+    public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses) {
+        if (role != ParallelRole.SINGLE) return LanguageModel.super.forwardEach(batch, uses);
+        checkUses(batch, uses, config.vocabSize());
+        Plan plan = prepare(batch);
+        execute(plan, false, false);
+        return answerEach(plan.rowsPerInput, uses, config.vocabSize());
+    }
+
+    /** Refuses, before any forward, uses that do not fit their inputs (a held verify's rows, its buffer's device). */
+    void checkUses(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses, int vocab) {
+        if (uses.size() != batch.size()) throw new IllegalArgumentException("one row use per input: " + uses.size() + " != " + batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            if (uses.get(i) instanceof io.specdec.core.backend.RowUse.HeldVerify h) {
+                checkVerify(batch.get(i), h.tokens(), h.params());
+                heldHere(h.held(), vocab);
+            }
+        }
+    }
+
+    /**
+     * The answers to a forward whose rows' logits (the whole vocabulary: gathered on a tensor-parallel rank 0) are in
+     * this GPU's workspace: held drafts decided by {@link FusedAcceptance} on their rows (γ+2 ints back each), argmax
+     * inputs by one {@code argmax_rows} over all rows (ids back), and only {@link io.specdec.core.backend.RowUse.Rows}
+     * inputs copy their logits rows to the host.
+     */
+    List<io.specdec.core.backend.RowResult> answerEach(int[] rowsPerInput, List<io.specdec.core.backend.RowUse> uses, int vocab) {
+        int rows = 0;
+        for (int n : rowsPerInput) rows += n;
+        int[] argmax = null;
+        if (rows > 0 && uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax)) {
+            device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
+            argmax = readArgmax(rows);
+        }
+        List<io.specdec.core.backend.RowResult> out = new ArrayList<>(uses.size());
+        int first = 0;
+        for (int i = 0; i < uses.size(); i++) {
+            int n = rowsPerInput[i];
+            DeviceBuffer mine = n == 0 ? null : ws.logits.slice(4L * vocab * first, 4L * vocab * n);
+            switch (uses.get(i)) {
+                case io.specdec.core.backend.RowUse.Argmax a -> out.add(new io.specdec.core.backend.RowResult.Argmax(
+                        n == 0 ? new int[0] : Arrays.copyOfRange(argmax, first, first + n)));
+                case io.specdec.core.backend.RowUse.Rows r -> {
+                    float[] part = new float[n * vocab];
+                    if (n > 0) device.copyToHost(part, mine, part.length);
+                    out.add(new io.specdec.core.backend.RowResult.Rows(split(part, new int[] {n}, vocab).getFirst()));
+                }
+                case io.specdec.core.backend.RowUse.HeldVerify h -> out.add(new io.specdec.core.backend.RowResult.Verified(
+                        acceptHeld(mine, h.tokens(), h.held(), h.params(), h.sampler(), vocab)));
+            }
+            first += n;
+        }
+        return out;
+    }
+
+    /**
      * Verifies a held draft with {@link FusedAcceptance}: the verify forward's γ+1 logits rows and the draft's γ rows
      * stay on this GPU; the request's uniforms are drawn as the host path draws them ({@link ChainUniforms}) and the
      * host reads back γ+2 ints.
@@ -393,13 +476,20 @@ public final class CudaTransformer implements LanguageModel {
      */
     io.specdec.core.speculative.SpeculativeSampler.Outcome acceptHeld(int[] tokens, io.specdec.core.backend.HeldLogits held,
             io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler, int vocab) {
+        return acceptHeld(ws.logits, tokens, held, params, sampler, vocab);
+    }
+
+    /** As above, the target's γ+1 rows at {@code pLogits} (an input's rows within a batch's workspace). */
+    private io.specdec.core.speculative.SpeculativeSampler.Outcome acceptHeld(DeviceBuffer pLogits, int[] tokens,
+            io.specdec.core.backend.HeldLogits held, io.specdec.core.sampling.SamplingParams params,
+            io.specdec.core.sampling.Sampler sampler, int vocab) {
         CudaHeldLogits h = heldHere(held, vocab);
         int gamma = tokens.length;
         FusedAcceptance acceptance = fusedAcceptance(gamma);
         io.specdec.core.speculative.ChainUniforms u = io.specdec.core.speculative.ChainUniforms.draw(sampler, gamma);
         // a temperature that underflows float still samples, as in DeviceSampler
         float temperature = Math.max((float) params.temperature(), Float.MIN_NORMAL);
-        io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = acceptance.verify(ws.logits, h.rows(gamma), tokens,
+        io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = acceptance.verify(pLogits, h.rows(gamma), tokens,
                 u.accept(), u.sample(), vocab, temperature);
         u.settle(sampler, outcome.accepted());
         return outcome;

@@ -82,13 +82,64 @@ public interface LanguageModel extends AutoCloseable {
     default io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeld(SequenceInput input, int[] tokens, HeldLogits held,
             io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler) {
         if (!params.isTemperatureOnly()) throw new IllegalArgumentException("verifyHeld takes temperature-only sampling, got " + params);
+        return verifyOnHost(forward(input), tokens, held, params, sampler);
+    }
+
+    /**
+     * {@link #verifyHeld}'s decision on the host, from the verify forward's logits rows and the held draft rows copied
+     * back: exactly {@link io.specdec.core.speculative.SpeculativeSampler#verify} with the draft's q rebuilt.
+     */
+    static io.specdec.core.speculative.SpeculativeSampler.Outcome verifyOnHost(float[][] logits, int[] tokens, HeldLogits held,
+            io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler) {
         io.specdec.core.sampling.LogitsProcessor processor = new io.specdec.core.sampling.LogitsProcessor(params);
         io.specdec.core.sampling.TokenHistory none = io.specdec.core.sampling.TokenHistory.empty();
         double[][] q = new double[tokens.length][];
         for (int i = 0; i < tokens.length; i++) q[i] = processor.probabilities(held.row(i), none);
-        float[][] logits = forward(input);
         return io.specdec.core.speculative.SpeculativeSampler.verify(new io.specdec.core.speculative.ChainDraft(tokens, q),
                 i -> processor.probabilities(logits[i], none), false, sampler);
+    }
+
+    /**
+     * Held draft steps of several requests in one forward ({@link #forwardSampledHolding} batched): each input asks for
+     * one row, sampled with {@code params} (temperature-only; every input the same temperature, seeds aside) and its
+     * uniform, and kept as row {@code rows[i]} of {@code held.get(i)}. Returns the drawn ids in order. The default runs
+     * {@link #forwardSampledHolding} input by input (one forward each).
+     */
+    default int[] forwardSampledHolding(List<SequenceInput> batch, io.specdec.core.sampling.SamplingParams params,
+                                        double[] uniforms, List<HeldLogits> held, int[] rows) {
+        if (uniforms.length != batch.size() || held.size() != batch.size() || rows.length != batch.size()) {
+            throw new IllegalArgumentException("one uniform, held buffer and row per input");
+        }
+        int[] out = new int[batch.size()];
+        for (int i = 0; i < out.length; i++) out[i] = forwardSampledHolding(batch.get(i), params, uniforms[i], held.get(i), rows[i]);
+        return out;
+    }
+
+    /**
+     * One forward over a ragged batch whose inputs need their rows in different forms ({@link RowUse}): logits on the
+     * host, only the argmax ids, or a held draft's verification. A backend that holds the logits on a device overrides
+     * it so that only what each input needs leaves the device (a batch of sampled speculative requests then moves
+     * decisions, not rows x vocabulary floats); the default computes every answer from {@link #forward}.
+     */
+    default List<RowResult> forwardEach(List<SequenceInput> batch, List<RowUse> uses) {
+        if (uses.size() != batch.size()) throw new IllegalArgumentException("one row use per input: " + uses.size() + " != " + batch.size());
+        List<float[][]> logits = forward(batch);
+        List<RowResult> out = new java.util.ArrayList<>(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            float[][] rows = logits.get(i);
+            out.add(switch (uses.get(i)) {
+                case RowUse.Rows r -> new RowResult.Rows(rows);
+                case RowUse.Argmax a -> new RowResult.Argmax(argmaxOfRows(List.<float[][]>of(rows)));
+                case RowUse.HeldVerify h -> {
+                    if (rows.length != h.tokens().length + 1) {
+                        throw new IllegalArgumentException("a verify of " + h.tokens().length + " draft tokens asks for "
+                                + (h.tokens().length + 1) + " logits rows, got " + rows.length);
+                    }
+                    yield new RowResult.Verified(verifyOnHost(rows, h.tokens(), h.held(), h.params(), h.sampler()));
+                }
+            });
+        }
+        return out;
     }
 
     /**

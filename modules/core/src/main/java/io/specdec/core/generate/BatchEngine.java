@@ -2,6 +2,8 @@ package io.specdec.core.generate;
 
 import io.specdec.core.backend.AttentionMask;
 import io.specdec.core.backend.LanguageModel;
+import io.specdec.core.backend.RowResult;
+import io.specdec.core.backend.RowUse;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvCacheExhaustedException;
 import io.specdec.core.kv.KvSequence;
@@ -75,7 +77,13 @@ public final class BatchEngine implements AutoCloseable {
         if (drafter != null) {
             try {
                 drafter.begin(params, s.sampler.split(), vocabSize);
+                // a sampled chain whose logits both models keep on one device is verified there, as in Generation
+                if (drafter instanceof ModelDrafter md && params.isTemperatureOnly() && !logprobs) {
+                    s.held = target.holdDraftLogits(md.model(), params).orElse(null);
+                    if (s.held != null) md.holdDistributions(s.held);
+                }
             } catch (RuntimeException e) {
+                if (s.held != null) s.held.close();
                 s.sequence.release();
                 throw e;
             }
@@ -143,12 +151,15 @@ public final class BatchEngine implements AutoCloseable {
         long t0 = System.nanoTime();
         // Greedy chain verification needs only each row's argmax, as in Generation: when that holds for the whole
         // batch it is taken where the logits are (on a GPU only the ids move, not rows x vocab floats).
-        boolean argmaxOnly = plans.stream().allMatch(p -> p.draft == null || (p.draft instanceof ChainDraft
-                && p.s.params.isGreedy() && !p.s.params.hasPenalties() && !p.s.logprobs));
+        boolean argmaxOnly = plans.stream().allMatch(BatchEngine::argmaxSuffices);
+        // Held drafts are verified where their logits are; with them, every input takes only what it needs.
+        boolean anyHeld = plans.stream().anyMatch(p -> heldDraft(p) != null);
         List<float[][]> logits = null;
         int[] best = null;
+        List<RowResult> each = null;
         try {
             if (argmaxOnly) best = target.forwardArgmax(batch);
+            else if (anyHeld) each = target.forwardEach(batch, plans.stream().map(BatchEngine::rowUse).toList());
             else logits = target.forward(batch);
         } catch (KvCacheExhaustedException e) {
             // Roll every sequence back and drop the newest request: the others go on next step.
@@ -171,13 +182,36 @@ public final class BatchEngine implements AutoCloseable {
             int firstRow = row;
             row += batch.get(i).logitRows().length;
             try {
-                StepUpdate u = argmaxOnly ? applyArgmax(p, best, firstRow, forwardNanos) : apply(p, logits.get(i), forwardNanos);
+                StepUpdate u = argmaxOnly ? applyArgmax(p, best, firstRow, forwardNanos)
+                        : each == null ? apply(p, logits.get(i), forwardNanos)
+                        : switch (each.get(i)) {
+                            case RowResult.Argmax a -> applyArgmax(p, a.ids(), 0, forwardNanos);
+                            case RowResult.Rows r -> apply(p, r.logits(), forwardNanos);
+                            case RowResult.Verified v -> applyVerified(p, v.outcome(), forwardNanos);
+                        };
                 if (u != null) updates.add(u);
             } catch (RuntimeException e) {
                 updates.add(fail(p.s, "verification failed: " + e));
             }
         }
         return updates;
+    }
+
+    /** Greedy chain verification needs only each row's argmax (a prefill chunk needs no row at all). */
+    private static boolean argmaxSuffices(Planned p) {
+        return p.draft == null || (p.draft instanceof ChainDraft && p.s.params.isGreedy() && !p.s.params.hasPenalties()
+                && !p.s.logprobs);
+    }
+
+    /** The draft whose distributions the target holds (verified where they are), or null. */
+    private static ChainDraft heldDraft(Planned p) {
+        return p.draft instanceof ChainDraft c && c.held() != null && c.size() > 0 ? c : null;
+    }
+
+    private static RowUse rowUse(Planned p) {
+        ChainDraft held = heldDraft(p);
+        if (held != null) return new RowUse.HeldVerify(held.tokens(), held.held(), p.s.params, p.s.sampler);
+        return argmaxSuffices(p) ? RowUse.ARGMAX : RowUse.ROWS;
     }
 
     private record Drafting(BatchSequence s, int kv, int missing, LanguageModel model, ModelDrafter.Round round) { }
@@ -199,10 +233,28 @@ public final class BatchEngine implements AutoCloseable {
                     // Greedy rounds take their draft ids where the logits are (forwardArgmax: on a GPU only ids
                     // move); the others need their rows on the host to sample and keep q.
                     List<Drafting> byId = new ArrayList<>(), byRow = new ArrayList<>();
+                    // held rounds keep their rows where the target verifies them: one forward per temperature
+                    Map<Double, List<Drafting>> byHeld = new java.util.TreeMap<>();
                     for (Drafting d : group.getValue()) {
-                        if (d.round().input() != null) (d.round().argmaxOnly() ? byId : byRow).add(d);
+                        if (d.round().input() == null) continue;
+                        if (d.round().holding()) byHeld.computeIfAbsent(d.round().params().temperature(), t -> new ArrayList<>()).add(d);
+                        else (d.round().argmaxOnly() ? byId : byRow).add(d);
                     }
-                    if (byId.isEmpty() && byRow.isEmpty()) break;
+                    if (byId.isEmpty() && byRow.isEmpty() && byHeld.isEmpty()) break;
+                    for (List<Drafting> same : byHeld.values()) {
+                        double[] uniforms = new double[same.size()];
+                        int[] rows = new int[same.size()];
+                        List<io.specdec.core.backend.HeldLogits> held = new ArrayList<>(same.size());
+                        for (int i = 0; i < same.size(); i++) {
+                            ModelDrafter.Round r = same.get(i).round();
+                            uniforms[i] = r.heldUniform();
+                            rows[i] = r.heldRow();
+                            held.add(r.heldLogits());
+                        }
+                        int[] ids = group.getKey().forwardSampledHolding(inputsOf(same), same.getFirst().round().params(),
+                                uniforms, held, rows);
+                        for (int i = 0; i < same.size(); i++) same.get(i).round().offerHeld(ids[i]);
+                    }
                     if (!byId.isEmpty()) {
                         int[] ids = group.getKey().forwardArgmax(inputsOf(byId));
                         for (int i = 0; i < byId.size(); i++) byId.get(i).round().offerToken(ids[i]);
@@ -278,6 +330,18 @@ public final class BatchEngine implements AutoCloseable {
         int[] rowOf = new int[emitted.length];
         for (int i = 0; i < rowOf.length; i++) rowOf[i] = i;
         return emit(s, emitted, rowOf, null); // no logprobs asked, so emit reads no logits
+    }
+
+    /** A held chain's decision, taken where the logits are ({@link RowUse.HeldVerify}): no logits reach the host. */
+    private StepUpdate applyVerified(Planned p, SpeculativeSampler.Outcome outcome, long forwardNanos) {
+        BatchSequence s = p.s;
+        int gamma = ((ChainDraft) p.draft).size();
+        s.stats.round(gamma, gamma, outcome.accepted(), p.draftNanos, forwardNanos);
+        s.gamma.record(gamma, outcome.accepted(), p.draftNanos, forwardNanos);
+        int[] emitted = outcome.emitted();
+        int[] rowOf = new int[emitted.length];
+        for (int i = 0; i < rowOf.length; i++) rowOf[i] = i;
+        return emit(s, emitted, rowOf, null); // held requests ask for no logprobs
     }
 
     private StepUpdate apply(Planned p, float[][] logits, long forwardNanos) {
@@ -390,7 +454,11 @@ public final class BatchEngine implements AutoCloseable {
         try {
             if (s.drafter != null) s.drafter.end();
         } finally {
-            s.sequence.release();
+            try {
+                if (s.held != null) s.held.close();
+            } finally {
+                s.sequence.release();
+            }
         }
     }
 

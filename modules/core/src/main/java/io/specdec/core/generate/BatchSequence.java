@@ -34,6 +34,8 @@ public final class BatchSequence {
     final boolean logprobs;
     final SpeculationStats.Recorder stats = new SpeculationStats.Recorder();
     final KvSequence sequence;
+    /** The draft's logits rows kept where the target verifies them (a sampled request's device path), or null. */
+    io.specdec.core.backend.HeldLogits held;
     int[] context;
     int length;
     FinishReason finishReason;

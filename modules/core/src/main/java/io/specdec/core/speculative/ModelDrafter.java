@@ -225,8 +225,27 @@ public final class ModelDrafter implements Drafter {
             input = drafted < maxDepth ? SequenceInput.chainLastLogits(draft.sequence(), new int[] {token}) : null;
         }
 
+        /**
+         * Whether this round's draft steps keep their logits where the target verifies them ({@link #holdDistributions}):
+         * a scheduler then feeds {@link #offerHeld} from {@link LanguageModel#forwardSampledHolding}, each step with
+         * {@link #heldUniform()}, into row {@link #heldRow()} of {@link #heldLogits()}.
+         */
+        public boolean holding() { return held != null && !argmaxOnly; }
+
+        /** The held buffer this round's rows go to. */
+        public HeldLogits heldLogits() { return held; }
+
+        /** The held row the next draft step fills (the step's index in the round). */
+        public int heldRow() { return drafted; }
+
+        /** The request's sampling parameters (temperature-only when {@link #holding()}). */
+        public SamplingParams params() { return params; }
+
+        /** The next draft step's uniform, drawn where {@link #propose} draws it. */
+        public double heldUniform() { return sampler.uniform(); }
+
         /** The draft token sampled where its logits are, which stay as row {@code drafted} of the held buffer. */
-        private void offerHeld(int token) {
+        public void offerHeld(int token) {
             if (input == null) throw new IllegalStateException("the round is complete");
             int i = drafted;
             tokens[i] = token;

@@ -136,6 +136,7 @@ class HeldAcceptanceTest {
         final boolean allRows;
         int opened;
         HostHeld lastHeld;
+        final List<HostHeld> everyHeld = new java.util.ArrayList<>();
 
         Holding(FakeLanguageModel model, boolean allRows) {
             this.model = model;
@@ -152,6 +153,7 @@ class HeldAcceptanceTest {
             if (!params.isTemperatureOnly() || !(draft instanceof Holding)) return Optional.empty();
             opened++;
             lastHeld = new HostHeld(allRows ? "all-rows" : "held-default");
+            everyHeld.add(lastHeld);
             return Optional.of(lastHeld);
         }
 
@@ -161,11 +163,63 @@ class HeldAcceptanceTest {
             return Sampler.inverseCdf(new LogitsProcessor(params).probabilities(logits, TokenHistory.empty()), uniform);
         }
 
+        /** Batched held draft steps: one forward for all of them (the largest batch is kept for checks). */
+        int largestHeldStep;
+        /** forwardEach calls, and the held verifications they decided. */
+        int eachCalls, heldVerified;
+
+        @Override public int[] forwardSampledHolding(List<SequenceInput> batch, SamplingParams params, double[] uniforms,
+                                                   List<HeldLogits> held, int[] rows) {
+            largestHeldStep = Math.max(largestHeldStep, batch.size());
+            List<float[][]> logits = forward(batch);
+            int[] out = new int[batch.size()];
+            for (int i = 0; i < out.length; i++) {
+                float[] row = logits.get(i)[0];
+                ((HostHeld) held.get(i)).rows[rows[i]] = row;
+                out[i] = Sampler.inverseCdf(new LogitsProcessor(params).probabilities(row, TokenHistory.empty()), uniforms[i]);
+            }
+            return out;
+        }
+
+        @Override public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch,
+                                                                              List<io.specdec.core.backend.RowUse> uses) {
+            eachCalls++;
+            if (!allRows) {
+                List<io.specdec.core.backend.RowResult> out = LanguageModel.super.forwardEach(batch, uses);
+                heldVerified += (int) out.stream().filter(r -> r instanceof io.specdec.core.backend.RowResult.Verified).count();
+                return out;
+            }
+            List<float[][]> logits = forward(batch);
+            List<io.specdec.core.backend.RowResult> out = new java.util.ArrayList<>();
+            for (int i = 0; i < batch.size(); i++) {
+                float[][] rows = logits.get(i);
+                out.add(switch (uses.get(i)) {
+                    case io.specdec.core.backend.RowUse.Rows r -> new io.specdec.core.backend.RowResult.Rows(rows);
+                    case io.specdec.core.backend.RowUse.Argmax a -> {
+                        int[] ids = new int[rows.length];
+                        for (int k = 0; k < rows.length; k++) ids[k] = LogitsProcessor.argmax(rows[k]);
+                        yield new io.specdec.core.backend.RowResult.Argmax(ids);
+                    }
+                    case io.specdec.core.backend.RowUse.HeldVerify h -> {
+                        heldVerified++;
+                        yield new io.specdec.core.backend.RowResult.Verified(allRowsDecision(rows, h.tokens(), h.held(),
+                                h.params(), h.sampler()));
+                    }
+                });
+            }
+            return out;
+        }
+
         @Override public SpeculativeSampler.Outcome verifyHeld(SequenceInput input, int[] tokens, HeldLogits held,
                                                               SamplingParams params, Sampler sampler) {
             if (!allRows) return LanguageModel.super.verifyHeld(input, tokens, held, params, sampler);
+            return allRowsDecision(forward(input), tokens, held, params, sampler);
+        }
+
+        /** Every row decided at once from {@link ChainUniforms}, as the fused kernel decides. */
+        static SpeculativeSampler.Outcome allRowsDecision(float[][] logits, int[] tokens, HeldLogits held,
+                                                          SamplingParams params, Sampler sampler) {
             LogitsProcessor processor = new LogitsProcessor(params);
-            float[][] logits = forward(input);
             int gamma = tokens.length;
             double[][] p = new double[gamma + 1][], q = new double[gamma][];
             for (int i = 0; i <= gamma; i++) p[i] = processor.probabilities(logits[i], TokenHistory.empty());

@@ -89,6 +89,8 @@ public final class GpuCheck {
                 case "sample" -> SamplingCheck.run(device);
                 case "specsample" -> SpecSampleCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? Path.of(args[2]) : null);
+                case "batchheld" -> BatchHeldCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
+                        args.length > 2 ? Path.of(args[2]) : null);
                 case "gemv" -> GemvCheck.run(device);
                 case "mma" -> MmaCheck.run(device, cublas, Path.of(args[1]), args[2]);
                 case "decode-profile" -> DecodeProfile.run(device, cublas, Path.of(args[1]), args[2]);
