@@ -12,7 +12,9 @@
 # with the node inside the load generator's JVM (no gRPC), as inprocess-SHAPE.json (+ up to 180 s per shape).
 # TP=N serves each shape split over GPUs 0..N-1 (and benches it so); DRAFT=none|random:CONFIG|PATH and SPECULATION=off|on
 # (defaults none, off) serve and load-test with speculation; DRAFT_MODE=sequential|easyspec (default sequential; easyspec
-# with TP >= 2 drafts over the target's GPUs, a replica on each).
+# with TP >= 2 drafts over the target's GPUs, a replica on each). TEMPERATURE=T (default 0) samples every request at T
+# (seeded per request); BENCH=0 skips the direct `bench` comparison. SPECDEC_JAVA_OPTS reaches the server (e.g.
+# -Dspecdec.cuda.hostAcceptance=true: sampled drafts verified on the host, for comparison).
 # Writes under $OUT: serve-SHAPE.json (+ .png), bench-SHAPE.json, serve-SHAPE.log, err.txt, summary.txt (printed last):
 # per level aggregate tok/s, per-stream tok/s (a request's tokens over its wall time), per-stream decode tok/s (after
 # the first token, as bench's tg counts), TTFT p50, ITL p50; the ratio compares served batch-1 decode with bench tg256.
@@ -59,10 +61,11 @@ for config in "${configs[@]}"; do
   fi
   echo "$shape: serving after $((SECONDS - t0)) s" >> "$out/err.txt"
   timeout 180 bin/specdec loadtest --server "127.0.0.1:$port" --concurrency "$concurrency" --requests-per-client 2 \
-    --prompt-tokens 128 --max-tokens "$gen" --speculation "$speculation" --json "$out/serve-$shape.json" --plot "$out/serve-$shape.png" \
+    --prompt-tokens 128 --max-tokens "$gen" --speculation "$speculation" --temperature "${TEMPERATURE:-0}" --json "$out/serve-$shape.json" --plot "$out/serve-$shape.png" \
     >> "$out/err.txt" 2>&1
   echo "$shape loadtest rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
   stop_server
+  [ "${BENCH:-1}" = 0 ] && continue
   timeout 120 bin/specdec bench --backend "$backend" --tp "$tp" --random-weights "$config" --prompt-tokens 128 --gen-tokens "$gen" \
     --repeats 3 --json "$out/bench-$shape.json" >> "$out/err.txt" 2>&1
   echo "$shape bench rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"

@@ -81,6 +81,11 @@ final class LoadTestCommand implements java.util.concurrent.Callable<Integer> {
                     + "one), off (plain decoding: decode throughput) or on (default: ${DEFAULT-VALUE}).")
     String speculation;
 
+    @Option(names = "--temperature", defaultValue = "0", paramLabel = "T",
+            description = "Sampling temperature of every request (0: greedy; above 0 each request gets its own seed, so "
+                    + "sampled runs repeat) (default: ${DEFAULT-VALUE}).")
+    double temperature;
+
     @Option(names = "--batching", defaultValue = "both", paramLabel = "continuous|off|both",
             description = "Replicas started here: continuous batching (max --max-batch), off (1 request per iteration) "
                     + "or both, one after the other (default: ${DEFAULT-VALUE}).")
@@ -171,6 +176,7 @@ final class LoadTestCommand implements java.util.concurrent.Callable<Integer> {
         }
         report.put("draft", server != null ? "the server's" : draft);
         report.put("speculation", speculation);
+        report.put("temperature", temperature);
         report.put("max_tokens", maxTokens);
         report.put("ignore_eos", true);
         report.put("prompt_tokens", promptIds != null ? (Object) promptIds.length : prompt);
@@ -320,11 +326,16 @@ final class LoadTestCommand implements java.util.concurrent.Callable<Integer> {
         }
     }
 
+    /** Each sampled request's seed: distinct, and the same sequence in every run. */
+    private final java.util.concurrent.atomic.AtomicLong seeds = new java.util.concurrent.atomic.AtomicLong();
+
+
     private CompletableFuture<Sample> viaGrpc(ManagedChannel channel) {
         CompletableFuture<Sample> done = new CompletableFuture<>();
         Timing t = new Timing();
         GenerateRequest.Builder b = GenerateRequest.newBuilder().setMaxTokens(maxTokens).setIgnoreEos(true)
-                .setSampling(io.specdec.api.v1.SamplingParams.newBuilder().setTemperature(0));
+                .setSampling(io.specdec.api.v1.SamplingParams.newBuilder().setTemperature(temperature));
+        if (temperature > 0) b.setSeed(seeds.incrementAndGet());
         if (promptIds != null) {
             b.setTokenIds(io.specdec.api.v1.TokenIds.newBuilder().addAllIds(java.util.Arrays.stream(promptIds).boxed().toList()));
         } else {
@@ -353,7 +364,9 @@ final class LoadTestCommand implements java.util.concurrent.Callable<Integer> {
     private CompletableFuture<Sample> inProcess(SpecdecNode node) {
         CompletableFuture<Sample> done = new CompletableFuture<>();
         Timing t = new Timing();
-        SamplingParams params = SamplingParams.greedy().withMaxTokens(maxTokens).withIgnoreEos(true);
+        SamplingParams params = temperature > 0
+                ? SamplingParams.defaults().withTemperature(temperature).withSeed(seeds.incrementAndGet()).withMaxTokens(maxTokens).withIgnoreEos(true)
+                : SamplingParams.greedy().withMaxTokens(maxTokens).withIgnoreEos(true);
         GenerationJob job = new GenerationJob(UUID.randomUUID().toString(), promptIds == null ? prompt : null, promptIds,
                 null, params, speculation, 0, "", false, 0, 0, null);
         node.generate(job, event -> {
