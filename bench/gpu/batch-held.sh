@@ -6,7 +6,8 @@
 #     request, acceptance, tok/s; a mixed batch (held, greedy, top-k, log-probabilities).
 #  2. GpuCheck specsample on the bundled pair (the single-request device path after the refactor).
 #  3. serve-batch.sh 1b, draft layers:2, speculation on, T 0.8, 1/8/32 streams: server on the host path, then the device path.
-# Usage: OUT=dir [MODELS=dir] bench/gpu/batch-held.sh      Writes batchheld.txt, specsample.txt, served-host/, served-device/.
+# Usage: OUT=dir [MODELS=dir] [PARTS=checks,served] bench/gpu/batch-held.sh (run the parts in separate calls under a
+# 10-minute limit)     Writes batchheld.txt, specsample.txt, served-host/, served-device/.
 set -uo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$home"
 out="${OUT:-/tmp/specdec-batch-held}"; mkdir -p "$out"
@@ -15,10 +16,14 @@ models="${MODELS:-$home/models}"
 java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
 check=("$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
        -Dorg.bytedeco.javacpp.pathsFirst=true -Xmx24g -XX:+UseParallelGC -cp "$home/lib/*" io.specdec.cuda.check.GpuCheck)
+parts="${PARTS:-checks,served}"
+if [[ "$parts" == *checks* ]]; then
 timeout 240 "${check[@]}" batchheld "$models" bench/gpu/llama-3.2-1b/config.json > "$out/batchheld.txt" 2> "$out/batchheld.err"
 echo "batchheld rc=$?"; grep '"check"' "$out/batchheld.txt"
 timeout 120 "${check[@]}" specsample "$models" > "$out/specsample.txt" 2> "$out/specsample.err"
 echo "specsample rc=$?"; grep -E 'host-vs-device|lossless' "$out/specsample.txt"
+fi
+[[ "$parts" == *served* ]] || exit 0
 for path in host device; do
   opts=""; [ "$path" = host ] && opts="-Dspecdec.cuda.hostAcceptance=true"
   SPECDEC_JAVA_OPTS="$opts" OUT="$out/served-$path" DRAFT=layers:2 SPECULATION=on TEMPERATURE=0.8 CONCURRENCY=1,8,32 \

@@ -106,6 +106,21 @@ final class ReplicaEngine implements AutoCloseable {
             }
         }
 
+        /** Sampled drafts held and verified where the logits are (a GPU), as on the bare model. */
+        @Override public java.util.Optional<io.specdec.core.backend.HeldLogits> holdDraftLogits(LanguageModel draft,
+                                                                                          SamplingParams params) {
+            return model.holdDraftLogits(draft, params);
+        }
+
+        @Override public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch,
+                                                                          List<io.specdec.core.backend.RowUse> uses) {
+            try {
+                return model.forwardEach(batch, uses);
+            } catch (RuntimeException e) {
+                throw seen(e);
+            }
+        }
+
         private RuntimeException seen(RuntimeException e) {
             if (!(e instanceof KvCacheExhaustedException) && lastFailure == null) lastFailure = e;
             return e;

@@ -437,6 +437,19 @@ public final class CudaTransformer implements LanguageModel {
                     if (n > 0) device.copyToHost(part, mine, part.length);
                     out.add(new io.specdec.core.backend.RowResult.Rows(split(part, new int[] {n}, vocab).getFirst()));
                 }
+                case io.specdec.core.backend.RowUse.Sampled u -> {
+                    if (n != 1) throw new IllegalArgumentException("a sampled step asks for one logits row, got " + n);
+                    boolean onDevice = !Boolean.getBoolean("specdec.cuda.hostSampling")
+                            && DeviceSampler.unsupportedReason(u.params()).isEmpty() && vocab <= DeviceSampler.MAX_VOCAB;
+                    if (onDevice) {
+                        out.add(new io.specdec.core.backend.RowResult.Sampled(deviceSampler(1).sample(mine, 1, vocab,
+                                u.params(), new double[] {u.uniform()})[0]));
+                    } else {   // truncations the device sampler does not do: this row on the host
+                        float[] row = new float[vocab];
+                        device.copyToHost(row, mine, vocab);
+                        out.add(new io.specdec.core.backend.RowResult.Sampled(LanguageModel.sampleOnHost(new float[][] {row}, u)));
+                    }
+                }
                 case io.specdec.core.backend.RowUse.HeldVerify h -> out.add(new io.specdec.core.backend.RowResult.Verified(
                         acceptHeld(mine, h.tokens(), h.held(), h.params(), h.sampler(), vocab)));
             }

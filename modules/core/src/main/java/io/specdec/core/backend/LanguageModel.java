@@ -99,6 +99,13 @@ public interface LanguageModel extends AutoCloseable {
                 i -> processor.probabilities(logits[i], none), false, sampler);
     }
 
+    /** {@link RowUse.Sampled}'s draw on the host from the input's one row. */
+    static int sampleOnHost(float[][] rows, RowUse.Sampled u) {
+        if (rows.length != 1) throw new IllegalArgumentException("a sampled step asks for one logits row, got " + rows.length);
+        return io.specdec.core.sampling.Sampler.inverseCdf(new io.specdec.core.sampling.LogitsProcessor(u.params())
+                .probabilities(rows[0], io.specdec.core.sampling.TokenHistory.empty()), u.uniform());
+    }
+
     /**
      * Held draft steps of several requests in one forward ({@link #forwardSampledHolding} batched): each input asks for
      * one row, sampled with {@code params} (temperature-only; every input the same temperature, seeds aside) and its
@@ -130,6 +137,7 @@ public interface LanguageModel extends AutoCloseable {
             out.add(switch (uses.get(i)) {
                 case RowUse.Rows r -> new RowResult.Rows(rows);
                 case RowUse.Argmax a -> new RowResult.Argmax(argmaxOfRows(List.<float[][]>of(rows)));
+                case RowUse.Sampled u -> new RowResult.Sampled(sampleOnHost(rows, u));
                 case RowUse.HeldVerify h -> {
                     if (rows.length != h.tokens().length + 1) {
                         throw new IllegalArgumentException("a verify of " + h.tokens().length + " draft tokens asks for "

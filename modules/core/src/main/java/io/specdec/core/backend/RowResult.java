@@ -11,6 +11,9 @@ public sealed interface RowResult {
     /** {@link RowUse.Argmax}: each row's greedy token. */
     record Argmax(int[] ids) implements RowResult { }
 
+    /** {@link RowUse.Sampled}: the drawn token. */
+    record Sampled(int token) implements RowResult { }
+
     /** {@link RowUse.HeldVerify}: the acceptance decision (accepted count, emitted tokens). */
     record Verified(SpeculativeSampler.Outcome outcome) implements RowResult { }
 }

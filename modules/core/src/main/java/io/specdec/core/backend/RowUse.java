@@ -19,6 +19,17 @@ public sealed interface RowUse {
     record Argmax() implements RowUse { }
 
     /**
+     * A plain sampled step: one token per row drawn as {@link io.specdec.core.sampling.Sampler} draws it, the row's
+     * distribution processed by {@code params} (no penalties: they need the history) at the inverse CDF of
+     * {@code uniform} (the input asks for one row).
+     */
+    record Sampled(double uniform, SamplingParams params) implements RowUse {
+        public Sampled {
+            if (params.hasPenalties()) throw new IllegalArgumentException("a sampled row takes no penalties");
+        }
+    }
+
+    /**
      * Chain verification of the drafted {@code tokens} against {@code held}'s draft rows, as
      * {@link LanguageModel#verifyHeld} decides it (the input asks for γ+1 rows; temperature-only {@code params}; the
      * uniforms are drawn from {@code sampler}).

@@ -153,13 +153,25 @@ public final class BatchEngine implements AutoCloseable {
         // batch it is taken where the logits are (on a GPU only the ids move, not rows x vocab floats).
         boolean argmaxOnly = plans.stream().allMatch(BatchEngine::argmaxSuffices);
         // Held drafts are verified where their logits are; with them, every input takes only what it needs.
-        boolean anyHeld = plans.stream().anyMatch(p -> heldDraft(p) != null);
+        // So are plain sampled steps: with either, every input takes only what it needs (forwardEach).
+        boolean anyHeld = plans.stream().anyMatch(p -> heldDraft(p) != null || plainSampled(p));
         List<float[][]> logits = null;
         int[] best = null;
         List<RowResult> each = null;
         try {
             if (argmaxOnly) best = target.forwardArgmax(batch);
-            else if (anyHeld) each = target.forwardEach(batch, plans.stream().map(BatchEngine::rowUse).toList());
+            else if (anyHeld) {
+                List<RowUse> uses = plans.stream().map(BatchEngine::rowUse).toList();
+                try {
+                    each = target.forwardEach(batch, uses);
+                } catch (RuntimeException e) {
+                    // a failed forward consumed no uniform: the requests draw the same ones next step
+                    for (int i = 0; i < uses.size(); i++) {
+                        if (uses.get(i) instanceof RowUse.Sampled u) plans.get(i).s.sampler.putBack(new double[] {u.uniform()}, 0);
+                    }
+                    throw e;
+                }
+            }
             else logits = target.forward(batch);
         } catch (KvCacheExhaustedException e) {
             // Roll every sequence back and drop the newest request: the others go on next step.
@@ -188,6 +200,7 @@ public final class BatchEngine implements AutoCloseable {
                             case RowResult.Argmax a -> applyArgmax(p, a.ids(), 0, forwardNanos);
                             case RowResult.Rows r -> apply(p, r.logits(), forwardNanos);
                             case RowResult.Verified v -> applyVerified(p, v.outcome(), forwardNanos);
+                            case RowResult.Sampled t -> applySampled(p, t.token(), forwardNanos);
                         };
                 if (u != null) updates.add(u);
             } catch (RuntimeException e) {
@@ -208,9 +221,17 @@ public final class BatchEngine implements AutoCloseable {
         return p.draft instanceof ChainDraft c && c.held() != null && c.size() > 0 ? c : null;
     }
 
+    /** A plain sampled decode step (no draft tokens) that needs neither penalties nor log-probabilities. */
+    private static boolean plainSampled(Planned p) {
+        return p.draft instanceof ChainDraft c && c.size() == 0 && c.held() == null && !p.s.params.isGreedy()
+                && !p.s.params.hasPenalties() && !p.s.logprobs;
+    }
+
     private static RowUse rowUse(Planned p) {
         ChainDraft held = heldDraft(p);
         if (held != null) return new RowUse.HeldVerify(held.tokens(), held.held(), p.s.params, p.s.sampler);
+        // drawn here, as apply would draw it after the forward (one uniform per plain sampled step)
+        if (plainSampled(p)) return new RowUse.Sampled(p.s.sampler.uniform(), p.s.params);
         return argmaxSuffices(p) ? RowUse.ARGMAX : RowUse.ROWS;
     }
 
@@ -342,6 +363,12 @@ public final class BatchEngine implements AutoCloseable {
         int[] rowOf = new int[emitted.length];
         for (int i = 0; i < rowOf.length; i++) rowOf[i] = i;
         return emit(s, emitted, rowOf, null); // held requests ask for no logprobs
+    }
+
+    /** A plain sampled step whose token was drawn where the logits are ({@link RowUse.Sampled}). */
+    private StepUpdate applySampled(Planned p, int token, long forwardNanos) {
+        p.s.stats.plainStep(p.draftNanos, forwardNanos);
+        return emit(p.s, new int[] {token}, new int[] {0}, null); // no logprobs asked
     }
 
     private StepUpdate apply(Planned p, float[][] logits, long forwardNanos) {

@@ -17,12 +17,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Served batches verify sampled drafts where their logits are ({@link io.specdec.core.backend.LanguageModel#forwardEach},
  * batched {@link io.specdec.core.backend.LanguageModel#forwardSampledHolding}): a mixed batch — temperature-only
  * requests (held), a greedy one (argmax), one with log-probabilities and one with top-k (host rows) — emits, request by
- * request, the tokens of the same batch on a backend that holds nothing (the host path), with the default verifier
+ * request, plus one without a drafter (plain sampled steps) — emits, request by request, the tokens of the same batch on a backend that holds nothing (the host path), with the default verifier
  * and with an all-rows-at-once decision like the fused kernel's; the held requests' draft steps share one forward per
  * position, and every held buffer is closed when its request ends.
  */
 class BatchHeldAcceptanceTest {
-    record Request(int[] prompt, SamplingParams params, boolean logprobs) { }
+    record Request(int[] prompt, SamplingParams params, boolean logprobs, boolean plain) {
+        Request(int[] prompt, SamplingParams params, boolean logprobs) {
+            this(prompt, params, logprobs, false);
+        }
+    }
 
     static List<Request> requests() {
         List<Request> out = new ArrayList<>();
@@ -32,6 +36,8 @@ class BatchHeldAcceptanceTest {
         out.add(new Request(new int[] {1, 9, 3}, SamplingParams.greedy().withMaxTokens(30).withIgnoreEos(true), false));
         out.add(new Request(new int[] {1, 4, 4}, HeldAcceptanceTest.T08.withSeed(11L).withMaxTokens(30), true));
         out.add(new Request(new int[] {1, 6}, HeldAcceptanceTest.T08.withSeed(12L).withTopK(5).withMaxTokens(30), false));
+        // no drafter: every step a plain sampled one, drawn where the logits are
+        out.add(new Request(new int[] {1, 8, 5}, HeldAcceptanceTest.T08.withSeed(13L).withMaxTokens(30), false, true));
         return out;
     }
 
@@ -42,7 +48,8 @@ class BatchHeldAcceptanceTest {
         Map<BatchSequence, Integer> index = new HashMap<>();
         for (int i = 0; i < rs.size(); i++) {
             Request r = rs.get(i);
-            index.put(engine.add(r.prompt(), r.params(), new ModelDrafter(draft), GammaPolicy.fixed(4), null, r.logprobs(),
+            index.put(engine.add(r.prompt(), r.params(), r.plain() ? null : new ModelDrafter(draft),
+                    r.plain() ? null : GammaPolicy.fixed(4), null, r.logprobs(),
                     r.logprobs() ? 2 : 0), i);
         }
         Map<Integer, List<Integer>> out = new HashMap<>();
@@ -73,6 +80,7 @@ class BatchHeldAcceptanceTest {
             assertThat(target.opened).as("held buffers: the five temperature-only requests without log-probabilities").isEqualTo(5);
             assertThat(target.everyHeld).as("every held buffer closed when its request ended").allMatch(h -> h.closed);
             assertThat(target.heldVerified).as("held chains verified where the logits are").isPositive();
+            assertThat(target.sampledRows).as("plain sampled steps drawn where the logits are").isGreaterThanOrEqualTo(30);
             assertThat(draft.largestHeldStep).as("the five held requests' draft steps share one forward").isEqualTo(5);
         }
     }

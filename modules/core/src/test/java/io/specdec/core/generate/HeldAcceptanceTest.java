@@ -166,7 +166,7 @@ class HeldAcceptanceTest {
         /** Batched held draft steps: one forward for all of them (the largest batch is kept for checks). */
         int largestHeldStep;
         /** forwardEach calls, and the held verifications they decided. */
-        int eachCalls, heldVerified;
+        int eachCalls, heldVerified, sampledRows;
 
         @Override public int[] forwardSampledHolding(List<SequenceInput> batch, SamplingParams params, double[] uniforms,
                                                    List<HeldLogits> held, int[] rows) {
@@ -187,6 +187,7 @@ class HeldAcceptanceTest {
             if (!allRows) {
                 List<io.specdec.core.backend.RowResult> out = LanguageModel.super.forwardEach(batch, uses);
                 heldVerified += (int) out.stream().filter(r -> r instanceof io.specdec.core.backend.RowResult.Verified).count();
+                sampledRows += (int) out.stream().filter(r -> r instanceof io.specdec.core.backend.RowResult.Sampled).count();
                 return out;
             }
             List<float[][]> logits = forward(batch);
@@ -199,6 +200,10 @@ class HeldAcceptanceTest {
                         int[] ids = new int[rows.length];
                         for (int k = 0; k < rows.length; k++) ids[k] = LogitsProcessor.argmax(rows[k]);
                         yield new io.specdec.core.backend.RowResult.Argmax(ids);
+                    }
+                    case io.specdec.core.backend.RowUse.Sampled u -> {
+                        sampledRows++;
+                        yield new io.specdec.core.backend.RowResult.Sampled(LanguageModel.sampleOnHost(rows, u));
                     }
                     case io.specdec.core.backend.RowUse.HeldVerify h -> {
                         heldVerified++;
