@@ -161,16 +161,8 @@ class TensorGroupDraftTest {
         ModelRuntime.Spec spec = withDraft(new ModelRuntime.Parallelism(1, "easyspec", 2, null, "every-round"));
         TensorGroupReplicaTest.startGroup(spec, nodes);
         SpecdecNode leader = nodes.get(0), follower = nodes.get(1);
-        java.util.concurrent.CompletableFuture<Void> firstTokens = new java.util.concurrent.CompletableFuture<>();
-        java.util.concurrent.CompletableFuture<StreamEvent> end = new java.util.concurrent.CompletableFuture<>();
-        SamplingParams longRun = SamplingParams.greedy().toBuilder().maxTokens(900).ignoreEos(true).build();
-        leader.generate(ClusterServingTest.job("Once upon a time", longRun, "on"), e -> {
-            if (e instanceof StreamEvent.Tokens) firstTokens.complete(null);
-            else end.complete(e);
-        });
-        firstTokens.get(60, TimeUnit.SECONDS);
-        follower.system().terminate(); // its rank leaves: the fuzzy steps' collectives and the target's break
-        StreamEvent last = end.get(60, TimeUnit.SECONDS);
+        // its rank leaves: the fuzzy steps' collectives and the target's break
+        StreamEvent last = TensorGroupReplicaTest.stopFollowerMidGeneration(leader, follower, "on");
         assertThat(last).isInstanceOfSatisfying(StreamEvent.Failed.class, f -> assertThat(f.status()).isEqualTo("UNAVAILABLE"));
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!TensorGroupServingTest.state(leader, leader.groupMembers().getFirst()).groupId().isEmpty()) {

@@ -8,7 +8,6 @@ import org.junit.jupiter.api.Timeout;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -60,16 +59,7 @@ class TensorGroupRankOnlyTest {
         ModelRuntime.Spec spec = TensorGroupReplicaTest.bundledTarget();
         TensorGroupReplicaTest.startGroup(spec, nodes, null, RANK_ONLY);
         SpecdecNode leader = nodes.get(0), follower = nodes.get(1);
-        CompletableFuture<Void> firstTokens = new CompletableFuture<>();
-        CompletableFuture<StreamEvent> end = new CompletableFuture<>();
-        SamplingParams longRun = SamplingParams.greedy().toBuilder().maxTokens(900).ignoreEos(true).build();
-        leader.generate(ClusterServingTest.job("Once upon a time", longRun, "off"), e -> {
-            if (e instanceof StreamEvent.Tokens) firstTokens.complete(null);
-            else end.complete(e);
-        });
-        firstTokens.get(60, TimeUnit.SECONDS);
-        follower.system().terminate();
-        StreamEvent last = end.get(60, TimeUnit.SECONDS);
+        StreamEvent last = TensorGroupReplicaTest.stopFollowerMidGeneration(leader, follower, "off");
         assertThat(last).isInstanceOfSatisfying(StreamEvent.Failed.class, f -> assertThat(f.status()).isEqualTo("UNAVAILABLE"));
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!(TensorGroupServingTest.state(leader, leader.groupMembers().getFirst()).groupId().isEmpty()

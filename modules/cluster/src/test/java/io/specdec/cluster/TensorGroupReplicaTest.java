@@ -163,21 +163,29 @@ class TensorGroupReplicaTest {
         assertThat(TensorGroupServingTest.state(node, node.groupMembers().get(1)).lastSeq()).isPositive();
     }
 
+    /**
+     * Starts a long greedy request on the leader ({@code mode}: its speculation), stops the follower's node once tokens
+     * flow (its member leaves the communicator as it stops) and returns the request's last event.
+     */
+    static StreamEvent stopFollowerMidGeneration(SpecdecNode leader, SpecdecNode follower, String mode) throws Exception {
+        CompletableFuture<Void> firstTokens = new CompletableFuture<>();
+        CompletableFuture<StreamEvent> end = new CompletableFuture<>();
+        SamplingParams longRun = SamplingParams.greedy().toBuilder().maxTokens(900).ignoreEos(true).build();
+        leader.generate(ClusterServingTest.job("Once upon a time", longRun, mode), e -> {
+            if (e instanceof StreamEvent.Tokens) firstTokens.complete(null);
+            else end.complete(e);
+        });
+        firstTokens.get(60, TimeUnit.SECONDS);
+        follower.system().terminate();
+        return end.get(60, TimeUnit.SECONDS);
+    }
+
     @Test
     void aMemberStoppedMidGenerationDissolvesTheGroupAndTheRequestFailsCleanly() throws Exception {
         ModelRuntime.Spec spec = bundledTarget();
         startGroup(spec);
         SpecdecNode leader = nodes.get(0), follower = nodes.get(1);
-        CompletableFuture<Void> firstTokens = new CompletableFuture<>();
-        CompletableFuture<StreamEvent> end = new CompletableFuture<>();
-        SamplingParams longRun = SamplingParams.greedy().toBuilder().maxTokens(900).ignoreEos(true).build();
-        leader.generate(ClusterServingTest.job("Once upon a time", longRun, "off"), e -> {
-            if (e instanceof StreamEvent.Tokens) firstTokens.complete(null);
-            else end.complete(e);
-        });
-        firstTokens.get(60, TimeUnit.SECONDS);
-        follower.system().terminate(); // its member leaves the communicator as it stops
-        StreamEvent last = end.get(60, TimeUnit.SECONDS);
+        StreamEvent last = stopFollowerMidGeneration(leader, follower, "off");
         assertThat(last).isInstanceOfSatisfying(StreamEvent.Failed.class, f -> assertThat(f.status()).isEqualTo("UNAVAILABLE"));
         // The group is gone; the leader's device serves alone again, with one device's output.
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

@@ -1,20 +1,15 @@
 package io.specdec.cuda.check;
 
-import io.specdec.core.format.ModelFiles;
 import io.specdec.core.generate.BatchEngine;
 import io.specdec.core.generate.BatchSequence;
 import io.specdec.core.generate.StepUpdate;
-import io.specdec.core.model.LoadedModel;
-import io.specdec.core.model.ModelConfig;
 import io.specdec.core.sampling.SamplingParams;
 import io.specdec.core.speculative.GammaPolicy;
 import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.cuda.Cublas;
 import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.CudaTransformer;
-import io.specdec.cuda.DeviceWeights;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -43,26 +38,14 @@ final class BatchHeldCheck {
      * @param config1b a Llama-3.2-1B-shape config.json (random weights; the draft is its first 2 layers), or null
      */
     static void run(CudaDevice device, Cublas cublas, Path models, Path config1b) {
-        if (models != null && Files.isDirectory(models.resolve("target")) && Files.isDirectory(models.resolve("draft"))) {
-            LoadedModel t = ModelFiles.load(models.resolve("target")), d = ModelFiles.load(models.resolve("draft"));
-            DeviceWeights tw = DeviceWeights.upload(device, t.config(), t.weights());
-            DeviceWeights dw = DeviceWeights.upload(device, d.config(), d.weights());
-            try (CudaTransformer target = new CudaTransformer(device, cublas, t.config(), tw, 16384, 16);
-                 CudaTransformer draft = new CudaTransformer(device, cublas, d.config(), dw, 16384, 16)) {
-                compare("bundled", target, draft, 8, 200);
-                mixed("bundled", target, draft);
-            }
-        } else {
-            SpecSampleCheck.emit(SpecSampleCheck.row("batchheld", "model", "bundled", "skipped", "no models under " + models));
-        }
+        boolean bundled = SpecSampleCheck.withBundledPair(device, cublas, models, 16384, (target, draft) -> {
+            compare("bundled", target, draft, 8, 200);
+            mixed("bundled", target, draft);
+        });
+        if (!bundled) SpecSampleCheck.emit(SpecSampleCheck.row("batchheld", "model", "bundled", "skipped", "no models under " + models));
         if (config1b != null) {
-            ModelConfig c = GpuCheck.configOf(config1b);
-            DeviceWeights w = DeviceWeights.random(device, c, 1);
-            DeviceWeights dw = new DeviceWeights(w.embedding(), w.layers().subList(0, 2), w.finalNorm(), w.output(), 0);
-            try (CudaTransformer target = new CudaTransformer(device, cublas, c, w, 8192, 16);
-                 CudaTransformer draft = new CudaTransformer(device, cublas, c.firstLayers(2), dw, 8192, 16)) {
-                compare("llama-3.2-1b-random+first-2-layers", target, draft, 8, 96);
-            }
+            SpecSampleCheck.withRandomPair(device, cublas, config1b, 8192,
+                    (target, draft) -> compare("llama-3.2-1b-random+first-2-layers", target, draft, 8, 96));
         }
     }
 

@@ -47,25 +47,37 @@ final class SpecSampleCheck {
      */
     static void run(CudaDevice device, Cublas cublas, Path models, Path config1b) {
         lossless(device);
-        if (models != null && Files.isDirectory(models.resolve("target")) && Files.isDirectory(models.resolve("draft"))) {
-            LoadedModel t = ModelFiles.load(models.resolve("target")), d = ModelFiles.load(models.resolve("draft"));
-            DeviceWeights tw = DeviceWeights.upload(device, t.config(), t.weights());
-            DeviceWeights dw = DeviceWeights.upload(device, d.config(), d.weights());
-            try (CudaTransformer target = new CudaTransformer(device, cublas, t.config(), tw, 2048, 16);
-                 CudaTransformer draft = new CudaTransformer(device, cublas, d.config(), dw, 2048, 16)) {
-                compare("bundled", target, draft);
-            }
-        } else {
+        if (!withBundledPair(device, cublas, models, 2048, (target, draft) -> compare("bundled", target, draft))) {
             emit(row("specsample-host-vs-device", "model", "bundled", "skipped", "no models/target and models/draft under " + models));
         }
         if (config1b != null) {
-            ModelConfig c = GpuCheck.configOf(config1b);
-            DeviceWeights w = DeviceWeights.random(device, c, 1);
-            DeviceWeights dw = new DeviceWeights(w.embedding(), w.layers().subList(0, 2), w.finalNorm(), w.output(), 0);
-            try (CudaTransformer target = new CudaTransformer(device, cublas, c, w, 1024, 16);
-                 CudaTransformer draft = new CudaTransformer(device, cublas, c.firstLayers(2), dw, 1024, 16)) {
-                compare("llama-3.2-1b-random+first-2-layers", target, draft);
-            }
+            withRandomPair(device, cublas, config1b, 1024, (target, draft) -> compare("llama-3.2-1b-random+first-2-layers", target, draft));
+        }
+    }
+
+    /** Runs {@code body} on the bundled target and draft uploaded to the GPU; false when {@code models} lacks them. */
+    static boolean withBundledPair(CudaDevice device, Cublas cublas, Path models, int kvTokens,
+                                   java.util.function.BiConsumer<CudaTransformer, CudaTransformer> body) {
+        if (models == null || !Files.isDirectory(models.resolve("target")) || !Files.isDirectory(models.resolve("draft"))) return false;
+        LoadedModel t = ModelFiles.load(models.resolve("target")), d = ModelFiles.load(models.resolve("draft"));
+        DeviceWeights tw = DeviceWeights.upload(device, t.config(), t.weights());
+        DeviceWeights dw = DeviceWeights.upload(device, d.config(), d.weights());
+        try (CudaTransformer target = new CudaTransformer(device, cublas, t.config(), tw, kvTokens, 16);
+             CudaTransformer draft = new CudaTransformer(device, cublas, d.config(), dw, kvTokens, 16)) {
+            body.accept(target, draft);
+        }
+        return true;
+    }
+
+    /** Runs {@code body} on a config's random-weights target and its first 2 layers as the draft (shared weights). */
+    static void withRandomPair(CudaDevice device, Cublas cublas, Path config, int kvTokens,
+                               java.util.function.BiConsumer<CudaTransformer, CudaTransformer> body) {
+        ModelConfig c = GpuCheck.configOf(config);
+        DeviceWeights w = DeviceWeights.random(device, c, 1);
+        DeviceWeights dw = new DeviceWeights(w.embedding(), w.layers().subList(0, 2), w.finalNorm(), w.output(), 0);
+        try (CudaTransformer target = new CudaTransformer(device, cublas, c, w, kvTokens, 16);
+             CudaTransformer draft = new CudaTransformer(device, cublas, c.firstLayers(2), dw, kvTokens, 16)) {
+            body.accept(target, draft);
         }
     }
 
