@@ -92,34 +92,69 @@ __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, 
 // both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
 // after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
 // xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0.
+// A warp's share of one 16-row tile: its rows' and x's addresses, its first k chunk (warp, then every S-th), and the
+// first batch of weights when they were requested before pdl_wait (earlyWeights; the weights are the same for every
+// step, so nothing an earlier kernel writes is read before the wait).
+struct SkinnyTile {
+    const uint4* wLo;
+    const uint4* wHi;
+    const uint4* xr;
+    bool hasToken, early;
+    int ch, chunks;
+    uint4 lo[SKINNY_MMA_UNROLL], hi[SKINNY_MMA_UNROLL];
+};
+
+__device__ __forceinline__ void skinny_tile_begin(SkinnyTile& tile, const bf16* __restrict__ W, const bf16* __restrict__ x,
+                                                  int row0, int K, int T, int earlyWeights, int S, int warp, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    tile.chunks = K >> 5;
+    // chunk ch covers uint4 index 4*ch + t of a row (32 bf16 = 4 uint4 per chunk)
+    tile.wLo = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g) * K) + t;
+    tile.wHi = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g + 8) * K) + t;
+    tile.hasToken = g < T;
+    tile.xr = reinterpret_cast<const uint4*>(x + (size_t) (tile.hasToken ? g : 0) * K) + t;
+    tile.ch = warp;
+    tile.early = earlyWeights && tile.ch + (SKINNY_MMA_UNROLL - 1) * S < tile.chunks;
+    if (tile.early) skinny_load_w(tile.lo, tile.hi, tile.wLo, tile.wHi, tile.ch, S);
+}
+
+// Accumulates the warp's partial 16x8 tile into c; call after pdl_wait. xLo as in gemm_skinny_mma.
+__device__ __forceinline__ void skinny_tile_run(float* c, SkinnyTile& tile, long xLo, int S) {
+    if (xLo) skinny_mma_loop<true>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken, tile.early,
+                                   tile.ch, S, tile.chunks);
+    else skinny_mma_loop<false>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early, tile.ch,
+                                S, tile.chunks);
+}
+
+// Stores a warp's accumulator fragment in its [16 rows][8 tokens] slot: c0, c1 = (row g, tokens 2t, 2t+1);
+// c2, c3 = (row g+8, tokens 2t, 2t+1).
+__device__ __forceinline__ void skinny_mma_spill(float* mine, const float* c, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    mine[g * 8 + 2 * t] = c[0];
+    mine[g * 8 + 2 * t + 1] = c[1];
+    mine[(g + 8) * 8 + 2 * t] = c[2];
+    mine[(g + 8) * 8 + 2 * t + 1] = c[3];
+}
+
+// Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,
+// SwiGLU) runs. With earlyWeights set (opt-in: faster for the 1B shape, slower for 8B, whose early loads queue ahead of
+// the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
+// both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
+// after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
+// xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0.
 extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
                                            int N, int K, int T, int accumulate, int earlyWeights, long xLo) {
     extern __shared__ float mmaPartial[];   // [S][16 rows][8 tokens]
     pdl_trigger();
     const int S = blockDim.x >> 5;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int g = lane >> 2, t = lane & 3;
     const int row0 = blockIdx.x * 16;
-    const int chunks = K >> 5;
-    // chunk ch covers uint4 index 4*ch + t of a row (32 bf16 = 4 uint4 per chunk)
-    const uint4* wLo = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g) * K) + t;
-    const uint4* wHi = reinterpret_cast<const uint4*>(W + (size_t) (row0 + g + 8) * K) + t;
-    const bool hasToken = g < T;
-    const uint4* xr = reinterpret_cast<const uint4*>(x + (size_t) (hasToken ? g : 0) * K) + t;
     float c[4] = {0.f, 0.f, 0.f, 0.f};
-    int ch = warp;
-    uint4 lo[SKINNY_MMA_UNROLL], hi[SKINNY_MMA_UNROLL];
-    bool early = earlyWeights && ch + (SKINNY_MMA_UNROLL - 1) * S < chunks;
-    if (early) skinny_load_w(lo, hi, wLo, wHi, ch, S);
+    SkinnyTile tile;
+    skinny_tile_begin(tile, W, x, row0, K, T, earlyWeights, S, warp, lane);
     pdl_wait();
-    if (xLo) skinny_mma_loop<true>(c, lo, hi, wLo, wHi, xr, xLo / 8, hasToken, early, ch, S, chunks);
-    else skinny_mma_loop<false>(c, lo, hi, wLo, wHi, xr, 0, hasToken, early, ch, S, chunks);
-    // accumulator fragment: c0, c1 = (row g, tokens 2t, 2t+1); c2, c3 = (row g+8, tokens 2t, 2t+1)
-    float* mine = mmaPartial + warp * 128;
-    mine[g * 8 + 2 * t] = c[0];
-    mine[g * 8 + 2 * t + 1] = c[1];
-    mine[(g + 8) * 8 + 2 * t] = c[2];
-    mine[(g + 8) * 8 + 2 * t + 1] = c[3];
+    skinny_tile_run(c, tile, xLo, S);
+    skinny_mma_spill(mmaPartial + warp * 128, c, lane);
     __syncthreads();
     for (int o = threadIdx.x; o < 128; o += blockDim.x) {
         int row = o >> 3, token = o & 7;
@@ -128,5 +163,40 @@ extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf1
         for (int w = 0; w < S; w++) s += mmaPartial[w * 128 + o];
         float* dst = y + (size_t) token * N + row0 + row;
         *dst = accumulate ? *dst + s : s;
+    }
+}
+
+// The gate/up GEMM with SwiGLU in its epilogue: W = [gate (H rows); up (H rows)], block b computes gate rows and up
+// rows 16b..16b+15 (one tile after the other, each exactly as gemm_skinny_mma computes it with the same S) and writes
+// out[t, i] = silu(gate) * up as swiglu_bf16 does (store_act, second part lo elements further on when lo != 0). Why:
+// one kernel and one dependent launch fewer in every decode layer, and the f32 gate/up rows never leave the SM; the
+// output is bit-identical to gemm_skinny_mma + swiglu_bf16 when launched with the same warps per block.
+// grid: H/16, block: 32*S, dynamic shared memory: 2 * S * 128 floats.
+extern "C" __global__ void gemm_skinny_mma_swiglu(const bf16* __restrict__ W, const bf16* __restrict__ x,
+                                                  bf16* __restrict__ out, int H, int K, int T, int earlyWeights,
+                                                  long xLo, long lo) {
+    extern __shared__ float mmaPartial[];   // [2][S][16 rows][8 tokens]: gate, then up
+    pdl_trigger();
+    const int S = blockDim.x >> 5;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int row0 = blockIdx.x * 16;
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+    SkinnyTile tile;
+    skinny_tile_begin(tile, W, x, row0, K, T, earlyWeights, S, warp, lane);
+    pdl_wait();
+    skinny_tile_run(c, tile, xLo, S);
+    skinny_mma_spill(mmaPartial + warp * 128, c, lane);
+    c[0] = c[1] = c[2] = c[3] = 0.f;
+    skinny_tile_begin(tile, W, x, H + row0, K, T, 0, S, warp, lane);
+    skinny_tile_run(c, tile, xLo, S);
+    skinny_mma_spill(mmaPartial + (S + warp) * 128, c, lane);
+    __syncthreads();
+    for (int o = threadIdx.x; o < 128; o += blockDim.x) {
+        int row = o >> 3, token = o & 7;
+        if (token >= T) continue;
+        float g = 0.f, u = 0.f;
+        for (int w = 0; w < S; w++) g += mmaPartial[w * 128 + o];
+        for (int w = 0; w < S; w++) u += mmaPartial[(S + w) * 128 + o];
+        store_act(out, (size_t) token * H + row0 + row, g / (1.0f + expf(-g)) * u, lo);
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -9,12 +9,16 @@
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
 #        rounds, speculative bench, then the quick checks.
+# swiglu: SwiGLU in the tensor-core gate/up epilogue (-Dspecdec.cuda.swigluEpilogue=true, the default) vs its own
+#        kernel (=false): mma checks (incl. epilogue == kernel bit for bit), decode of the 1B and 8B shapes in
+#        interleaved rounds, speculative bench, then the quick checks.
 # pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches, with them, and with them and the
 #        skinny GEMM's first weights loaded before its wait (the default), speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
 #        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
-#        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth.
+#        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth, served sampled batches
+#        with draft rows held on the device vs the host path (batchheld: same ids).
 # full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape),
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
@@ -107,6 +111,10 @@ if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' ea
   variant_rounds nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true
   mode=quick-then-done
 fi
+if [ "$mode" = swiglu ]; then   # SwiGLU in the tensor-core gate/up epilogue (the default) vs swiglu_bf16 of its own
+  variant_rounds epilogue:-Dspecdec.cuda.swigluEpilogue=true kernel:-Dspecdec.cuda.swigluEpilogue=false
+  mode=quick-then-done
+fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
@@ -142,6 +150,7 @@ fi
 [ "$mode" != done ] && run specsample 300 "${check[@]}" specsample "${SPECDEC_MODELS:-$home/models}" "$home/bench/gpu/llama-3.2-1b/config.json"
 [ "$mode" != done ] && run splitk 120 "${check[@]}" splitk
 [ "$mode" != done ] && run gemv 120 "${check[@]}" gemv
+[ "$mode" != done ] && run batchheld 300 "${check[@]}" batchheld "${SPECDEC_MODELS:-$home/models}" "$home/bench/gpu/llama-3.2-1b/config.json"
 [ "$mode" = quick-then-done ] && mode=done
 if [ "$mode" = full ]; then
   run hf-export 120 "${check[@]}" hf-export "$work/small"

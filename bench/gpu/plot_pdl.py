@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Graph-mode decode ms/token per launch variant (check.sh pdl: rounds of nopdl / late / early) vs the HBM floor.
-Usage: plot_pdl.py RESULT_DIR   (reads RESULT_DIR/results.jsonl; writes RESULT_DIR/pdl.png + pdl.json)"""
+"""Graph-mode decode ms/token per variant of check.sh's interleaved rounds vs the HBM floor.
+Usage: plot_pdl.py RESULT_DIR [VARIANT=LABEL ...]   (reads RESULT_DIR/results.jsonl; without variants: check.sh pdl's
+nopdl / late / early, written to pdl.png + pdl.json; with them, e.g. check.sh swiglu's
+"epilogue=SwiGLU epilogue (default)" "kernel=swiglu_bf16", written to rounds.png + rounds.json)"""
 import json, os, statistics, sys
 import matplotlib
 matplotlib.use("Agg")
@@ -16,6 +18,11 @@ for r in rows:
     by.setdefault(r["label"], {}).setdefault(variant, []).append(r)
 order = ["nopdl", "late", "early"]
 names = {"nopdl": "normal launches", "late": "PDL (default)", "early": "PDL + early weights"}
+stem = "pdl"
+if len(sys.argv) > 2:
+    order = [a.split("=", 1)[0] for a in sys.argv[2:]]
+    names = dict(a.split("=", 1) for a in sys.argv[2:])
+    stem = "rounds"
 summary = {}
 fig, axes = plt.subplots(1, len(by), figsize=(6 * len(by), 4.2))
 for ax, (label, variants) in zip(axes if len(by) > 1 else [axes], sorted(by.items())):
@@ -34,6 +41,6 @@ for ax, (label, variants) in zip(axes if len(by) > 1 else [axes], sorted(by.item
     ax.set_ylabel("ms / token")
     ax.legend()
 fig.tight_layout()
-fig.savefig(os.path.join(d, "pdl.png"), dpi=110)
-json.dump(summary, open(os.path.join(d, "pdl.json"), "w"), indent=1)
+fig.savefig(os.path.join(d, stem + ".png"), dpi=110)
+json.dump(summary, open(os.path.join(d, stem + ".json"), "w"), indent=1)
 print(json.dumps(summary, indent=1))

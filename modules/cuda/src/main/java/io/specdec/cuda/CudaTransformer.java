@@ -71,6 +71,13 @@ public final class CudaTransformer implements LanguageModel {
      */
     private final boolean earlyWeights;
     public static final String EARLY_WEIGHTS_PROPERTY = "specdec.cuda.earlyWeights";
+    /**
+     * Whether gate/up passes on the tensor cores compute SwiGLU in their epilogue (gemm_skinny_mma_swiglu: one kernel
+     * and one dependent launch fewer per layer, bit-identical to gemm_skinny_mma + swiglu_bf16). On by default;
+     * {@value #SWIGLU_EPILOGUE_PROPERTY}{@code =false} keeps the two kernels.
+     */
+    private volatile boolean swigluEpilogue;
+    public static final String SWIGLU_EPILOGUE_PROPERTY = "specdec.cuda.swigluEpilogue";
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
     /**
@@ -145,6 +152,7 @@ public final class CudaTransformer implements LanguageModel {
         this.skinnyGemm = !Boolean.getBoolean("specdec.cuda.cublasOnly");
         this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
         this.mmaFromTokens = Integer.getInteger("specdec.cuda.mmaFromTokens", 1);
+        this.swigluEpilogue = !System.getProperty(SWIGLU_EPILOGUE_PROPERTY, "true").equals("false");
         long slotBytes = 2L * config.kvDim();
         kvLo = Boolean.getBoolean(SPLIT_KV_PROPERTY) ? (long) blocks * blockSize * config.kvDim() : 0;
         int parts = kvLo != 0 ? 2 : 1;
@@ -225,6 +233,15 @@ public final class CudaTransformer implements LanguageModel {
     public void useTensorCoresFrom(int tokens) {
         if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0: " + tokens);
         this.mmaFromTokens = tokens;
+        dropGraphs();
+    }
+
+    /**
+     * Computes SwiGLU in the epilogue of tensor-core gate/up passes (on) or in a kernel of its own (off). Drops the
+     * captured graphs, which hold the kernels of the previous choice.
+     */
+    public void useSwigluEpilogue(boolean on) {
+        this.swigluEpilogue = on;
         dropGraphs();
     }
 
@@ -932,6 +949,12 @@ public final class CudaTransformer implements LanguageModel {
             enter(Stage.NORM);
             if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
             enter(Stage.GATE_UP);
+            if (swigluEpilogue && hidden % 16 == 0 && !ablated(Stage.SWIGLU) && tensorCores(tokens, 2 * hidden, dim)) {
+                gateUpSwiglu(w.wGateUp(), lo(ws.xbLo, tokens), lo(ws.hiddenLo, tokens), tokens, hidden, dim);
+                enter(Stage.DOWN);
+                matmul(w.wDown(), ws.hidden, lo(ws.hiddenLo, tokens), ws.x, tokens, dim, hidden, accumulate);
+                return;
+            }
             matmul(w.wGateUp(), ws.xb, lo(ws.xbLo, tokens), ws.gateUp, tokens, 2 * hidden, dim, false);
             long n = (long) tokens * hidden;
             enter(Stage.SWIGLU);
@@ -1039,15 +1062,12 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void matmul(DeviceBuffer w, DeviceBuffer x, long xLo, DeviceBuffer y, int tokens, int n, int k,
                         boolean accumulate) {
-        boolean skinny = skinnyGemm && tokens <= SAME_KERNEL_AS_DECODE_MAX_TOKENS;
-        if (k % 8 == 0 && (skinny || cublas == null || cublas.problem() != null)) {
+        if (skinnyPasses(tokens, k)) {
             for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
                 int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
                 DeviceBuffer xs = x.slice(2L * t0 * k, 2L * c * k), ys = y.slice(4L * t0 * n, 4L * c * n);
-                int mmaFrom = mmaFromTokens;
-                if (mmaFrom > 0 && c >= mmaFrom && n % 16 == 0 && k % 32 == 0) {
-                    // few 16-row tiles: more warps per tile split k further, so enough loads are in flight
-                    int warps = n / 16 >= 512 ? 4 : 8;
+                if (tensorCorePass(c, n, k)) {
+                    int warps = mmaWarps(n);
                     device.launchShared("gemm_skinny_mma", n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n, k, c,
                             accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
                 } else {
@@ -1057,6 +1077,45 @@ public final class CudaTransformer implements LanguageModel {
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
             if (xLo != 0 && splitPrefill) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
+        }
+    }
+
+    /** Whether a matmul of {@code tokens} rows and inner size k runs in skinny passes (else cuBLAS). */
+    private boolean skinnyPasses(int tokens, int k) {
+        boolean skinny = skinnyGemm && tokens <= SAME_KERNEL_AS_DECODE_MAX_TOKENS;
+        return k % 8 == 0 && (skinny || cublas == null || cublas.problem() != null);
+    }
+
+    /** Whether a skinny pass of c tokens over W[n, k] takes gemm_skinny_mma (else gemv_bf16). */
+    private boolean tensorCorePass(int c, int n, int k) {
+        int mmaFrom = mmaFromTokens;
+        return mmaFrom > 0 && c >= mmaFrom && n % 16 == 0 && k % 32 == 0;
+    }
+
+    /** Whether every pass of a matmul of {@code tokens} rows over W[n, k] runs on the tensor cores. */
+    private boolean tensorCores(int tokens, int n, int k) {
+        if (!skinnyPasses(tokens, k)) return false;
+        int smallest = tokens % SKINNY_MAX_TOKENS == 0 ? SKINNY_MAX_TOKENS : tokens % SKINNY_MAX_TOKENS;
+        return tensorCorePass(smallest, n, k);
+    }
+
+    /** Warps per 16-row tile of a tensor-core pass over n rows: with few tiles, more warps split k further. */
+    private static int mmaWarps(int n) {
+        return n / 16 >= 512 ? 4 : 8;
+    }
+
+    /**
+     * hidden (+ its second part at {@code hLo}) = silu(gate)·up of W = [gate; up] · xb, one gemm_skinny_mma_swiglu per
+     * pass, with the warps per tile the unfused [gate; up] pass takes, so the result is the same bits.
+     */
+    private void gateUpSwiglu(DeviceBuffer w, long xLo, long hLo, int tokens, int hidden, int dim) {
+        int warps = mmaWarps(2 * hidden);
+        for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
+            int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
+            DeviceBuffer xs = ws.xb.slice(2L * t0 * dim, 2L * c * dim);
+            DeviceBuffer hs = ws.hidden.slice(2L * t0 * hidden, 2L * c * hidden);
+            device.launchShared("gemm_skinny_mma_swiglu", hidden / 16, 1, 32 * warps, 2 * warps * 128 * 4, w, xs, hs,
+                    hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo);
         }
     }
 

@@ -17,7 +17,9 @@ import java.util.SplittableRandom;
  * GpuCheck mode {@code mma CONFIG LABEL}: verify-sized forwards (1..8 tokens, every row's argmax, CUDA graphs on) with
  * the matmuls on the CUDA-core GEMV vs the tensor-core skinny GEMM, on random bf16 weights of a config's shape after a
  * 128-token prompt. Prints per size the median ms of each path and its cost relative to a GEMV decode step (the
- * speculative bound assumes 1.0), and the two paths' logits against each other (relative L2, argmax agreement).
+ * speculative bound assumes 1.0), and the two paths' logits against each other (relative L2, argmax agreement); then
+ * that a verify row equals its decode step on each path, and that the tensor-core path's logits are the same bits with
+ * SwiGLU in the gate/up epilogue (the default) as with swiglu_bf16.
  */
 final class MmaCheck {
     private MmaCheck() {
@@ -63,6 +65,21 @@ final class MmaCheck {
                         + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"pass\":%b}", label, path == 0 ? "gemv" : "mma",
                         path == 0 ? "gemv" : "mma (decode too)", maxAbs, maxAbs == 0, maxAbs == 0));
             }
+            // SwiGLU in the gate/up epilogue (the default) vs its own kernel: the same bits for a decode step and a verify pass
+            m.useTensorCoresFrom(1);
+            float[][][] byEpilogue = new float[2][][];
+            for (int e = 0; e < 2; e++) {
+                m.useSwigluEpilogue(e == 1);
+                float[][] verify = forwardAll(m, s, toks);
+                float[][] rows = Arrays.copyOf(verify, 9);
+                rows[8] = forwardAll(m, s, new int[]{toks[0]})[0];
+                byEpilogue[e] = rows;
+            }
+            m.useSwigluEpilogue(true);
+            double epilogueDiff = 0;
+            for (int i = 0; i < 9; i++) for (int v = 0; v < byEpilogue[0][i].length; v++) epilogueDiff = Math.max(epilogueDiff, Math.abs(byEpilogue[1][i][v] - byEpilogue[0][i][v]));
+            GpuCheck.emit(String.format("{\"check\":\"swiglu-epilogue-equals-kernel-%s\",\"rows\":\"8 verify + 1 decode\","
+                    + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"pass\":%b}", label, epilogueDiff, epilogueDiff == 0, epilogueDiff == 0));
             m.useTensorCoresFrom(0);
             double decode = ms[0][1];
             for (int t = 1; t <= 8; t++) {
