@@ -9,9 +9,9 @@
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
 #        rounds, speculative bench, then the quick checks.
-# swiglu: SwiGLU in the tensor-core gate/up epilogue (-Dspecdec.cuda.swigluEpilogue=true, the default) vs its own
-#        kernel (=false): mma checks (incl. epilogue == kernel bit for bit), decode of the 1B and 8B shapes in
-#        interleaved rounds, speculative bench, then the quick checks.
+# swiglu: SwiGLU in the tensor-core gate/up epilogue (-Dspecdec.cuda.swigluEpilogue=true; the default, auto, takes
+#        it where the MLP is at most 8192 wide) vs its own kernel (=false): mma checks (incl. epilogue == kernel bit for
+#        bit), decode of the 1B and 8B shapes in interleaved rounds, speculative bench, then the quick checks.
 # pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches, with them, and with them and the
 #        skinny GEMM's first weights loaded before its wait (the default), speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
@@ -111,7 +111,7 @@ if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' ea
   variant_rounds nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true
   mode=quick-then-done
 fi
-if [ "$mode" = swiglu ]; then   # SwiGLU in the tensor-core gate/up epilogue (the default) vs swiglu_bf16 of its own
+if [ "$mode" = swiglu ]; then   # SwiGLU in the tensor-core gate/up epilogue (=true) vs swiglu_bf16 of its own
   variant_rounds epilogue:-Dspecdec.cuda.swigluEpilogue=true kernel:-Dspecdec.cuda.swigluEpilogue=false
   mode=quick-then-done
 fi

@@ -3,7 +3,7 @@
 Usage: plot_pdl.py RESULT_DIR [VARIANT=LABEL ...]   (reads RESULT_DIR/results.jsonl; without variants: check.sh pdl's
 nopdl / late / early, written to pdl.png + pdl.json; with them, e.g. check.sh swiglu's
 "epilogue=SwiGLU epilogue (default)" "kernel=swiglu_bf16", written to rounds.png + rounds.json)"""
-import json, os, statistics, sys
+import json, os, statistics, sys, textwrap
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -21,7 +21,7 @@ names = {"nopdl": "normal launches", "late": "PDL (default)", "early": "PDL + ea
 stem = "pdl"
 if len(sys.argv) > 2:
     order = [a.split("=", 1)[0] for a in sys.argv[2:]]
-    names = dict(a.split("=", 1) for a in sys.argv[2:])
+    names = {k: "\n".join(textwrap.wrap(v, 18)) for k, v in (a.split("=", 1) for a in sys.argv[2:])}
     stem = "rounds"
 summary = {}
 fig, axes = plt.subplots(1, len(by), figsize=(6 * len(by), 4.2))

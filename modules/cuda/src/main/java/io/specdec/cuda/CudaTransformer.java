@@ -73,8 +73,11 @@ public final class CudaTransformer implements LanguageModel {
     public static final String EARLY_WEIGHTS_PROPERTY = "specdec.cuda.earlyWeights";
     /**
      * Whether gate/up passes on the tensor cores compute SwiGLU in their epilogue (gemm_skinny_mma_swiglu: one kernel
-     * and one dependent launch fewer per layer, bit-identical to gemm_skinny_mma + swiglu_bf16). On by default;
-     * {@value #SWIGLU_EPILOGUE_PROPERTY}{@code =false} keeps the two kernels.
+     * and one dependent launch fewer per layer, bit-identical to gemm_skinny_mma + swiglu_bf16).
+     * {@value #SWIGLU_EPILOGUE_PROPERTY}: {@code auto} (the default) = on where the MLP is at most 8192 wide, {@code
+     * true}, {@code false}. Why auto: on an H100 the epilogue made the Llama-3.2-1B shape's decode 1.4-2.4% faster and
+     * the Llama-3-8B shape's (hidden 14336) 0.4-1.1% slower in three runs of interleaved rounds
+     * (bench/results/cuda-h100-2026-11-23-session9-swiglu).
      */
     private volatile boolean swigluEpilogue;
     public static final String SWIGLU_EPILOGUE_PROPERTY = "specdec.cuda.swigluEpilogue";
@@ -152,7 +155,11 @@ public final class CudaTransformer implements LanguageModel {
         this.skinnyGemm = !Boolean.getBoolean("specdec.cuda.cublasOnly");
         this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
         this.mmaFromTokens = Integer.getInteger("specdec.cuda.mmaFromTokens", 1);
-        this.swigluEpilogue = !System.getProperty(SWIGLU_EPILOGUE_PROPERTY, "true").equals("false");
+        String epilogue = System.getProperty(SWIGLU_EPILOGUE_PROPERTY, "auto");
+        if (!List.of("auto", "true", "false").contains(epilogue)) {
+            throw new IllegalArgumentException(SWIGLU_EPILOGUE_PROPERTY + " must be auto, true or false, got " + epilogue);
+        }
+        this.swigluEpilogue = epilogue.equals("auto") ? config.hiddenDim() <= 8192 : epilogue.equals("true");
         long slotBytes = 2L * config.kvDim();
         kvLo = Boolean.getBoolean(SPLIT_KV_PROPERTY) ? (long) blocks * blockSize * config.kvDim() : 0;
         int parts = kvLo != 0 ? 2 : 1;
@@ -235,6 +242,9 @@ public final class CudaTransformer implements LanguageModel {
         this.mmaFromTokens = tokens;
         dropGraphs();
     }
+
+    /** Whether tensor-core gate/up passes compute SwiGLU in their epilogue ({@link #SWIGLU_EPILOGUE_PROPERTY}). */
+    public boolean swigluEpilogue() { return swigluEpilogue; }
 
     /**
      * Computes SwiGLU in the epilogue of tensor-core gate/up passes (on) or in a kernel of its own (off). Drops the

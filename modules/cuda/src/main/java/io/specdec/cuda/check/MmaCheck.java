@@ -67,6 +67,7 @@ final class MmaCheck {
             }
             // SwiGLU in the gate/up epilogue (the default) vs its own kernel: the same bits for a decode step and a verify pass
             m.useTensorCoresFrom(1);
+            boolean epilogueDefault = m.swigluEpilogue();
             float[][][] byEpilogue = new float[2][][];
             for (int e = 0; e < 2; e++) {
                 m.useSwigluEpilogue(e == 1);
@@ -75,7 +76,7 @@ final class MmaCheck {
                 rows[8] = forwardAll(m, s, new int[]{toks[0]})[0];
                 byEpilogue[e] = rows;
             }
-            m.useSwigluEpilogue(true);
+            m.useSwigluEpilogue(epilogueDefault);
             double epilogueDiff = 0;
             for (int i = 0; i < 9; i++) for (int v = 0; v < byEpilogue[0][i].length; v++) epilogueDiff = Math.max(epilogueDiff, Math.abs(byEpilogue[1][i][v] - byEpilogue[0][i][v]));
             GpuCheck.emit(String.format("{\"check\":\"swiglu-epilogue-equals-kernel-%s\",\"rows\":\"8 verify + 1 decode\","
