@@ -194,21 +194,39 @@ extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __res
 // qkv row = [q (heads*hd) | k (kvHeads*hd) | v (kvHeads*hd)].   grid: (tokens, blocks over the heads); one warp per
 // head (a decode step used to run every head of the layer in one block on one SM).
 // ---------------------------------------------------------------------------------------------------------------
+#define ROPE_MAX_PAIRS 4   // head sizes up to 256: rotation pairs per lane
+
 extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const float* __restrict__ bias,
                                            const float* __restrict__ qNorm, const float* __restrict__ kNorm,
                                            const double* __restrict__ invFreq, const int* __restrict__ positions,
                                            const int* __restrict__ slots, float* __restrict__ qOut,
                                            bf16* __restrict__ kCache, bf16* __restrict__ vCache,
-                                           int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo) {
+                                           int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo,
+                                           int metaFirst) {
     pdl_trigger();
-    pdl_wait();
+    if (!metaFirst) pdl_wait();
     int t = blockIdx.x;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     int qDim = heads * hd, kvDim = kvHeads * hd, width = qDim + 2 * kvDim;
     const float* row = qkv + (size_t) t * width;
+    // position, slot and this lane's rotations (pairs j = lane, lane + 32, ...) come from the step's metadata and
+    // constants, not from an earlier kernel: with metaFirst they are computed before the wait, while the q/k/v GEMM ends
     double pos = (double) positions[t];
     size_t slot = (size_t) slots[t];
     int half = hd / 2;
+    float cosJ[ROPE_MAX_PAIRS], sinJ[ROPE_MAX_PAIRS];
+#pragma unroll
+    for (int k = 0; k < ROPE_MAX_PAIRS; k++) {
+        int j = lane + 32 * k;
+        cosJ[k] = sinJ[k] = 0.f;
+        if (j < half) {
+            double sd, cd;
+            sincos(pos * invFreq[j], &sd, &cd);
+            cosJ[k] = (float) cd;
+            sinJ[k] = (float) sd;
+        }
+    }
+    pdl_wait();
     for (int h = blockIdx.y * warps + warp; h < heads + 2 * kvHeads; h += warps * gridDim.y) {
         int base = h < heads ? h * hd : (h < heads + kvHeads ? qDim + (h - heads) * hd : qDim + kvDim + (h - heads - kvHeads) * hd);
         if (h >= heads + kvHeads) {  // value head: bias, then straight into the cache
@@ -230,15 +248,16 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
             ss = warp_sum(ss);
             scale = 1.0f / sqrtf(ss / hd + eps);
         }
-        for (int j = lane; j < half; j += 32) {
+#pragma unroll
+        for (int k = 0; k < ROPE_MAX_PAIRS; k++) {
+            int j = lane + 32 * k;
+            if (j >= half) break;
             int a = interleaved ? 2 * j : j;
             int b = interleaved ? 2 * j + 1 : j + half;
             float x0 = row[base + a] + (bias ? bias[base + a] : 0.f);
             float x1 = row[base + b] + (bias ? bias[base + b] : 0.f);
             if (norm) { x0 = norm[a] * (scale * x0); x1 = norm[b] * (scale * x1); }
-            double s, c;
-            sincos(pos * invFreq[j], &s, &c);
-            float cf = (float) c, sf = (float) s;
+            float cf = cosJ[k], sf = sinJ[k];
             float y0 = x0 * cf - x1 * sf;
             float y1 = x0 * sf + x1 * cf;
             if (h < heads) {
@@ -1272,22 +1291,72 @@ __device__ __forceinline__ void lane_accumulate(float* acc, float pk, const VT& 
     }
 }
 
+// What a block of the grouped kernel needs before it reads anything this step's kernels write: its row's keys, split
+// and this warp's first block-table slot. All of it comes from the step's metadata (copied from the host before the
+// forward's first kernel), so the chain metadata -> sequence -> block table runs before pdl_wait, while the kernels
+// before it (q/k/v GEMM, RoPE/append) finish; so do L2 prefetches of the first tile's K and V rows (keys written by
+// earlier steps; the current step's own keys may be fetched before RoPE/append writes them, harmless for L2, which
+// every SM sees).
+struct GqaRow {
+    int t, kvh, g, h0, wph, keys, lo, hi, nSplits, split, c, qpos, prefix, tableOff, posOff, maskOff, maskWords;
+    int firstTile, firstSlot;
+};
+
+// false: the block's split lies past the row's context (nothing to do, block-uniform)
+__device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+                                        const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
+                                        const int* __restrict__ blockTables, int heads, int kvHeads, int blockSize,
+                                        int maxSplits, int hd) {
+    r.t = blockIdx.x;
+    r.kvh = blockIdx.y % kvHeads;
+    r.split = blockIdx.y / kvHeads;
+    r.g = heads / kvHeads;
+    r.h0 = r.kvh * r.g;
+    r.wph = r.g >= GQA_WARPS ? 1 : GQA_WARPS / r.g;    // warps per head (g is 1, 2, 4 or up to 8 here)
+    r.keys = row_keys(tokMeta, seqMeta, r.t);
+    int chunk = gqa_chunk(r.keys, maxSplits, 32 * r.wph);
+    r.lo = r.split * chunk;
+    if (r.lo >= r.keys) return false;
+    r.hi = min(r.keys, r.lo + chunk);
+    r.nSplits = (r.keys + chunk - 1) / chunk;
+    r.c = tokMeta[3 * r.t + 1];
+    r.qpos = tokMeta[3 * r.t + 2];
+    const int* sm = seqMeta + 6 * tokMeta[3 * r.t];
+    r.prefix = sm[0];
+    r.tableOff = sm[2];
+    r.posOff = sm[3];
+    r.maskOff = sm[4];
+    r.maskWords = sm[5];
+    int lane = threadIdx.x & 31, sub = (threadIdx.x >> 5) % r.wph;
+    r.firstTile = r.lo + sub * 32;
+    int j0 = r.firstTile + lane;
+    r.firstSlot = j0 < r.hi ? blockTables[r.tableOff + j0 / blockSize] * blockSize + j0 % blockSize : 0;
+    if (j0 < r.hi) {
+        size_t row = (size_t) r.firstSlot * kvHeads * hd + (size_t) r.kvh * hd;
+        for (int b = 0; b < hd * 2; b += 128) {
+            asm volatile("prefetch.global.L2 [%0];" :: "l"(reinterpret_cast<const char*>(kCache + row) + b));
+            asm volatile("prefetch.global.L2 [%0];" :: "l"(reinterpret_cast<const char*>(vCache + row) + b));
+        }
+    }
+    return true;
+}
+
 // KVLO: the K/V rows have second parts kvLo elements after them (split KV, store_act); its own instantiations, so the
-// kernels without it are unchanged.
+// kernels without it are unchanged. r: gqa_row's, computed before pdl_wait.
 template <int DPL, int BATCH, bool KVLO>
-__device__ __forceinline__ void attention_gqa(float* smem, const float* __restrict__ q, const bf16* __restrict__ kCache,
-        const bf16* __restrict__ vCache, bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml,
-        int* __restrict__ counters, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
+__device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, const float* __restrict__ q,
+        const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, bf16* __restrict__ out,
+        float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters,
         const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
         int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo) {
     constexpr int HD = DPL * 32;
     typedef typename VRow<DPL>::type VT;
     __shared__ int mergeHere;
-    int t = blockIdx.x, kvh = blockIdx.y % kvHeads, split = blockIdx.y / kvHeads;
-    int g = heads / kvHeads, h0 = kvh * g;
-    int wph = g >= GQA_WARPS ? 1 : GQA_WARPS / g;    // warps per head (g is 1, 2, 4 or up to 8 here)
+    const int t = r.t, kvh = r.kvh, split = r.split, g = r.g, h0 = r.h0, wph = r.wph;
+    const int lo = r.lo, hi = r.hi, nSplits = r.nSplits, c = r.c, qpos = r.qpos, prefix = r.prefix;
+    const int tableOff = r.tableOff, posOff = r.posOff, maskOff = r.maskOff, maskWords = r.maskWords;
+    const int firstTile = r.firstTile, firstSlot = r.firstSlot;
     int qDim = heads * HD;
-    // the query rows do not depend on the metadata: requested now, they arrive while the metadata chain runs
     constexpr int Q_PER_THREAD = GQA_MAX_GROUP * HD / (GQA_WARPS * 32);
     float qv[Q_PER_THREAD];
 #pragma unroll
@@ -1295,11 +1364,6 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
         int i = threadIdx.x + u * GQA_WARPS * 32;
         qv[u] = i < g * HD ? q[(size_t) t * qDim + h0 * HD + i] : 0.f;
     }
-    int keys = row_keys(tokMeta, seqMeta, t);
-    int chunk = gqa_chunk(keys, maxSplits, 32 * wph);
-    int lo = split * chunk;
-    if (lo >= keys) return;   // past the context (block-uniform)
-    int hi = min(keys, lo + chunk), nSplits = (keys + chunk - 1) / chunk;
     float* qs = smem;                                // [g][HD]
     float* wacc = qs + GQA_MAX_GROUP * HD;           // [states][HD]
     float* wm = wacc + GQA_MAX_GROUP * HD;           // [states]
@@ -1308,13 +1372,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const float* __restri
     int* slotS = reinterpret_cast<int*>(pS + GQA_WARPS * 32);   // [4][32]
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int kvDim = kvHeads * HD;
-    int c = tokMeta[3 * t + 1], qpos = tokMeta[3 * t + 2];
-    const int* sm = seqMeta + 6 * tokMeta[3 * t];
-    int prefix = sm[0], tableOff = sm[2], posOff = sm[3], maskOff = sm[4], maskWords = sm[5];
     int sub = warp % wph;
-    // likewise the block-table entry of this warp's first key (any key below hi has one; masking comes later)
-    int firstTile = lo + sub * 32, j0 = firstTile + lane;
-    int firstSlot = j0 < hi ? blockTables[tableOff + j0 / blockSize] * blockSize + j0 % blockSize : 0;
 #pragma unroll
     for (int u = 0; u < Q_PER_THREAD; u++) {
         int i = threadIdx.x + u * GQA_WARPS * 32;
@@ -1486,12 +1544,15 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
      bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
      const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ blockTables, \
      const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads, \
-     int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo) { \
+     int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo, int metaFirst) { \
     __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
     pdl_trigger(); \
+    if (!metaFirst) pdl_wait(); \
+    GqaRow row; \
+    if (!gqa_row(row, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, blockSize, maxSplits, DPL * 32)) return; \
     pdl_wait(); \
-    attention_gqa<DPL, BATCH, KVLO>(smem, q, kCache, vCache, out, part, ml, counters, tokMeta, seqMeta, blockTables, \
-            slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, kvLo); \
+    attention_gqa<DPL, BATCH, KVLO>(smem, row, q, kCache, vCache, out, part, ml, counters, blockTables, slotPositions, \
+            masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, kvLo); \
 }
 
 ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2, false)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -12,6 +12,10 @@
 # swiglu: SwiGLU in the tensor-core gate/up epilogue (-Dspecdec.cuda.swigluEpilogue=true; the default, auto, takes
 #        it where the MLP is at most 8192 wide) vs its own kernel (=false): mma checks (incl. epilogue == kernel bit for
 #        bit), decode of the 1B and 8B shapes in interleaved rounds, speculative bench, then the quick checks.
+# meta:  RoPE/append and the grouped attention doing their metadata-only work before pdl_wait
+#        (-Dspecdec.cuda.metaFirst=true, the default: positions, slots, rotations, block tables, L2 prefetch of the first
+#        K/V rows) vs after it (=false): mma checks, interleaved decode rounds of the 1B and 8B shapes, speculative
+#        bench, then the quick checks.
 # pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches, with them, and with them and the
 #        skinny GEMM's first weights loaded before its wait (the default), speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
@@ -113,6 +117,10 @@ if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' ea
 fi
 if [ "$mode" = swiglu ]; then   # SwiGLU in the tensor-core gate/up epilogue (=true) vs swiglu_bf16 of its own
   variant_rounds epilogue:-Dspecdec.cuda.swigluEpilogue=true kernel:-Dspecdec.cuda.swigluEpilogue=false
+  mode=quick-then-done
+fi
+if [ "$mode" = meta ]; then   # RoPE/append and grouped attention read the step's metadata before pdl_wait (default) or after
+  variant_rounds metafirst:-Dspecdec.cuda.metaFirst=true waitfirst:-Dspecdec.cuda.metaFirst=false
   mode=quick-then-done
 fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)

@@ -78,6 +78,17 @@ public final class CudaDevice implements AutoCloseable {
     public boolean programmaticLaunches() { return programmatic != null; }
 
     /**
+     * Whether RoPE/append and the grouped attention read the step's metadata (positions, slots, sequence rows, block
+     * tables; copied before the forward's first kernel, never written by one) and do the work that depends on nothing
+     * else (RoPE's rotations, the first K/V rows' L2 prefetch) before pdl_wait, i.e. while the kernels before them
+     * still run. Argument {@code metaFirst} of those kernels; {@value #META_FIRST_PROPERTY}{@code =false} waits first.
+     */
+    public boolean metaFirst() { return metaFirst; }
+
+    public static final String META_FIRST_PROPERTY = "specdec.cuda.metaFirst";
+    private final boolean metaFirst = !System.getProperty(META_FIRST_PROPERTY, "true").equals("false");
+
+    /**
      * Kernels that call {@code pdl_wait()} before touching memory an earlier kernel writes, and so are launched as
      * programmatic dependents ({@link ProgrammaticLaunch}) on GPUs of compute capability 9.0 and up: the decode
      * step's layer kernels and the argmax after the output GEMM. Adding a kernel here without that wait in its body is a

@@ -936,7 +936,7 @@ public final class CudaTransformer implements LanguageModel {
         }
         enter(Stage.ROPE_APPEND);
         if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
-                k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps, kvLo);
+                k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps, kvLo, device.metaFirst() ? 1 : 0);
         enter(Stage.ATTENTION);
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,

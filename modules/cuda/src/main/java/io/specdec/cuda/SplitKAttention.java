@@ -196,7 +196,7 @@ public final class SplitKAttention implements AutoCloseable {
         if (grouped != null) {
             device.launch(forTokens(grouped, tokens, manyAfter) + (kvLo != 0 ? KVLO_SUFFIX : ""), tokens, kvHeads * maxSplits,
                     THREADS, q, keys, values, out, partials, stats, counters, tokMeta, seqMeta, meta, meta, meta, heads, kvHeads,
-                    blockSize, window, scale, maxSplits, outLo, kvLo);
+                    blockSize, window, scale, maxSplits, outLo, kvLo, device.metaFirst() ? 1 : 0);
             return;
         }
         device.launch("attention_split", tokens, heads * maxSplits, THREADS, q, keys, values, partials, stats, tokMeta,
