@@ -86,12 +86,6 @@ __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, 
     }
 }
 
-// Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,
-// SwiGLU) runs. With earlyWeights set (opt-in: faster for the 1B shape, slower for 8B, whose early loads queue ahead of
-// the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
-// both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
-// after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
-// xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0.
 // A warp's share of one 16-row tile: its rows' and x's addresses, its first k chunk (warp, then every S-th), and the
 // first batch of weights when they were requested before pdl_wait (earlyWeights; the weights are the same for every
 // step, so nothing an earlier kernel writes is read before the wait).
@@ -136,6 +130,15 @@ __device__ __forceinline__ void skinny_mma_spill(float* mine, const float* c, in
     mine[(g + 8) * 8 + 2 * t + 1] = c[3];
 }
 
+// The block's partial tiles of rows row0.. (begun with skinny_tile_begin; call after pdl_wait): warp w's 16x8 partial
+// into slots[w] (the [S][16 rows][8 tokens] layout the epilogues add up in warp order).
+__device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile& tile, long xLo) {
+    const int S = blockDim.x >> 5, warp = threadIdx.x >> 5;
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+    skinny_tile_run(c, tile, xLo, S);
+    skinny_mma_spill(slots + warp * 128, c, threadIdx.x & 31);
+}
+
 // Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,
 // SwiGLU) runs. With earlyWeights set (opt-in: faster for the 1B shape, slower for 8B, whose early loads queue ahead of
 // the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
@@ -147,14 +150,11 @@ extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf1
     extern __shared__ float mmaPartial[];   // [S][16 rows][8 tokens]
     pdl_trigger();
     const int S = blockDim.x >> 5;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int row0 = blockIdx.x * 16;
-    float c[4] = {0.f, 0.f, 0.f, 0.f};
     SkinnyTile tile;
-    skinny_tile_begin(tile, W, x, row0, K, T, earlyWeights, S, warp, lane);
+    skinny_tile_begin(tile, W, x, row0, K, T, earlyWeights, S, threadIdx.x >> 5, threadIdx.x & 31);
     pdl_wait();
-    skinny_tile_run(c, tile, xLo, S);
-    skinny_mma_spill(mmaPartial + warp * 128, c, lane);
+    skinny_tile_partials(mmaPartial, tile, xLo);
     __syncthreads();
     for (int o = threadIdx.x; o < 128; o += blockDim.x) {
         int row = o >> 3, token = o & 7;
@@ -180,16 +180,12 @@ extern "C" __global__ void gemm_skinny_mma_swiglu(const bf16* __restrict__ W, co
     const int S = blockDim.x >> 5;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int row0 = blockIdx.x * 16;
-    float c[4] = {0.f, 0.f, 0.f, 0.f};
     SkinnyTile tile;
     skinny_tile_begin(tile, W, x, row0, K, T, earlyWeights, S, warp, lane);
     pdl_wait();
-    skinny_tile_run(c, tile, xLo, S);
-    skinny_mma_spill(mmaPartial + warp * 128, c, lane);
-    c[0] = c[1] = c[2] = c[3] = 0.f;
+    skinny_tile_partials(mmaPartial, tile, xLo);
     skinny_tile_begin(tile, W, x, H + row0, K, T, 0, S, warp, lane);
-    skinny_tile_run(c, tile, xLo, S);
-    skinny_mma_spill(mmaPartial + (S + warp) * 128, c, lane);
+    skinny_tile_partials(mmaPartial + S * 128, tile, xLo);
     __syncthreads();
     for (int o = threadIdx.x; o < 128; o += blockDim.x) {
         int row = o >> 3, token = o & 7;
