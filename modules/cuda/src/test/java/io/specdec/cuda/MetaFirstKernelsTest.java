@@ -39,6 +39,13 @@ class MetaFirstKernelsTest {
     }
 
     @Test
+    void theForwardsFirstKernelIsANormalLaunch() {
+        // what makes the metadata safe to read early: the forward starts with embed_gather launched normally, so every
+        // copy or collective that filled the metadata has finished before any kernel of the forward starts
+        assertThat(CudaDevice.PROGRAMMATIC_KERNELS).doesNotContain("embed_gather");
+    }
+
+    @Test
     void theCheckSeesAnActivationRead() throws IOException {
         // the checks above would pass vacuously if indexed() found nothing: after its wait the kernel reads q
         String macro = KernelSources.body(KernelSources.all(), "attention_gqa");
