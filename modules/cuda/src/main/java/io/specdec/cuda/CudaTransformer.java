@@ -879,6 +879,8 @@ public final class CudaTransformer implements LanguageModel {
     private void enqueue(Plan plan, boolean argmax, boolean fuzzy) {
         Launch k = new Launch(plan);
         enter(Stage.EMBED);
+        // a normal launch (not programmatic): the forward's kernels start after the metadata copy has landed, which
+        // lets RoPE/append and the grouped attention read it before their pdl_wait (CudaDevice#metaFirst)
         device.launch("embed_gather", plan.tokens, 1, 256, k.mTokens, weights.embedding(), ws.x, config.dim());
         if (fuzzy) {
             fuzzyLayers(k, (ParallelRole.LayerReplica) role);
