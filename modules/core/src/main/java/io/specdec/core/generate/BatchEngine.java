@@ -152,8 +152,8 @@ public final class BatchEngine implements AutoCloseable {
         // Greedy chain verification needs only each row's argmax, as in Generation: when that holds for the whole
         // batch it is taken where the logits are (on a GPU only the ids move, not rows x vocab floats).
         boolean argmaxOnly = plans.stream().allMatch(BatchEngine::argmaxSuffices);
-        // Held drafts are verified where their logits are; with them, every input takes only what it needs.
-        // So are plain sampled steps: with either, every input takes only what it needs (forwardEach).
+        // Held drafts are verified, and plain sampled steps drawn, where their logits are: with either in the batch,
+        // every input takes only what it needs (forwardEach).
         boolean anyHeld = plans.stream().anyMatch(p -> heldDraft(p) != null || plainSampled(p));
         List<float[][]> logits = null;
         int[] best = null;
@@ -199,7 +199,7 @@ public final class BatchEngine implements AutoCloseable {
                         : switch (each.get(i)) {
                             case RowResult.Argmax a -> applyArgmax(p, a.ids(), 0, forwardNanos);
                             case RowResult.Rows r -> apply(p, r.logits(), forwardNanos);
-                            case RowResult.Verified v -> applyVerified(p, v.outcome(), forwardNanos);
+                            case RowResult.Verified v -> applyOutcome(p, v.outcome(), forwardNanos);
                             case RowResult.Sampled t -> applySampled(p, t.token(), forwardNanos);
                         };
                 if (u != null) updates.add(u);
@@ -340,29 +340,25 @@ public final class BatchEngine implements AutoCloseable {
     /** Greedy chain verification from the rows' argmax ids ({@code best[firstRow...]}: this request's rows). */
     private StepUpdate applyArgmax(Planned p, int[] best, int firstRow, long forwardNanos) {
         if (p.draft == null) return null; // a prefill chunk
-        BatchSequence s = p.s;
         int[] x = ((ChainDraft) p.draft).tokens();
-        SpeculativeSampler.Outcome outcome = SpeculativeSampler.Outcome.greedy(x, best, firstRow);
+        return applyOutcome(p, SpeculativeSampler.Outcome.greedy(x, best, firstRow), forwardNanos);
+    }
+
+    /**
+     * A chain's decision taken without logits on the host (greedy argmax, or a held chain verified where its logits
+     * are, {@link RowUse.HeldVerify}): statistics, then the emitted tokens; such requests ask for no logprobs.
+     */
+    private StepUpdate applyOutcome(Planned p, SpeculativeSampler.Outcome outcome, long forwardNanos) {
+        BatchSequence s = p.s;
+        int gamma = ((ChainDraft) p.draft).size();
         int accepted = outcome.accepted();
+        if (gamma == 0) s.stats.plainStep(p.draftNanos, forwardNanos);
+        else s.stats.round(gamma, gamma, accepted, p.draftNanos, forwardNanos);
+        if (s.drafter != null && gamma > 0) s.gamma.record(gamma, accepted, p.draftNanos, forwardNanos);
         int[] emitted = outcome.emitted();
-        if (x.length == 0) s.stats.plainStep(p.draftNanos, forwardNanos);
-        else s.stats.round(x.length, x.length, accepted, p.draftNanos, forwardNanos);
-        if (s.drafter != null && x.length > 0) s.gamma.record(x.length, accepted, p.draftNanos, forwardNanos);
         int[] rowOf = new int[emitted.length];
         for (int i = 0; i < rowOf.length; i++) rowOf[i] = i;
         return emit(s, emitted, rowOf, null); // no logprobs asked, so emit reads no logits
-    }
-
-    /** A held chain's decision, taken where the logits are ({@link RowUse.HeldVerify}): no logits reach the host. */
-    private StepUpdate applyVerified(Planned p, SpeculativeSampler.Outcome outcome, long forwardNanos) {
-        BatchSequence s = p.s;
-        int gamma = ((ChainDraft) p.draft).size();
-        s.stats.round(gamma, gamma, outcome.accepted(), p.draftNanos, forwardNanos);
-        s.gamma.record(gamma, outcome.accepted(), p.draftNanos, forwardNanos);
-        int[] emitted = outcome.emitted();
-        int[] rowOf = new int[emitted.length];
-        for (int i = 0; i < rowOf.length; i++) rowOf[i] = i;
-        return emit(s, emitted, rowOf, null); // held requests ask for no logprobs
     }
 
     /** A plain sampled step whose token was drawn where the logits are ({@link RowUse.Sampled}). */
