@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|pipeline|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -12,6 +12,10 @@
 # swiglu: SwiGLU in the tensor-core gate/up epilogue (-Dspecdec.cuda.swigluEpilogue=true; the default, auto, takes
 #        it where the MLP is at most 8192 wide) vs its own kernel (=false): mma checks (incl. epilogue == kernel bit for
 #        bit), decode of the 1B and 8B shapes in interleaved rounds, speculative bench, then the quick checks.
+# pipeline: the skinny GEMM's _pipelined twins (-Dspecdec.cuda.skinnyPipelined=auto|true|false: next batch of weights
+#        requested before the current batch's MMAs; auto = where the twin's grid fits the GPU in one wave) and 16 warps a
+#        tile where a matrix has at most one tile an SM (-Dspecdec.cuda.fewTileWarps=16): per-kernel times under ncu
+#        (ncu-decode.sh), mma checks with the twins, interleaved decode rounds of the 1B and 8B shapes, quick checks.
 # meta:  RoPE/append and the grouped attention doing their metadata-only work before pdl_wait
 #        (-Dspecdec.cuda.metaFirst=true, the default: positions, slots, rotations, block tables, L2 prefetch of the first
 #        K/V rows) vs after it (=false): mma checks, interleaved decode rounds of the 1B and 8B shapes, speculative
@@ -121,6 +125,22 @@ if [ "$mode" = swiglu ]; then   # SwiGLU in the tensor-core gate/up epilogue (=t
 fi
 if [ "$mode" = meta ]; then   # RoPE/append and grouped attention read the step's metadata before pdl_wait (default) or after
   variant_rounds metafirst:-Dspecdec.cuda.metaFirst=true waitfirst:-Dspecdec.cuda.metaFirst=false
+  mode=quick-then-done
+fi
+if [ "$mode" = pipeline ]; then   # the skinny GEMM's pipelined twins (auto: where their grid fits one wave) and 16 warps a
+  # tile for matrices of at most one tile an SM: per-kernel times under ncu (isolated, no overlap), mma checks with the
+  # twins everywhere (verify = decode, epilogue = kernel, bit for bit), interleaved decode rounds, then the quick checks
+  for p in false true; do
+    for shape in llama-3.2-1b llama-3-8b; do
+      run "ncu-$shape-$p" 240 env JAVA="${check[0]}" "$home/bench/gpu/ncu-decode.sh" "$out/ncu-$shape-pipelined-$p" \
+          "$home/bench/gpu/$shape/config.json" "$shape" -Dspecdec.cuda.skinnyPipelined=$p
+    done
+  done
+  twins=("${check[0]}" -Dspecdec.cuda.skinnyPipelined=true "${check[@]:1}")
+  run mma-1b-twins 120 "${twins[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run mma-8b-twins 180 "${twins[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  variant_rounds plain:-Dspecdec.cuda.skinnyPipelined=false auto:-Dspecdec.cuda.skinnyPipelined=auto \
+      twins:-Dspecdec.cuda.skinnyPipelined=true "wide:-Dspecdec.cuda.skinnyPipelined=auto -Dspecdec.cuda.fewTileWarps=16"
   mode=quick-then-done
 fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)

@@ -63,6 +63,8 @@ public final class CudaTransformer implements LanguageModel {
      */
     private volatile int mmaFromTokens;
     private final SplitKAttention splitK;
+    /** Warps per tile and kernel instantiation of the tensor-core skinny passes. */
+    private final SkinnyGemmPlan skinnyPlan;
     /**
      * Whether the skinny GEMM's warps request their first weights before waiting on the kernel before them (a
      * programmatic dependent only; {@value #EARLY_WEIGHTS_PROPERTY}{@code =true}). Off by default: on an H100 it made the
@@ -176,6 +178,7 @@ public final class CudaTransformer implements LanguageModel {
         splitK = SplitKAttention.create(device, config, SPLIT_ATTENTION_MAX_TOKENS);
         if (splitK != null && kvLo != 0) splitK.preloadSplitKv();
         earlyWeights = device.programmaticLaunches() && Boolean.getBoolean(EARLY_WEIGHTS_PROPERTY);
+        skinnyPlan = new SkinnyGemmPlan(device);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
@@ -1079,9 +1082,9 @@ public final class CudaTransformer implements LanguageModel {
                 int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
                 DeviceBuffer xs = x.slice(2L * t0 * k, 2L * c * k), ys = y.slice(4L * t0 * n, 4L * c * n);
                 if (tensorCorePass(c, n, k)) {
-                    int warps = mmaWarps(n);
-                    device.launchShared("gemm_skinny_mma", n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n, k, c,
-                            accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
+                    int warps = skinnyPlan.warps(n);
+                    device.launchShared(skinnyPlan.gemmKernel(n), n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n,
+                            k, c, accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
                 } else {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
@@ -1111,22 +1114,18 @@ public final class CudaTransformer implements LanguageModel {
         return tensorCorePass(smallest, n, k);
     }
 
-    /** Warps per 16-row tile of a tensor-core pass over n rows: with few tiles, more warps split k further. */
-    private static int mmaWarps(int n) {
-        return n / 16 >= 512 ? 4 : 8;
-    }
-
     /**
      * hidden (+ its second part at {@code hLo}) = silu(gate)·up of W = [gate; up] · xb, one gemm_skinny_mma_swiglu per
      * pass, with the warps per tile the unfused [gate; up] pass takes, so the result is the same bits.
      */
     private void gateUpSwiglu(DeviceBuffer w, long xLo, long hLo, int tokens, int hidden, int dim) {
-        int warps = mmaWarps(2 * hidden);
+        int warps = skinnyPlan.warps(2 * hidden);
+        String kernel = skinnyPlan.swigluKernel(hidden);
         for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
             int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
             DeviceBuffer xs = ws.xb.slice(2L * t0 * dim, 2L * c * dim);
             DeviceBuffer hs = ws.hidden.slice(2L * t0 * hidden, 2L * c * hidden);
-            device.launchShared("gemm_skinny_mma_swiglu", hidden / 16, 1, 32 * warps, 2 * warps * 128 * 4, w, xs, hs,
+            device.launchShared(kernel, hidden / 16, 1, 32 * warps, 2 * warps * 128 * 4, w, xs, hs,
                     hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo);
         }
     }
