@@ -128,19 +128,18 @@ if [ "$mode" = meta ]; then   # RoPE/append and grouped attention read the step'
   mode=quick-then-done
 fi
 if [ "$mode" = pipeline ]; then   # the skinny GEMM's pipelined twins (auto: where their grid fits one wave) and 16 warps a
-  # tile for matrices of at most one tile an SM: per-kernel times under ncu (isolated, no overlap), mma checks with the
-  # twins everywhere (verify = decode, epilogue = kernel, bit for bit), interleaved decode rounds, then the quick checks
-  for p in false true; do
-    for shape in llama-3.2-1b llama-3-8b; do
-      run "ncu-$shape-$p" 240 env JAVA="${check[0]}" "$home/bench/gpu/ncu-decode.sh" "$out/ncu-$shape-pipelined-$p" \
-          "$home/bench/gpu/$shape/config.json" "$shape" -Dspecdec.cuda.skinnyPipelined=$p
-    done
-  done
+  # tile for matrices of at most one tile an SM: mma checks with the twins everywhere (verify = decode, epilogue =
+  # kernel, bit for bit), interleaved decode rounds, per-kernel times under ncu (isolated, no overlap), quick checks
   twins=("${check[0]}" -Dspecdec.cuda.skinnyPipelined=true "${check[@]:1}")
   run mma-1b-twins 120 "${twins[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b-twins 180 "${twins[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   variant_rounds plain:-Dspecdec.cuda.skinnyPipelined=false auto:-Dspecdec.cuda.skinnyPipelined=auto \
       twins:-Dspecdec.cuda.skinnyPipelined=true "wide:-Dspecdec.cuda.skinnyPipelined=auto -Dspecdec.cuda.fewTileWarps=16"
+  for run_ in llama-3.2-1b:false llama-3.2-1b:true llama-3-8b:false; do
+    shape=${run_%%:*} p=${run_#*:}
+    run "ncu-$shape-$p" 150 env JAVA="${check[0]}" "$home/bench/gpu/ncu-decode.sh" "$out/ncu-$shape-pipelined-$p" \
+        "$home/bench/gpu/$shape/config.json" "$shape" -Dspecdec.cuda.skinnyPipelined=$p
+  done
   mode=quick-then-done
 fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)
