@@ -511,6 +511,19 @@ __device__ __forceinline__ void argmax_merge(float& v, int& i, float ov, int oi)
     if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
 }
 
+// The (best, idx) of a block's values, by argmax_merge: warps, then warp 0 over the warps' results (every thread
+// returns the block's; sv/si: 32 floats and ints of shared memory).
+__device__ __forceinline__ void argmax_block(float& best, int& idx, float* sv, int* si) {
+    for (int o = 16; o > 0; o >>= 1) argmax_merge(best, idx, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, idx, o));
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { sv[warp] = best; si[warp] = idx; }
+    __syncthreads();
+    int warps = blockDim.x >> 5;
+    best = lane < warps ? sv[lane] : -INFINITY;
+    idx = lane < warps ? si[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1) argmax_merge(best, idx, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, idx, o));
+}
+
 extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int V, int* __restrict__ out) {
     pdl_trigger();
     pdl_wait();
@@ -520,17 +533,48 @@ extern "C" __global__ void argmax_rows(const float* __restrict__ logits, int V, 
     float best = -INFINITY;
     int idx = 0x7fffffff;
     for (int v = threadIdx.x; v < V; v += blockDim.x) argmax_merge(best, idx, row[v], v);
-    for (int o = 16; o > 0; o >>= 1) argmax_merge(best, idx, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, idx, o));
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) { sv[warp] = best; si[warp] = idx; }
-    __syncthreads();
-    if (warp == 0) {
-        int warps = blockDim.x >> 5;
-        best = lane < warps ? sv[lane] : -INFINITY;
-        idx = lane < warps ? si[lane] : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1) argmax_merge(best, idx, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, idx, o));
-        if (lane == 0) out[blockIdx.x] = idx;
+    argmax_block(best, idx, sv, si);
+    if (threadIdx.x == 0) out[blockIdx.x] = idx;
+}
+
+// argmax_rows with a row spread over gridDim.x blocks (a decode step's one row is 128K logits: one block reading them
+// alone took ~29 µs on an H100). Block b takes the b-th slice, writes its (best, idx) to part, and the last block of a
+// row to finish merges the slices. argmax_merge is a total order (larger value, then lower index; NaN never wins), so
+// the result is the same whatever order the slices are merged in: the same ids as argmax_rows.
+// grid: (slices <= 32, rows); part: [rows][slices] floats then [rows][slices] ints; counters: [rows] ints, zero at
+// start and reset by the merging block (so a captured graph replays).
+extern "C" __global__ void argmax_rows_split(const float* __restrict__ logits, int V, int* __restrict__ out,
+                                             float* __restrict__ partV, int* __restrict__ partI,
+                                             int* __restrict__ counters) {
+    pdl_trigger();
+    pdl_wait();
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    __shared__ int mergeHere;
+    const int r = blockIdx.y, slices = gridDim.x;
+    const int per = (((V + slices - 1) / slices) + 3) & ~3;
+    const int lo = blockIdx.x * per, hi = min(V, lo + per);
+    const float* row = logits + (size_t) r * V;
+    float best = -INFINITY;
+    int idx = 0x7fffffff;
+    for (int v = lo + threadIdx.x; v < hi; v += blockDim.x) argmax_merge(best, idx, row[v], v);
+    argmax_block(best, idx, sv, si);
+    if (threadIdx.x == 0) {
+        partV[r * slices + blockIdx.x] = best;
+        partI[r * slices + blockIdx.x] = idx;
+        __threadfence();
+        int done = atomicAdd(counters + r, 1);
+        mergeHere = done == slices - 1;
+        if (mergeHere) counters[r] = 0;
     }
+    __syncthreads();
+    if (!mergeHere || threadIdx.x >= 32) return;
+    __threadfence();
+    int lane = threadIdx.x;
+    best = lane < slices ? __ldcg(partV + r * slices + lane) : -INFINITY;
+    idx = lane < slices ? __ldcg(partI + r * slices + lane) : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1) argmax_merge(best, idx, __shfl_xor_sync(FULL_MASK, best, o), __shfl_xor_sync(FULL_MASK, idx, o));
+    if (lane == 0) out[r] = idx;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@
 # pdl:   mma checks, decode of the 1B and 8B shapes without programmatic launches, with them, and with them and the
 #        skinny GEMM's first weights loaded before its wait (the default), speculative bench, then the quick checks.
 # quick: CUDA vs CPU backend, fused acceptance kernel vs CPU reference (+ χ²), speculative greedy == target greedy,
+#        argmax_rows_split vs argmax_rows and a CPU argmax (ties, -inf, NaN),
 #        device sampling kernel vs the CPU sampling path (+ χ²), speculative sampling with device fused vs host
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
 #        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth, served sampled batches
@@ -127,19 +128,20 @@ if [ "$mode" = meta ]; then   # RoPE/append and grouped attention read the step'
   variant_rounds metafirst:-Dspecdec.cuda.metaFirst=true waitfirst:-Dspecdec.cuda.metaFirst=false
   mode=quick-then-done
 fi
-if [ "$mode" = pipeline ]; then   # the skinny GEMM's pipelined twins (auto: where their grid fits one wave) and 16 warps a
-  # tile for matrices of at most one tile an SM: mma checks with the twins everywhere (verify = decode, epilogue =
-  # kernel, bit for bit), interleaved decode rounds, per-kernel times under ncu (isolated, no overlap), quick checks
+if [ "$mode" = pipeline ]; then   # the skinny GEMM's pipelined twins (auto: where their grid fits one wave), 16 warps a
+  # tile for matrices of at most one tile an SM, the split argmax: mma checks with the twins everywhere (verify =
+  # decode, epilogue = kernel, bit for bit), interleaved decode rounds, attention variants and per-kernel times under ncu
+  # (isolated, no overlap) of the 1B shape with the defaults, quick checks
   twins=("${check[0]}" -Dspecdec.cuda.skinnyPipelined=true "${check[@]:1}")
   run mma-1b-twins 120 "${twins[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b-twins 180 "${twins[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  variant_rounds plain:-Dspecdec.cuda.skinnyPipelined=false auto:-Dspecdec.cuda.skinnyPipelined=auto \
-      twins:-Dspecdec.cuda.skinnyPipelined=true "wide:-Dspecdec.cuda.skinnyPipelined=auto -Dspecdec.cuda.fewTileWarps=16"
-  for run_ in llama-3.2-1b:false llama-3.2-1b:true llama-3-8b:false; do
-    shape=${run_%%:*} p=${run_#*:}
-    run "ncu-$shape-$p" 150 env JAVA="${check[0]}" "$home/bench/gpu/ncu-decode.sh" "$out/ncu-$shape-pipelined-$p" \
-        "$home/bench/gpu/$shape/config.json" "$shape" -Dspecdec.cuda.skinnyPipelined=$p
-  done
+  old="-Dspecdec.cuda.skinnyPipelined=false -Dspecdec.cuda.fewTileWarps=8 -Dspecdec.cuda.splitArgmax=false"
+  variant_rounds "before:$old" "wide:${old/fewTileWarps=8/fewTileWarps=16}" \
+      "wide-argmax:-Dspecdec.cuda.skinnyPipelined=false -Dspecdec.cuda.fewTileWarps=16 -Dspecdec.cuda.splitArgmax=true" \
+      "twins-wide-argmax:-Dspecdec.cuda.skinnyPipelined=auto -Dspecdec.cuda.fewTileWarps=16 -Dspecdec.cuda.splitArgmax=true"
+  run bench-attention-1b 150 "${check[@]}" bench-attention "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run ncu-1b 150 env JAVA="${check[0]}" "$home/bench/gpu/ncu-decode.sh" "$out/ncu-1b" \
+      "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=quick-then-done
 fi
 if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)
@@ -174,6 +176,7 @@ fi
 [ "$mode" != done ] && run accept 180 "${check[@]}" accept
 [ "$mode" != done ] && run spec 120 "${check[@]}" spec
 [ "$mode" != done ] && run sample 240 "${check[@]}" sample
+[ "$mode" != done ] && run argmax 120 "${check[@]}" argmax
 [ "$mode" != done ] && run specsample 300 "${check[@]}" specsample "${SPECDEC_MODELS:-$home/models}" "$home/bench/gpu/llama-3.2-1b/config.json"
 [ "$mode" != done ] && run splitk 120 "${check[@]}" splitk
 [ "$mode" != done ] && run gemv 120 "${check[@]}" gemv

@@ -30,7 +30,7 @@ def main(path):
         unit_b = rows[1][col["dram__bytes_read.sum"]]
         ns *= {"ns": 1, "usecond": 1e3, "us": 1e3, "msecond": 1e6, "ms": 1e6}.get(unit_t, 1)
         byts *= {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9}.get(unit_b, 1)
-        groups[key].append((ns, byts))
+        groups[key + (round(byts / 1e6),)].append((ns, byts))
     print(f"{'kernel':40s} {'grid':>7s} {'block':>5s} {'regs':>4s} {'n':>4s} {'med us':>8s} {'MB read':>8s} {'GB/s':>7s}")
     for key, v in sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]))):
         t = statistics.median(x[0] for x in v) / 1e3

@@ -63,6 +63,14 @@ public final class CudaTransformer implements LanguageModel {
      */
     private volatile int mmaFromTokens;
     private final SplitKAttention splitK;
+    /**
+     * Whether greedy rows of small forwards take argmax_rows_split ({@value #SPLIT_ARGMAX_PROPERTY}, default true): one
+     * block reading a 128K-vocabulary row took ~29 µs of an H100 decode step.
+     */
+    private final boolean splitArgmax = !System.getProperty(SPLIT_ARGMAX_PROPERTY, "true").equals("false");
+    public static final String SPLIT_ARGMAX_PROPERTY = "specdec.cuda.splitArgmax";
+    private static final int ARGMAX_SLICES = 32;
+    private static final int ARGMAX_SPLIT_MAX_ROWS = 64;
     /** Warps per tile and kernel instantiation of the tensor-core skinny passes. */
     private final SkinnyGemmPlan skinnyPlan;
     /**
@@ -173,7 +181,7 @@ public final class CudaTransformer implements LanguageModel {
         }
         this.cache = sharedCache != null ? sharedCache : new PagedKvCache(blocks, blockSize, kvStore());
         device.preload("embed_gather", "rmsnorm_bf16", "qkv_rope_append", "attention_paged", "swiglu_bf16", "gemv_bf16",
-                "argmax_rows");
+                "argmax_rows", "argmax_rows_split");
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
         splitK = SplitKAttention.create(device, config, SPLIT_ATTENTION_MAX_TOKENS);
         if (splitK != null && kvLo != 0) splitK.preloadSplitKv();
@@ -451,7 +459,7 @@ public final class CudaTransformer implements LanguageModel {
         for (int n : rowsPerInput) rows += n;
         int[] argmax = null;
         if (rows > 0 && uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax)) {
-            device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
+            argmaxRows(rows, vocab);
             argmax = readArgmax(rows);
         }
         List<io.specdec.core.backend.RowResult> out = new ArrayList<>(uses.size());
@@ -1057,7 +1065,21 @@ public final class CudaTransformer implements LanguageModel {
         } else {
             matmul(weights.output(), ws.xb, lo(ws.xbLo, rows), ws.logits, rows, vocab, dim, false);
         }
-        if (argmax) device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
+        if (argmax) argmaxRows(rows, vocab);
+    }
+
+    /**
+     * ws.argmax[r] = the argmax of logits row r: a few rows (decode, verify) spread each row over
+     * {@value #ARGMAX_SLICES} blocks (argmax_rows_split, the same ids), many rows take a block each.
+     */
+    private void argmaxRows(int rows, int vocab) {
+        if (splitArgmax && rows <= ARGMAX_SPLIT_MAX_ROWS) {
+            device.launch("argmax_rows_split", ARGMAX_SLICES, rows, 256, ws.logits, vocab, ws.argmax, ws.argmaxParts,
+                    ws.argmaxParts.slice(4L * ARGMAX_SPLIT_MAX_ROWS * ARGMAX_SLICES, 4L * ARGMAX_SPLIT_MAX_ROWS * ARGMAX_SLICES),
+                    ws.argmaxParts.slice(8L * ARGMAX_SPLIT_MAX_ROWS * ARGMAX_SLICES, 4L * ARGMAX_SPLIT_MAX_ROWS));
+        } else {
+            device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
+        }
     }
 
     /**
@@ -1154,6 +1176,8 @@ public final class CudaTransformer implements LanguageModel {
     private final class Workspace {
         final int tokens, rows, metaInts;
         final DeviceBuffer x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, meta;
+        /** argmax_rows_split's slice results (floats, then ints) and per-row counters (zero between launches). */
+        final DeviceBuffer argmaxParts;
         /** Split activations: where the second parts of xb, attention and hidden start, in elements (else 0). */
         final long xbLo, attentionLo, hiddenLo;
         /** Tensor-parallel shards: this rank's vocabulary part of the logits and the all-gathered parts (else null). */
@@ -1180,6 +1204,8 @@ public final class CudaTransformer implements LanguageModel {
             hidden = device.allocate(2L * parts * tokens * h);
             logits = device.allocate(4L * Math.max(1, rows) * config.vocabSize());
             argmax = device.allocate(4L * Math.max(1, rows));
+            argmaxParts = device.allocate(4L * ARGMAX_SPLIT_MAX_ROWS * (2 * ARGMAX_SLICES + 1));
+            device.copyToDevice(argmaxParts, new int[ARGMAX_SPLIT_MAX_ROWS * (2 * ARGMAX_SLICES + 1)]);
             meta = device.allocate(4L * metaInts);
             boolean sharded = role instanceof ParallelRole.TensorShard ts && ts.size() > 1;
             int shards = sharded ? ((ParallelRole.TensorShard) role).size() : 0;
@@ -1189,7 +1215,9 @@ public final class CudaTransformer implements LanguageModel {
         }
 
         void free() {
-            for (DeviceBuffer b : List.of(x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, meta)) device.free(b);
+            for (DeviceBuffer b : List.of(x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, argmaxParts, meta)) {
+                device.free(b);
+            }
             for (DeviceBuffer b : new DeviceBuffer[]{logitsPart, gathered, group}) if (b != null) device.free(b);
         }
     }

@@ -29,11 +29,11 @@ final class SkinnyGemmPlan {
 
     SkinnyGemmPlan(CudaDevice device) {
         this.device = device;
-        this.pipelined = System.getProperty(PIPELINED_PROPERTY, "auto");
+        this.pipelined = System.getProperty(PIPELINED_PROPERTY, "false");
         if (!List.of("auto", "true", "false").contains(pipelined)) {
             throw new IllegalArgumentException(PIPELINED_PROPERTY + " must be auto, true or false, got " + pipelined);
         }
-        this.fewTileWarps = Integer.getInteger(FEW_TILE_WARPS_PROPERTY, 8);
+        this.fewTileWarps = Integer.getInteger(FEW_TILE_WARPS_PROPERTY, 16);
         if (fewTileWarps != 4 && fewTileWarps != 8 && fewTileWarps != 16) {
             throw new IllegalArgumentException(FEW_TILE_WARPS_PROPERTY + " must be 4, 8 or 16, got " + fewTileWarps);
         }

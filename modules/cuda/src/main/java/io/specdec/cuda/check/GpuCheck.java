@@ -87,6 +87,7 @@ public final class GpuCheck {
                 case "spec" -> fusedIfAsked(args, () -> spec(device, cublas));
                 case "accept" -> accept(device);
                 case "sample" -> SamplingCheck.run(device);
+                case "argmax" -> ArgmaxCheck.run(device);
                 case "specsample" -> SpecSampleCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? Path.of(args[2]) : null);
                 case "batchheld" -> BatchHeldCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
