@@ -35,24 +35,18 @@ __device__ __forceinline__ void skinny_load_w(uint4* lo, uint4* hi, const uint4*
     }
 }
 
-// x of the chunks ch, ch+S, ... (SKINNY_MMA_UNROLL of them; zeros for a lane without a token); SPLIT: x has a second
-// part xLo4 uint4 further on (store_act in specdec_kernels.cu), multiplied by the same weights
+// SPLIT: x has a second part xLo4 uint4 further on (store_act in specdec_kernels.cu), multiplied by the same weights
 template <bool SPLIT>
-__device__ __forceinline__ void skinny_load_x(uint4* xv, uint4* xl, const uint4* xr, long xLo4, bool hasToken, int ch,
-                                              int S) {
+__device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* xr, long xLo4,
+                                             bool hasToken, int ch, int S) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
+    uint4 xv[SKINNY_MMA_UNROLL], xl[SKINNY_MMA_UNROLL];
 #pragma unroll
     for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[u] = hasToken ? __ldg(xr + 4 * (ch + u * S)) : zero;
     if (SPLIT) {
 #pragma unroll
         for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[u] = hasToken ? __ldg(xr + xLo4 + 4 * (ch + u * S)) : zero;
     }
-}
-
-// The MMAs of one batch, in chunk order (the order every loop variant keeps, so they add up to the same bits)
-template <bool SPLIT>
-__device__ __forceinline__ void skinny_mma_batch(float* c, const uint4* lo, const uint4* hi, const uint4* xv,
-                                                 const uint4* xl) {
 #pragma unroll
     for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
         mma_bf16_16x8x16(c, lo[u].x, hi[u].x, lo[u].y, hi[u].y, xv[u].x, xv[u].y);
@@ -64,58 +58,19 @@ __device__ __forceinline__ void skinny_mma_batch(float* c, const uint4* lo, cons
     }
 }
 
-template <bool SPLIT>
-__device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* xr, long xLo4,
-                                             bool hasToken, int ch, int S) {
-    uint4 xv[SKINNY_MMA_UNROLL], xl[SKINNY_MMA_UNROLL];
-    skinny_load_x<SPLIT>(xv, xl, xr, xLo4, hasToken, ch, S);
-    skinny_mma_batch<SPLIT>(c, lo, hi, xv, xl);
-}
-
-// Whole batches with the next batch's weights requested before this batch's x and MMAs (the pipelined kernels): a
-// warp keeps two batches of weights in flight instead of waiting one memory latency per batch, which is what a GEMM of
-// few tiles (about a block an SM) is bound by. lo/hi hold the batch at ch when early. Returns the first chunk of the
-// remainder.
-template <bool SPLIT>
-__device__ __forceinline__ int skinny_mma_pipelined(float* c, uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi,
-                                                    const uint4* xr, long xLo4, bool hasToken, bool early, int ch,
-                                                    int S, int chunks) {
-    if (ch + (SKINNY_MMA_UNROLL - 1) * S >= chunks) return ch;   // no whole batch (then nothing was loaded early)
-    if (!early) skinny_load_w(lo, hi, wLo, wHi, ch, S);
-    while (true) {
-        int next = ch + SKINNY_MMA_UNROLL * S;
-        bool more = next + (SKINNY_MMA_UNROLL - 1) * S < chunks;
-        uint4 nlo[SKINNY_MMA_UNROLL], nhi[SKINNY_MMA_UNROLL];
-        if (more) skinny_load_w(nlo, nhi, wLo, wHi, next, S);
-        skinny_mma_x<SPLIT>(c, lo, hi, xr, xLo4, hasToken, ch, S);
-        if (!more) return next;
-#pragma unroll
-        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) {
-            lo[u] = nlo[u];
-            hi[u] = nhi[u];
-        }
-        ch = next;
-    }
-}
-
-// The main loop after pdl_wait: the batch of weights requested early (if any), whole batches (one at a time, or
-// pipelined), then the remainder.
+// The main loop after pdl_wait: the batch of weights requested early (if any), whole batches, then the remainder.
 template <bool SPLIT>
 __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi,
-                                                const uint4* xr, long xLo4, bool hasToken, bool early, bool pipelined,
-                                                int ch, int S, int chunks) {
+                                                const uint4* xr, long xLo4, bool hasToken, bool early, int ch, int S,
+                                                int chunks) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
-    if (pipelined) {
-        ch = skinny_mma_pipelined<SPLIT>(c, lo, hi, wLo, wHi, xr, xLo4, hasToken, early, ch, S, chunks);
-    } else {
-        if (early) {
-            skinny_mma_x<SPLIT>(c, lo, hi, xr, xLo4, hasToken, ch, S);
-            ch += SKINNY_MMA_UNROLL * S;
-        }
-        for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
-            skinny_load_w(lo, hi, wLo, wHi, ch, S);
-            skinny_mma_x<SPLIT>(c, lo, hi, xr, xLo4, hasToken, ch, S);
-        }
+    if (early) {
+        skinny_mma_x<SPLIT>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        ch += SKINNY_MMA_UNROLL * S;
+    }
+    for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
+        skinny_load_w(lo, hi, wLo, wHi, ch, S);
+        skinny_mma_x<SPLIT>(c, lo, hi, xr, xLo4, hasToken, ch, S);
     }
     for (; ch < chunks; ch += S) {
         int i = 4 * ch;
@@ -158,12 +113,11 @@ __device__ __forceinline__ void skinny_tile_begin(SkinnyTile& tile, const bf16* 
 }
 
 // Accumulates the warp's partial 16x8 tile into c; call after pdl_wait. xLo as in gemm_skinny_mma.
-template <bool PIPELINED>
 __device__ __forceinline__ void skinny_tile_run(float* c, SkinnyTile& tile, long xLo, int S) {
     if (xLo) skinny_mma_loop<true>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken, tile.early,
-                                   PIPELINED, tile.ch, S, tile.chunks);
-    else skinny_mma_loop<false>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early,
-                                PIPELINED, tile.ch, S, tile.chunks);
+                                   tile.ch, S, tile.chunks);
+    else skinny_mma_loop<false>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early, tile.ch,
+                                S, tile.chunks);
 }
 
 // Stores a warp's accumulator fragment in its [16 rows][8 tokens] slot: c0, c1 = (row g, tokens 2t, 2t+1);
@@ -178,11 +132,10 @@ __device__ __forceinline__ void skinny_mma_spill(float* mine, const float* c, in
 
 // The block's partial tiles of rows row0.. (begun with skinny_tile_begin; call after pdl_wait): warp w's 16x8 partial
 // into slots[w] (the [S][16 rows][8 tokens] layout the epilogues add up in warp order).
-template <bool PIPELINED>
 __device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile& tile, long xLo) {
     const int S = blockDim.x >> 5, warp = threadIdx.x >> 5;
     float c[4] = {0.f, 0.f, 0.f, 0.f};
-    skinny_tile_run<PIPELINED>(c, tile, xLo, S);
+    skinny_tile_run(c, tile, xLo, S);
     skinny_mma_spill(slots + warp * 128, c, threadIdx.x & 31);
 }
 
@@ -191,15 +144,17 @@ __device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile& t
 // the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
 // both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
 // after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
-// xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0. PIPELINED: the _pipelined kernels
-// (skinny_mma_pipelined: more registers, so their own instantiations; the same sums in the same order).
-template <bool PIPELINED>
-__device__ __forceinline__ void skinny_gemm_after_wait(SkinnyTile& tile, float* __restrict__ y, int N, int T,
-                                                       int accumulate, long xLo) {
+// xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0.
+extern "C" __global__ void gemm_skinny_mma(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y,
+                                           int N, int K, int T, int accumulate, int earlyWeights, long xLo) {
     extern __shared__ float mmaPartial[];   // [S][16 rows][8 tokens]
+    pdl_trigger();
     const int S = blockDim.x >> 5;
     const int row0 = blockIdx.x * 16;
-    skinny_tile_partials<PIPELINED>(mmaPartial, tile, xLo);
+    SkinnyTile tile;
+    skinny_tile_begin(tile, W, x, row0, K, T, earlyWeights, S, threadIdx.x >> 5, threadIdx.x & 31);
+    pdl_wait();
+    skinny_tile_partials(mmaPartial, tile, xLo);
     __syncthreads();
     for (int o = threadIdx.x; o < 128; o += blockDim.x) {
         int row = o >> 3, token = o & 7;
@@ -211,36 +166,26 @@ __device__ __forceinline__ void skinny_gemm_after_wait(SkinnyTile& tile, float* 
     }
 }
 
-#define SKINNY_MMA_KERNEL(NAME, PIPELINED) \
-extern "C" __global__ void NAME(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y, int N, \
-                                int K, int T, int accumulate, int earlyWeights, long xLo) { \
-    pdl_trigger(); \
-    SkinnyTile tile; \
-    skinny_tile_begin(tile, W, x, blockIdx.x * 16, K, T, earlyWeights, blockDim.x >> 5, threadIdx.x >> 5, \
-                      threadIdx.x & 31); \
-    pdl_wait(); \
-    skinny_gemm_after_wait<PIPELINED>(tile, y, N, T, accumulate, xLo); \
-}
-
-SKINNY_MMA_KERNEL(gemm_skinny_mma, false)
-SKINNY_MMA_KERNEL(gemm_skinny_mma_pipelined, true)
-
 // The gate/up GEMM with SwiGLU in its epilogue: W = [gate (H rows); up (H rows)], block b computes gate rows and up
 // rows 16b..16b+15 (one tile after the other, each exactly as gemm_skinny_mma computes it with the same S) and writes
 // out[t, i] = silu(gate) * up as swiglu_bf16 does (store_act, second part lo elements further on when lo != 0). Why:
 // one kernel and one dependent launch fewer in every decode layer, and the f32 gate/up rows never leave the SM; the
 // output is bit-identical to gemm_skinny_mma + swiglu_bf16 when launched with the same warps per block.
 // grid: H/16, block: 32*S, dynamic shared memory: 2 * S * 128 floats.
-template <bool PIPELINED>
-__device__ __forceinline__ void skinny_swiglu_after_wait(SkinnyTile& tile, const bf16* __restrict__ W,
-                                                         const bf16* __restrict__ x, bf16* __restrict__ out, int H,
-                                                         int K, int T, long xLo, long lo) {
+extern "C" __global__ void gemm_skinny_mma_swiglu(const bf16* __restrict__ W, const bf16* __restrict__ x,
+                                                  bf16* __restrict__ out, int H, int K, int T, int earlyWeights,
+                                                  long xLo, long lo) {
     extern __shared__ float mmaPartial[];   // [2][S][16 rows][8 tokens]: gate, then up
+    pdl_trigger();
     const int S = blockDim.x >> 5;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int row0 = blockIdx.x * 16;
-    skinny_tile_partials<PIPELINED>(mmaPartial, tile, xLo);
-    skinny_tile_begin(tile, W, x, H + row0, K, T, 0, S, threadIdx.x >> 5, threadIdx.x & 31);
-    skinny_tile_partials<PIPELINED>(mmaPartial + S * 128, tile, xLo);
+    SkinnyTile tile;
+    skinny_tile_begin(tile, W, x, row0, K, T, earlyWeights, S, warp, lane);
+    pdl_wait();
+    skinny_tile_partials(mmaPartial, tile, xLo);
+    skinny_tile_begin(tile, W, x, H + row0, K, T, 0, S, warp, lane);
+    skinny_tile_partials(mmaPartial + S * 128, tile, xLo);
     __syncthreads();
     for (int o = threadIdx.x; o < 128; o += blockDim.x) {
         int row = o >> 3, token = o & 7;
@@ -251,17 +196,3 @@ __device__ __forceinline__ void skinny_swiglu_after_wait(SkinnyTile& tile, const
         store_act(out, (size_t) token * H + row0 + row, g / (1.0f + expf(-g)) * u, lo);
     }
 }
-
-#define SKINNY_MMA_SWIGLU_KERNEL(NAME, PIPELINED) \
-extern "C" __global__ void NAME(const bf16* __restrict__ W, const bf16* __restrict__ x, bf16* __restrict__ out, int H, \
-                                int K, int T, int earlyWeights, long xLo, long lo) { \
-    pdl_trigger(); \
-    SkinnyTile tile; \
-    skinny_tile_begin(tile, W, x, blockIdx.x * 16, K, T, earlyWeights, blockDim.x >> 5, threadIdx.x >> 5, \
-                      threadIdx.x & 31); \
-    pdl_wait(); \
-    skinny_swiglu_after_wait<PIPELINED>(tile, W, x, out, H, K, T, xLo, lo); \
-}
-
-SKINNY_MMA_SWIGLU_KERNEL(gemm_skinny_mma_swiglu, false)
-SKINNY_MMA_SWIGLU_KERNEL(gemm_skinny_mma_swiglu_pipelined, true)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|pipeline|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|hf-bundled|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -12,10 +12,9 @@
 # swiglu: SwiGLU in the tensor-core gate/up epilogue (-Dspecdec.cuda.swigluEpilogue=true; the default, auto, takes
 #        it where the MLP is at most 8192 wide) vs its own kernel (=false): mma checks (incl. epilogue == kernel bit for
 #        bit), decode of the 1B and 8B shapes in interleaved rounds, speculative bench, then the quick checks.
-# pipeline: the skinny GEMM's _pipelined twins (-Dspecdec.cuda.skinnyPipelined=auto|true|false: next batch of weights
-#        requested before the current batch's MMAs; auto = where the twin's grid fits the GPU in one wave) and 16 warps a
-#        tile where a matrix has at most one tile an SM (-Dspecdec.cuda.fewTileWarps=16): per-kernel times under ncu
-#        (ncu-decode.sh), mma checks with the twins, interleaved decode rounds of the 1B and 8B shapes, quick checks.
+# wide:  16 warps a tile where a matrix has at most one tile an SM (-Dspecdec.cuda.fewTileWarps=16, the default; 8
+#        before) and the split argmax (-Dspecdec.cuda.splitArgmax, default true): mma checks, interleaved decode rounds
+#        of the 1B and 8B shapes, speculative bench, per-kernel times of the 1B shape under ncu (ncu-decode.sh), quick.
 # meta:  RoPE/append and the grouped attention doing their metadata-only work before pdl_wait
 #        (-Dspecdec.cuda.metaFirst=true, the default: positions, slots, rotations, block tables, L2 prefetch of the first
 #        K/V rows) vs after it (=false): mma checks, interleaved decode rounds of the 1B and 8B shapes, speculative
@@ -28,7 +27,8 @@
 #        acceptance (same ids, tok/s; χ² of the device decision; bundled pair + random 1B shape), split-K attention vs attention_paged at long contexts,
 #        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth, served sampled batches
 #        with draft rows held on the device vs the host path (batchheld: same ids).
-# full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape),
+# full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape) and
+#        on the bundled target after a real-text prompt (hf-bundled: that one alone),
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
 #        (benchmark-only mode) against the analytic bound; decode at context 128 vs 4096 with and without split-K.
@@ -128,23 +128,25 @@ if [ "$mode" = meta ]; then   # RoPE/append and grouped attention read the step'
   variant_rounds metafirst:-Dspecdec.cuda.metaFirst=true waitfirst:-Dspecdec.cuda.metaFirst=false
   mode=quick-then-done
 fi
-if [ "$mode" = pipeline ]; then   # the skinny GEMM's pipelined twins (auto: where their grid fits one wave), 16 warps a
-  # tile for matrices of at most one tile an SM, the split argmax: mma checks with the twins everywhere (verify =
-  # decode, epilogue = kernel, bit for bit), interleaved decode rounds, attention variants and per-kernel times under ncu
-  # (isolated, no overlap) of the 1B shape with the defaults, quick checks
-  twins=("${check[0]}" -Dspecdec.cuda.skinnyPipelined=true "${check[@]:1}")
-  run mma-1b-twins 120 "${twins[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  run mma-8b-twins 180 "${twins[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  old="-Dspecdec.cuda.skinnyPipelined=false -Dspecdec.cuda.fewTileWarps=8 -Dspecdec.cuda.splitArgmax=false"
-  variant_rounds "before:$old" "wide:${old/fewTileWarps=8/fewTileWarps=16}" \
-      "wide-argmax:-Dspecdec.cuda.skinnyPipelined=false -Dspecdec.cuda.fewTileWarps=16 -Dspecdec.cuda.splitArgmax=true" \
-      "twins-wide-argmax:-Dspecdec.cuda.skinnyPipelined=auto -Dspecdec.cuda.fewTileWarps=16 -Dspecdec.cuda.splitArgmax=true"
-  run bench-attention-1b 150 "${check[@]}" bench-attention "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+if [ "$mode" = wide ]; then   # 16 warps a tile for matrices of at most one tile an SM and the split argmax (the defaults)
+  # vs 8 warps and one block an argmax row: mma checks, interleaved decode rounds, per-kernel times of the 1B shape under
+  # ncu (isolated, no overlap), quick checks
+  variant_rounds "before:-Dspecdec.cuda.fewTileWarps=8 -Dspecdec.cuda.splitArgmax=false" \
+      wide:-Dspecdec.cuda.splitArgmax=false wide-argmax:-Dspecdec.cuda.fewTileWarps=16
   run ncu-1b 150 env JAVA="${check[0]}" "$home/bench/gpu/ncu-decode.sh" "$out/ncu-1b" \
       "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=quick-then-done
 fi
-if [ "$mode" = hf ]; then   # only the HuggingFace transformers comparisons of full (small config and Llama-3-8B shape)
+hf_bundled() {   # the bundled target (a real model: HF transformers fp32 on its bf16 weights) after a real-text prompt
+  cp -r "${SPECDEC_MODELS:-$home/models}/target" "$work/bundled"
+  run hfb-gen 120 python3 "$home/bench/gpu/hf_ref.py" gen-text "$work/bundled" 256 \
+      "Mr President, I would like to thank the rapporteur for his excellent report on the situation of the fishing industry and the common agricultural policy in the new Member States."
+  run hfb-logits 120 "${check[@]}" hf-logits "$work/bundled" "$work/bundled/tokens.txt" "$work/bundled/gpu_logits.f32" 32
+  run hfb-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/bundled"
+}
+if [ "$mode" = hf-bundled ]; then hf_bundled; mode=done; fi
+if [ "$mode" = hf ]; then   # the HuggingFace transformers comparisons of full (small config, Llama-3-8B shape, bundled target)
+  hf_bundled
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
   run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32" 32
@@ -183,6 +185,7 @@ fi
 [ "$mode" != done ] && run batchheld 300 "${check[@]}" batchheld "${SPECDEC_MODELS:-$home/models}" "$home/bench/gpu/llama-3.2-1b/config.json"
 [ "$mode" = quick-then-done ] && mode=done
 if [ "$mode" = full ]; then
+  hf_bundled
   run hf-export 120 "${check[@]}" hf-export "$work/small"
   run hf-gen 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 256
   run hf-logits 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32" 32

@@ -2,6 +2,8 @@
 
 gen DIR N      greedy N tokens after a fixed 32-token prompt with LlamaForCausalLM in float32 (KV cache), write
                DIR/tokens.txt (prompt + generated) and the teacher-forced logits of every position in fp32 and bf16
+gen-text DIR N TEXT   the same after the first 32 tokens of BOS (id 0) + TEXT, tokenized with DIR/tokenizer.json (a
+               real model such as the bundled target: real text, not random ids)
 bench CONFIG N HuggingFace transformers eager batch-1 greedy decode tok/s, random bf16 weights (the peer baseline)
 compare DIR    compare DIR/gpu_logits.f32 (specdec CUDA, same positions) with them; prints JSON lines
 """
@@ -21,11 +23,11 @@ def load(d, dtype):
 
 
 @torch.no_grad()
-def gen(d, n, m=None):
+def gen(d, n, m=None, prompt=None):
     m = m if m is not None else load(d, torch.float32)
     vocab = m.config.vocab_size
     g = torch.Generator().manual_seed(1234)
-    ids = torch.randint(3, vocab, (1, PROMPT), generator=g).cuda()
+    ids = torch.tensor([prompt], device="cuda") if prompt else torch.randint(3, vocab, (1, PROMPT), generator=g).cuda()
     out = m(ids, use_cache=True)
     pkv, toks = out.past_key_values, ids[0].tolist()
     nxt = int(out.logits[0, -1].argmax())
@@ -59,6 +61,14 @@ def gen_random(config_path, d, n):
     print(json.dumps({"check": "hf-random-model", "dir": d, "saved_s": time.perf_counter() - t0,
                       "rope": str(getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_theta", None))}))
     gen(d, n, m.float())
+
+
+def gen_text(d, n, text):
+    from tokenizers import Tokenizer
+    ids = [0] + Tokenizer.from_file(f"{d}/tokenizer.json").encode(text, add_special_tokens=False).ids
+    if len(ids) < PROMPT:
+        raise SystemExit(f"the text gives {len(ids)} tokens with BOS, fewer than {PROMPT}")
+    gen(d, n, prompt=ids[:PROMPT])
 
 
 def rel(a, b):
@@ -108,4 +118,5 @@ def bench(config_path, n):
 if __name__ == "__main__":
     {"gen": lambda: gen(sys.argv[2], int(sys.argv[3])), "compare": lambda: compare(sys.argv[2]),
      "bench": lambda: bench(sys.argv[2], int(sys.argv[3])),
+     "gen-text": lambda: gen_text(sys.argv[2], int(sys.argv[3]), sys.argv[4]),
      "gen-random": lambda: gen_random(sys.argv[2], sys.argv[3], int(sys.argv[4]))}[sys.argv[1]]()

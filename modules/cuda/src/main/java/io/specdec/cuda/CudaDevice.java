@@ -99,8 +99,8 @@ public final class CudaDevice implements AutoCloseable {
             "attention_gqa_hd64_many", "attention_gqa_hd128_many", "attention_gqa_hd256_many",
             "attention_gqa_hd64_kvlo", "attention_gqa_hd128_kvlo", "attention_gqa_hd256_kvlo",
             "attention_gqa_hd64_many_kvlo", "attention_gqa_hd128_many_kvlo", "attention_gqa_hd256_many_kvlo",
-            "swiglu_bf16", "gemm_skinny_mma", "gemm_skinny_mma_swiglu", "gemm_skinny_mma_pipelined",
-            "gemm_skinny_mma_swiglu_pipelined", "gemv_bf16", "argmax_rows", "argmax_rows_split");
+            "swiglu_bf16", "gemm_skinny_mma", "gemm_skinny_mma_swiglu", "gemv_bf16", "argmax_rows",
+            "argmax_rows_split");
 
     /** Programmatic launches where the GPU has them and they are not turned off, else null. */
     private final ProgrammaticLaunch programmatic;
@@ -367,14 +367,6 @@ public final class CudaDevice implements AutoCloseable {
         makeCurrent();
         int[] v = new int[1];
         cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
-        return v[0];
-    }
-
-    /** Blocks of {@code threads} threads and {@code sharedBytes} dynamic shared memory that one multiprocessor holds. */
-    public int blocksPerMultiprocessor(String kernel, int threads, int sharedBytes) {
-        makeCurrent();
-        int[] v = new int[1];
-        cuOccupancyMaxActiveBlocksPerMultiprocessor(v, function(kernel), threads, sharedBytes);
         return v[0];
     }
 

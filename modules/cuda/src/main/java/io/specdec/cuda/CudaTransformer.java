@@ -71,7 +71,7 @@ public final class CudaTransformer implements LanguageModel {
     public static final String SPLIT_ARGMAX_PROPERTY = "specdec.cuda.splitArgmax";
     private static final int ARGMAX_SLICES = 32;
     private static final int ARGMAX_SPLIT_MAX_ROWS = 64;
-    /** Warps per tile and kernel instantiation of the tensor-core skinny passes. */
+    /** Warps per tile of the tensor-core skinny passes. */
     private final SkinnyGemmPlan skinnyPlan;
     /**
      * Whether the skinny GEMM's warps request their first weights before waiting on the kernel before them (a
@@ -1105,8 +1105,8 @@ public final class CudaTransformer implements LanguageModel {
                 DeviceBuffer xs = x.slice(2L * t0 * k, 2L * c * k), ys = y.slice(4L * t0 * n, 4L * c * n);
                 if (tensorCorePass(c, n, k)) {
                     int warps = skinnyPlan.warps(n);
-                    device.launchShared(skinnyPlan.gemmKernel(n), n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n,
-                            k, c, accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
+                    device.launchShared("gemm_skinny_mma", n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n, k, c,
+                            accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
                 } else {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
@@ -1142,12 +1142,11 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void gateUpSwiglu(DeviceBuffer w, long xLo, long hLo, int tokens, int hidden, int dim) {
         int warps = skinnyPlan.warps(2 * hidden);
-        String kernel = skinnyPlan.swigluKernel(hidden);
         for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
             int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
             DeviceBuffer xs = ws.xb.slice(2L * t0 * dim, 2L * c * dim);
             DeviceBuffer hs = ws.hidden.slice(2L * t0 * hidden, 2L * c * hidden);
-            device.launchShared(kernel, hidden / 16, 1, 32 * warps, 2 * warps * 128 * 4, w, xs, hs,
+            device.launchShared("gemm_skinny_mma_swiglu", hidden / 16, 1, 32 * warps, 2 * warps * 128 * 4, w, xs, hs,
                     hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo);
         }
     }
