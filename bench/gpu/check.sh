@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|hf-bundled|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -12,6 +12,8 @@
 # swiglu: SwiGLU in the tensor-core gate/up epilogue (-Dspecdec.cuda.swigluEpilogue=true; the default, auto, takes
 #        it where the MLP is at most 8192 wide) vs its own kernel (=false): mma checks (incl. epilogue == kernel bit for
 #        bit), decode of the 1B and 8B shapes in interleaved rounds, speculative bench, then the quick checks.
+# mma16: tensor-core passes of 9..16 tokens in one weight stream (two token groups, the default) vs passes of 8
+#        (-Dspecdec.cuda.mmaPassTokens=8): mma checks, two rounds of the speculative bench each, decode, quick checks.
 # wide:  16 warps a tile where a matrix has at most one tile an SM (-Dspecdec.cuda.fewTileWarps=16, the default; 8
 #        before) and the split argmax (-Dspecdec.cuda.splitArgmax, default true): mma checks, interleaved decode rounds
 #        of the 1B and 8B shapes, speculative bench, per-kernel times of the 1B shape under ncu (ncu-decode.sh), quick.
@@ -145,6 +147,20 @@ hf_bundled() {   # the bundled target (a real model: HF transformers fp32 on its
   run hfb-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/bundled"
 }
 if [ "$mode" = hf-bundled ]; then hf_bundled; mode=done; fi
+if [ "$mode" = mma16 ]; then   # tensor-core passes of 9..16 tokens in one weight stream (gemm_skinny_mma16, the default)
+  # vs passes of 8 (-Dspecdec.cuda.mmaPassTokens=8): mma checks (verify of 12 tokens == decode, bit for bit), speculative
+  # bench with each (γ = 8 verifies 9 tokens), decode of both shapes, quick checks
+  run mma-1b 150 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run mma-8b 240 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  eight=("${check[0]}" -Dspecdec.cuda.mmaPassTokens=8 "${check[@]:1}")
+  for round in 1 2; do
+    run "specbench-pass8-$round" 240 "${eight[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+    run "specbench-pass16-$round" 240 "${check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
+  done
+  run bench-1b 150 "${check[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run bench-8b 240 "${check[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  mode=quick-then-done
+fi
 if [ "$mode" = hf ]; then   # the HuggingFace transformers comparisons of full (small config, Llama-3-8B shape, bundled target)
   hf_bundled
   run hf-export 120 "${check[@]}" hf-export "$work/small"

@@ -14,7 +14,7 @@ by = {}
 for r in rows:
     if r.get("check") != "decode-bench" or r.get("gemm") != "skinny-kernel+graph" or "-" not in r.get("run", ""):
         continue
-    _, _, variant, _ = r["run"].split("-", 3)   # bench-8b-early-2
+    variant = "-".join(r["run"].split("-")[2:-1])   # bench-8b-early-2, bench-1b-wide-argmax-3
     by.setdefault(r["label"], {}).setdefault(variant, []).append(r)
 order = ["nopdl", "late", "early"]
 names = {"nopdl": "normal launches", "late": "PDL (default)", "early": "PDL + early weights"}

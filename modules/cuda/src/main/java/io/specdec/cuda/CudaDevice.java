@@ -99,8 +99,8 @@ public final class CudaDevice implements AutoCloseable {
             "attention_gqa_hd64_many", "attention_gqa_hd128_many", "attention_gqa_hd256_many",
             "attention_gqa_hd64_kvlo", "attention_gqa_hd128_kvlo", "attention_gqa_hd256_kvlo",
             "attention_gqa_hd64_many_kvlo", "attention_gqa_hd128_many_kvlo", "attention_gqa_hd256_many_kvlo",
-            "swiglu_bf16", "gemm_skinny_mma", "gemm_skinny_mma_swiglu", "gemv_bf16", "argmax_rows",
-            "argmax_rows_split");
+            "swiglu_bf16", "gemm_skinny_mma", "gemm_skinny_mma_swiglu", "gemm_skinny_mma16",
+            "gemm_skinny_mma_swiglu16", "gemv_bf16", "argmax_rows", "argmax_rows_split");
 
     /** Programmatic launches where the GPU has them and they are not turned off, else null. */
     private final ProgrammaticLaunch programmatic;

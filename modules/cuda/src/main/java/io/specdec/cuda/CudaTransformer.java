@@ -27,8 +27,20 @@ import java.util.List;
  * copies blocks on its own device through {@link #kvStore}), and the forward adds the role's collectives.
  */
 public final class CudaTransformer implements LanguageModel {
-    /** The skinny GEMM kernel handles up to this many tokens per pass (graphs cover forwards up to this size). */
+    /** gemv_bf16 and the one-group tensor-core kernels handle up to this many tokens per pass. */
     static final int SKINNY_MAX_TOKENS = 8;
+    /**
+     * Tensor-core passes take up to this many tokens (9..16 in the two-group kernels gemm_skinny_mma16 and
+     * gemm_skinny_mma_swiglu16, one weight stream for both groups), so the verify pass of γ up to 15 streams the weights
+     * once instead of twice: at γ = 8 a verify of 9 tokens had cost two decode steps.
+     * {@value #MMA_PASS_TOKENS_PROPERTY}{@code =8} keeps passes of 8 (comparisons).
+     */
+    static final int SKINNY_MMA_MAX_TOKENS = 16;
+    public static final String MMA_PASS_TOKENS_PROPERTY = "specdec.cuda.mmaPassTokens";
+    private final int mmaPassTokens = Integer.getInteger(MMA_PASS_TOKENS_PROPERTY, SKINNY_MMA_MAX_TOKENS) <= SKINNY_MAX_TOKENS
+            ? SKINNY_MAX_TOKENS : SKINNY_MMA_MAX_TOKENS;
+    /** Forwards up to this many tokens are captured as CUDA graphs. */
+    static final int GRAPH_MAX_TOKENS = 16;
     /**
      * Forwards up to this many tokens (decode, and verification of γ up to 15) run every matmul on the skinny kernel,
      * in passes of 8, so a verify forward computes each row exactly as a decode step would: with cuBLAS (another
@@ -751,7 +763,7 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void execute(Plan plan, boolean argmax, boolean fuzzy) {
         long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 2) | (fuzzy ? 2 : 0) | (argmax ? 1 : 0);
-        boolean graphable = useGraphs && stageListener == null && skinnyGemm && plan.tokens <= SKINNY_MAX_TOKENS
+        boolean graphable = useGraphs && stageListener == null && skinnyGemm && plan.tokens <= GRAPH_MAX_TOKENS
                 && !notGraphable.contains(key);
         if (!graphable) {
             enqueue(plan, argmax, fuzzy);
@@ -1094,19 +1106,20 @@ public final class CudaTransformer implements LanguageModel {
 
     /**
      * y[T, N] (+)= x[T, K] · W[N, K]ᵀ: the skinny kernel for decode/verify sizes (and, where cuBLAS is unusable, for
-     * every size, 8 tokens per pass), cuBLAS otherwise. {@code xLo}: where x's second part starts, in elements after x
+     * every size, in passes of {@link #skinnyPassTokens}), cuBLAS otherwise. {@code xLo}: where x's second part starts, in elements after x
      * (split activations), or 0; cuBLAS adds W·lo in a second product only when {@link #splitPrefill}.
      */
     private void matmul(DeviceBuffer w, DeviceBuffer x, long xLo, DeviceBuffer y, int tokens, int n, int k,
                         boolean accumulate) {
         if (skinnyPasses(tokens, k)) {
-            for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
-                int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
+            int step = skinnyPassTokens(n, k);
+            for (int t0 = 0; t0 < tokens; t0 += step) {
+                int c = Math.min(step, tokens - t0);
                 DeviceBuffer xs = x.slice(2L * t0 * k, 2L * c * k), ys = y.slice(4L * t0 * n, 4L * c * n);
                 if (tensorCorePass(c, n, k)) {
-                    int warps = skinnyPlan.warps(n);
-                    device.launchShared("gemm_skinny_mma", n / 16, 1, 32 * warps, warps * 128 * 4, w, xs, ys, n, k, c,
-                            accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
+                    int warps = skinnyPlan.warps(n), groups = tokenGroups(c);
+                    device.launchShared(groups == 2 ? "gemm_skinny_mma16" : "gemm_skinny_mma", n / 16, 1, 32 * warps,
+                            groups * warps * 128 * 4, w, xs, ys, n, k, c, accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
                 } else {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
@@ -1123,6 +1136,16 @@ public final class CudaTransformer implements LanguageModel {
         return k % 8 == 0 && (skinny || cublas == null || cublas.problem() != null);
     }
 
+    /** Tokens per skinny pass over W[n, k]: 16 on the tensor cores, 8 on gemv_bf16. */
+    private int skinnyPassTokens(int n, int k) {
+        return tensorCorePass(SKINNY_MAX_TOKENS, n, k) ? mmaPassTokens : SKINNY_MAX_TOKENS;
+    }
+
+    /** Token groups of 8 of a tensor-core pass of c tokens (2: the *16 kernels). */
+    private static int tokenGroups(int c) {
+        return c > SKINNY_MAX_TOKENS ? 2 : 1;
+    }
+
     /** Whether a skinny pass of c tokens over W[n, k] takes gemm_skinny_mma (else gemv_bf16). */
     private boolean tensorCorePass(int c, int n, int k) {
         int mmaFrom = mmaFromTokens;
@@ -1132,7 +1155,8 @@ public final class CudaTransformer implements LanguageModel {
     /** Whether every pass of a matmul of {@code tokens} rows over W[n, k] runs on the tensor cores. */
     private boolean tensorCores(int tokens, int n, int k) {
         if (!skinnyPasses(tokens, k)) return false;
-        int smallest = tokens % SKINNY_MAX_TOKENS == 0 ? SKINNY_MAX_TOKENS : tokens % SKINNY_MAX_TOKENS;
+        int step = skinnyPassTokens(n, k);
+        int smallest = tokens % step == 0 ? step : tokens % step;
         return tensorCorePass(smallest, n, k);
     }
 
@@ -1142,12 +1166,12 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void gateUpSwiglu(DeviceBuffer w, long xLo, long hLo, int tokens, int hidden, int dim) {
         int warps = skinnyPlan.warps(2 * hidden);
-        for (int t0 = 0; t0 < tokens; t0 += SKINNY_MAX_TOKENS) {
-            int c = Math.min(SKINNY_MAX_TOKENS, tokens - t0);
+        for (int t0 = 0; t0 < tokens; t0 += mmaPassTokens) {
+            int c = Math.min(mmaPassTokens, tokens - t0), groups = tokenGroups(c);
             DeviceBuffer xs = ws.xb.slice(2L * t0 * dim, 2L * c * dim);
             DeviceBuffer hs = ws.hidden.slice(2L * t0 * hidden, 2L * c * hidden);
-            device.launchShared("gemm_skinny_mma_swiglu", hidden / 16, 1, 32 * warps, 2 * warps * 128 * 4, w, xs, hs,
-                    hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo);
+            device.launchShared(groups == 2 ? "gemm_skinny_mma_swiglu16" : "gemm_skinny_mma_swiglu", hidden / 16, 1,
+                    32 * warps, groups * 2 * warps * 128 * 4, w, xs, hs, hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo);
         }
     }
 

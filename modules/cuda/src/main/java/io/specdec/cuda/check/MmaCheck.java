@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * GpuCheck mode {@code mma CONFIG LABEL}: verify-sized forwards (1..8 tokens, every row's argmax, CUDA graphs on) with
+ * GpuCheck mode {@code mma CONFIG LABEL}: verify-sized forwards (1..16 tokens, every row's argmax, CUDA graphs on) with
  * the matmuls on the CUDA-core GEMV vs the tensor-core skinny GEMM, on random bf16 weights of a config's shape after a
  * 128-token prompt. Prints per size the median ms of each path and its cost relative to a GEMV decode step (the
  * speculative bound assumes 1.0), and the two paths' logits against each other (relative L2, argmax agreement); then
@@ -25,6 +25,9 @@ final class MmaCheck {
     private MmaCheck() {
     }
 
+    /** Tokens of the verify passes checked against decode steps: two token groups (9..16 take gemm_skinny_mma16). */
+    private static final int VERIFY = 12;
+
     static void run(CudaDevice device, Cublas cublas, Path configJson, String label) {
         ModelConfig c = GpuCheck.configOf(configJson);
         DeviceWeights w = DeviceWeights.random(device, c, 1);
@@ -33,17 +36,20 @@ final class MmaCheck {
             int[] prompt = r.ints(128, 0, c.vocabSize()).toArray();
             KvSequence s = m.newSequence();
             m.forwardArgmax(List.of(SequenceInput.chainLastLogits(s, prompt)));
-            int[] toks = r.ints(8, 0, c.vocabSize()).toArray();
-            double[][] ms = new double[2][9];
+            // 12: verify passes of 9..16 tokens take the two-group kernels (gemm_skinny_mma16), whose second group
+            // must add up as a decode step does too
+            int[] toks = r.ints(VERIFY, 0, c.vocabSize()).toArray();
+            int[] eight = Arrays.copyOf(toks, 8);
+            double[][] ms = new double[2][17];
             for (int path = 0; path < 2; path++) {
                 m.useTensorCoresFrom(path == 0 ? 0 : 1);
-                for (int t = 1; t <= 8; t++) ms[path][t] = medianMs(m, s, Arrays.copyOf(toks, t));
+                for (int t = 1; t <= 16; t++) ms[path][t] = medianMs(m, s, r.ints(t, 0, c.vocabSize()).toArray());
             }
             // the same 8-token forward on both paths: logits of every row
             m.useTensorCoresFrom(0);
-            float[][] gemv = forwardAll(m, s, toks);
+            float[][] gemv = forwardAll(m, s, eight);
             m.useTensorCoresFrom(1);
-            float[][] mma = forwardAll(m, s, toks);
+            float[][] mma = forwardAll(m, s, eight);
             m.useTensorCoresFrom(0);
             double maxRel = 0;
             int agree = 0;
@@ -55,12 +61,12 @@ final class MmaCheck {
             for (int path = 0; path < 2; path++) {
                 m.useTensorCoresFrom(path == 0 ? 0 : 1);
                 int len = s.length();
-                float[][] stepwise = new float[8][];
-                for (int i = 0; i < 8; i++) stepwise[i] = m.forward(SequenceInput.chainLastLogits(s, new int[]{toks[i]}))[0];
+                float[][] stepwise = new float[VERIFY][];
+                for (int i = 0; i < VERIFY; i++) stepwise[i] = m.forward(SequenceInput.chainLastLogits(s, new int[]{toks[i]}))[0];
                 s.truncate(len);
                 float[][] verify = forwardAll(m, s, toks);
                 double maxAbs = maxAbsDiff(verify, stepwise);
-                GpuCheck.emit(String.format("{\"check\":\"verify-equals-decode-%s-%s\",\"path\":\"%s\",\"rows\":8,"
+                GpuCheck.emit(String.format("{\"check\":\"verify-equals-decode-%s-%s\",\"path\":\"%s\",\"rows\":" + VERIFY + ","
                         + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"pass\":%b}", label, path == 0 ? "gemv" : "mma",
                         path == 0 ? "gemv" : "mma (decode too)", maxAbs, maxAbs == 0, maxAbs == 0));
             }
@@ -71,17 +77,17 @@ final class MmaCheck {
             for (int e = 0; e < 2; e++) {
                 m.useSwigluEpilogue(e == 1);
                 float[][] verify = forwardAll(m, s, toks);
-                float[][] rows = Arrays.copyOf(verify, 9);
-                rows[8] = forwardAll(m, s, new int[]{toks[0]})[0];
+                float[][] rows = Arrays.copyOf(verify, VERIFY + 1);
+                rows[VERIFY] = forwardAll(m, s, new int[]{toks[0]})[0];
                 byEpilogue[e] = rows;
             }
             m.useSwigluEpilogue(epilogueDefault);
             double epilogueDiff = maxAbsDiff(byEpilogue[1], byEpilogue[0]);
-            GpuCheck.emit(String.format("{\"check\":\"swiglu-epilogue-equals-kernel-%s\",\"rows\":\"8 verify + 1 decode\","
+            GpuCheck.emit(String.format("{\"check\":\"swiglu-epilogue-equals-kernel-%s\",\"rows\":\"" + VERIFY + " verify + 1 decode\","
                     + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"pass\":%b}", label, epilogueDiff, epilogueDiff == 0, epilogueDiff == 0));
             m.useTensorCoresFrom(0);
             double decode = ms[0][1];
-            for (int t = 1; t <= 8; t++) {
+            for (int t = 1; t <= 16; t++) {
                 GpuCheck.emit(String.format("{\"check\":\"mma-verify-%s-t%d\",\"model\":\"%s\",\"tokens\":%d,\"gemv_ms\":%.4f,"
                                 + "\"mma_ms\":%.4f,\"mma_speedup\":%.3f,\"gemv_vs_decode\":%.3f,\"mma_vs_decode\":%.3f,\"pass\":true}",
                         label, t, label, t, ms[0][t], ms[1][t], ms[0][t] / ms[1][t], ms[0][t] / decode, ms[1][t] / decode));
