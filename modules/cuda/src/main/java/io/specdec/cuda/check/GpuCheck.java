@@ -240,7 +240,7 @@ public final class GpuCheck {
             long t0 = System.nanoTime();
             GenerationResult plain = Generator.plain(target).generate(prompt, greedy, null);
             long t1 = System.nanoTime();
-            for (int gamma : new int[]{2, 4, 6}) {
+            for (int gamma : new int[]{2, 4, 6, 10}) {   // 10: verify passes of 11 tokens (two token groups)
                 long s0 = System.nanoTime();
                 GenerationResult spec = Generator.speculative(target, new ModelDrafter(draft), gamma).generate(prompt, greedy, null);
                 long s1 = System.nanoTime();
