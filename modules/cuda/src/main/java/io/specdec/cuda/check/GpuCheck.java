@@ -687,7 +687,7 @@ public final class GpuCheck {
             double targetStep = decodeMsPerToken(target, prompt, greedy);
             double draftStep = decodeMsPerToken(draft, prompt, new int[64]);
             double c = draftStep / targetStep;
-            for (int gamma : new int[]{3, 4, 5, 6, 8}) {
+            for (int gamma : new int[]{3, 4, 5, 6, 7, 8}) {
                 for (double alpha : new double[]{0.6, 0.8, 0.9}) {
                     SplittableRandom r = new SplittableRandom(gamma * 1000L + Math.round(alpha * 100));
                     KvSequence tseq = target.newSequence(), dseq = draft.newSequence();
