@@ -31,19 +31,20 @@ public final class CudaTransformer implements LanguageModel {
     static final int SKINNY_MAX_TOKENS = 8;
     /**
      * Tensor-core passes take up to this many tokens (9..16 in the two-group kernels gemm_skinny_mma16 and
-     * gemm_skinny_mma_swiglu16, one weight stream for both groups), so the verify pass of γ up to 15 streams the weights
-     * once instead of twice: at γ = 8 a verify of 9 tokens had cost two decode steps.
+     * gemm_skinny_mma_swiglu16, one weight stream for both groups), so the verify pass of γ up to 15 streams the
+     * weights once instead of twice: at γ = 8 a verify of 9 tokens had cost two decode steps.
      * {@value #MMA_PASS_TOKENS_PROPERTY}{@code =8} keeps passes of 8 (comparisons).
      */
     static final int SKINNY_MMA_MAX_TOKENS = 16;
     public static final String MMA_PASS_TOKENS_PROPERTY = "specdec.cuda.mmaPassTokens";
-    private final int mmaPassTokens = Integer.getInteger(MMA_PASS_TOKENS_PROPERTY, SKINNY_MMA_MAX_TOKENS) <= SKINNY_MAX_TOKENS
-            ? SKINNY_MAX_TOKENS : SKINNY_MMA_MAX_TOKENS;
+    private final int mmaPassTokens =
+            Integer.getInteger(MMA_PASS_TOKENS_PROPERTY, SKINNY_MMA_MAX_TOKENS) <= SKINNY_MAX_TOKENS
+                    ? SKINNY_MAX_TOKENS : SKINNY_MMA_MAX_TOKENS;
     /** Forwards up to this many tokens are captured as CUDA graphs. */
     static final int GRAPH_MAX_TOKENS = 16;
     /**
      * Forwards up to this many tokens (decode, and verification of γ up to 15) run every matmul on the skinny kernel,
-     * in passes of 8, so a verify forward computes each row exactly as a decode step would: with cuBLAS (another
+     * in passes of up to 16, so a verify forward computes each row exactly as a decode step would: with cuBLAS (another
      * summation order) a 9-token verify of a random 8B model disagreed with its own greedy decode (run 2,
      * bench/results/cuda-h100-2026-11-22-run2). Only larger forwards (prefill chunks) go to cuBLAS.
      */
@@ -1086,9 +1087,9 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void argmaxRows(int rows, int vocab) {
         if (splitArgmax && rows <= ARGMAX_SPLIT_MAX_ROWS) {
+            long slots = (long) ARGMAX_SPLIT_MAX_ROWS * ARGMAX_SLICES;   // values, then indices, then row counters
             device.launch("argmax_rows_split", ARGMAX_SLICES, rows, 256, ws.logits, vocab, ws.argmax, ws.argmaxParts,
-                    ws.argmaxParts.slice(4L * ARGMAX_SPLIT_MAX_ROWS * ARGMAX_SLICES, 4L * ARGMAX_SPLIT_MAX_ROWS * ARGMAX_SLICES),
-                    ws.argmaxParts.slice(8L * ARGMAX_SPLIT_MAX_ROWS * ARGMAX_SLICES, 4L * ARGMAX_SPLIT_MAX_ROWS));
+                    ws.argmaxParts.slice(4 * slots, 4 * slots), ws.argmaxParts.slice(8 * slots, 4L * ARGMAX_SPLIT_MAX_ROWS));
         } else {
             device.launch("argmax_rows", rows, 1, 1024, ws.logits, vocab, ws.argmax);
         }
@@ -1106,8 +1107,9 @@ public final class CudaTransformer implements LanguageModel {
 
     /**
      * y[T, N] (+)= x[T, K] · W[N, K]ᵀ: the skinny kernel for decode/verify sizes (and, where cuBLAS is unusable, for
-     * every size, in passes of {@link #skinnyPassTokens}), cuBLAS otherwise. {@code xLo}: where x's second part starts, in elements after x
-     * (split activations), or 0; cuBLAS adds W·lo in a second product only when {@link #splitPrefill}.
+     * every size, in passes of {@link #skinnyPassTokens}), cuBLAS otherwise. {@code xLo}: where x's second part
+     * starts, in elements after x (split activations), or 0; cuBLAS adds W·lo in a second product only when
+     * {@link #splitPrefill}.
      */
     private void matmul(DeviceBuffer w, DeviceBuffer x, long xLo, DeviceBuffer y, int tokens, int n, int k,
                         boolean accumulate) {
