@@ -757,7 +757,7 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /**
-     * Enqueues the forward: small steps (decode, verify of up to 8 tokens: every matmul on the skinny kernel) replay a
+     * Enqueues the forward: small steps (decode, verify of up to 16 tokens: every matmul on the skinny kernel) replay a
      * CUDA graph captured on first use of their shape, so a step costs one launch instead of ~10 per layer. The
      * kernels' arguments depend only on the shape (metadata offsets are fixed per shape, everything else is read from
      * the uploaded metadata), so a graph stays valid until the workspace is reallocated.
