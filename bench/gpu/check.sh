@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -30,7 +30,8 @@
 #        decode GEMV kernels (in use and split-warp variants) in GB/s vs the copy bandwidth, served sampled batches
 #        with draft rows held on the device vs the host path (batchheld: same ids).
 # full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape) and
-#        on the bundled target after a real-text prompt (hf-bundled: that one alone),
+#        on the bundled target after a real-text prompt (hf-bundled: that one alone; hf8b-256: the 8B shape over 256
+#        greedy steps, defaults and splitActivations=all + splitKv),
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
 #        (benchmark-only mode) against the analytic bound; decode at context 128 vs 4096 with and without split-K.
@@ -147,6 +148,17 @@ hf_bundled() {   # the bundled target (a real model: HF transformers fp32 on its
   run hfb-compare 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/bundled"
 }
 if [ "$mode" = hf-bundled ]; then hf_bundled; mode=done; fi
+if [ "$mode" = hf8b-256 ]; then   # the Llama-3-8B shape against HF fp32 over 256 greedy steps (the count issue #4 names;
+  # hf runs 32): the defaults, then the opt-in pair split activations all + split KV
+  run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
+  for variant in default: "split-all-kv:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.splitKv=true"; do
+    read -ra flags <<< "${variant#*:}"
+    v=("${check[0]}" "${flags[@]}" "${check[@]:1}")
+    run "hf8b-logits-${variant%%:*}" 240 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
+    run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+  done
+  mode=done
+fi
 if [ "$mode" = mma16 ]; then   # tensor-core passes of 9..16 tokens in one weight stream (gemm_skinny_mma16, the default)
   # vs passes of 8 (-Dspecdec.cuda.mmaPassTokens=8): mma checks (verify of 12 tokens == decode, bit for bit), speculative
   # bench with each (γ = 8 verifies 9 tokens), decode of both shapes, quick checks
