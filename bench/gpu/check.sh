@@ -61,13 +61,17 @@ run() {   # run NAME TIMEOUT CMD...: JSON lines to results, everything else to t
   echo "=== $name rc=$rc $((SECONDS - t0))s" >> "$log"
   [ $rc -eq 0 ] || echo "{\"check\":\"$name\",\"error\":\"exit $rc (see log.txt)\",\"pass\":false}" >> "$results"
 }
+variant_check() {   # variant_check NAME:-Dflag=value ...: v = the GpuCheck command with the variant's JVM flags
+  local flags
+  read -ra flags <<< "${1#*:}"
+  v=("${check[0]}" "${flags[@]}" "${check[@]:1}")
+}
 variant_rounds() {   # variant_rounds NAME:-Dflag=value ...: mma checks, decode of the 1B and 8B shapes per variant, specbench
   run mma-1b 120 "${check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   run mma-8b 180 "${check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   for round in 1 2 3; do   # interleaved rounds: the host's speed drifts by a few % between minutes
     for variant in "$@"; do
-      read -ra flags <<< "${variant#*:}"
-      v=("${check[0]}" "${flags[@]}" "${check[@]:1}")
+      variant_check "$variant"
       run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
       run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
     done
@@ -105,8 +109,7 @@ if [ "$mode" = split ] || [ "$mode" = split-hf ]; then   # split activations vs 
   # logits as a generation computes them (prefill of the 32-token prompt, then decode steps), then of one forward
   for how in gen:32 one-forward:0; do
     for variant in "${variants[@]}"; do
-      read -ra flags <<< "${variant#*:}"
-      v=("${check[0]}" "${flags[@]}" "${check[@]:1}")
+      variant_check "$variant"
       for m in small:hf hf8b:hf8b; do
         run "${m#*:}-logits-${variant%%:*}-${how%%:*}" 180 "${v[@]}" hf-logits "$work/${m%%:*}" "$work/${m%%:*}/tokens.txt" "$work/${m%%:*}/gpu_logits.f32" "${how#*:}"
         run "${m#*:}-compare-${variant%%:*}-${how%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/${m%%:*}"
@@ -152,8 +155,7 @@ if [ "$mode" = hf8b-256 ]; then   # the Llama-3-8B shape against HF fp32 over 25
   # hf runs 32): the defaults, then the opt-in pair split activations all + split KV
   run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
   for variant in default: "split-all-kv:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.splitKv=true"; do
-    read -ra flags <<< "${variant#*:}"
-    v=("${check[0]}" "${flags[@]}" "${check[@]:1}")
+    variant_check "$variant"
     run "hf8b-logits-${variant%%:*}" 240 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
     run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
   done

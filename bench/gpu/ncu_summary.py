@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Summarizes ncu-decode.sh's CSV: per (kernel, grid, block), the launches seen, the median time in µs, the median
-DRAM bytes read and their rate in GB/s, and the registers per thread; decode kernels only (grids of prefill passes are
-listed too, but each once per layer, so their counts tell them apart)."""
+"""Summarizes ncu-decode.sh's CSV: per (kernel, grid, block, registers, MB read), the launches seen, the median time in
+µs, the median DRAM bytes read and their rate in GB/s. The prompt's prefill kernels are listed too; their grids and
+launch counts (one per layer) tell them apart from the decode steps'."""
 import csv
 import statistics
 import sys
