@@ -51,7 +51,18 @@ final class SplitKCheck {
                 new Case("decode-long-odd", 32, 8, 128, 20001, 2, null, 0),
                 // more tokens than a verify pass: the grouped kernels' _many entry points
                 new Case("chain-24-many", 32, 8, 128, 600, 24, null, 0),
-                new Case("chain-40-hd64-many", 32, 8, 64, 2000, 40, null, 0));
+                new Case("chain-40-hd64-many", 32, 8, 64, 2000, 40, null, 0),
+                // rows of at most SplitKAttention.shortKeys() keys take attention_short on sm_90 (default limit 512)
+                new Case("verify-chain-8-hd64-straddle", 32, 8, 64, 515, 8, null, 0),
+                new Case("verify-tree-7-hd64-short", 32, 8, 64, 260, 7, tree, 0),
+                new Case("decode-hd256-short", 16, 4, 256, 190, 1, null, 0),
+                new Case("decode-group8-short", 64, 8, 128, 300, 1, null, 0),
+                new Case("decode-group3-short", 24, 8, 128, 333, 1, null, 0),
+                new Case("decode-mha-short", 16, 16, 128, 200, 1, null, 0),
+                new Case("decode-group2-short", 16, 8, 64, 257, 1, null, 0),
+                new Case("decode-window-short", 32, 8, 128, 400, 1, null, 100),
+                new Case("decode-one-key", 32, 8, 64, 1, 1, null, 0),
+                new Case("chain-24-many-short", 32, 8, 128, 200, 24, null, 0));
     }
 
     static void run(CudaDevice device, Cublas cublas, Path configJson, String label) {
@@ -153,8 +164,20 @@ final class SplitKCheck {
                 return Double.NaN;
             }
             if (LATENCY_CASE.equals(k.name())) {
-                latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head"), () -> splitK.enqueue(qd, kc,
-                        vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L));
+                latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head") + (splitK.shortKeys() >= n ? "-short" : ""),
+                        () -> splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(),
+                                BLOCK, k.window(), scale, 0L));
+                if (splitK.shortKeys() >= n) {   // the same row through the grouped kernel alone
+                    String before = System.getProperty(SplitKAttention.SHORT_KEYS_PROPERTY);
+                    System.setProperty(SplitKAttention.SHORT_KEYS_PROPERTY, "0");
+                    try (SplitKAttention grouped = SplitKAttention.create(device, shape, t)) {
+                        latency(device, "attention-grouped", () -> grouped.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta,
+                                md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L));
+                    } finally {
+                        if (before == null) System.clearProperty(SplitKAttention.SHORT_KEYS_PROPERTY);
+                        else System.setProperty(SplitKAttention.SHORT_KEYS_PROPERTY, before);
+                    }
+                }
                 DeviceBuffer x = device.allocate(4L * qDim), w = device.allocate(4L * qDim), xb = device.allocate(2L * qDim);
                 try {
                     device.launch("fill_f32", 16, 1, 256, x, (long) qDim, 1f);
