@@ -1625,13 +1625,14 @@ ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_kvlo, 8, 8, 3, true)
 // kernels above skip them) take one cluster of SHORT_SPLITS blocks per (token, KV head). Block s of the cluster takes
 // split s of the row's keys (gqa_chunk with SHORT_SPLITS splits) and stages the K/V rows of its keys that earlier
 // steps wrote (j < prefix) in shared memory with cp.async before pdl_wait, while the kernels before it still run;
-// after the wait it reads only q and this step's own keys from global memory. The splits' (max, sum, output) states
-// are merged by block 0 through distributed shared memory instead of partials, a fence and an atomic in global
-// memory. Why: for the ~200 keys of a 1B-shaped decode step the grouped kernel's time was that chain of dependent
-// global round trips, not bandwidth. Which kernel takes a row depends only on its key count, so verify rows keep the
-// decode step's bits (as the grouped kernels, this one adds up in an order fixed by the key count alone).
-// grid: (tokens, kvHeads * SHORT_SPLITS), cluster (1, SHORT_SPLITS, 1), block: 128; dynamic smem: K then V staging,
-// gqa_chunk(shortKeys, SHORT_SPLITS, unit) rows of HD bf16 each.
+// after the wait one round of copies brings q and this step's own keys, and the rest works from shared memory. The
+// splits' (max, sum, output) states are merged by block 0 through distributed shared memory instead of partials, a
+// fence and an atomic in global memory. Why: for the ~200 keys of a 1B-shaped decode step the grouped kernel's time
+// was that chain of dependent global round trips, not bandwidth. Which kernel takes a row of a decode or verify
+// forward depends only on its key count, so verify rows keep the decode step's bits (this kernel too adds up in an
+// order fixed by the key count alone).
+// grid: (tokens, kvHeads * SHORT_SPLITS), cluster (1, SHORT_SPLITS, 1), block: 128; dynamic smem: K and V rows and
+// their slots for gqa_chunk(shortKeys, SHORT_SPLITS, unit) keys (SplitKAttention.shortShared).
 // ---------------------------------------------------------------------------------------------------------------
 #define SHORT_SPLITS 8
 
@@ -1654,11 +1655,25 @@ __device__ __forceinline__ void cp_async_wait_all() {
 #endif
 }
 
-// What a block of the short-row kernel does before pdl_wait: the row's metadata and, for its split, cp.async copies of
-// the K/V rows earlier steps wrote. false: the row is the grouped kernel's (cluster-uniform).
+// What a block of the short-row kernel does before pdl_wait: the row's metadata, the cache slots of its split's keys
+// and cp.async copies of the K/V rows earlier steps wrote. false: the row is the grouped kernel's (cluster-uniform).
+// Dynamic smem: K rows [chunk][HD] | V rows [chunk][HD] (bf16) | slots [chunk] (int).
 struct ShortRow {
-    int t, kvh, split, keys, g, h0, wph, chunk, lo, hi, stagedHi, c, qpos, prefix, tableOff, posOff, maskOff, maskWords;
+    int t, kvh, split, keys, g, h0, wph, chunk, lo, hi, nOld, c, qpos, prefix, posOff, maskOff, maskWords;
 };
+
+template <int HD>
+__device__ __forceinline__ void short_copy_rows(bf16* staged, const int* rowSlot, int chunk, int from, int to,
+                                                const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+                                                int kvh, int kvDim) {
+    constexpr int PIECES = HD / 8;   // 16 bytes a copy
+    int n = to - from;
+    for (int i = threadIdx.x; i < 2 * n * PIECES; i += blockDim.x) {
+        int row = i / PIECES, piece = i - row * PIECES, isV = row >= n, k = from + (isV ? row - n : row);
+        const bf16* src = (isV ? vCache : kCache) + (size_t) rowSlot[k] * kvDim + (size_t) kvh * HD + piece * 8;
+        cp_async16(staged + (isV ? (size_t) chunk * HD : 0) + (size_t) k * HD + piece * 8, src);
+    }
+}
 
 template <int HD>
 __device__ __forceinline__ bool short_row_stage(ShortRow& r, bf16* staged, const bf16* __restrict__ kCache,
@@ -1680,61 +1695,54 @@ __device__ __forceinline__ bool short_row_stage(ShortRow& r, bf16* staged, const
     r.qpos = tokMeta[3 * r.t + 2];
     const int* sm = seqMeta + 6 * tokMeta[3 * r.t];
     r.prefix = sm[0];
-    r.tableOff = sm[2];
     r.posOff = sm[3];
     r.maskOff = sm[4];
     r.maskWords = sm[5];
-    // rows written by earlier steps: K rows [0, n) then V rows [chunk, chunk + n), HD bf16 each, 16 bytes a copy
-    r.stagedHi = min(r.hi, r.prefix);
-    int n = max(0, r.stagedHi - r.lo), kvDim = kvHeads * HD;
-    constexpr int PIECES = HD / 8;
-    for (int i = threadIdx.x; i < 2 * n * PIECES; i += blockDim.x) {
-        int row = i / PIECES, piece = i - row * PIECES, isV = row >= n, k = isV ? row - n : row, j = r.lo + k;
-        size_t slot = (size_t) blockTables[r.tableOff + j / blockSize] * blockSize + j % blockSize;
-        const bf16* src = (isV ? vCache : kCache) + slot * kvDim + (size_t) r.kvh * HD + piece * 8;
-        cp_async16(staged + (isV ? (size_t) r.chunk * HD : 0) + (size_t) k * HD + piece * 8, src);
+    r.nOld = max(0, min(r.hi, r.prefix) - r.lo);
+    int tableOff = sm[2];
+    int* rowSlot = reinterpret_cast<int*>(staged + 2 * (size_t) r.chunk * HD);
+    for (int k = threadIdx.x; k < r.hi - r.lo; k += blockDim.x) {
+        int j = r.lo + k;
+        rowSlot[k] = blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
     }
+    __syncthreads();
+    short_copy_rows<HD>(staged, rowSlot, r.chunk, 0, r.nOld, kCache, vCache, r.kvh, kvHeads * HD);
     return true;
 #else
     return false;
 #endif
 }
 
-// After pdl_wait: q, this step's own keys, the splits' states merged by block 0 of the cluster.
+// After pdl_wait: copies q and this step's own K/V rows, waits for every copy, then works from shared memory only;
+// block 0 of the cluster merges the splits' states.
 template <int DPL, int BATCH>
-__device__ __forceinline__ void attention_short(float* smem, const bf16* staged, const ShortRow& r,
+__device__ __forceinline__ void attention_short(float* smem, bf16* staged, const ShortRow& r,
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
-        bf16* __restrict__ out, const int* __restrict__ blockTables, const int* __restrict__ slotPositions,
-        const unsigned* __restrict__ masks, int heads, int kvHeads, int blockSize, int window, float scale, long outLo) {
+        bf16* __restrict__ out, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads,
+        int kvHeads, int window, float scale, long outLo) {
 #if __CUDA_ARCH__ >= 900
     constexpr int HD = DPL * 32;
     typedef typename VRow<DPL>::type VT;
     cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
-    const int t = r.t, kvh = r.kvh, split = r.split, g = r.g, h0 = r.h0, wph = r.wph, lo = r.lo, hi = r.hi;
-    const int stagedHi = r.stagedHi, c = r.c, qpos = r.qpos, prefix = r.prefix, tableOff = r.tableOff;
-    const int posOff = r.posOff, maskOff = r.maskOff, maskWords = r.maskWords;
-    const int kvDim = kvHeads * HD, qDim = heads * HD;
+    const int t = r.t, split = r.split, g = r.g, h0 = r.h0, wph = r.wph, lo = r.lo, hi = r.hi;
+    const int c = r.c, qpos = r.qpos, prefix = r.prefix, posOff = r.posOff, maskOff = r.maskOff, maskWords = r.maskWords;
+    const int qDim = heads * HD;
     const bf16* kS = staged;
     const bf16* vS = staged + (size_t) r.chunk * HD;
-    constexpr int Q_PER_THREAD = GQA_MAX_GROUP * HD / (GQA_WARPS * 32);
     float* qs = smem;                                // [g][HD]; after the key loop: this split's outputs
     float* wacc = qs + GQA_MAX_GROUP * HD;           // [states][HD]
-    float* wm = wacc + GQA_MAX_GROUP * HD;           // [states]; after the key loop: this split's max per head
-    float* wl = wm + GQA_MAX_GROUP;                  // [states]; after the key loop: this split's sum per head
-    float* pS = wl + GQA_MAX_GROUP;                  // [4][32]
-    int* slotS = reinterpret_cast<int*>(pS + GQA_WARPS * 32);   // [4][32]
-#pragma unroll
-    for (int u = 0; u < Q_PER_THREAD; u++) {
-        int i = threadIdx.x + u * GQA_WARPS * 32;
-        if (i < g * HD) qs[i] = q[(size_t) t * qDim + h0 * HD + i] * scale;
-    }
+    float* wm = wacc + GQA_MAX_GROUP * HD;           // [states]
+    float* wl = wm + GQA_MAX_GROUP;                  // [states]
+    float* pS = wl + GQA_MAX_GROUP;                  // [4][32]; after the key loop: this split's max and sum per head
+    short_copy_rows<HD>(staged, reinterpret_cast<const int*>(staged + 2 * (size_t) r.chunk * HD), r.chunk, r.nOld,
+                        hi - lo, kCache, vCache, r.kvh, kvHeads * HD);
+    for (int i = threadIdx.x; i < g * HD / 4; i += blockDim.x) cp_async16(qs + 4 * i, q + (size_t) t * qDim + h0 * HD + 4 * i);
     cp_async_wait_all();
+    __syncthreads();
+    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) qs[i] *= scale;
     __syncthreads();
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = warp % wph;
     float* myP = pS + warp * 32;
-    int* mySlots = slotS + warp * 32;
-    const bf16* kLane = kCache + kvh * HD + lane * DPL;
-    const bf16* vLane = vCache + kvh * HD + lane * DPL;
 #pragma unroll 1
     for (int h = warp / wph; h < g; h += GQA_WARPS / wph) {
         float qr[DPL];
@@ -1750,19 +1758,16 @@ __device__ __forceinline__ void attention_short(float* smem, const bf16* staged,
             bool visible = key_visible(j, hi, prefix, c, qpos, masks, maskOff, maskWords, slotPositions, posOff, window);
             unsigned live = __ballot_sync(FULL_MASK, visible);
             if (live == 0) continue;
-            // staged rows are read from shared memory (slot -1 - row), this step's own keys from the cache
-            mySlots[lane] = j < stagedHi ? -1 - (j - lo)
-                    : visible ? blockTables[tableOff + j / blockSize] * blockSize + j % blockSize : 0;
-            __syncwarp();
+            const bf16* kTile = kS + (size_t) (tile - lo) * HD + lane * DPL;
+            const bf16* vTile = vS + (size_t) (tile - lo) * HD + lane * DPL;
+            int rows = min(32, hi - tile);   // staged rows of this tile (the rest are never visible)
             float sp[32];
 #pragma unroll
             for (int k0 = 0; k0 < 32; k0 += BATCH) {
                 VT kk[BATCH];
 #pragma unroll
                 for (int u = 0; u < BATCH; u++) {
-                    int s = mySlots[k0 + u];
-                    kk[u] = s < 0 ? *reinterpret_cast<const VT*>(kS + (size_t) (-1 - s) * HD + lane * DPL)
-                                  : *reinterpret_cast<const VT*>(kLane + (size_t) s * kvDim);
+                    kk[u] = k0 + u < rows ? *reinterpret_cast<const VT*>(kTile + (size_t) (k0 + u) * HD) : VT{};
                 }
 #pragma unroll
                 for (int u = 0; u < BATCH; u++) sp[k0 + u] = lane_dot<DPL>(0.f, qr, kk[u]);
@@ -1782,22 +1787,9 @@ __device__ __forceinline__ void attention_short(float* smem, const bf16* staged,
             m = mNew;
             myP[lane] = p;
             __syncwarp();
-#pragma unroll 1
-            for (int k0 = 0; k0 < 32; k0 += BATCH) {
-                if (((live >> k0) & (BATCH == 32 ? FULL_MASK : (1u << BATCH) - 1)) == 0) continue;
-                VT vv[BATCH];
-#pragma unroll
-                for (int u = 0; u < BATCH; u++) {
-                    if ((live >> (k0 + u)) & 1u) {
-                        int sl = mySlots[k0 + u];
-                        vv[u] = sl < 0 ? *reinterpret_cast<const VT*>(vS + (size_t) (-1 - sl) * HD + lane * DPL)
-                                       : *reinterpret_cast<const VT*>(vLane + (size_t) sl * kvDim);
-                    }
-                }
-#pragma unroll
-                for (int u = 0; u < BATCH; u++) {
-                    if ((live >> (k0 + u)) & 1u) lane_accumulate<DPL>(acc, myP[k0 + u], vv[u]);
-                }
+#pragma unroll 4
+            for (int k = 0; k < 32; k++) {
+                if ((live >> k) & 1u) lane_accumulate<DPL>(acc, myP[k], *reinterpret_cast<const VT*>(vTile + (size_t) k * HD));
             }
             __syncwarp();
         }
@@ -1871,8 +1863,8 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
         return; \
     } \
     pdl_wait(); \
-    attention_short<DPL, BATCH>(smem, staged, row, q, kCache, vCache, out, blockTables, slotPositions, masks, heads, \
-            kvHeads, blockSize, window, scale, outLo); \
+    attention_short<DPL, BATCH>(smem, staged, row, q, kCache, vCache, out, slotPositions, masks, heads, kvHeads, \
+            window, scale, outLo); \
 }
 
 ATTENTION_SHORT_KERNEL(attention_short_hd64, 2, 32)

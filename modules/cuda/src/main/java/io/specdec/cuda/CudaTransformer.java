@@ -928,7 +928,7 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether every row of the forward has few enough keys for the short-row attention (split-K's grouped kernels are then left out). */
     private boolean shortRowsOnly(Plan plan) {
-        return splitK != null && kvLo == 0 && splitK.covers(plan.tokens) && plan.maxKeys <= splitK.shortKeys();
+        return splitK != null && splitK.covers(plan.tokens) && plan.maxKeys <= splitK.shortKeysFor(plan.tokens, kvLo);
     }
 
     /** One forward's metadata views, shared by the steps below. */

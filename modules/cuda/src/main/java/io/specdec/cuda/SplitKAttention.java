@@ -24,8 +24,9 @@ import jcuda.driver.JCudaDriver;
  * of the group, the last block of a row merging the splits, so one launch instead of two and each K/V row read once
  * a group ({@value #NO_GQA_PROPERTY}{@code =true} keeps the per-head kernels, for comparisons).
  *
- * <p>On sm_90 the grouped kernels leave rows of at most {@link #shortKeys()} keys ({@value #SHORT_KEYS_PROPERTY},
- * default {@value #DEFAULT_SHORT_KEYS}; 0 turns it off) to {@code attention_short_hd*}, launched just before them: one
+ * <p>On sm_90 the grouped kernels leave the rows of decode and verify forwards that have at most {@link #shortKeys()}
+ * keys ({@value #SHORT_KEYS_PROPERTY}, default {@value #DEFAULT_SHORT_KEYS}; 0 turns it off) to
+ * {@code attention_short_hd*}, launched just before them: one
  * thread block cluster of {@value #SHORT_SPLITS} blocks per (token, KV head), which stages the K/V rows earlier steps
  * wrote in shared memory before its programmatic wait and merges its splits through distributed shared memory. Which
  * kernel takes a row depends only on the row's key count, so verify rows still equal decode rows bit for bit. Both
@@ -93,9 +94,22 @@ public final class SplitKAttention implements AutoCloseable {
         return "attention_short_hd" + headDim;
     }
 
-    /** Dynamic shared memory of attention_short: K and V rows of the longest split of a row of {@code shortKeys}. */
+    /**
+     * Dynamic shared memory of attention_short: the K and V rows (bf16) and cache slots (int) of the longest split of a
+     * row of {@code shortKeys} keys.
+     */
     static int shortShared(int shortKeys, int group, int headDim) {
-        return 2 * groupedChunk(shortKeys, SHORT_SPLITS, group) * headDim * 2;
+        int chunk = groupedChunk(shortKeys, SHORT_SPLITS, group);
+        return 2 * chunk * headDim * 2 + 4 * chunk;
+    }
+
+    /**
+     * The short-row key limit for a forward of {@code tokens} tokens: {@link #shortKeys()} for decode and verify
+     * forwards (up to the few-token kernels' size, whose rows must add up as a decode step's do), 0 for larger ones
+     * (served batch steps: a cluster per row and KV head would run in many waves) and with split KV.
+     */
+    public int shortKeysFor(int tokens, long kvLo) {
+        return kvLo == 0 && tokens <= manyAfter ? shortKeys : 0;
     }
 
     /**
@@ -258,7 +272,7 @@ public final class SplitKAttention implements AutoCloseable {
             return;
         }
         if (grouped != null) {
-            int metaFirst = device.metaFirst() ? 1 : 0, shortRows = kvLo == 0 ? shortKeys : 0;
+            int metaFirst = device.metaFirst() ? 1 : 0, shortRows = shortKeysFor(tokens, kvLo);
             if (shortRows > 0) {
                 device.launchShared(shortKernel(hd), tokens, kvHeads * SHORT_SPLITS, THREADS, shortShared, q, keys, values,
                         out, tokMeta, seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, shortRows, outLo,

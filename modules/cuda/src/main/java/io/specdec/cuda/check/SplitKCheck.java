@@ -52,7 +52,8 @@ final class SplitKCheck {
                 // more tokens than a verify pass: the grouped kernels' _many entry points
                 new Case("chain-24-many", 32, 8, 128, 600, 24, null, 0),
                 new Case("chain-40-hd64-many", 32, 8, 64, 2000, 40, null, 0),
-                // rows of at most SplitKAttention.shortKeys() keys take attention_short on sm_90 (default limit 512)
+                // rows of decode and verify forwards with at most SplitKAttention.shortKeys() keys take attention_short
+                // on sm_90 (default limit 512)
                 new Case("verify-chain-8-hd64-straddle", 32, 8, 64, 515, 8, null, 0),
                 new Case("verify-tree-7-hd64-short", 32, 8, 64, 260, 7, tree, 0),
                 new Case("decode-hd256-short", 16, 4, 256, 190, 1, null, 0),
@@ -62,7 +63,8 @@ final class SplitKCheck {
                 new Case("decode-group2-short", 16, 8, 64, 257, 1, null, 0),
                 new Case("decode-window-short", 32, 8, 128, 400, 1, null, 100),
                 new Case("decode-one-key", 32, 8, 64, 1, 1, null, 0),
-                new Case("chain-24-many-short", 32, 8, 128, 200, 24, null, 0));
+                // a served batch step's size: the grouped kernel takes every row, short ones too
+                new Case("chain-24-many-200", 32, 8, 128, 200, 24, null, 0));
     }
 
     static void run(CudaDevice device, Cublas cublas, Path configJson, String label) {
@@ -78,21 +80,38 @@ final class SplitKCheck {
         if (configJson != null) decode(device, cublas, GpuCheck.configOf(configJson), label);
     }
 
-    /** Whether the grouped kernel's _many entry point gives {@code expected} (the default entry's output) bit for bit. */
-    private static boolean sameAsMany(CudaDevice device, ModelConfig shape, int t, float[] expected, DeviceBuffer qd,
+    /**
+     * Whether the grouped kernel's _many entry point gives the bits of its few-token entry point on this input. The
+     * short-row kernel (decode and verify forwards only) is turned off for both, so every row takes the grouped kernel.
+     */
+    private static boolean sameAsMany(CudaDevice device, ModelConfig shape, int t, int count, DeviceBuffer qd,
                                       DeviceBuffer kc, DeviceBuffer vc, DeviceBuffer tokMeta, DeviceBuffer seqMeta,
                                       DeviceBuffer md, Case k, float scale) {
-        String before = System.getProperty(SplitKAttention.MANY_AFTER_PROPERTY);
-        System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, "0");
-        DeviceBuffer out = device.allocate(2L * expected.length);
-        try (SplitKAttention many = SplitKAttention.create(device, shape, t)) {
-            many.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
-            return java.util.Arrays.equals(expected, bf16ToHost(device, out, expected.length));
+        String manyBefore = System.getProperty(SplitKAttention.MANY_AFTER_PROPERTY);
+        String shortBefore = System.getProperty(SplitKAttention.SHORT_KEYS_PROPERTY);
+        System.setProperty(SplitKAttention.SHORT_KEYS_PROPERTY, "0");
+        DeviceBuffer out = device.allocate(2L * count);
+        try {
+            float[][] outputs = new float[2][];
+            for (int many = 0; many < 2; many++) {
+                System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, many == 1 ? "0" : String.valueOf(t));
+                try (SplitKAttention splitK = SplitKAttention.create(device, shape, t)) {
+                    splitK.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK,
+                            k.window(), scale, 0L);
+                    outputs[many] = bf16ToHost(device, out, count);
+                }
+            }
+            return java.util.Arrays.equals(outputs[0], outputs[1]);
         } finally {
             device.free(out);
-            if (before == null) System.clearProperty(SplitKAttention.MANY_AFTER_PROPERTY);
-            else System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, before);
+            restore(SplitKAttention.MANY_AFTER_PROPERTY, manyBefore);
+            restore(SplitKAttention.SHORT_KEYS_PROPERTY, shortBefore);
         }
+    }
+
+    private static void restore(String property, String value) {
+        if (value == null) System.clearProperty(property);
+        else System.setProperty(property, value);
     }
 
     /** Runs one case and returns the largest relative L2 error of a (token, head) row (a plain line says more). */
@@ -159,23 +178,22 @@ final class SplitKCheck {
                 return Double.NaN;
             }
             // the grouped kernels' _many twins (served batch steps) must give the few-token kernels' bits
-            if (splitK.grouped() && !sameAsMany(device, shape, t, b, qd, kc, vc, tokMeta, seqMeta, md, k, scale)) {
+            if (splitK.grouped() && !sameAsMany(device, shape, t, b.length, qd, kc, vc, tokMeta, seqMeta, md, k, scale)) {
                 System.out.printf("  split-K %s: the _many entry point gave different values%n", k.name());
                 return Double.NaN;
             }
             if (LATENCY_CASE.equals(k.name())) {
-                latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head") + (splitK.shortKeys() >= n ? "-short" : ""),
+                latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head") + (splitK.shortKeysFor(t, 0) >= n ? "-short" : ""),
                         () -> splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(),
                                 BLOCK, k.window(), scale, 0L));
-                if (splitK.shortKeys() >= n) {   // the same row through the grouped kernel alone
+                if (splitK.shortKeysFor(t, 0) >= n) {   // the same row through the grouped kernel alone
                     String before = System.getProperty(SplitKAttention.SHORT_KEYS_PROPERTY);
                     System.setProperty(SplitKAttention.SHORT_KEYS_PROPERTY, "0");
                     try (SplitKAttention grouped = SplitKAttention.create(device, shape, t)) {
                         latency(device, "attention-grouped", () -> grouped.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta,
                                 md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L));
                     } finally {
-                        if (before == null) System.clearProperty(SplitKAttention.SHORT_KEYS_PROPERTY);
-                        else System.setProperty(SplitKAttention.SHORT_KEYS_PROPERTY, before);
+                        restore(SplitKAttention.SHORT_KEYS_PROPERTY, before);
                     }
                 }
                 DeviceBuffer x = device.allocate(4L * qDim), w = device.allocate(4L * qDim), xb = device.allocate(2L * qDim);
