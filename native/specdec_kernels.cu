@@ -5,7 +5,6 @@
 // Activations between matmuls are f32 (residual stream, matmul outputs); weights are bf16, and so are matmul inputs,
 // each optionally with a second bf16 part (split activations, store_act below).
 #include <cuda_bf16.h>
-#include <cooperative_groups.h>
 #include <stdint.h>
 
 typedef __nv_bfloat16 bf16;
@@ -1347,12 +1346,11 @@ struct GqaRow {
     int firstTile, firstSlot;
 };
 
-// false: the block's split lies past the row's context, or the row has at most shortKeys keys and attention_short
-// takes it (nothing to do, block-uniform)
+// false: the block's split lies past the row's context (nothing to do, block-uniform)
 __device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
                                         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
                                         const int* __restrict__ blockTables, int heads, int kvHeads, int blockSize,
-                                        int maxSplits, int hd, int shortKeys) {
+                                        int maxSplits, int hd) {
     r.t = blockIdx.x;
     r.kvh = blockIdx.y % kvHeads;
     r.split = blockIdx.y / kvHeads;
@@ -1360,7 +1358,6 @@ __device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCac
     r.h0 = r.kvh * r.g;
     r.wph = r.g >= GQA_WARPS ? 1 : GQA_WARPS / r.g;    // warps per head (g is 1, 2, 4 or up to 8 here)
     r.keys = row_keys(tokMeta, seqMeta, r.t);
-    if (r.keys <= shortKeys) return false;   // attention_short's row
     int chunk = gqa_chunk(r.keys, maxSplits, 32 * r.wph);
     r.lo = r.split * chunk;
     if (r.lo >= r.keys) return false;
@@ -1591,16 +1588,12 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
      bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
      const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ blockTables, \
      const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads, \
-     int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo, int metaFirst, int shortKeys) { \
+     int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo, int metaFirst) { \
     __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
     pdl_trigger(); \
     if (!metaFirst) pdl_wait(); \
     GqaRow row; \
-    if (!gqa_row(row, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, blockSize, maxSplits, DPL * 32, \
-            shortKeys)) { \
-        if (blockIdx.x == 0 && blockIdx.y == 0) pdl_wait();   /* see SplitKAttention: one block keeps the chain */ \
-        return; \
-    } \
+    if (!gqa_row(row, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, blockSize, maxSplits, DPL * 32)) return; \
     pdl_wait(); \
     attention_gqa<DPL, BATCH, KVLO>(smem, row, q, kCache, vCache, out, part, ml, counters, blockTables, slotPositions, \
             masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, kvLo); \
@@ -1619,257 +1612,6 @@ ATTENTION_GQA_KERNEL(attention_gqa_hd256_kvlo, 8, 8, 2, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd64_many_kvlo, 2, 16, 4, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd128_many_kvlo, 4, 16, 4, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_kvlo, 8, 8, 3, true)
-
-// ---------------------------------------------------------------------------------------------------------------
-// Short-row attention (issue #4, sm_90): rows of at most shortKeys keys (SplitKAttention.shortKeys; the grouped
-// kernels above skip them) take one cluster of SHORT_SPLITS blocks per (token, KV head). Block s of the cluster takes
-// split s of the row's keys (gqa_chunk with SHORT_SPLITS splits) and stages the K/V rows of its keys that earlier
-// steps wrote (j < prefix) in shared memory with cp.async before pdl_wait, while the kernels before it still run;
-// after the wait one round of copies brings q and this step's own keys, and the rest works from shared memory. The
-// splits' (max, sum, output) states are merged by block 0 through distributed shared memory instead of partials, a
-// fence and an atomic in global memory. Why: for the ~200 keys of a 1B-shaped decode step the grouped kernel's time
-// was that chain of dependent global round trips, not bandwidth. Which kernel takes a row of a decode or verify
-// forward depends only on its key count, so verify rows keep the decode step's bits (this kernel too adds up in an
-// order fixed by the key count alone).
-// grid: (tokens, kvHeads * SHORT_SPLITS), cluster (1, SHORT_SPLITS, 1), block: 128; dynamic smem: K and V rows and
-// their slots for gqa_chunk(shortKeys, SHORT_SPLITS, unit) keys (SplitKAttention.shortShared).
-// ---------------------------------------------------------------------------------------------------------------
-#define SHORT_SPLITS 8
-
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-#define SHORT_CLUSTER __cluster_dims__(1, SHORT_SPLITS, 1)
-#else
-#define SHORT_CLUSTER
-#endif
-
-__device__ __forceinline__ void cp_async16(void* smemDst, const void* src) {
-#if __CUDA_ARCH__ >= 800
-    unsigned d = (unsigned) __cvta_generic_to_shared(smemDst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(d), "l"(src));
-#endif
-}
-
-__device__ __forceinline__ void cp_async_wait_all() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
-#endif
-}
-
-// What a block of the short-row kernel does before pdl_wait: the row's metadata, the cache slots of its split's keys
-// and cp.async copies of the K/V rows earlier steps wrote. false: the row is the grouped kernel's (cluster-uniform).
-// Dynamic smem: K rows [chunk][HD] | V rows [chunk][HD] (bf16) | slots [chunk] (int).
-struct ShortRow {
-    int t, kvh, split, keys, g, h0, wph, chunk, lo, hi, nOld, c, qpos, prefix, posOff, maskOff, maskWords;
-};
-
-template <int HD>
-__device__ __forceinline__ void short_copy_rows(bf16* staged, const int* rowSlot, int chunk, int from, int to,
-                                                const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
-                                                int kvh, int kvDim) {
-    constexpr int PIECES = HD / 8;   // 16 bytes a copy
-    int n = to - from;
-    for (int i = threadIdx.x; i < 2 * n * PIECES; i += blockDim.x) {
-        int row = i / PIECES, piece = i - row * PIECES, isV = row >= n, k = from + (isV ? row - n : row);
-        const bf16* src = (isV ? vCache : kCache) + (size_t) rowSlot[k] * kvDim + (size_t) kvh * HD + piece * 8;
-        cp_async16(staged + (isV ? (size_t) chunk * HD : 0) + (size_t) k * HD + piece * 8, src);
-    }
-}
-
-template <int HD>
-__device__ __forceinline__ bool short_row_stage(ShortRow& r, bf16* staged, const bf16* __restrict__ kCache,
-        const bf16* __restrict__ vCache, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
-        const int* __restrict__ blockTables, int heads, int kvHeads, int blockSize, int shortKeys) {
-#if __CUDA_ARCH__ >= 900
-    r.t = blockIdx.x;
-    r.kvh = blockIdx.y / SHORT_SPLITS;
-    r.split = (int) cooperative_groups::this_cluster().block_rank();
-    r.keys = row_keys(tokMeta, seqMeta, r.t);
-    if (r.keys > shortKeys) return false;
-    r.g = heads / kvHeads;
-    r.h0 = r.kvh * r.g;
-    r.wph = r.g >= GQA_WARPS ? 1 : GQA_WARPS / r.g;
-    r.chunk = gqa_chunk(r.keys, SHORT_SPLITS, 32 * r.wph);
-    r.lo = min(r.keys, r.split * r.chunk);
-    r.hi = min(r.keys, r.lo + r.chunk);
-    r.c = tokMeta[3 * r.t + 1];
-    r.qpos = tokMeta[3 * r.t + 2];
-    const int* sm = seqMeta + 6 * tokMeta[3 * r.t];
-    r.prefix = sm[0];
-    r.posOff = sm[3];
-    r.maskOff = sm[4];
-    r.maskWords = sm[5];
-    r.nOld = max(0, min(r.hi, r.prefix) - r.lo);
-    int tableOff = sm[2];
-    int* rowSlot = reinterpret_cast<int*>(staged + 2 * (size_t) r.chunk * HD);
-    for (int k = threadIdx.x; k < r.hi - r.lo; k += blockDim.x) {
-        int j = r.lo + k;
-        rowSlot[k] = blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
-    }
-    __syncthreads();
-    short_copy_rows<HD>(staged, rowSlot, r.chunk, 0, r.nOld, kCache, vCache, r.kvh, kvHeads * HD);
-    return true;
-#else
-    return false;
-#endif
-}
-
-// After pdl_wait: copies q and this step's own K/V rows, waits for every copy, then works from shared memory only;
-// block 0 of the cluster merges the splits' states.
-template <int DPL, int BATCH>
-__device__ __forceinline__ void attention_short(float* smem, bf16* staged, const ShortRow& r,
-        const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
-        bf16* __restrict__ out, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads,
-        int kvHeads, int window, float scale, long outLo) {
-#if __CUDA_ARCH__ >= 900
-    constexpr int HD = DPL * 32;
-    typedef typename VRow<DPL>::type VT;
-    cooperative_groups::cluster_group cluster = cooperative_groups::this_cluster();
-    const int t = r.t, split = r.split, g = r.g, h0 = r.h0, wph = r.wph, lo = r.lo, hi = r.hi;
-    const int c = r.c, qpos = r.qpos, prefix = r.prefix, posOff = r.posOff, maskOff = r.maskOff, maskWords = r.maskWords;
-    const int qDim = heads * HD;
-    const bf16* kS = staged;
-    const bf16* vS = staged + (size_t) r.chunk * HD;
-    float* qs = smem;                                // [g][HD]; after the key loop: this split's outputs
-    float* wacc = qs + GQA_MAX_GROUP * HD;           // [states][HD]
-    float* wm = wacc + GQA_MAX_GROUP * HD;           // [states]
-    float* wl = wm + GQA_MAX_GROUP;                  // [states]
-    float* pS = wl + GQA_MAX_GROUP;                  // [4][32]; after the key loop: this split's max and sum per head
-    short_copy_rows<HD>(staged, reinterpret_cast<const int*>(staged + 2 * (size_t) r.chunk * HD), r.chunk, r.nOld,
-                        hi - lo, kCache, vCache, r.kvh, kvHeads * HD);
-    for (int i = threadIdx.x; i < g * HD / 4; i += blockDim.x) cp_async16(qs + 4 * i, q + (size_t) t * qDim + h0 * HD + 4 * i);
-    cp_async_wait_all();
-    __syncthreads();
-    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) qs[i] *= scale;
-    __syncthreads();
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = warp % wph;
-    float* myP = pS + warp * 32;
-#pragma unroll 1
-    for (int h = warp / wph; h < g; h += GQA_WARPS / wph) {
-        float qr[DPL];
-#pragma unroll
-        for (int d = 0; d < DPL; d++) qr[d] = qs[h * HD + lane * DPL + d];
-        float acc[DPL];
-#pragma unroll
-        for (int d = 0; d < DPL; d++) acc[d] = 0.f;
-        float m = -INFINITY, l = 0.f;
-#pragma unroll 1
-        for (int tile = lo + sub * 32; tile < hi; tile += wph * 32) {
-            int j = tile + lane;
-            bool visible = key_visible(j, hi, prefix, c, qpos, masks, maskOff, maskWords, slotPositions, posOff, window);
-            unsigned live = __ballot_sync(FULL_MASK, visible);
-            if (live == 0) continue;
-            const bf16* kTile = kS + (size_t) (tile - lo) * HD + lane * DPL;
-            const bf16* vTile = vS + (size_t) (tile - lo) * HD + lane * DPL;
-            int rows = min(32, hi - tile);   // staged rows of this tile (the rest are never visible)
-            float sp[32];
-#pragma unroll
-            for (int k0 = 0; k0 < 32; k0 += BATCH) {
-                VT kk[BATCH];
-#pragma unroll
-                for (int u = 0; u < BATCH; u++) {
-                    kk[u] = k0 + u < rows ? *reinterpret_cast<const VT*>(kTile + (size_t) (k0 + u) * HD) : VT{};
-                }
-#pragma unroll
-                for (int u = 0; u < BATCH; u++) sp[k0 + u] = lane_dot<DPL>(0.f, qr, kk[u]);
-            }
-            butterfly_step<16>(sp, lane);
-            butterfly_step<8>(sp, lane);
-            butterfly_step<4>(sp, lane);
-            butterfly_step<2>(sp, lane);
-            butterfly_step<1>(sp, lane);
-            float s = sp[0];
-            float mNew = fmaxf(m, warp_max(visible ? s : -INFINITY));
-            float corr = __expf(m - mNew);
-            float p = visible ? __expf(s - mNew) : 0.f;
-            l = l * corr + warp_sum(p);
-#pragma unroll
-            for (int d = 0; d < DPL; d++) acc[d] *= corr;
-            m = mNew;
-            myP[lane] = p;
-            __syncwarp();
-#pragma unroll 4
-            for (int k = 0; k < 32; k++) {
-                if ((live >> k) & 1u) lane_accumulate<DPL>(acc, myP[k], *reinterpret_cast<const VT*>(vTile + (size_t) k * HD));
-            }
-            __syncwarp();
-        }
-        int st = h * wph + sub;
-        if (lane == 0) { wm[st] = m; wl[st] = l; }
-#pragma unroll
-        for (int d = 0; d < DPL; d++) wacc[st * HD + lane * DPL + d] = acc[d];
-    }
-    __syncthreads();
-    // this split's state per head (warps merged in sub order), published in qs / pS for block 0 of the cluster
-    float* splitM = pS;                 // [g]
-    float* splitL = pS + GQA_MAX_GROUP; // [g]
-    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) {
-        int h = i / HD, dim = i - h * HD;
-        float M = -INFINITY, L = 0.f, o = 0.f;
-        for (int w = 0; w < wph; w++) if (wl[h * wph + w] > 0.f) M = fmaxf(M, wm[h * wph + w]);
-        for (int w = 0; w < wph; w++) {
-            int st = h * wph + w;
-            if (wl[st] > 0.f) {
-                float e = __expf(wm[st] - M);
-                L += wl[st] * e;
-                o += wacc[st * HD + dim] * e;
-            }
-        }
-        qs[i] = o;
-        if (dim == 0) { splitM[h] = M; splitL[h] = L; }   // L == 0: nothing visible in this split
-    }
-    cluster.sync();
-    if (split == 0) {
-        // the splits in order: weights e^(M_s - M), as the grouped kernel's merge
-        for (int i = threadIdx.x; i < g * HD; i += blockDim.x) {
-            int h = i / HD;
-            float ms[SHORT_SPLITS], ls[SHORT_SPLITS], os[SHORT_SPLITS];
-#pragma unroll
-            for (int s = 0; s < SHORT_SPLITS; s++) {
-                ms[s] = cluster.map_shared_rank(splitM, s)[h];
-                ls[s] = cluster.map_shared_rank(splitL, s)[h];
-                os[s] = cluster.map_shared_rank(qs, s)[i];
-            }
-            float M = -INFINITY;
-#pragma unroll
-            for (int s = 0; s < SHORT_SPLITS; s++) if (ls[s] > 0.f) M = fmaxf(M, ms[s]);
-            float L = 0.f, o = 0.f;
-#pragma unroll
-            for (int s = 0; s < SHORT_SPLITS; s++) {
-                float e = ls[s] > 0.f ? __expf(ms[s] - M) : 0.f;
-                L += ls[s] * e;
-                o += os[s] * e;
-            }
-            store_act(out, (size_t) t * qDim + h0 * HD + i, L > 0.f ? o / L : 0.f, outLo);
-        }
-    }
-    cluster.sync();   // no block leaves while block 0 reads its shared memory
-#endif
-}
-
-#define ATTENTION_SHORT_KERNEL(NAME, DPL, BATCH) \
-extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32) SHORT_CLUSTER \
-NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, \
-     bf16* __restrict__ out, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, \
-     const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, \
-     int heads, int kvHeads, int blockSize, int window, float scale, int shortKeys, long outLo, int metaFirst) { \
-    __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
-    extern __shared__ __align__(16) bf16 staged[]; \
-    pdl_trigger(); \
-    if (!metaFirst) pdl_wait(); \
-    ShortRow row; \
-    if (!short_row_stage<DPL * 32>(row, staged, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, \
-            blockSize, shortKeys)) { \
-        if (blockIdx.x == 0 && blockIdx.y == 0) pdl_wait();   /* see SplitKAttention: one block keeps the chain */ \
-        return; \
-    } \
-    pdl_wait(); \
-    attention_short<DPL, BATCH>(smem, staged, row, q, kCache, vCache, out, slotPositions, masks, heads, kvHeads, \
-            window, scale, outLo); \
-}
-
-ATTENTION_SHORT_KERNEL(attention_short_hd64, 2, 32)
-ATTENTION_SHORT_KERNEL(attention_short_hd128, 4, 32)
-ATTENTION_SHORT_KERNEL(attention_short_hd256, 8, 8)
 
 // ---- GEMV variants for decode (issue #4: decode at the HBM floor) --------------------------------------------
 // y[t, n] (+)= W[n, :] . x[t, :] with S warps sharing one row (each a strided part of K) and R rows per block, weights

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|short|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -17,9 +17,6 @@
 # wide:  16 warps a tile where a matrix has at most one tile an SM (-Dspecdec.cuda.fewTileWarps=16, the default; 8
 #        before) and the split argmax (-Dspecdec.cuda.splitArgmax, default true): mma checks, interleaved decode rounds
 #        of the 1B and 8B shapes, speculative bench, per-kernel times of the 1B shape under ncu (ncu-decode.sh), quick.
-# short: rows of at most 512 keys through attention_short (thread block clusters, K/V staged in shared memory before
-#        pdl_wait; the default on sm_90) vs the grouped kernel for every row (-Dspecdec.cuda.shortAttentionKeys=0):
-#        splitk, bench-attention (1B, 8B), interleaved decode rounds, the 8B shape's 128/4096-key decode, ncu, quick.
 # meta:  RoPE/append and the grouped attention doing their metadata-only work before pdl_wait
 #        (-Dspecdec.cuda.metaFirst=true, the default: positions, slots, rotations, block tables, L2 prefetch of the first
 #        K/V rows) vs after it (=false): mma checks, interleaved decode rounds of the 1B and 8B shapes, speculative
@@ -135,19 +132,6 @@ if [ "$mode" = swiglu ]; then   # SwiGLU in the tensor-core gate/up epilogue (=t
 fi
 if [ "$mode" = meta ]; then   # RoPE/append and grouped attention read the step's metadata before pdl_wait (default) or after
   variant_rounds metafirst:-Dspecdec.cuda.metaFirst=true waitfirst:-Dspecdec.cuda.metaFirst=false
-  mode=quick-then-done
-fi
-if [ "$mode" = short ]; then   # short-row attention (attention_short: a cluster per (token, KV head), K/V staged before
-  # pdl_wait, splits merged in distributed shared memory; default rows of <= 512 keys) vs the grouped kernel for every
-  # row (-Dspecdec.cuda.shortAttentionKeys=0): split-K checks (vs attention_paged, both sides of the limit; kernel
-  # latency of each), the attention ablation of the 1B and 8B shapes, interleaved decode rounds, ncu, quick checks
-  run splitk 300 "${check[@]}" splitk
-  run attention-1b 240 "${check[@]}" bench-attention "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  run attention-8b 300 "${check[@]}" bench-attention "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  variant_rounds grouped:-Dspecdec.cuda.shortAttentionKeys=0 short:-Dspecdec.cuda.shortAttentionKeys=512
-  run timing-8b 240 "${check[@]}" splitk "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  run ncu-1b 150 env JAVA="${check[0]}" "$home/bench/gpu/ncu-decode.sh" "$out/ncu-1b" \
-      "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   mode=quick-then-done
 fi
 if [ "$mode" = wide ]; then   # 16 warps a tile for matrices of at most one tile an SM and the split argmax (the defaults)

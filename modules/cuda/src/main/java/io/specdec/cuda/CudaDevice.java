@@ -68,8 +68,7 @@ public final class CudaDevice implements AutoCloseable {
                 ? new ProgrammaticLaunch(stream.address()) : null;
     }
 
-    /** The GPU's compute capability major version (9 for Hopper: thread block clusters, programmatic launches). */
-    int computeCapabilityMajor() {
+    private int computeCapabilityMajor() {
         int[] major = new int[1];
         cuDeviceGetAttribute(major, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         return major[0];
@@ -100,7 +99,6 @@ public final class CudaDevice implements AutoCloseable {
             "attention_gqa_hd64_many", "attention_gqa_hd128_many", "attention_gqa_hd256_many",
             "attention_gqa_hd64_kvlo", "attention_gqa_hd128_kvlo", "attention_gqa_hd256_kvlo",
             "attention_gqa_hd64_many_kvlo", "attention_gqa_hd128_many_kvlo", "attention_gqa_hd256_many_kvlo",
-            "attention_short_hd64", "attention_short_hd128", "attention_short_hd256",
             "swiglu_bf16", "gemm_skinny_mma", "gemm_skinny_mma_swiglu", "gemm_skinny_mma16",
             "gemm_skinny_mma_swiglu16", "gemv_bf16", "argmax_rows", "argmax_rows_split");
 

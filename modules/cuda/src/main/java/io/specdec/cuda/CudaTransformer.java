@@ -763,9 +763,7 @@ public final class CudaTransformer implements LanguageModel {
      * the uploaded metadata), so a graph stays valid until the workspace is reallocated.
      */
     private void execute(Plan plan, boolean argmax, boolean fuzzy) {
-        // forwards whose rows all take the short-row attention leave the grouped kernel out: a graph of their own
-        long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 2) | (fuzzy ? 2 : 0)
-                | (argmax ? 1 : 0) | (shortRowsOnly(plan) ? Long.MIN_VALUE : 0);
+        long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 2) | (fuzzy ? 2 : 0) | (argmax ? 1 : 0);
         boolean graphable = useGraphs && stageListener == null && skinnyGemm && plan.tokens <= GRAPH_MAX_TOKENS
                 && !notGraphable.contains(key);
         if (!graphable) {
@@ -800,7 +798,7 @@ public final class CudaTransformer implements LanguageModel {
      * tables | slot positions | masks, addressed by absolute offsets stored in seqMeta), so a decode step's kernel
      * arguments stay the same from step to step and the step can be replayed as a CUDA graph.
      */
-    record Plan(int tokens, int rows, int sequences, int[] rowsPerInput, int maxKeys) {
+    record Plan(int tokens, int rows, int sequences, int[] rowsPerInput) {
         int oPos() { return tokens; }
         int oSlot() { return 2 * tokens; }
         int oTokMeta() { return 3 * tokens; }
@@ -839,11 +837,10 @@ public final class CudaTransformer implements LanguageModel {
 
     /** The metadata of an appended batch (reads the sequences, changes nothing). */
     static Step describe(ModelConfig config, List<SequenceInput> batch, int[] chunkStart) {
-        int tokens = 0, rows = 0, variable = 0, maxKeys = 0;
+        int tokens = 0, rows = 0, variable = 0;
         for (int b = 0; b < batch.size(); b++) {
             SequenceInput in = batch.get(b);
             tokens += in.tokens().length;
-            maxKeys = Math.max(maxKeys, chunkStart[b] + in.tokens().length);   // no row of the chunk sees more keys
             rows += in.logitRows().length;
             variable += in.sequence().blockCount();
             if (config.slidingWindow() > 0) variable += in.sequence().length();
@@ -852,7 +849,7 @@ public final class CudaTransformer implements LanguageModel {
                 variable += n * ((n + 31) / 32);
             }
         }
-        Plan plan = new Plan(tokens, rows, batch.size(), new int[batch.size()], maxKeys);
+        Plan plan = new Plan(tokens, rows, batch.size(), new int[batch.size()]);
         int[] meta = new int[plan.oVariable() + variable];
         int t = 0, v = plan.oVariable(), row = plan.oRows();
         for (int b = 0; b < batch.size(); b++) {
@@ -926,21 +923,14 @@ public final class CudaTransformer implements LanguageModel {
         if (l != null) l.done();
     }
 
-    /** Whether every row of the forward has few enough keys for the short-row attention (split-K's grouped kernels are then left out). */
-    private boolean shortRowsOnly(Plan plan) {
-        return splitK != null && splitK.covers(plan.tokens) && plan.maxKeys <= splitK.shortKeysFor(plan.tokens, kvLo);
-    }
-
     /** One forward's metadata views, shared by the steps below. */
     private final class Launch {
         final int tokens, rows;
-        final boolean shortRowsOnly;
         final DeviceBuffer mTokens, mPositions, mSlots, mTokMeta, mSeqMeta, mRows;
 
         Launch(Plan plan) {
             tokens = plan.tokens;
             rows = plan.rows;
-            shortRowsOnly = shortRowsOnly(plan);
             DeviceBuffer m = ws.meta;
             mTokens = m.slice(0, 4L * tokens);
             mPositions = m.slice(4L * plan.oPos(), 4L * tokens);
@@ -977,7 +967,7 @@ public final class CudaTransformer implements LanguageModel {
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
                 lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(),
-                scale, kvLo, k.shortRowsOnly);
+                scale, kvLo);
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
                 k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens), kvLo);
         enter(Stage.O_PROJ);

@@ -23,16 +23,6 @@ import jcuda.driver.JCudaDriver;
  * ({@code attention_gqa_hd*}) run instead: one block per (token, KV head, split of 128·n keys) for all the query heads
  * of the group, the last block of a row merging the splits, so one launch instead of two and each K/V row read once
  * a group ({@value #NO_GQA_PROPERTY}{@code =true} keeps the per-head kernels, for comparisons).
- *
- * <p>On sm_90 the grouped kernels leave the rows of decode and verify forwards that have at most {@link #shortKeys()}
- * keys ({@value #SHORT_KEYS_PROPERTY}, default {@value #DEFAULT_SHORT_KEYS}; 0 turns it off) to
- * {@code attention_short_hd*}, launched just before them: one
- * thread block cluster of {@value #SHORT_SPLITS} blocks per (token, KV head), which stages the K/V rows earlier steps
- * wrote in shared memory before its programmatic wait and merges its splits through distributed shared memory. Which
- * kernel takes a row depends only on the row's key count, so verify rows still equal decode rows bit for bit. Both
- * kernels skip rows that are not theirs; a kernel whose blocks all return before {@code pdl_wait} would let the kernel
- * after it pass its own wait before the kernel before it had finished, so block (0, 0) of each always waits first.
- * Split KV keeps the grouped kernels only.
  */
 public final class SplitKAttention implements AutoCloseable {
     public static final String DISABLE_PROPERTY = "specdec.cuda.noSplitK";
@@ -41,10 +31,6 @@ public final class SplitKAttention implements AutoCloseable {
     /** SPLIT_MIN_KEYS in the kernels: a split is worth its partial state only over this many keys. */
     static final int MIN_KEYS = 256;
     static final int MAX_SPLITS = 32;
-    public static final String SHORT_KEYS_PROPERTY = "specdec.cuda.shortAttentionKeys";
-    static final int DEFAULT_SHORT_KEYS = 512;
-    /** SHORT_SPLITS in the kernels: blocks of a short row's cluster. */
-    static final int SHORT_SPLITS = 8;
     private static final int THREADS = 128;   // ATT_WARPS * 32
 
     private final CudaDevice device;
@@ -57,11 +43,9 @@ public final class SplitKAttention implements AutoCloseable {
     private final boolean noop = System.getProperty(CudaTransformer.ABLATE_PROPERTY, "").contains("ATTENTION_NOOP");
     /** Grouped kernel: splits finished per (token, KV head); zero between launches. */
     private final DeviceBuffer counters;
-    /** Rows of at most this many keys take attention_short (0: none); its dynamic shared memory per block. */
-    private final int shortKeys, shortShared;
 
     private SplitKAttention(CudaDevice device, int maxTokens, int maxSplits, int heads, int kvHeads, int headDim,
-                            String grouped, int shortKeys) {
+                            String grouped) {
         this.device = device;
         this.maxTokens = maxTokens;
         this.maxSplits = maxSplits;
@@ -81,50 +65,6 @@ public final class SplitKAttention implements AutoCloseable {
             counters = null;
             device.preload("attention_split", "attention_split_combine");
         }
-        int shared = shortKeys > 0 ? shortShared(shortKeys, heads / kvHeads, headDim) : 0;
-        if (shortKeys > 0 && device.allowDynamicShared(shortKernel(headDim), shared) < shared) {
-            shortKeys = 0;   // a GPU with less shared memory a block than this asks: the grouped kernels take every row
-            shared = 0;
-        }
-        this.shortKeys = shortKeys;
-        this.shortShared = shared;
-    }
-
-    static String shortKernel(int headDim) {
-        return "attention_short_hd" + headDim;
-    }
-
-    /**
-     * Dynamic shared memory of attention_short: the K and V rows (bf16) and cache slots (int) of the longest split of a
-     * row of {@code shortKeys} keys.
-     */
-    static int shortShared(int shortKeys, int group, int headDim) {
-        int chunk = groupedChunk(shortKeys, SHORT_SPLITS, group);
-        return 2 * chunk * headDim * 2 + 4 * chunk;
-    }
-
-    /**
-     * The short-row key limit for a forward of {@code tokens} tokens: {@link #shortKeys()} for decode and verify
-     * forwards (up to the few-token kernels' size, whose rows must add up as a decode step's do), 0 for larger ones
-     * (served batch steps: a cluster per row and KV head would run in many waves) and with split KV.
-     */
-    public int shortKeysFor(int tokens, long kvLo) {
-        return kvLo == 0 && tokens <= manyAfter ? shortKeys : 0;
-    }
-
-    /**
-     * Rows up to how many keys take attention_short: {@value #SHORT_KEYS_PROPERTY} (default
-     * {@value #DEFAULT_SHORT_KEYS}) where the grouped kernel runs on a GPU with thread block clusters (sm_90), else 0.
-     */
-    static int shortKeys(String grouped, int computeCapabilityMajor) {
-        return grouped != null && computeCapabilityMajor >= 9 ? configuredShortKeys() : 0;
-    }
-
-    /** {@value #SHORT_KEYS_PROPERTY}, default {@value #DEFAULT_SHORT_KEYS}: the short-row key limit asked for. */
-    public static int configuredShortKeys() {
-        int keys = Integer.getInteger(SHORT_KEYS_PROPERTY, DEFAULT_SHORT_KEYS);
-        if (keys < 0) throw new IllegalArgumentException(SHORT_KEYS_PROPERTY + " must be >= 0, not " + keys);
-        return keys;
     }
 
     /**
@@ -137,8 +77,7 @@ public final class SplitKAttention implements AutoCloseable {
         int sms = multiprocessors(device);
         int splits = grouped != null ? maxSplits(sms, config.kvHeads()) : maxSplits(sms, config.heads());
         splits = Integer.getInteger(MAX_SPLITS_PROPERTY, splits);   // benchmarks: how the grid size matters
-        return new SplitKAttention(device, maxTokens, splits, config.heads(), config.kvHeads(), config.headDim(), grouped,
-                shortKeys(grouped, device.computeCapabilityMajor()));
+        return new SplitKAttention(device, maxTokens, splits, config.heads(), config.kvHeads(), config.headDim(), grouped);
     }
 
     /** The grouped kernels that also read the K/V rows' second parts (split KV) end in this. */
@@ -209,19 +148,12 @@ public final class SplitKAttention implements AutoCloseable {
 
     public int maxSplits() { return maxSplits; }
 
-    /** Rows of at most this many keys take attention_short (0: none; split KV never does). */
-    public int shortKeys() { return shortKeys; }
-
     /** Whether the grouped kernel runs (else the per-head split and combine kernels). */
     public boolean grouped() { return grouped != null; }
 
     /** Splits that hold keys of a row of {@code keys} keys, as the kernel in use cuts it. */
     public int splitsOf(int keys) {
         if (grouped == null) return splits(keys, maxSplits);
-        if (keys <= shortKeys) {
-            int c = groupedChunk(keys, SHORT_SPLITS, heads / kvHeads);
-            return (keys + c - 1) / c;
-        }
         int c = groupedChunk(keys, maxSplits, heads / kvHeads);
         return (keys + c - 1) / c;
     }
@@ -252,16 +184,6 @@ public final class SplitKAttention implements AutoCloseable {
     public void enqueue(DeviceBuffer q, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer out, long outLo, DeviceBuffer tokMeta,
                         DeviceBuffer seqMeta, DeviceBuffer meta, int tokens, int heads, int kvHeads, int hd,
                         int blockSize, int window, float scale, long kvLo) {
-        enqueue(q, keys, values, out, outLo, tokMeta, seqMeta, meta, tokens, heads, kvHeads, hd, blockSize, window, scale, kvLo, false);
-    }
-
-    /**
-     * As above; {@code shortRowsOnly}: the caller knows that no row has more than {@link #shortKeys()} keys, so the
-     * grouped kernel (which would skip every row) is not launched.
-     */
-    public void enqueue(DeviceBuffer q, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer out, long outLo, DeviceBuffer tokMeta,
-                        DeviceBuffer seqMeta, DeviceBuffer meta, int tokens, int heads, int kvHeads, int hd,
-                        int blockSize, int window, float scale, long kvLo, boolean shortRowsOnly) {
         if (tokens > maxTokens || heads > this.heads || hd > headDim || (grouped != null && (heads != this.heads
                 || kvHeads != this.kvHeads || hd != headDim))) {
             throw new IllegalArgumentException("split-K attention sized for " + maxTokens + " tokens, " + this.heads
@@ -272,16 +194,9 @@ public final class SplitKAttention implements AutoCloseable {
             return;
         }
         if (grouped != null) {
-            int metaFirst = device.metaFirst() ? 1 : 0, shortRows = shortKeysFor(tokens, kvLo);
-            if (shortRows > 0) {
-                device.launchShared(shortKernel(hd), tokens, kvHeads * SHORT_SPLITS, THREADS, shortShared, q, keys, values,
-                        out, tokMeta, seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, shortRows, outLo,
-                        metaFirst);
-                if (shortRowsOnly) return;
-            }
             device.launch(forTokens(grouped, tokens, manyAfter) + (kvLo != 0 ? KVLO_SUFFIX : ""), tokens, kvHeads * maxSplits,
                     THREADS, q, keys, values, out, partials, stats, counters, tokMeta, seqMeta, meta, meta, meta, heads, kvHeads,
-                    blockSize, window, scale, maxSplits, outLo, kvLo, metaFirst, shortRows);
+                    blockSize, window, scale, maxSplits, outLo, kvLo, device.metaFirst() ? 1 : 0);
             return;
         }
         device.launch("attention_split", tokens, heads * maxSplits, THREADS, q, keys, values, partials, stats, tokMeta,

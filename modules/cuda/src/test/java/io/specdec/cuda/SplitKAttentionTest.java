@@ -58,25 +58,6 @@ class SplitKAttentionTest {
     }
 
     @Test
-    void shortRowsStageTheirLongestSplitAndOnlyWhereClustersExist() {
-        // the 1B shape (hd 64, 4 query heads a KV head) at the default limit: 512 keys in 8 splits of 64, K and V
-        // rows and a slot each
-        assertThat(SplitKAttention.shortShared(512, 4, 64)).isEqualTo(2 * 64 * 64 * 2 + 4 * 64);
-        // MHA: units of 128 keys (4 warps on one head's tiles), so a split of a 512-key row holds 128
-        assertThat(SplitKAttention.shortShared(512, 1, 128)).isEqualTo(2 * 128 * 128 * 2 + 4 * 128);
-        // every row up to the limit fits what was allocated for the limit
-        for (int group : new int[]{1, 2, 3, 4, 8}) {
-            for (int keys = 1; keys <= 512; keys++) {
-                assertThat(SplitKAttention.groupedChunk(keys, SplitKAttention.SHORT_SPLITS, group))
-                        .isLessThanOrEqualTo(SplitKAttention.groupedChunk(512, SplitKAttention.SHORT_SPLITS, group));
-            }
-        }
-        assertThat(SplitKAttention.shortKeys("attention_gqa_hd64", 9)).isEqualTo(SplitKAttention.DEFAULT_SHORT_KEYS);
-        assertThat(SplitKAttention.shortKeys("attention_gqa_hd64", 8)).as("no clusters before sm_90").isZero();
-        assertThat(SplitKAttention.shortKeys(null, 9)).as("per-head kernels").isZero();
-    }
-
-    @Test
     void theGroupedKernelTakesHeadSizes64To256AndGroupsOfUpTo8() {
         assertThat(SplitKAttention.groupedKernel(32, 8, 128)).isEqualTo("attention_gqa_hd128");
         assertThat(SplitKAttention.groupedKernel(32, 8, 64)).isEqualTo("attention_gqa_hd64");

@@ -592,17 +592,15 @@ public final class GpuCheck {
      */
     static void benchAttention(CudaDevice device, Cublas cublas, Path configJson, String label) {
         String ablate = CudaTransformer.ABLATE_PROPERTY, splits = SplitKAttention.MAX_SPLITS_PROPERTY;
-        String grouped = SplitKAttention.SHORT_KEYS_PROPERTY + "=0";   // every row through the grouped kernel
         benchUnder(device, cublas, configJson, label, new String[][]{
-                {"graph-attention-short"},
-                {"graph-attention-grouped", grouped}, {"graph-attention-grouped-splits1", grouped, splits + "=1"},
-                {"graph-attention-grouped-splits4", grouped, splits + "=4"},
+                {"graph-attention-grouped"}, {"graph-attention-grouped-splits1", splits + "=1"},
+                {"graph-attention-grouped-splits4", splits + "=4"},
                 {"graph-attention-per-head-split", SplitKAttention.NO_GQA_PROPERTY + "=true"},
                 {"graph-attention-paged", SplitKAttention.DISABLE_PROPERTY + "=true"},
                 {"graph-attention-none", ablate + "=ATTENTION"},
                 {"graph-attention-noop-grid", ablate + "=ATTENTION_NOOP"},
                 {"graph-attention-noop-grid-splits1", ablate + "=ATTENTION_NOOP", splits + "=1"},
-                {"graph-attention-grouped", grouped}, {"graph-attention-short"}});
+                {"graph-attention-grouped"}});
     }
 
     /** One graph-mode decode (128-token prompt, 128 steps) per variant {name, property=value, ...}, same weights. */

@@ -52,18 +52,17 @@ final class SplitKCheck {
                 // more tokens than a verify pass: the grouped kernels' _many entry points
                 new Case("chain-24-many", 32, 8, 128, 600, 24, null, 0),
                 new Case("chain-40-hd64-many", 32, 8, 64, 2000, 40, null, 0),
-                // rows of decode and verify forwards with at most SplitKAttention.shortKeys() keys take attention_short
-                // on sm_90 (default limit 512)
-                new Case("verify-chain-8-hd64-straddle", 32, 8, 64, 515, 8, null, 0),
-                new Case("verify-tree-7-hd64-short", 32, 8, 64, 260, 7, tree, 0),
-                new Case("decode-hd256-short", 16, 4, 256, 190, 1, null, 0),
-                new Case("decode-group8-short", 64, 8, 128, 300, 1, null, 0),
-                new Case("decode-group3-short", 24, 8, 128, 333, 1, null, 0),
-                new Case("decode-mha-short", 16, 16, 128, 200, 1, null, 0),
-                new Case("decode-group2-short", 16, 8, 64, 257, 1, null, 0),
-                new Case("decode-window-short", 32, 8, 128, 400, 1, null, 100),
+                // short contexts with every group size the grouped kernel takes (1, 2, 3, 4, 8 query heads a KV head),
+                // a tree and a window at hd 64/256, one key
+                new Case("verify-chain-8-hd64-515", 32, 8, 64, 515, 8, null, 0),
+                new Case("verify-tree-7-hd64-260", 32, 8, 64, 260, 7, tree, 0),
+                new Case("decode-hd256-190", 16, 4, 256, 190, 1, null, 0),
+                new Case("decode-group8-300", 64, 8, 128, 300, 1, null, 0),
+                new Case("decode-group3-333", 24, 8, 128, 333, 1, null, 0),
+                new Case("decode-mha-200", 16, 16, 128, 200, 1, null, 0),
+                new Case("decode-group2-257", 16, 8, 64, 257, 1, null, 0),
+                new Case("decode-window-400-100", 32, 8, 128, 400, 1, null, 100),
                 new Case("decode-one-key", 32, 8, 64, 1, 1, null, 0),
-                // a served batch step's size: the grouped kernel takes every row, short ones too
                 new Case("chain-24-many-200", 32, 8, 128, 200, 24, null, 0));
     }
 
@@ -80,38 +79,21 @@ final class SplitKCheck {
         if (configJson != null) decode(device, cublas, GpuCheck.configOf(configJson), label);
     }
 
-    /**
-     * Whether the grouped kernel's _many entry point gives the bits of its few-token entry point on this input. The
-     * short-row kernel (decode and verify forwards only) is turned off for both, so every row takes the grouped kernel.
-     */
-    private static boolean sameAsMany(CudaDevice device, ModelConfig shape, int t, int count, DeviceBuffer qd,
+    /** Whether the grouped kernel's _many entry point gives {@code expected} (the default entry's output) bit for bit. */
+    private static boolean sameAsMany(CudaDevice device, ModelConfig shape, int t, float[] expected, DeviceBuffer qd,
                                       DeviceBuffer kc, DeviceBuffer vc, DeviceBuffer tokMeta, DeviceBuffer seqMeta,
                                       DeviceBuffer md, Case k, float scale) {
-        String manyBefore = System.getProperty(SplitKAttention.MANY_AFTER_PROPERTY);
-        String shortBefore = System.getProperty(SplitKAttention.SHORT_KEYS_PROPERTY);
-        System.setProperty(SplitKAttention.SHORT_KEYS_PROPERTY, "0");
-        DeviceBuffer out = device.allocate(2L * count);
-        try {
-            float[][] outputs = new float[2][];
-            for (int many = 0; many < 2; many++) {
-                System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, many == 1 ? "0" : String.valueOf(t));
-                try (SplitKAttention splitK = SplitKAttention.create(device, shape, t)) {
-                    splitK.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK,
-                            k.window(), scale, 0L);
-                    outputs[many] = bf16ToHost(device, out, count);
-                }
-            }
-            return java.util.Arrays.equals(outputs[0], outputs[1]);
+        String before = System.getProperty(SplitKAttention.MANY_AFTER_PROPERTY);
+        System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, "0");
+        DeviceBuffer out = device.allocate(2L * expected.length);
+        try (SplitKAttention many = SplitKAttention.create(device, shape, t)) {
+            many.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
+            return java.util.Arrays.equals(expected, bf16ToHost(device, out, expected.length));
         } finally {
             device.free(out);
-            restore(SplitKAttention.MANY_AFTER_PROPERTY, manyBefore);
-            restore(SplitKAttention.SHORT_KEYS_PROPERTY, shortBefore);
+            if (before == null) System.clearProperty(SplitKAttention.MANY_AFTER_PROPERTY);
+            else System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, before);
         }
-    }
-
-    private static void restore(String property, String value) {
-        if (value == null) System.clearProperty(property);
-        else System.setProperty(property, value);
     }
 
     /** Runs one case and returns the largest relative L2 error of a (token, head) row (a plain line says more). */
@@ -178,24 +160,13 @@ final class SplitKCheck {
                 return Double.NaN;
             }
             // the grouped kernels' _many twins (served batch steps) must give the few-token kernels' bits
-            if (splitK.grouped() && !sameAsMany(device, shape, t, b.length, qd, kc, vc, tokMeta, seqMeta, md, k, scale)) {
+            if (splitK.grouped() && !sameAsMany(device, shape, t, b, qd, kc, vc, tokMeta, seqMeta, md, k, scale)) {
                 System.out.printf("  split-K %s: the _many entry point gave different values%n", k.name());
                 return Double.NaN;
             }
             if (LATENCY_CASE.equals(k.name())) {
-                latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head") + (splitK.shortKeysFor(t, 0) >= n ? "-short" : ""),
-                        () -> splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(),
-                                BLOCK, k.window(), scale, 0L));
-                if (splitK.shortKeysFor(t, 0) >= n) {   // the same row through the grouped kernel alone
-                    String before = System.getProperty(SplitKAttention.SHORT_KEYS_PROPERTY);
-                    System.setProperty(SplitKAttention.SHORT_KEYS_PROPERTY, "0");
-                    try (SplitKAttention grouped = SplitKAttention.create(device, shape, t)) {
-                        latency(device, "attention-grouped", () -> grouped.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta,
-                                md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L));
-                    } finally {
-                        restore(SplitKAttention.SHORT_KEYS_PROPERTY, before);
-                    }
-                }
+                latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head"), () -> splitK.enqueue(qd, kc,
+                        vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L));
                 DeviceBuffer x = device.allocate(4L * qDim), w = device.allocate(4L * qDim), xb = device.allocate(2L * qDim);
                 try {
                     device.launch("fill_f32", 16, 1, 256, x, (long) qDim, 1f);
