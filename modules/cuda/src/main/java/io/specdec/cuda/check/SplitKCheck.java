@@ -52,8 +52,8 @@ final class SplitKCheck {
                 // more tokens than a verify pass: the grouped kernels' _many entry points
                 new Case("chain-24-many", 32, 8, 128, 600, 24, null, 0),
                 new Case("chain-40-hd64-many", 32, 8, 64, 2000, 40, null, 0),
-                // short contexts with every group size the grouped kernel takes (1, 2, 3, 4, 8 query heads a KV head),
-                // a tree and a window at hd 64/256, one key
+                // short contexts: every group size the grouped kernel takes (1, 2, 3, 4, 8 query heads a KV head), a
+                // tree at hd 64, hd 256, a window, one key, and a served batch step's size
                 new Case("verify-chain-8-hd64-515", 32, 8, 64, 515, 8, null, 0),
                 new Case("verify-tree-7-hd64-260", 32, 8, 64, 260, 7, tree, 0),
                 new Case("decode-hd256-190", 16, 4, 256, 190, 1, null, 0),
