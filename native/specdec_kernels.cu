@@ -5,6 +5,7 @@
 // Activations between matmuls are f32 (residual stream, matmul outputs); weights are bf16, and so are matmul inputs,
 // each optionally with a second bf16 part (split activations, store_act below).
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <stdint.h>
 
 typedef __nv_bfloat16 bf16;
@@ -59,6 +60,30 @@ __device__ __forceinline__ void store_act(bf16* out, size_t i, float v, long lo)
     bf16 h = __float2bfloat16(v);
     out[i] = h;
     if (lo) out[i + lo] = __float2bfloat16(v - __bfloat162float(h));
+}
+
+// The KV cache's elements: bf16 (the default; with split KV, a second bf16 part kvLo elements on) or, with kvHalf
+// (-Dspecdec.cuda.kvCache=fp16, opt-in), IEEE fp16 in the same two bytes. Why: fp16 has 3 more mantissa bits, so a
+// cached key or value is rounded 8x less for no extra memory or bandwidth (split KV doubles both); its range ends at
+// 65504, where a value saturates (a Llama-family K/V row sits orders of magnitude below; NaN stays NaN).
+__device__ __forceinline__ void store_kv(bf16* cache, size_t i, float v, long kvLo, int kvHalf) {
+    if (kvHalf) {
+        if (fabsf(v) > 65504.f) v = copysignf(65504.f, v);
+        reinterpret_cast<__half*>(cache)[i] = __float2half_rn(v);
+    } else {
+        store_act(cache, i, v, kvLo);
+    }
+}
+
+__device__ __forceinline__ float kv_float(const bf16* p, bool half) {
+    return half ? __half2float(*reinterpret_cast<const __half*>(p)) : __bfloat162float(*p);
+}
+
+// two adjacent cache elements held in one 32-bit word
+template <bool HALF>
+__device__ __forceinline__ float2 kv_float2(const unsigned& w) {
+    if (HALF) return __half22float2(*reinterpret_cast<const __half2*>(&w));
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -202,7 +227,7 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
                                            const int* __restrict__ slots, float* __restrict__ qOut,
                                            bf16* __restrict__ kCache, bf16* __restrict__ vCache,
                                            int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo,
-                                           int metaFirst) {
+                                           int kvHalf, int metaFirst) {
     pdl_trigger();
     if (!metaFirst) pdl_wait();
     int t = blockIdx.x;
@@ -233,7 +258,7 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
             int vh = h - heads - kvHeads;
             for (int i = lane; i < hd; i += 32) {
                 float v = row[base + i] + (bias ? bias[base + i] : 0.f);
-                store_act(vCache, slot * kvDim + vh * hd + i, v, kvLo);
+                store_kv(vCache, slot * kvDim + vh * hd + i, v, kvLo, kvHalf);
             }
             continue;
         }
@@ -265,8 +290,8 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
                 qOut[(size_t) t * qDim + base + b] = y1;
             } else {
                 int kh = h - heads;
-                store_act(kCache, slot * kvDim + kh * hd + a, y0, kvLo);
-                store_act(kCache, slot * kvDim + kh * hd + b, y1, kvLo);
+                store_kv(kCache, slot * kvDim + kh * hd + a, y0, kvLo, kvHalf);
+                store_kv(kCache, slot * kvDim + kh * hd + b, y1, kvLo, kvHalf);
             }
         }
     }
@@ -301,6 +326,7 @@ __device__ __forceinline__ bool key_visible(int j, int hi, int prefix, int c, in
 // q·k for a key row of hd <= 128 (hd % 8 == 0): the row's 16-byte chunks are all requested before the first is used,
 // so a lane waits for one memory round trip per key instead of one per chunk (the loop below it issued a load, then
 // waited for it before the next). Same products added in the same order as that loop.
+template <bool HALF>
 __device__ __forceinline__ float key_dot_128(const float* qs, const bf16* __restrict__ kr, int hd) {
     uint4 kv[16];
 #pragma unroll
@@ -309,44 +335,45 @@ __device__ __forceinline__ float key_dot_128(const float* qs, const bf16* __rest
 #pragma unroll
     for (int c = 0; c < 16; c++) {
         if (8 * c >= hd) break;
-        const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv[c]);
+        const unsigned* k2 = reinterpret_cast<const unsigned*>(&kv[c]);
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            float2 kf = __bfloat1622float2(k2[e]);
+            float2 kf = kv_float2<HALF>(k2[e]);
             dot += qs[8 * c + 2 * e] * kf.x + qs[8 * c + 2 * e + 1] * kf.y;
         }
     }
     return dot;
 }
 
-// q·k for one key row (one lane): the vectorized loads where hd allows them.
-__device__ __forceinline__ float key_dot(const float* qs, const bf16* __restrict__ kr, int hd, bool vec) {
+// q·k for one key row (one lane): the vectorized loads where hd allows them. half: an fp16 cache (store_kv).
+__device__ __forceinline__ float key_dot(const float* qs, const bf16* __restrict__ kr, int hd, bool vec, bool half) {
     float dot = 0.f;
     if (vec && hd <= 128) {
-        dot = key_dot_128(qs, kr, hd);
+        dot = half ? key_dot_128<true>(qs, kr, hd) : key_dot_128<false>(qs, kr, hd);
     } else if (vec) {
         for (int i = 0; i < hd; i += 8) {
             uint4 kv = *reinterpret_cast<const uint4*>(kr + i);
-            const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kv);
+            const unsigned* k2 = reinterpret_cast<const unsigned*>(&kv);
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                float2 kf = __bfloat1622float2(k2[e]);
+                float2 kf = half ? kv_float2<true>(k2[e]) : kv_float2<false>(k2[e]);
                 dot += qs[i + 2 * e] * kf.x + qs[i + 2 * e + 1] * kf.y;
             }
         }
     } else {
-        for (int i = 0; i < hd; i++) dot += qs[i] * __bfloat162float(kr[i]);
+        for (int i = 0; i < hd; i++) dot += qs[i] * kv_float(kr + i, half);
     }
     return dot;
 }
 
-// kvLo: the K/V rows' second parts, kvLo elements after them (split KV, store_act), or 0.
+// kvLo: the K/V rows' second parts, kvLo elements after them (split KV, store_act), or 0; kvHalf: an fp16 cache
+// (store_kv).
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32)
 attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
                 bf16* __restrict__ out, const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
                 const int* __restrict__ blockTables, const int* __restrict__ slotPositions,
                 const unsigned* __restrict__ masks, int heads, int kvHeads, int hd, int blockSize, int window,
-                float scale, long lo, long kvLo) {
+                float scale, long lo, long kvLo, int kvHalf) {
     pdl_trigger();
     pdl_wait();
     __shared__ __align__(16) float qs[ATT_MAX_HD];
@@ -376,8 +403,8 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
         if (visible) {
             slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
             const bf16* kr = kCache + slot * kvDim + kvh * hd;
-            float dot = key_dot(qs, kr, hd, vec);
-            if (kvLo) dot += key_dot(qs, kr + kvLo, hd, vec);   // the key's second part (split KV)
+            float dot = key_dot(qs, kr, hd, vec, kvHalf);
+            if (kvLo) dot += key_dot(qs, kr + kvLo, hd, vec, false);   // the key's second part (split KV)
             s = dot;
         }
         float tileMax = warp_max(s);
@@ -398,7 +425,7 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
 #pragma unroll
             for (int r = 0; r < ATT_MAX_HD / 32; r++) {
                 int i = lane + 32 * r;
-                if (i < hd) acc[r] += pk * (kvLo ? __bfloat162float(vr[i]) + __bfloat162float(vr[i + kvLo]) : __bfloat162float(vr[i]));
+                if (i < hd) acc[r] += pk * (kvLo ? __bfloat162float(vr[i]) + __bfloat162float(vr[i + kvLo]) : kv_float(vr + i, kvHalf));
             }
         }
         m = mNew;
@@ -755,6 +782,13 @@ extern "C" __global__ void fill_f32(float* __restrict__ out, long n, float value
 
 extern "C" __global__ void f32_to_bf16(const float* __restrict__ in, bf16* __restrict__ out, long n) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) out[i] = __float2bfloat16(in[i]);
+}
+
+// A bf16 KV cache rewritten as an fp16 one (store_kv's kvHalf), in place: every bf16 value inside fp16's range is exact
+// in fp16, so attention over either must give the same bits (SplitKCheck).
+extern "C" __global__ void bf16_to_f16_inplace(bf16* __restrict__ data, long n) {
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
+        store_kv(data, i, __bfloat162float(data[i]), 0, 1);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1158,7 +1192,7 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
                 float* __restrict__ part, float* __restrict__ ml, const int* __restrict__ tokMeta,
                 const int* __restrict__ seqMeta, const int* __restrict__ blockTables,
                 const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads,
-                int hd, int blockSize, int window, float scale, int maxSplits, long kvLo) {
+                int hd, int blockSize, int window, float scale, int maxSplits, long kvLo, int kvHalf) {
     __shared__ __align__(16) float qs[ATT_MAX_HD];
     __shared__ float accS[ATT_WARPS][ATT_MAX_HD];
     __shared__ float mS[ATT_WARPS], lS[ATT_WARPS];
@@ -1190,8 +1224,8 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
         if (visible) {
             slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
             const bf16* kr = kCache + slot * kvDim + kvh * hd;
-            float dot = key_dot(qs, kr, hd, vec);
-            if (kvLo) dot += key_dot(qs, kr + kvLo, hd, vec);   // the key's second part (split KV)
+            float dot = key_dot(qs, kr, hd, vec, kvHalf);
+            if (kvLo) dot += key_dot(qs, kr + kvLo, hd, vec, false);   // the key's second part (split KV)
             s = dot;
         }
         float tileMax = warp_max(s);
@@ -1212,7 +1246,7 @@ attention_split(const float* __restrict__ q, const bf16* __restrict__ kCache, co
 #pragma unroll
             for (int r = 0; r < ATT_MAX_HD / 32; r++) {
                 int i = lane + 32 * r;
-                if (i < hd) acc[r] += pk * (kvLo ? __bfloat162float(vr[i]) + __bfloat162float(vr[i + kvLo]) : __bfloat162float(vr[i]));
+                if (i < hd) acc[r] += pk * (kvLo ? __bfloat162float(vr[i]) + __bfloat162float(vr[i + kvLo]) : kv_float(vr + i, kvHalf));
             }
         }
         m = mNew;
@@ -1312,24 +1346,24 @@ __device__ __forceinline__ void butterfly_step(float* sp, int lane) {
 #define GQA_SMEM_FLOATS(HD) (GQA_MAX_GROUP * (HD) * 2 + 2 * GQA_MAX_GROUP + 2 * GQA_WARPS * 32)
 
 // This lane's DPL dims of a K row dotted with its query dims, added to dot (in dim order).
-template <int DPL, typename VT>
+template <int DPL, bool HALF, typename VT>
 __device__ __forceinline__ float lane_dot(float dot, const float* qr, const VT& row) {
-    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&row);
+    const unsigned* k2 = reinterpret_cast<const unsigned*>(&row);
 #pragma unroll
     for (int e = 0; e < DPL / 2; e++) {
-        float2 f = __bfloat1622float2(k2[e]);
+        float2 f = kv_float2<HALF>(k2[e]);
         dot += qr[2 * e] * f.x + qr[2 * e + 1] * f.y;
     }
     return dot;
 }
 
 // acc += pk * this lane's DPL dims of a V row.
-template <int DPL, typename VT>
+template <int DPL, bool HALF, typename VT>
 __device__ __forceinline__ void lane_accumulate(float* acc, float pk, const VT& row) {
-    const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&row);
+    const unsigned* v2 = reinterpret_cast<const unsigned*>(&row);
 #pragma unroll
     for (int e = 0; e < DPL / 2; e++) {
-        float2 f = __bfloat1622float2(v2[e]);
+        float2 f = kv_float2<HALF>(v2[e]);
         acc[2 * e] += pk * f.x;
         acc[2 * e + 1] += pk * f.y;
     }
@@ -1386,8 +1420,8 @@ __device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCac
 }
 
 // KVLO: the K/V rows have second parts kvLo elements after them (split KV, store_act); its own instantiations, so the
-// kernels without it are unchanged. r: gqa_row's, computed before pdl_wait.
-template <int DPL, int BATCH, bool KVLO>
+// kernels without it are unchanged. HALF: an fp16 cache (store_kv), likewise. r: gqa_row's, computed before pdl_wait.
+template <int DPL, int BATCH, bool KVLO, bool HALF>
 __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, const float* __restrict__ q,
         const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, bf16* __restrict__ out,
         float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters,
@@ -1457,8 +1491,8 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
                 for (int u = 0; u < BATCH; u++) kk[u] = *reinterpret_cast<const VT*>(kLane + (size_t) mySlots[k0 + u] * kvDim);
 #pragma unroll
                 for (int u = 0; u < BATCH; u++) {
-                    float dot = lane_dot<DPL>(0.f, qr, kk[u]);
-                    if (KVLO) dot = lane_dot<DPL>(dot, qr, *reinterpret_cast<const VT*>(kLane + kvLo + (size_t) mySlots[k0 + u] * kvDim));
+                    float dot = lane_dot<DPL, HALF>(0.f, qr, kk[u]);
+                    if (KVLO) dot = lane_dot<DPL, false>(dot, qr, *reinterpret_cast<const VT*>(kLane + kvLo + (size_t) mySlots[k0 + u] * kvDim));
                     sp[k0 + u] = dot;
                 }
             }
@@ -1489,8 +1523,8 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
                 for (int u = 0; u < BATCH; u++) {
                     if (!((live >> (k0 + u)) & 1u)) continue;
                     float pk = myP[k0 + u];
-                    lane_accumulate<DPL>(acc, pk, vv[u]);
-                    if (KVLO) lane_accumulate<DPL>(acc, pk, *reinterpret_cast<const VT*>(vBase + kvLo + (size_t) mySlots[k0 + u] * kvDim));
+                    lane_accumulate<DPL, HALF>(acc, pk, vv[u]);
+                    if (KVLO) lane_accumulate<DPL, false>(acc, pk, *reinterpret_cast<const VT*>(vBase + kvLo + (size_t) mySlots[k0 + u] * kvDim));
                 }
             }
             __syncwarp();   // the next tile overwrites mySlots / myP
@@ -1582,7 +1616,7 @@ extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32) attention_noop(int 
 // tile up to head size 128, one memory round trip each for K and V, at ~200 registers; the _many kernels (served batch
 // steps) take 16 at a time in ~120 registers, so more blocks fit an SM when the grid is large. Loads only are grouped
 // differently: both add up in the same order, so their outputs are equal bit for bit.
-#define ATTENTION_GQA_KERNEL(NAME, DPL, BATCH, MIN_BLOCKS, KVLO) \
+#define ATTENTION_GQA_KERNEL(NAME, DPL, BATCH, MIN_BLOCKS, KVLO, HALF) \
 extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32, MIN_BLOCKS) \
 NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, \
      bf16* __restrict__ out, float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters, \
@@ -1595,23 +1629,30 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
     GqaRow row; \
     if (!gqa_row(row, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, blockSize, maxSplits, DPL * 32)) return; \
     pdl_wait(); \
-    attention_gqa<DPL, BATCH, KVLO>(smem, row, q, kCache, vCache, out, part, ml, counters, blockTables, slotPositions, \
+    attention_gqa<DPL, BATCH, KVLO, HALF>(smem, row, q, kCache, vCache, out, part, ml, counters, blockTables, slotPositions, \
             masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, kvLo); \
 }
 
-ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2, false)
-ATTENTION_GQA_KERNEL(attention_gqa_hd128, 4, 32, 2, false)
-ATTENTION_GQA_KERNEL(attention_gqa_hd256, 8, 16, 2, false)
-ATTENTION_GQA_KERNEL(attention_gqa_hd64_many, 2, 16, 4, false)
-ATTENTION_GQA_KERNEL(attention_gqa_hd128_many, 4, 16, 4, false)
-ATTENTION_GQA_KERNEL(attention_gqa_hd256_many, 8, 16, 3, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2, false, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128, 4, 32, 2, false, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256, 8, 16, 2, false, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_many, 2, 16, 4, false, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_many, 4, 16, 4, false, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_many, 8, 16, 3, false, false)
 // split KV (-Dspecdec.cuda.splitKv, opt-in): the few-token shapes take 16 rows at a time (two loads per row)
-ATTENTION_GQA_KERNEL(attention_gqa_hd64_kvlo, 2, 16, 2, true)
-ATTENTION_GQA_KERNEL(attention_gqa_hd128_kvlo, 4, 16, 2, true)
-ATTENTION_GQA_KERNEL(attention_gqa_hd256_kvlo, 8, 8, 2, true)
-ATTENTION_GQA_KERNEL(attention_gqa_hd64_many_kvlo, 2, 16, 4, true)
-ATTENTION_GQA_KERNEL(attention_gqa_hd128_many_kvlo, 4, 16, 4, true)
-ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_kvlo, 8, 8, 3, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_kvlo, 2, 16, 2, true, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_kvlo, 4, 16, 2, true, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_kvlo, 8, 8, 2, true, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_many_kvlo, 2, 16, 4, true, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_many_kvlo, 4, 16, 4, true, false)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_kvlo, 8, 8, 3, true, false)
+// fp16 cache (-Dspecdec.cuda.kvCache=fp16, opt-in): the default kernels' shapes, converting with __half22float2
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_f16, 2, 32, 2, false, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_f16, 4, 32, 2, false, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_f16, 8, 16, 2, false, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd64_many_f16, 2, 16, 4, false, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd128_many_f16, 4, 16, 4, false, true)
+ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_f16, 8, 16, 3, false, true)
 
 // ---- GEMV variants for decode (issue #4: decode at the HBM floor) --------------------------------------------
 // y[t, n] (+)= W[n, :] . x[t, :] with S warps sharing one row (each a strided part of K) and R rows per block, weights

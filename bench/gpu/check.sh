@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
 #        HF comparisons and interleaved decode rounds with these variants; kv-hf: the checks and HF comparisons only.
+# fp16kv: the fp16 KV cache (-Dspecdec.cuda.kvCache=fp16, opt-in; same bytes as bf16, 3 more mantissa bits): GpuCheck
+#        splitk (attention over an fp16 copy of each case's cache == over the bf16 one), cpu, spec and mma checks with it,
+#        HF fp32 comparisons (8B shape over 256 greedy steps: defaults, fp16, split all, split all + fp16, split all +
+#        split KV; the bundled target with fp16), interleaved decode/prefill rounds bf16 vs fp16 vs split all + fp16.
 # split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true, the default: decode
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
@@ -160,6 +164,30 @@ if [ "$mode" = hf8b-256 ]; then   # the Llama-3-8B shape against HF fp32 over 25
     run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
   done
   mode=done
+fi
+if [ "$mode" = fp16kv ]; then   # fp16 KV cache (-Dspecdec.cuda.kvCache=fp16, opt-in) against the bf16 default
+  run splitk 300 "${check[@]}" splitk   # every case: attention over an fp16 copy of the cache == over the bf16 one
+  fp16=fp16:-Dspecdec.cuda.kvCache=fp16
+  variant_check "$fp16"
+  run cpu-fp16 150 "${v[@]}" cpu
+  run spec-fp16 120 "${v[@]}" spec
+  run mma-1b-fp16 120 "${v[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  run mma-8b-fp16 180 "${v[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  # the Llama-3-8B shape against HF fp32 over 256 greedy steps (hf8b-256's), and the bundled target (a real model)
+  run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
+  for variant in default: "$fp16" split-all:-Dspecdec.cuda.splitActivations=all \
+      "split-all-fp16:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=fp16" \
+      "split-all-kv:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=split"; do
+    variant_check "$variant"
+    run "hf8b-logits-${variant%%:*}" 240 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
+    run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+  done
+  hf_bundled
+  variant_check "$fp16"
+  run hfb-logits-fp16 120 "${v[@]}" hf-logits "$work/bundled" "$work/bundled/tokens.txt" "$work/bundled/gpu_logits.f32" 32
+  run hfb-compare-fp16 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/bundled"
+  variant_rounds bf16: "$fp16" "split-all-fp16:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=fp16"
+  mode=quick-then-done
 fi
 if [ "$mode" = mma16 ]; then   # tensor-core passes of 9..16 tokens in one weight stream (gemm_skinny_mma16, the default)
   # vs passes of 8 (-Dspecdec.cuda.mmaPassTokens=8): mma checks (verify of 12 tokens == decode, bit for bit), speculative

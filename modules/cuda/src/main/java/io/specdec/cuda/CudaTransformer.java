@@ -122,14 +122,16 @@ public final class CudaTransformer implements LanguageModel {
     private final boolean splitPrefill;
     public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
     /**
-     * Split KV, opt-in ({@value #SPLIT_KV_PROPERTY}{@code =true}): every K/V element is stored as bf16 hi plus bf16
-     * lo = bf16(x - hi) ({@code store_act}), the lo parts {@code kvLo} elements after the hi parts of each layer's
-     * buffer, and attention adds both. Doubles the KV cache's memory and the bytes attention reads; for the accuracy
-     * the bf16 cache costs (with split activations {@code all}, the rest of the 8B shape's error against fp32
-     * transformers: docs in bench/README.md). 0 when off.
+     * How K/V elements are stored ({@link KvCacheFormat}, {@value KvCacheFormat#PROPERTY}): bf16 by default; split KV
+     * (opt-in) stores bf16 hi plus bf16 lo = bf16(x - hi) ({@code store_act}), the lo parts {@code kvLo} elements after
+     * the hi parts of each layer's buffer, and attention adds both (twice the memory and attention's bytes); fp16
+     * (opt-in) keeps the bytes and rounds 8x less. Both for the accuracy the bf16 cache costs (with split activations
+     * {@code all}, the rest of the 8B shape's error against fp32 transformers: bench/README.md).
      */
+    private final KvCacheFormat kvFormat;
+    /** With split KV, where the second parts start in each layer's buffer, in elements; else 0. */
     private final long kvLo;
-    public static final String SPLIT_KV_PROPERTY = "specdec.cuda.splitKv";
+    public static final String SPLIT_KV_PROPERTY = KvCacheFormat.SPLIT_KV_PROPERTY;
     /** RMSNorm through the compact rmsnorm_vec_bf16 ({@link #norm}); {@code -Dspecdec.cuda.scalarNorm=true} turns it off. */
     private final boolean vectorNorm;
     /** Told where each stage of a forward begins (GpuCheck's decode-profile); forwards run without graphs meanwhile. */
@@ -184,8 +186,9 @@ public final class CudaTransformer implements LanguageModel {
         }
         this.swigluEpilogue = epilogue.equals("auto") ? config.hiddenDim() <= 8192 : epilogue.equals("true");
         long slotBytes = 2L * config.kvDim();
-        kvLo = Boolean.getBoolean(SPLIT_KV_PROPERTY) ? (long) blocks * blockSize * config.kvDim() : 0;
-        int parts = kvLo != 0 ? 2 : 1;
+        kvFormat = KvCacheFormat.fromSystemProperties();
+        kvLo = kvFormat == KvCacheFormat.SPLIT ? (long) blocks * blockSize * config.kvDim() : 0;
+        int parts = kvFormat.parts();
         keys = new DeviceBuffer[config.layers()];
         values = new DeviceBuffer[config.layers()];
         for (int l = 0; l < config.layers(); l++) {
@@ -197,7 +200,7 @@ public final class CudaTransformer implements LanguageModel {
                 "argmax_rows", "argmax_rows_split");
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
         splitK = SplitKAttention.create(device, config, SPLIT_ATTENTION_MAX_TOKENS);
-        if (splitK != null && kvLo != 0) splitK.preloadSplitKv();
+        if (splitK != null) splitK.preload(kvFormat);
         earlyWeights = device.programmaticLaunches() && Boolean.getBoolean(EARLY_WEIGHTS_PROPERTY);
         skinnyPlan = new SkinnyGemmPlan(device);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
@@ -281,6 +284,12 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether decode and verify forwards run the fused norm/SwiGLU GEMVs ({@link FusedDecode}). */
     public boolean fusedDecode() { return fused.tokensPerPass() > 0; }
+
+    /** How this transformer's KV cache stores its elements ({@link KvCacheFormat#PROPERTY}). */
+    public KvCacheFormat kvCacheFormat() { return kvFormat; }
+
+    /** Kernel argument kvHalf: 1 for an fp16 cache. */
+    private int kvHalf() { return kvFormat.half() ? 1 : 0; }
 
     /** Whether matmul inputs carry a second bf16 part ({@link #SPLIT_ACTIVATIONS_PROPERTY}). */
     public boolean splitActivations() { return splitActivations; }
@@ -962,14 +971,16 @@ public final class CudaTransformer implements LanguageModel {
         }
         enter(Stage.ROPE_APPEND);
         if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
-                k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps, kvLo, device.metaFirst() ? 1 : 0);
+                k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps, kvLo, kvHalf(),
+                device.metaFirst() ? 1 : 0);
         enter(Stage.ATTENTION);
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
                 lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(),
-                scale, kvLo);
+                scale, kvFormat, kvLo);
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
-                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens), kvLo);
+                k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens), kvLo,
+                kvHalf());
         enter(Stage.O_PROJ);
         matmul(w.wo(), ws.attention, lo(ws.attentionLo, tokens), out, tokens, dim, qDim, accumulate);
     }

@@ -82,10 +82,21 @@ public final class SplitKAttention implements AutoCloseable {
 
     /** The grouped kernels that also read the K/V rows' second parts (split KV) end in this. */
     static final String KVLO_SUFFIX = "_kvlo";
+    /** The grouped kernels that read an fp16 cache ({@link KvCacheFormat#FP16}) end in this. */
+    static final String F16_SUFFIX = "_f16";
 
-    /** Looks up the split-KV entry points ahead of graph capture (a model with split KV calls this once). */
-    public void preloadSplitKv() {
-        if (grouped != null) device.preload(grouped + KVLO_SUFFIX, grouped + MANY_SUFFIX + KVLO_SUFFIX);
+    /** Looks up the entry points for a cache stored as {@code format} ahead of graph capture (a model calls this once). */
+    public void preload(KvCacheFormat format) {
+        String suffix = suffix(format);
+        if (grouped != null && !suffix.isEmpty()) device.preload(grouped + suffix, grouped + MANY_SUFFIX + suffix);
+    }
+
+    private static String suffix(KvCacheFormat format) {
+        return switch (format) {
+            case BF16 -> "";
+            case SPLIT -> KVLO_SUFFIX;
+            case FP16 -> F16_SUFFIX;
+        };
     }
 
     /** The grouped kernels for forwards of more tokens than a verify pass (served batch steps) end in this. */
@@ -178,12 +189,12 @@ public final class SplitKAttention implements AutoCloseable {
      * Enqueues attention for {@code tokens} tokens; arguments as attention_paged's (the metadata buffer {@code meta}
      * holds the block tables, slot positions and masks that {@code seqMeta} points into; {@code outLo}: where the
      * output's second part starts, in elements after {@code out}, or 0, as in CudaTransformer's split activations;
-     * {@code kvLo}: where the K/V rows' second parts start, in elements after {@code keys} and {@code values}, or 0, as
-     * in its split KV). Launches only.
+     * {@code format}: how the cache stores K/V; {@code kvLo}: with {@link KvCacheFormat#SPLIT}, where the K/V rows'
+     * second parts start, in elements after {@code keys} and {@code values}, else 0). Launches only.
      */
     public void enqueue(DeviceBuffer q, DeviceBuffer keys, DeviceBuffer values, DeviceBuffer out, long outLo, DeviceBuffer tokMeta,
                         DeviceBuffer seqMeta, DeviceBuffer meta, int tokens, int heads, int kvHeads, int hd,
-                        int blockSize, int window, float scale, long kvLo) {
+                        int blockSize, int window, float scale, KvCacheFormat format, long kvLo) {
         if (tokens > maxTokens || heads > this.heads || hd > headDim || (grouped != null && (heads != this.heads
                 || kvHeads != this.kvHeads || hd != headDim))) {
             throw new IllegalArgumentException("split-K attention sized for " + maxTokens + " tokens, " + this.heads
@@ -194,13 +205,14 @@ public final class SplitKAttention implements AutoCloseable {
             return;
         }
         if (grouped != null) {
-            device.launch(forTokens(grouped, tokens, manyAfter) + (kvLo != 0 ? KVLO_SUFFIX : ""), tokens, kvHeads * maxSplits,
+            device.launch(forTokens(grouped, tokens, manyAfter) + suffix(format), tokens, kvHeads * maxSplits,
                     THREADS, q, keys, values, out, partials, stats, counters, tokMeta, seqMeta, meta, meta, meta, heads, kvHeads,
                     blockSize, window, scale, maxSplits, outLo, kvLo, device.metaFirst() ? 1 : 0);
             return;
         }
         device.launch("attention_split", tokens, heads * maxSplits, THREADS, q, keys, values, partials, stats, tokMeta,
-                seqMeta, meta, meta, meta, heads, kvHeads, hd, blockSize, window, scale, maxSplits, kvLo);
+                seqMeta, meta, meta, meta, heads, kvHeads, hd, blockSize, window, scale, maxSplits, kvLo,
+                format.half() ? 1 : 0);
         device.launch("attention_split_combine", tokens, heads, THREADS, partials, stats, out, tokMeta, seqMeta, heads,
                 hd, maxSplits, outLo);
     }

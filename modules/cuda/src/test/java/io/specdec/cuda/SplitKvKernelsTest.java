@@ -9,9 +9,11 @@ import java.util.regex.Pattern;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * With split KV ({@code -Dspecdec.cuda.splitKv=true}) each K/V element has a second bf16 part kvLo elements on. The
- * kernel that writes K/V must store both parts (a stale lo would be added to a new key silently), and every kernel that
- * reads K/V must take kvLo. Reads the kernel sources (no GPU needed); GpuCheck splitk checks the values on a GPU.
+ * With split KV ({@code -Dspecdec.cuda.kvCache=split}) each K/V element has a second bf16 part kvLo elements on; with
+ * an fp16 cache ({@code kvCache=fp16}) the elements are fp16. The kernel that writes K/V must store through store_kv,
+ * which handles both (a stale lo would be added to a new key silently; a bf16 store into an fp16 cache would be read
+ * as garbage), and every kernel that reads K/V must take kvLo and the fp16 choice. Reads the kernel sources (no GPU
+ * needed); GpuCheck splitk checks the values on a GPU.
  */
 class SplitKvKernelsTest {
     private static final Pattern BARE_BF16_STORE = Pattern.compile("\\]\\s*=\\s*__float2bfloat16\\(");
@@ -20,16 +22,24 @@ class SplitKvKernelsTest {
     void theKvWriterStoresBothPartsAndEveryReaderTakesThem() throws IOException {
         String src = KernelSources.all();
         String writer = KernelSources.body(src, "qkv_rope_append");
-        assertThat(writer).contains("store_act(kCache").contains("store_act(vCache").contains("kvLo");
+        assertThat(writer).contains("store_kv(kCache").contains("store_kv(vCache").contains("kvLo").contains("kvHalf")
+                .doesNotContain("store_act(kCache").doesNotContain("store_act(vCache");
         assertThat(BARE_BF16_STORE.matcher(writer).find()).as("qkv_rope_append stores a bare bf16").isFalse();
-        for (String reader : List.of("attention_paged", "attention_split", "attention_gqa")) {
-            assertThat(KernelSources.body(src, reader)).as("%s reads the K/V second parts", reader).contains("kvLo");
+        assertThat(KernelSources.body(src, "store_kv")).contains("store_act(cache, i, v, kvLo)").contains("__float2half_rn");
+        for (String reader : List.of("attention_paged", "attention_split")) {
+            assertThat(KernelSources.body(src, reader)).as("%s reads the K/V second parts and fp16 caches", reader)
+                    .contains("kvLo").contains("kvHalf");
         }
+        assertThat(KernelSources.body(src, "attention_gqa")).contains("kvLo").contains("lane_dot<DPL, HALF>")
+                .contains("lane_accumulate<DPL, HALF>");
         // the grouped kernels' split-KV instantiations exist for every head size the Java side names
         for (String hd : List.of("64", "128", "256")) {
             assertThat(src).contains("ATTENTION_GQA_KERNEL(attention_gqa_hd" + hd + "_kvlo,")
                     .contains("ATTENTION_GQA_KERNEL(attention_gqa_hd" + hd + "_many_kvlo,");
             assertThat(CudaDevice.PROGRAMMATIC_KERNELS).contains("attention_gqa_hd" + hd + "_kvlo", "attention_gqa_hd" + hd + "_many_kvlo");
+            assertThat(src).contains("ATTENTION_GQA_KERNEL(attention_gqa_hd" + hd + "_f16,")
+                    .contains("ATTENTION_GQA_KERNEL(attention_gqa_hd" + hd + "_many_f16,");
+            assertThat(CudaDevice.PROGRAMMATIC_KERNELS).contains("attention_gqa_hd" + hd + "_f16", "attention_gqa_hd" + hd + "_many_f16");
         }
     }
 

@@ -10,6 +10,7 @@ import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.CudaTransformer;
 import io.specdec.cuda.DeviceBuffer;
 import io.specdec.cuda.DeviceWeights;
+import io.specdec.cuda.KvCacheFormat;
 import io.specdec.cuda.SplitKAttention;
 
 import java.nio.file.Path;
@@ -87,7 +88,7 @@ final class SplitKCheck {
         System.setProperty(SplitKAttention.MANY_AFTER_PROPERTY, "0");
         DeviceBuffer out = device.allocate(2L * expected.length);
         try (SplitKAttention many = SplitKAttention.create(device, shape, t)) {
-            many.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
+            many.enqueue(qd, kc, vc, out, 0L, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, KvCacheFormat.BF16, 0L);
             return java.util.Arrays.equals(expected, bf16ToHost(device, out, expected.length));
         } finally {
             device.free(out);
@@ -146,15 +147,15 @@ final class SplitKCheck {
             DeviceBuffer tokMeta = md.slice(0, 12L * t), seqMeta = md.slice(4L * oSeq, 24);
             float scale = (float) (1 / Math.sqrt(k.hd()));
             device.launch("attention_paged", t, k.heads(), 128, qd, kc, vc, paged, tokMeta, seqMeta, md, md, md,
-                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo, 0L);
-            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
+                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo, 0L, 0);
+            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, KvCacheFormat.BF16, 0L);
             float[] a = bf16ToHost(device, paged, t * qDim), b = bf16ToHost(device, split, t * qDim);
             // hi + lo of both kernels: f32 attention by two summation orders, so far closer than the bf16 parts
             float[] aFull = plusLo(a, bf16ToHost(device, paged.slice(2 * outLo, 2 * outLo), t * qDim));
             float[] bFull = plusLo(b, bf16ToHost(device, split.slice(2 * outLo, 2 * outLo), t * qDim));
             // again: the grouped kernel's last block resets the split counters, so a second launch (a graph replay)
             // must give the same bits
-            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L);
+            splitK.enqueue(qd, kc, vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, KvCacheFormat.BF16, 0L);
             if (!java.util.Arrays.equals(b, bf16ToHost(device, split, t * qDim))) {
                 System.out.printf("  split-K %s: a second launch gave different values%n", k.name());
                 return Double.NaN;
@@ -166,7 +167,8 @@ final class SplitKCheck {
             }
             if (LATENCY_CASE.equals(k.name())) {
                 latency(device, "attention-" + (splitK.grouped() ? "grouped" : "per-head"), () -> splitK.enqueue(qd, kc,
-                        vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, 0L));
+                        vc, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale,
+                        KvCacheFormat.BF16, 0L));
                 DeviceBuffer x = device.allocate(4L * qDim), w = device.allocate(4L * qDim), xb = device.allocate(2L * qDim);
                 try {
                     device.launch("fill_f32", 16, 1, 256, x, (long) qDim, 1f);
@@ -186,6 +188,7 @@ final class SplitKCheck {
                 return Double.NaN;
             }
             if (!splitKvAgrees(device, splitK, k, aFull, qd, kc, vc, tokMeta, seqMeta, md, t, slots, scale, r)) return Double.NaN;
+            if (!fp16Agrees(device, splitK, k, aFull, bFull, qd, kc, vc, tokMeta, seqMeta, md, t, slots, scale)) return Double.NaN;
             return worst;
         } finally {
             for (DeviceBuffer x : List.of(kc, vc, qd, md, paged, split)) device.free(x);
@@ -205,15 +208,15 @@ final class SplitKCheck {
         DeviceBuffer k2 = device.allocate(4 * slots * kvDim), v2 = device.allocate(4 * slots * kvDim);
         DeviceBuffer paged = device.allocate(4L * t * qDim), split = device.allocate(4L * t * qDim);
         try {
-            splitK.preloadSplitKv();
+            splitK.preload(KvCacheFormat.SPLIT);
             device.copy(k2, kc, 2 * slots * kvDim);
             device.copy(v2, vc, 2 * slots * kvDim);
             device.launch("fill_normal_bf16", 4096, 1, 256, k2.slice(2 * kvLo, 2 * kvLo), kvLo, 3L + r.nextLong(), 1f / 256);
             device.launch("fill_normal_bf16", 4096, 1, 256, v2.slice(2 * kvLo, 2 * kvLo), kvLo, 4L + r.nextLong(), 1f / 256);
             device.launch("attention_paged", t, k.heads(), 128, qd, k2, v2, paged, tokMeta, seqMeta, md, md, md,
-                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo, kvLo);
+                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo, kvLo, 0);
             splitK.enqueue(qd, k2, v2, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(),
-                    scale, kvLo);
+                    scale, KvCacheFormat.SPLIT, kvLo);
             float[] a = plusLo(bf16ToHost(device, paged, t * qDim), bf16ToHost(device, paged.slice(2 * outLo, 2 * outLo), t * qDim));
             float[] b = plusLo(bf16ToHost(device, split, t * qDim), bf16ToHost(device, split.slice(2 * outLo, 2 * outLo), t * qDim));
             double agree = worstRowError(a, b, t * k.heads(), k.hd()), moved = worstRowError(withoutLo, a, t * k.heads(), k.hd());
@@ -227,6 +230,62 @@ final class SplitKCheck {
         } finally {
             for (DeviceBuffer x : List.of(k2, v2, paged, split)) device.free(x);
         }
+    }
+
+    /**
+     * fp16 cache ({@link KvCacheFormat#FP16}): the same keys and values rewritten as fp16 (bf16_to_f16_inplace; exact
+     * for every bf16 value of fp16's normal range, i.e. all but the rare |x| < 6.1e-5 of these N(0, 1) samples), read by
+     * attention_paged and split-K with kvHalf, must give what each kernel gave on the bf16 cache, within
+     * {@value #FP16_SAME_VALUES_TOLERANCE} (rows touched by a rounded subnormal may move by the outputs' last bit; the
+     * rows equal bit for bit are counted). A kernel that read the fp16 bits as bf16 would be off by O(1).
+     */
+    private static boolean fp16Agrees(CudaDevice device, SplitKAttention splitK, Case k, float[] pagedBf16, float[] splitBf16,
+                                      DeviceBuffer qd, DeviceBuffer kc, DeviceBuffer vc, DeviceBuffer tokMeta,
+                                      DeviceBuffer seqMeta, DeviceBuffer md, int t, long slots, float scale) {
+        int qDim = k.heads() * k.hd(), kvDim = k.kvHeads() * k.hd();
+        long outLo = (long) t * qDim, elements = slots * kvDim;
+        DeviceBuffer k3 = device.allocate(2 * elements), v3 = device.allocate(2 * elements);
+        DeviceBuffer paged = device.allocate(4L * t * qDim), split = device.allocate(4L * t * qDim);
+        try {
+            splitK.preload(KvCacheFormat.FP16);
+            device.copy(k3, kc, 2 * elements);
+            device.copy(v3, vc, 2 * elements);
+            device.launch("bf16_to_f16_inplace", 4096, 1, 256, k3, elements);
+            device.launch("bf16_to_f16_inplace", 4096, 1, 256, v3, elements);
+            device.launch("attention_paged", t, k.heads(), 128, qd, k3, v3, paged, tokMeta, seqMeta, md, md, md,
+                    k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(), scale, outLo, 0L, 1);
+            splitK.enqueue(qd, k3, v3, split, outLo, tokMeta, seqMeta, md, t, k.heads(), k.kvHeads(), k.hd(), BLOCK, k.window(),
+                    scale, KvCacheFormat.FP16, 0L);
+            float[] a = plusLo(bf16ToHost(device, paged, t * qDim), bf16ToHost(device, paged.slice(2 * outLo, 2 * outLo), t * qDim));
+            float[] b = plusLo(bf16ToHost(device, split, t * qDim), bf16ToHost(device, split.slice(2 * outLo, 2 * outLo), t * qDim));
+            int rows = t * k.heads();
+            int pagedSame = sameRows(pagedBf16, a, rows, k.hd()), splitSame = sameRows(splitBf16, b, rows, k.hd());
+            double pagedError = worstRowError(pagedBf16, a, rows, k.hd()), splitError = worstRowError(splitBf16, b, rows, k.hd());
+            System.out.printf("  split-K %s, fp16 cache: rows equal to the bf16 cache's paged %d/%d, split-K %d/%d; max rel L2 "
+                    + "%.2e, %.2e%n", k.name(), pagedSame, rows, splitSame, rows, pagedError, splitError);
+            if (!(pagedError <= FP16_SAME_VALUES_TOLERANCE) || !(splitError <= FP16_SAME_VALUES_TOLERANCE)) {
+                System.out.printf("  split-K %s: the fp16 cache gave other values (tolerance %.0e)%n",
+                        k.name(), FP16_SAME_VALUES_TOLERANCE);
+                return false;
+            }
+            return true;
+        } finally {
+            for (DeviceBuffer x : List.of(k3, v3, paged, split)) device.free(x);
+        }
+    }
+
+    /**
+     * fp16 vs bf16 caches holding the same values: a rounded subnormal moves a score by ~1e-8, which can flip the last
+     * bit of an output's second part (~8e-6 of the value).
+     */
+    static final double FP16_SAME_VALUES_TOLERANCE = 1e-5;
+
+    private static int sameRows(float[] a, float[] b, int rows, int hd) {
+        int same = 0;
+        for (int row = 0; row < rows; row++) {
+            if (java.util.Arrays.equals(a, row * hd, (row + 1) * hd, b, row * hd, (row + 1) * hd)) same++;
+        }
+        return same;
     }
 
     /** Split activations: hi + lo of two attention kernels agree to f32 rounding, far below bf16's 4e-3. */

@@ -1,0 +1,52 @@
+package io.specdec.cuda;
+
+import java.util.Locale;
+
+/**
+ * How the CUDA backend stores each cached key and value element ({@value #PROPERTY}). Every kernel that writes or
+ * reads the cache takes the format (store_kv and the {@code kvHalf} / {@code kvLo} arguments in the kernels).
+ */
+public enum KvCacheFormat {
+    /** bf16, the model's own type: the default. */
+    BF16,
+    /**
+     * bf16 hi plus bf16 lo = bf16(x - hi) in a second half of each layer's buffer (~16 mantissa bits): twice the
+     * memory and the bytes attention reads. The older switch {@value #SPLIT_KV_PROPERTY}{@code =true} selects it too.
+     */
+    SPLIT,
+    /**
+     * IEEE fp16 in the same two bytes: 11 mantissa bits instead of 8, so rounding is 8x smaller at no cost in memory
+     * or bandwidth; the range ends at 65504, where values saturate (a Llama-family K/V element sits far below).
+     */
+    FP16;
+
+    public static final String PROPERTY = "specdec.cuda.kvCache";
+    public static final String SPLIT_KV_PROPERTY = "specdec.cuda.splitKv";
+
+    /** Halves of a layer's buffer that hold parts of each element. */
+    public int parts() { return this == SPLIT ? 2 : 1; }
+
+    /** Whether the elements are fp16 (kernel argument {@code kvHalf}). */
+    public boolean half() { return this == FP16; }
+
+    /** The format the system properties ask for: {@value #PROPERTY} = bf16 (default), split or fp16. */
+    public static KvCacheFormat fromSystemProperties() {
+        String value = System.getProperty(PROPERTY);
+        boolean legacySplit = Boolean.getBoolean(SPLIT_KV_PROPERTY);
+        if (value == null) return legacySplit ? SPLIT : BF16;
+        KvCacheFormat format = parse(value);
+        if (legacySplit && format != SPLIT) {
+            throw new IllegalArgumentException(SPLIT_KV_PROPERTY + "=true contradicts " + PROPERTY + "=" + value);
+        }
+        return format;
+    }
+
+    public static KvCacheFormat parse(String value) {
+        return switch (value.toLowerCase(Locale.ROOT)) {
+            case "bf16" -> BF16;
+            case "split" -> SPLIT;
+            case "fp16" -> FP16;
+            default -> throw new IllegalArgumentException(PROPERTY + " must be bf16, split or fp16, got " + value);
+        };
+    }
+}
