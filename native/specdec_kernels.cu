@@ -62,10 +62,10 @@ __device__ __forceinline__ void store_act(bf16* out, size_t i, float v, long lo)
     if (lo) out[i + lo] = __float2bfloat16(v - __bfloat162float(h));
 }
 
-// The KV cache's elements: bf16 (the default; with split KV, a second bf16 part kvLo elements on) or, with kvHalf
-// (-Dspecdec.cuda.kvCache=fp16, opt-in), IEEE fp16 in the same two bytes. Why: fp16 has 3 more mantissa bits, so a
-// cached key or value is rounded 8x less for no extra memory or bandwidth (split KV doubles both); its range ends at
-// 65504, where a value saturates (a Llama-family K/V row sits orders of magnitude below; NaN stays NaN).
+// The KV cache's elements: with kvHalf (-Dspecdec.cuda.kvCache=fp16, the default) IEEE fp16, else bf16 (kvCache=bf16;
+// with split KV, a second bf16 part kvLo elements on). Why fp16: 3 more mantissa bits, so a cached key or value is
+// rounded 8x less for no extra memory or bandwidth (split KV doubles both); its range ends at 65504, where a value
+// saturates (a Llama-family K/V row sits orders of magnitude below; NaN stays NaN).
 __device__ __forceinline__ void store_kv(bf16* cache, size_t i, float v, long kvLo, int kvHalf) {
     if (kvHalf) {
         if (fabsf(v) > 65504.f) v = copysignf(65504.f, v);
@@ -1646,7 +1646,7 @@ ATTENTION_GQA_KERNEL(attention_gqa_hd256_kvlo, 8, 8, 2, true, false)
 ATTENTION_GQA_KERNEL(attention_gqa_hd64_many_kvlo, 2, 16, 4, true, false)
 ATTENTION_GQA_KERNEL(attention_gqa_hd128_many_kvlo, 4, 16, 4, true, false)
 ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_kvlo, 8, 8, 3, true, false)
-// fp16 cache (-Dspecdec.cuda.kvCache=fp16, opt-in): the default kernels' shapes, converting with __half22float2
+// fp16 cache (-Dspecdec.cuda.kvCache=fp16, the default): the bf16 kernels' shapes, converting with __half22float2
 ATTENTION_GQA_KERNEL(attention_gqa_hd64_f16, 2, 32, 2, false, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd128_f16, 4, 32, 2, false, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd256_f16, 8, 16, 2, false, true)

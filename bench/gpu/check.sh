@@ -5,10 +5,12 @@
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
 #        HF comparisons and interleaved decode rounds with these variants; kv-hf: the checks and HF comparisons only.
-# fp16kv: the fp16 KV cache (-Dspecdec.cuda.kvCache=fp16, opt-in; same bytes as bf16, 3 more mantissa bits): GpuCheck
-#        splitk (attention over an fp16 copy of each case's cache == over the bf16 one), cpu, spec and mma checks with it,
-#        HF fp32 comparisons (8B shape over 256 greedy steps: defaults, fp16, split all, split all + fp16, split all +
-#        split KV; the bundled target with fp16), interleaved decode/prefill rounds bf16 vs fp16 vs split all + fp16.
+# fp16kv: the fp16 KV cache (-Dspecdec.cuda.kvCache=fp16, the default since session 12; same bytes as bf16, 3 more
+#        mantissa bits) against bf16: GpuCheck splitk (attention over an fp16 copy of each case's cache == over the bf16
+#        one), cpu, spec and mma checks with fp16, HF fp32 comparisons (8B shape over 256 greedy steps: bf16, fp16,
+#        split all + bf16, split all + fp16, split all + split KV; the bundled target with each cache), interleaved
+#        decode/prefill rounds bf16 vs fp16 vs split all + fp16. (Modes written before session 12 that name no cache
+#        now run with fp16 where they ran bf16.)
 # split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true, the default: decode
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
@@ -35,7 +37,7 @@
 #        with draft rows held on the device vs the host path (batchheld: same ids).
 # full:  + HuggingFace transformers logits/greedy on the same random weights (small config and Llama-3-8B shape) and
 #        on the bundled target after a real-text prompt (hf-bundled: that one alone; hf8b-256: the 8B shape over 256
-#        greedy steps, defaults and splitActivations=all + splitKv),
+#        greedy steps, defaults, kvCache=bf16 and splitActivations=all),
 #        decode tok/s of Llama-3.2-1B and Llama-3-8B shapes (random weights generated on the device) against the HBM
 #        floor, HF eager decode on the same host, speculative 8B target + 1B draft under acceptance injection
 #        (benchmark-only mode) against the analytic bound; decode at context 128 vs 4096 with and without split-K.
@@ -156,16 +158,16 @@ hf_bundled() {   # the bundled target (a real model: HF transformers fp32 on its
 }
 if [ "$mode" = hf-bundled ]; then hf_bundled; mode=done; fi
 if [ "$mode" = hf8b-256 ]; then   # the Llama-3-8B shape against HF fp32 over 256 greedy steps (the count issue #4 names;
-  # hf runs 32): the defaults, then the opt-in pair split activations all + split KV
+  # hf runs 32): the defaults (fp16 KV cache), the bf16 cache, then split activations all (meets the goal; opt-in)
   run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
-  for variant in default: "split-all-kv:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.splitKv=true"; do
+  for variant in default: bf16-kv:-Dspecdec.cuda.kvCache=bf16 split-all:-Dspecdec.cuda.splitActivations=all; do
     variant_check "$variant"
     run "hf8b-logits-${variant%%:*}" 240 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
     run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
   done
   mode=done
 fi
-if [ "$mode" = fp16kv ]; then   # fp16 KV cache (-Dspecdec.cuda.kvCache=fp16, opt-in) against the bf16 default
+if [ "$mode" = fp16kv ]; then   # fp16 KV cache (-Dspecdec.cuda.kvCache=fp16, the default) against bf16
   run splitk 300 "${check[@]}" splitk   # every case: attention over an fp16 copy of the cache == over the bf16 one
   fp16=fp16:-Dspecdec.cuda.kvCache=fp16
   variant_check "$fp16"
@@ -175,18 +177,22 @@ if [ "$mode" = fp16kv ]; then   # fp16 KV cache (-Dspecdec.cuda.kvCache=fp16, op
   run mma-8b-fp16 180 "${v[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
   # the Llama-3-8B shape against HF fp32 over 256 greedy steps (hf8b-256's), and the bundled target (a real model)
   run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
-  for variant in default: "$fp16" split-all:-Dspecdec.cuda.splitActivations=all \
+  bf16=bf16:-Dspecdec.cuda.kvCache=bf16
+  for variant in "$bf16" "$fp16" "split-all:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=bf16" \
       "split-all-fp16:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=fp16" \
       "split-all-kv:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=split"; do
     variant_check "$variant"
     run "hf8b-logits-${variant%%:*}" 240 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
     run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
   done
-  hf_bundled
+  hf_bundled   # the defaults (fp16)
+  variant_check "$bf16"
+  run hfb-logits-bf16 120 "${v[@]}" hf-logits "$work/bundled" "$work/bundled/tokens.txt" "$work/bundled/gpu_logits.f32" 32
+  run hfb-compare-bf16 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/bundled"
   variant_check "$fp16"
   run hfb-logits-fp16 120 "${v[@]}" hf-logits "$work/bundled" "$work/bundled/tokens.txt" "$work/bundled/gpu_logits.f32" 32
   run hfb-compare-fp16 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/bundled"
-  variant_rounds bf16: "$fp16" "split-all-fp16:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=fp16"
+  variant_rounds "$bf16" "$fp16" "split-all-fp16:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.kvCache=fp16"
   mode=quick-then-done
 fi
 if [ "$mode" = mma16 ]; then   # tensor-core passes of 9..16 tokens in one weight stream (gemm_skinny_mma16, the default)

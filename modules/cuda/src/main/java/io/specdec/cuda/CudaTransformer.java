@@ -122,11 +122,11 @@ public final class CudaTransformer implements LanguageModel {
     private final boolean splitPrefill;
     public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
     /**
-     * How K/V elements are stored ({@link KvCacheFormat}, {@value KvCacheFormat#PROPERTY}): bf16 by default; split KV
-     * (opt-in) stores bf16 hi plus bf16 lo = bf16(x - hi) ({@code store_act}), the lo parts {@code kvLo} elements after
-     * the hi parts of each layer's buffer, and attention adds both (twice the memory and attention's bytes); fp16
-     * (opt-in) keeps the bytes and rounds 8x less. Both for the accuracy the bf16 cache costs (with split activations
-     * {@code all}, the rest of the 8B shape's error against fp32 transformers: bench/README.md).
+     * How K/V elements are stored ({@link KvCacheFormat}, {@value KvCacheFormat#PROPERTY}): fp16 by default (a bf16
+     * cache's bytes, rounded 8x less); bf16 on request; split KV (opt-in) stores bf16 hi plus bf16 lo = bf16(x - hi)
+     * ({@code store_act}), the lo parts {@code kvLo} elements after the hi parts of each layer's buffer, and attention
+     * adds both (twice the memory and attention's bytes). Why not bf16: its rounding was most of the 8B shape's error
+     * against fp32 transformers once matmul inputs were split (bench/README.md, sessions 6, 7 and 12).
      */
     private final KvCacheFormat kvFormat;
     /** With split KV, where the second parts start in each layer's buffer, in elements; else 0. */

@@ -14,10 +14,10 @@ class KvCacheFormatTest {
     }
 
     @Test
-    void bf16UnlessAskedOtherwise() {
-        assertThat(KvCacheFormat.fromSystemProperties()).isEqualTo(KvCacheFormat.BF16);
-        System.setProperty(KvCacheFormat.PROPERTY, "FP16");
+    void fp16UnlessAskedOtherwise() {
         assertThat(KvCacheFormat.fromSystemProperties()).isEqualTo(KvCacheFormat.FP16);
+        System.setProperty(KvCacheFormat.PROPERTY, "BF16");
+        assertThat(KvCacheFormat.fromSystemProperties()).isEqualTo(KvCacheFormat.BF16);
     }
 
     @Test
@@ -32,7 +32,7 @@ class KvCacheFormatTest {
 
     @Test
     void anUnknownFormatIsRefusedByName() {
-        assertThatThrownBy(() -> KvCacheFormat.parse("fp8")).hasMessageContaining("bf16, split or fp16, got fp8");
+        assertThatThrownBy(() -> KvCacheFormat.parse("fp8")).hasMessageContaining("fp16, bf16 or split, got fp8");
     }
 
     @Test
