@@ -170,8 +170,8 @@ __device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>
 }
 
 // Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,
-// SwiGLU) runs. With earlyWeights set (opt-in: faster for the 1B shape, slower for 8B, whose early loads queue ahead of
-// the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
+// SwiGLU) runs. With earlyWeights set (CudaTransformer's auto: models up to 2048 wide; faster for the 1B shape, slower
+// for 8B, whose early loads queue ahead of the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
 // both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
 // after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
 // xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0. G: token groups (the kernel named

@@ -88,12 +88,16 @@ public final class CudaTransformer implements LanguageModel {
     private final SkinnyGemmPlan skinnyPlan;
     /**
      * Whether the skinny GEMM's warps request their first weights before waiting on the kernel before them (a
-     * programmatic dependent only; {@value #EARLY_WEIGHTS_PROPERTY}{@code =true}). Off by default: on an H100 it made the
-     * 1B shape's decode 1.8% faster and the 8B shape's 3% slower (the early loads queue ahead of the latency-bound
-     * attention and norms they overlap; bench/results/cuda-h100-2026-11-23-pdl/rounds).
+     * programmatic dependent only). {@value #EARLY_WEIGHTS_PROPERTY}: {@code auto} (the default) = on for models of
+     * width at most {@value #EARLY_WEIGHTS_MAX_DIM}, {@code true}, {@code false}. Measured on an H100 in three
+     * interleaved rounds (bench/results/cuda-h100-2026-11-24-session12-final/early): the 1B shape's decode 3.8% faster
+     * (median 1.259 -> 1.211 ms), the 8B shape's 0.7% slower (5.955 -> 6.008 ms), where a warp's first batch is a small
+     * part of its weights and the early loads queue ahead of the latency-bound attention and norms they overlap.
      */
     private final boolean earlyWeights;
     public static final String EARLY_WEIGHTS_PROPERTY = "specdec.cuda.earlyWeights";
+    /** {@code auto} requests weights early for models no wider than this (the Llama-3.2-1B shape; not 8B's 4096). */
+    public static final int EARLY_WEIGHTS_MAX_DIM = 2048;
     /**
      * Whether gate/up passes on the tensor cores compute SwiGLU in their epilogue (gemm_skinny_mma_swiglu: one kernel
      * and one dependent launch fewer per layer, bit-identical to gemm_skinny_mma + swiglu_bf16).
@@ -201,7 +205,12 @@ public final class CudaTransformer implements LanguageModel {
         if (role != ParallelRole.SINGLE) device.preload("add_f32", "gather_vocab_parts");
         splitK = SplitKAttention.create(device, config, SPLIT_ATTENTION_MAX_TOKENS);
         if (splitK != null) splitK.preload(kvFormat);
-        earlyWeights = device.programmaticLaunches() && Boolean.getBoolean(EARLY_WEIGHTS_PROPERTY);
+        String early = System.getProperty(EARLY_WEIGHTS_PROPERTY, "auto");
+        if (!List.of("auto", "true", "false").contains(early)) {
+            throw new IllegalArgumentException(EARLY_WEIGHTS_PROPERTY + " must be auto, true or false, got " + early);
+        }
+        earlyWeights = device.programmaticLaunches()
+                && (early.equals("auto") ? config.dim() <= EARLY_WEIGHTS_MAX_DIM : early.equals("true"));
         skinnyPlan = new SkinnyGemmPlan(device);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
@@ -284,6 +293,9 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether decode and verify forwards run the fused norm/SwiGLU GEMVs ({@link FusedDecode}). */
     public boolean fusedDecode() { return fused.tokensPerPass() > 0; }
+
+    /** Whether the skinny GEMMs request their first weights before their programmatic wait ({@link #EARLY_WEIGHTS_PROPERTY}). */
+    public boolean earlyWeights() { return earlyWeights; }
 
     /** How this transformer's KV cache stores its elements ({@link KvCacheFormat#PROPERTY}). */
     public KvCacheFormat kvCacheFormat() { return kvFormat; }

@@ -661,7 +661,7 @@ public final class GpuCheck {
                 label, variant, c.parameterCount(), promptLen, newTokens, prefillMs,
                 total / newTokens, sorted[newTokens / 2], tokS, bw / 1e9, floorMs, floorMs / (total / newTokens),
                 floorReadMs, floorReadMs / (total / newTokens), genS, device.programmaticLaunches(),
-                device.programmaticLaunches() && Boolean.getBoolean(io.specdec.cuda.CudaTransformer.EARLY_WEIGHTS_PROPERTY),
+                model.earlyWeights(),
                 splitActivations, model.splitPrefill(), model.kvCacheFormat().name().toLowerCase(java.util.Locale.ROOT),
                 device.name()));
     }
