@@ -39,7 +39,8 @@ summary = {"accuracy_vs_hf_fp32": accuracy,
                           "prefill_ms_median_of_rounds": statistics.median(v["prefill_ms"])} for k, v in timing.items()}}
 json.dump(summary, open(run_dir + "/summary.json", "w"), indent=1)
 
-fig, axes = plt.subplots(1, 3, figsize=(17, 5))
+fig, axes = plt.subplots(1, 3 if timing else 1, figsize=(17, 5) if timing else (7, 4.5), squeeze=False)
+axes = axes[0]
 names = [k for k in accuracy if k.startswith("8B")]
 ax = axes[0]
 ax.barh(names, [accuracy[k]["max_rel_l2"] for k in names], color=["tab:green" if accuracy[k]["pass"] else "tab:red" for k in names])
@@ -50,7 +51,7 @@ for i, k in enumerate(names):
     ax.text(accuracy[k]["max_rel_l2"] * 1.1, i, f"{accuracy[k]['greedy_equal']}/{accuracy[k]['greedy_steps']} greedy", va="center", fontsize=8)
 ax.set_title("Llama-3-8B shape, random weights, 256 greedy steps")
 ax.legend(loc="lower right", fontsize=8)
-for ax, metric, title in ((axes[1], "decode_ms", "graph decode time per round / bf16's median (same shape)"),
+for ax, metric, title in () if not timing else ((axes[1], "decode_ms", "graph decode time per round / bf16's median (same shape)"),
                           (axes[2], "prefill_ms", "128-token prefill time per round / bf16's median")):
     keys = sorted(timing)
     for i, k in enumerate(keys):
@@ -60,6 +61,6 @@ for ax, metric, title in ((axes[1], "decode_ms", "graph decode time per round / 
     labels = [f"{k} ({statistics.median(timing[k][metric]):.3g} ms)" for k in keys]
     ax.set_xticks(range(len(keys)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_title(title, fontsize=10)
-fig.suptitle("fp16 vs bf16 KV cache, H100 (bench/gpu/check.sh fp16kv)")
+fig.suptitle(f"KV cache formats and split activations, H100 ({run_dir.rstrip('/').split('/')[-1]})")
 fig.tight_layout()
 fig.savefig(run_dir + "/fp16kv.png", dpi=110)
