@@ -131,15 +131,6 @@ __device__ __forceinline__ void skinny_tile_begin(SkinnyTile<G>& tile, const bf1
     tile.ch = warp;
     tile.early = earlyWeights && tile.ch + (SKINNY_MMA_UNROLL - 1) * S < tile.chunks;
     if (tile.early) skinny_load_w(tile.lo, tile.hi, tile.wLo, tile.wHi, tile.ch, S);
-    // earlyWeights 2: the rest of the warp's weights into L2 as well (lanes t = 0 and 2 cover the row's two 32-byte
-    // sectors of a chunk), so that after the wait they come from L2 instead of HBM; for matrices L2 holds whole
-    // (the caller decides), whose weight stream is short next to the latency-bound kernel the wait overlaps
-    if (earlyWeights == 2 && (t & 1) == 0) {
-        for (int ch = tile.ch + (tile.early ? SKINNY_MMA_UNROLL * S : 0); ch < tile.chunks; ch += S) {
-            asm volatile("prefetch.global.L2 [%0];" :: "l"(tile.wLo + 4 * ch));
-            asm volatile("prefetch.global.L2 [%0];" :: "l"(tile.wHi + 4 * ch));
-        }
-    }
 }
 
 // Accumulates the warp's partial 16x8 tile of each group into c + 4j; call after pdl_wait. xLo as in gemm_skinny_mma.
@@ -183,7 +174,6 @@ __device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>
 // for 8B, whose early loads queue ahead of the latency-bound kernels they overlap), each warp requests its first batch of weights (SKINNY_MMA_UNROLL chunks of
 // both row halves, 4 KB a warp) before pdl_wait, so they arrive while it waits for x instead of one memory latency
 // after; the weights are the same for every step, so nothing an earlier kernel writes is read before the wait.
-// earlyWeights 2 also prefetches the rest of each warp's weights into L2 (skinny_tile_begin).
 // xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0. G: token groups (the kernel named
 // *16 takes 9..16 tokens).
 #define SKINNY_MMA_KERNEL(NAME, G) \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|prefetch]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -132,16 +132,8 @@ if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' ea
   variant_rounds nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true
   mode=quick-then-done
 fi
-if [ "$mode" = early ]; then   # the skinny GEMM's first weights requested before pdl_wait or after (earlyWeights=auto: 1B)
+if [ "$mode" = early ]; then   # the skinny GEMM's first weights requested before pdl_wait (opt-in) or after (default)
   variant_rounds late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true
-  mode=done
-fi
-if [ "$mode" = prefetch ]; then   # early weights + the rest of each matrix of at most half the L2 prefetched into L2
-  # before pdl_wait (-Dspecdec.cuda.earlyPrefetch=true) vs early weights alone vs late; mma checks with it first
-  pre="prefetch:-Dspecdec.cuda.earlyWeights=true -Dspecdec.cuda.earlyPrefetch=true"
-  variant_check "$pre"
-  run mma-1b-prefetch 120 "${v[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  variant_rounds late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true "$pre"
   mode=done
 fi
 if [ "$mode" = swiglu ]; then   # SwiGLU in the tensor-core gate/up epilogue (=true) vs swiglu_bf16 of its own

@@ -372,14 +372,6 @@ public final class CudaDevice implements AutoCloseable {
         return v[0];
     }
 
-    /** The GPU's L2 cache, in bytes. */
-    public long l2CacheBytes() {
-        makeCurrent();
-        int[] v = new int[1];
-        cuDeviceGetAttribute(v, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, device);
-        return v[0];
-    }
-
     /** A timing event for {@link #record}/{@link #elapsedMs} (stage timings of GpuCheck's decode-profile). */
     public CUevent newEvent() {
         makeCurrent();

@@ -99,13 +99,6 @@ public final class CudaTransformer implements LanguageModel {
     /** {@code auto} requests weights early for models no wider than this (the Llama-3.2-1B shape; not 8B's 4096). */
     public static final int EARLY_WEIGHTS_MAX_DIM = 2048;
     /**
-     * With early weights, whether a skinny GEMM over a matrix of at most half the L2 also prefetches the rest of its
-     * weights into L2 before its wait ({@value #EARLY_PREFETCH_PROPERTY}=true; kernel argument earlyWeights = 2), so
-     * that the stream after the wait comes from L2 while the latency-bound kernel before it ran. 0 when off.
-     */
-    private final long earlyPrefetchMaxBytes;
-    public static final String EARLY_PREFETCH_PROPERTY = "specdec.cuda.earlyPrefetch";
-    /**
      * Whether gate/up passes on the tensor cores compute SwiGLU in their epilogue (gemm_skinny_mma_swiglu: one kernel
      * and one dependent launch fewer per layer, bit-identical to gemm_skinny_mma + swiglu_bf16).
      * {@value #SWIGLU_EPILOGUE_PROPERTY}: {@code auto} (the default) = on where the MLP is at most 8192 wide, {@code
@@ -218,7 +211,6 @@ public final class CudaTransformer implements LanguageModel {
         }
         earlyWeights = device.programmaticLaunches()
                 && (early.equals("auto") ? config.dim() <= EARLY_WEIGHTS_MAX_DIM : early.equals("true"));
-        earlyPrefetchMaxBytes = earlyWeights && Boolean.getBoolean(EARLY_PREFETCH_PROPERTY) ? device.l2CacheBytes() / 2 : 0;
         skinnyPlan = new SkinnyGemmPlan(device);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
@@ -1152,7 +1144,7 @@ public final class CudaTransformer implements LanguageModel {
                 if (tensorCorePass(c, n, k)) {
                     int warps = skinnyPlan.warps(n), groups = tokenGroups(c);
                     device.launchShared(groups == 2 ? "gemm_skinny_mma16" : "gemm_skinny_mma", n / 16, 1, 32 * warps,
-                            groups * warps * 128 * 4, w, xs, ys, n, k, c, accumulate ? 1 : 0, early(n, k), xLo);
+                            groups * warps * 128 * 4, w, xs, ys, n, k, c, accumulate ? 1 : 0, earlyWeights ? 1 : 0, xLo);
                 } else {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
@@ -1161,12 +1153,6 @@ public final class CudaTransformer implements LanguageModel {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
             if (xLo != 0 && splitPrefill) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
         }
-    }
-
-    /** The skinny GEMM's earlyWeights argument for an n x k matrix: 0 late, 1 first batch early, 2 and the rest to L2. */
-    private int early(int n, int k) {
-        if (!earlyWeights) return 0;
-        return 2L * n * k <= earlyPrefetchMaxBytes ? 2 : 1;
     }
 
     /** Whether a matmul of {@code tokens} rows and inner size k runs in skinny passes (else cuBLAS). */
@@ -1210,7 +1196,7 @@ public final class CudaTransformer implements LanguageModel {
             DeviceBuffer xs = ws.xb.slice(2L * t0 * dim, 2L * c * dim);
             DeviceBuffer hs = ws.hidden.slice(2L * t0 * hidden, 2L * c * hidden);
             device.launchShared(groups == 2 ? "gemm_skinny_mma_swiglu16" : "gemm_skinny_mma_swiglu", hidden / 16, 1,
-                    32 * warps, groups * 2 * warps * 128 * 4, w, xs, hs, hidden, dim, c, early(2 * hidden, dim), xLo, hLo);
+                    32 * warps, groups * 2 * warps * 128 * 4, w, xs, hs, hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo);
         }
     }
 
