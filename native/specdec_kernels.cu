@@ -65,10 +65,14 @@ __device__ __forceinline__ void store_act(bf16* out, size_t i, float v, long lo)
 // The KV cache's elements: with kvHalf (-Dspecdec.cuda.kvCache=fp16, the default) IEEE fp16, else bf16 (kvCache=bf16;
 // with split KV, a second bf16 part kvLo elements on). Why fp16: 3 more mantissa bits, so a cached key or value is
 // rounded 8x less for no extra memory or bandwidth (split KV doubles both); its range ends at 65504, where a value
-// saturates (a Llama-family K/V row sits orders of magnitude below; NaN stays NaN).
-__device__ __forceinline__ void store_kv(bf16* cache, size_t i, float v, long kvLo, int kvHalf) {
+// saturates (a Llama-family K/V row sits orders of magnitude below; NaN stays NaN) and is counted in *saturated (when
+// given), which the host reads now and then to warn (CudaTransformer.checkKvSaturation).
+__device__ __forceinline__ void store_kv(bf16* cache, size_t i, float v, long kvLo, int kvHalf, int* saturated) {
     if (kvHalf) {
-        if (fabsf(v) > 65504.f) v = copysignf(65504.f, v);
+        if (fabsf(v) > 65504.f) {
+            v = copysignf(65504.f, v);
+            if (saturated) atomicAdd(saturated, 1);
+        }
         reinterpret_cast<__half*>(cache)[i] = __float2half_rn(v);
     } else {
         store_act(cache, i, v, kvLo);
@@ -227,7 +231,7 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
                                            const int* __restrict__ slots, float* __restrict__ qOut,
                                            bf16* __restrict__ kCache, bf16* __restrict__ vCache,
                                            int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo,
-                                           int kvHalf, int metaFirst) {
+                                           int kvHalf, int* __restrict__ kvSaturated, int metaFirst) {
     pdl_trigger();
     if (!metaFirst) pdl_wait();
     int t = blockIdx.x;
@@ -258,7 +262,7 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
             int vh = h - heads - kvHeads;
             for (int i = lane; i < hd; i += 32) {
                 float v = row[base + i] + (bias ? bias[base + i] : 0.f);
-                store_kv(vCache, slot * kvDim + vh * hd + i, v, kvLo, kvHalf);
+                store_kv(vCache, slot * kvDim + vh * hd + i, v, kvLo, kvHalf, kvSaturated);
             }
             continue;
         }
@@ -290,8 +294,8 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
                 qOut[(size_t) t * qDim + base + b] = y1;
             } else {
                 int kh = h - heads;
-                store_kv(kCache, slot * kvDim + kh * hd + a, y0, kvLo, kvHalf);
-                store_kv(kCache, slot * kvDim + kh * hd + b, y1, kvLo, kvHalf);
+                store_kv(kCache, slot * kvDim + kh * hd + a, y0, kvLo, kvHalf, kvSaturated);
+                store_kv(kCache, slot * kvDim + kh * hd + b, y1, kvLo, kvHalf, kvSaturated);
             }
         }
     }
@@ -788,7 +792,7 @@ extern "C" __global__ void f32_to_bf16(const float* __restrict__ in, bf16* __res
 // in fp16, so attention over either must give the same bits (SplitKCheck).
 extern "C" __global__ void bf16_to_f16_inplace(bf16* __restrict__ data, long n) {
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
-        store_kv(data, i, __bfloat162float(data[i]), 0, 1);
+        store_kv(data, i, __bfloat162float(data[i]), 0, 1, nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -135,6 +135,16 @@ public final class CudaTransformer implements LanguageModel {
     private final KvCacheFormat kvFormat;
     /** With split KV, where the second parts start in each layer's buffer, in elements; else 0. */
     private final long kvLo;
+    /**
+     * fp16 cache: K/V values beyond ±65504 that store_kv saturated (one int on the device, never reset), read after
+     * every ungraphed forward (prefills, large batches) and every {@value #KV_SATURATION_CHECK_EVERY}th forward, at the
+     * start of the next one, when the stream is idle anyway; the first nonzero count is logged. Else null.
+     */
+    private final DeviceBuffer kvSaturations;
+    private static final int KV_SATURATION_CHECK_EVERY = 256;
+    private long forwardsSinceKvCheck;
+    private boolean kvCheckDue, kvSaturationReported;
+    private static final System.Logger LOG = System.getLogger(CudaTransformer.class.getName());
     public static final String SPLIT_KV_PROPERTY = KvCacheFormat.SPLIT_KV_PROPERTY;
     /** RMSNorm through the compact rmsnorm_vec_bf16 ({@link #norm}); {@code -Dspecdec.cuda.scalarNorm=true} turns it off. */
     private final boolean vectorNorm;
@@ -193,6 +203,8 @@ public final class CudaTransformer implements LanguageModel {
         kvFormat = KvCacheFormat.fromSystemProperties();
         kvLo = kvFormat == KvCacheFormat.SPLIT ? (long) blocks * blockSize * config.kvDim() : 0;
         int parts = kvFormat.parts();
+        kvSaturations = kvFormat.half() ? device.allocate(4) : null;
+        if (kvSaturations != null) device.copyToDevice(kvSaturations, new int[1]);
         keys = new DeviceBuffer[config.layers()];
         values = new DeviceBuffer[config.layers()];
         for (int l = 0; l < config.layers(); l++) {
@@ -788,6 +800,7 @@ public final class CudaTransformer implements LanguageModel {
         boolean graphable = useGraphs && stageListener == null && skinnyGemm && plan.tokens <= GRAPH_MAX_TOKENS
                 && !notGraphable.contains(key);
         if (!graphable) {
+            kvCheckDue = true;   // prefills write K/V in bulk: look at the saturation count before the next forward
             enqueue(plan, argmax, fuzzy);
             return;
         }
@@ -833,7 +846,30 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     private Plan prepare(List<SequenceInput> batch) {
+        checkKvSaturation();
         return load(describe(config, batch, append(config, batch)));
+    }
+
+    /** K/V values an fp16 cache saturated so far (0 for other formats; reads the device: waits for the stream). */
+    public long kvSaturations() {
+        if (kvSaturations == null) return 0;
+        int[] n = new int[1];
+        device.copyToHost(n, kvSaturations, 1);
+        return Integer.toUnsignedLong(n[0]);
+    }
+
+    /** Logs, once, that an fp16 cache saturated values (see {@link #kvSaturations}); called as a forward begins. */
+    private void checkKvSaturation() {
+        if (kvSaturations == null || kvSaturationReported) return;
+        if (!kvCheckDue && ++forwardsSinceKvCheck < KV_SATURATION_CHECK_EVERY) return;
+        kvCheckDue = false;
+        forwardsSinceKvCheck = 0;
+        long n = kvSaturations();
+        if (n == 0) return;
+        kvSaturationReported = true;
+        LOG.log(System.Logger.Level.WARNING, n + " key/value elements exceeded the fp16 KV cache's range (±65504) and"
+                + " were saturated, so this model's attention is distorted; run it with -D" + KvCacheFormat.PROPERTY
+                + "=bf16");
     }
 
     /**
@@ -984,7 +1020,7 @@ public final class CudaTransformer implements LanguageModel {
         enter(Stage.ROPE_APPEND);
         if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                 k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps, kvLo, kvHalf(),
-                device.metaFirst() ? 1 : 0);
+                kvSaturations, device.metaFirst() ? 1 : 0);
         enter(Stage.ATTENTION);
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
@@ -1292,6 +1328,7 @@ public final class CudaTransformer implements LanguageModel {
         if (splitK != null) splitK.close();
         if (sampler != null) sampler.close();
         if (acceptance != null) acceptance.close();
+        if (kvSaturations != null) device.free(kvSaturations);
         for (int l = 0; l < keys.length; l++) {
             device.free(keys[l]);
             device.free(values[l]);

@@ -77,7 +77,59 @@ final class SplitKCheck {
         }
         GpuCheck.emit(String.format("{\"check\":\"splitk-vs-paged\",\"cases\":%d,\"worst_case\":\"%s\",\"max_rel_l2\":%.2e,"
                 + "\"pass\":%b}", cases().size(), worstCase, worst, worst <= 1e-2));
+        fp16Saturation(device);
         if (configJson != null) decode(device, cublas, GpuCheck.configOf(configJson), label);
+    }
+
+    /**
+     * qkv_rope_append into an fp16 cache (kvHalf) with three K/V values beyond fp16's range (a key of 1e6 and one of
+     * -2e5, a value of 7e4) among ordinary ones: the three are stored as ±65504, counted in kvSaturated, and the rest
+     * stored as fp16 roundings of themselves.
+     */
+    static void fp16Saturation(CudaDevice device) {
+        int heads = 2, kvHeads = 1, hd = 64, qDim = heads * hd, kvDim = kvHeads * hd, slot = 3;
+        float[] row = new float[qDim + 2 * kvDim];
+        for (int i = 0; i < row.length; i++) row[i] = 0.25f + i / 1024f;
+        row[qDim] = 1e6f;              // key dim 0 (position 0: RoPE leaves it as is)
+        row[qDim + 5] = -2e5f;         // key dim 5
+        row[qDim + kvDim + 2] = 7e4f;  // value dim 2
+        DeviceBuffer qkv = device.allocate(4L * row.length), inv = device.allocate(8L * hd / 2), meta = device.allocate(8),
+                q = device.allocate(4L * qDim), kc = device.allocate(2L * (slot + 1) * kvDim),
+                vc = device.allocate(2L * (slot + 1) * kvDim), count = device.allocate(4);
+        try {
+            device.copyToDevice(qkv, row);
+            double[] freq = new double[hd / 2];
+            for (int j = 0; j < freq.length; j++) freq[j] = Math.pow(10000, -2.0 * j / hd);
+            device.copyToDevice(inv, freq);
+            device.copyToDevice(meta, new int[]{0, slot});   // position 0, slot 3
+            device.copyToDevice(count, new int[1]);
+            device.launch("qkv_rope_append", 1, 1, 256, qkv, null, null, null, inv, meta.slice(0, 4), meta.slice(4, 4), q,
+                    kc, vc, heads, kvHeads, hd, 0, 1e-5f, 0L, 1, count, 0);
+            int[] n = new int[1];
+            device.copyToHost(n, count, 1);
+            float[] k = fp16ToHost(device, kc.slice(2L * slot * kvDim, 2L * kvDim), kvDim);
+            float[] v = fp16ToHost(device, vc.slice(2L * slot * kvDim, 2L * kvDim), kvDim);
+            int wrong = 0;
+            for (int i = 0; i < kvDim; i++) {
+                float ke = i == 0 ? 65504f : i == 5 ? -65504f : Float.float16ToFloat(Float.floatToFloat16(row[qDim + i]));
+                float ve = i == 2 ? 65504f : Float.float16ToFloat(Float.floatToFloat16(row[qDim + kvDim + i]));
+                if (k[i] != ke) wrong++;
+                if (v[i] != ve) wrong++;
+            }
+            GpuCheck.emit(String.format("{\"check\":\"fp16-kv-saturation\",\"saturated_counted\":%d,\"expected\":3,"
+                    + "\"elements_wrong\":%d,\"key0\":%.1f,\"key5\":%.1f,\"value2\":%.1f,\"pass\":%b}", n[0], wrong, k[0], k[5],
+                    v[2], n[0] == 3 && wrong == 0));
+        } finally {
+            for (DeviceBuffer b : List.of(qkv, inv, meta, q, kc, vc, count)) device.free(b);
+        }
+    }
+
+    static float[] fp16ToHost(CudaDevice device, DeviceBuffer b, int count) {
+        int[] packed = new int[(count + 1) / 2];
+        device.copyToHost(packed, b, packed.length);
+        float[] out = new float[count];
+        for (int i = 0; i < count; i++) out[i] = Float.float16ToFloat((short) (packed[i / 2] >>> (16 * (i & 1))));
+        return out;
     }
 
     /** Whether the grouped kernel's _many entry point gives {@code expected} (the default entry's output) bit for bit. */
