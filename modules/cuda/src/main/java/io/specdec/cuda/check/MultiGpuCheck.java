@@ -710,9 +710,18 @@ public final class MultiGpuCheck {
                     check(stage, "easyspec-" + tag + "-draft-stage", () -> {
                         double fuzzyMs = draftMsPerToken(fuzzy, true);
                         double exactMs = draftMsPerToken(fuzzy, false);
+                        // the same model type with one replica on GPU 0: what a layer-parallel step costs without a
+                        // second GPU (group machinery alone), exact and fuzzy (the fuzzy arithmetic run alone)
+                        double oneExactMs, oneFuzzyMs;
+                        try (CudaLayerParallelModel one = CudaLayerParallelModel.random(ranks.subList(0, 1), dc, 2, kv, plan)) {
+                            Draft single = layerParallelDraft(one);
+                            oneExactMs = draftMsPerToken(single, false);
+                            oneFuzzyMs = draftMsPerToken(single, true);
+                        }
                         results.add(stage, "easyspec-" + tag + "-draft-stage", Status.INFO, "plan", plan.toString(), "replicas", size,
                                 "fuzzy_layers", plan.fuzzyLayers(), "sequential_ms_per_token", seqMs, "fuzzy_ms_per_token", fuzzyMs,
-                                "exact_on_replicas_ms_per_token", exactMs, "draft_stage_speedup", seqMs / fuzzyMs);
+                                "exact_on_replicas_ms_per_token", exactMs, "one_replica_exact_ms_per_token", oneExactMs,
+                                "one_replica_fuzzy_ms_per_token", oneFuzzyMs, "draft_stage_speedup", seqMs / fuzzyMs);
                     });
                     for (double alpha : args.alphas()) {
                         int gamma = bestGamma.getOrDefault(label + "/" + Math.round(alpha * 100), 5);
