@@ -125,11 +125,7 @@ final class SplitKCheck {
     }
 
     static float[] fp16ToHost(CudaDevice device, DeviceBuffer b, int count) {
-        int[] packed = new int[(count + 1) / 2];
-        device.copyToHost(packed, b, packed.length);
-        float[] out = new float[count];
-        for (int i = 0; i < count; i++) out[i] = Float.float16ToFloat((short) (packed[i / 2] >>> (16 * (i & 1))));
-        return out;
+        return halvesToHost(device, b, count, bits -> Float.float16ToFloat((short) bits));
     }
 
     /** Whether the grouped kernel's _many entry point gives {@code expected} (the default entry's output) bit for bit. */
@@ -405,10 +401,16 @@ final class SplitKCheck {
     }
 
     static float[] bf16ToHost(CudaDevice device, DeviceBuffer b, int count) {
+        return halvesToHost(device, b, count, bits -> Float.intBitsToFloat(bits << 16));
+    }
+
+    /** {@code count} 16-bit device values, each widened by {@code widen} (given its bits in the low half of an int). */
+    private static float[] halvesToHost(CudaDevice device, DeviceBuffer b, int count,
+                                        java.util.function.IntToDoubleFunction widen) {
         int[] packed = new int[(count + 1) / 2];
         device.copyToHost(packed, b, packed.length);
         float[] out = new float[count];
-        for (int i = 0; i < count; i++) out[i] = Float.intBitsToFloat(((packed[i / 2] >>> (16 * (i & 1))) & 0xffff) << 16);
+        for (int i = 0; i < count; i++) out[i] = (float) widen.applyAsDouble((packed[i / 2] >>> (16 * (i & 1))) & 0xffff);
         return out;
     }
 
