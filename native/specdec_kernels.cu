@@ -821,6 +821,16 @@ extern "C" __global__ void add_f32(float* __restrict__ y, const float* __restric
     for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) y[i] += x[i];
 }
 
+// y[i] = (accumulate ? y[i] : 0) + parts[i] + parts[n + i]: a split-activation prefill's W·hi and W·lo products
+// (one strided-batched GEMM, parts [2][n]) added to y in the order the two accumulating GEMMs used (y + hi, then + lo)
+extern "C" __global__ void add_pair_f32(float* __restrict__ y, const float* __restrict__ parts, long n, int accumulate) {
+    const float* lo = parts + n;
+    for (long i = blockIdx.x * (long) blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        float v = accumulate ? y[i] + parts[i] : parts[i];
+        y[i] = v + lo[i];
+    }
+}
+
 // All-gathered vocabulary parts [parts][rows][partV] -> logits [rows][parts * partV]   grid: rows x parts
 extern "C" __global__ void gather_vocab_parts(const float* __restrict__ in, float* __restrict__ out, int rows, int partV) {
     int r = blockIdx.x, p = blockIdx.y, parts = gridDim.y;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -11,6 +11,10 @@
 #        split all + bf16, split all + fp16, split all + split KV; the bundled target with each cache), interleaved
 #        decode/prefill rounds bf16 vs fp16 vs split all + fp16. (Modes written before session 12 that name no cache
 #        now run with fp16 where they ran bf16.)
+# pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default of all since session
+#        13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
+#        (128- and 2048-token prompts) and the 1B shape, defaults vs pair vs two, interleaved; pair-hf: HF fp32, 8B
+#        shape, 256 greedy steps, pair and two.
 # split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true, the default: decode
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
@@ -165,6 +169,35 @@ if [ "$mode" = hf8b-256 ]; then   # the Llama-3-8B shape against HF fp32 over 25
   # hf runs 32): the defaults (fp16 KV cache), the bf16 cache, then split activations all (meets the goal; opt-in)
   run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
   for variant in default: bf16-kv:-Dspecdec.cuda.kvCache=bf16 split-all:-Dspecdec.cuda.splitActivations=all; do
+    variant_check "$variant"
+    run "hf8b-logits-${variant%%:*}" 240 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
+    run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+  done
+  mode=done
+fi
+if [ "$mode" = pair ]; then   # split prefill (splitActivations=all) as one strided-batched GEMM sharing W (pair, what
+  # all does since session 13) vs two accumulating GEMMs (two, before): CUDA vs CPU with each, then prefill of the 8B
+  # shape at 128 and 2048 tokens and of the 1B shape at 128, defaults vs pair vs two, in interleaved rounds
+  pair="pair:-Dspecdec.cuda.splitActivations=all"
+  two="two:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.splitPrefillGemm=two"
+  for variant in "$pair" "$two"; do
+    variant_check "$variant"
+    run "cpu-${variant%%:*}" 150 "${v[@]}" cpu
+  done
+  for round in 1 2 3; do
+    for variant in default: "$pair" "$two"; do
+      variant_check "$variant"
+      run "bench-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b 128 64
+      run "prefill2k-8b-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b 2048 8
+      [ $round = 1 ] && run "bench-1b-${variant%%:*}" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b 128 64
+    done
+  done
+  mode=done
+fi
+if [ "$mode" = pair-hf ]; then   # the 8B shape against HF fp32 over 256 greedy steps with split prefill paired
+  run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
+  for variant in "pair:-Dspecdec.cuda.splitActivations=all" \
+      "two:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.splitPrefillGemm=two"; do
     variant_check "$variant"
     run "hf8b-logits-${variant%%:*}" 240 "${v[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 32
     run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"

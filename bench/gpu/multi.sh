@@ -5,6 +5,7 @@
 #   a    NCCL sanity + TP=N vs TP=1 logits (small configs, Llama-3-8B shape)
 #   b    Llama-3-70B-shape TP=N decode vs the HBM floor (graphs on and off)
 #   c,d  standard speculative decoding (1B-shape draft on GPU 0) and EasySpec over 2 (and 4) GPUs, injected acceptance
+#        (GPUS=1 ... d: only the one-GPU draft-stage timing: plain step vs one-replica layer-parallel step)
 #   e    c and d with an 8B-shape draft
 #   f    CARD: 1B-shape draft growing its tree on GPU 0 while an 8B-shape target (TP=1) verifies on the last GPU,
 #        vs standard speculative decoding on the same two GPUs, injected acceptance (needs 2 GPUs)

@@ -96,6 +96,22 @@ public final class Cublas implements AutoCloseable {
                 cublas.CUBLAS_COMPUTE_32F, cublas.CUBLAS_GEMM_DEFAULT));
     }
 
+    /**
+     * {@code parts[2][T, N] = [x; xLo] · Wᵀ}: the products of W with a split activation's two bf16 parts (x and the
+     * part {@code loOffset} elements after it) in one strided-batched GEMM whose two batches share W (stride 0), so W
+     * is streamed once for both where two GEMMs streamed it twice. f32 outputs, f32 accumulation, no accumulate:
+     * the caller adds the parts.
+     */
+    public void matmulBf16Pair(DeviceBuffer w, DeviceBuffer x, long loOffset, DeviceBuffer parts, int tokens, int n, int k) {
+        device.makeCurrent();
+        check(cublas.cublasGemmStridedBatchedEx(handle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, n, tokens, k, one,
+                at(w.address()), cudart.CUDA_R_16BF, k, 0L,
+                at(x.address()), cudart.CUDA_R_16BF, k, loOffset,
+                zero,
+                at(parts.address()), cudart.CUDA_R_32F, n, (long) tokens * n,
+                2, cublas.CUBLAS_COMPUTE_32F, cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx");
+    }
+
     private static void check(int status, String what) {
         if (status != 0) throw new IllegalStateException(what + " failed with cuBLAS status " + status);
     }

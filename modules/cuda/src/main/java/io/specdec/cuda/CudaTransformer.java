@@ -118,13 +118,20 @@ public final class CudaTransformer implements LanguageModel {
      * Llama-3-8B shape's logits error against fp32 transformers fell from 4.4e-2 to 2.2e-2 (the rest is the bf16 KV
      * cache, as a numpy model of the forward predicted); by default, where the prompt's rows keep bf16 inputs, to
      * 4.2e-2. Decode cost is within run-to-run noise (0-1.3%): those matmuls stream weights, and the second input part
-     * is L2-resident. cuBLAS prefill passes add W·lo only with {@code all}: there it is a second GEMM, which made a
-     * 128-token 8B prefill 60% slower.
+     * is L2-resident. cuBLAS prefill passes add W·lo only with {@code all}: as a second GEMM that made a 128-token 8B
+     * prefill 60% slower, so both products are now one strided-batched GEMM sharing W ({@link #pairedPrefill}).
      */
     private final boolean splitActivations;
     /** Whether cuBLAS passes (prefill) add W·lo too ({@code all}). */
     private final boolean splitPrefill;
     public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
+    /**
+     * With {@link #splitPrefill}: W·hi and W·lo as one strided-batched GEMM over W (streamed once) into two f32 parts
+     * that add_pair_f32 adds to y ({@code pair}, the default), or as two accumulating GEMMs ({@code two}, the way it was
+     * before session 13; kept to measure against).
+     */
+    private final boolean pairedPrefill;
+    public static final String SPLIT_PREFILL_GEMM_PROPERTY = "specdec.cuda.splitPrefillGemm";
     /**
      * How K/V elements are stored ({@link KvCacheFormat}, {@value KvCacheFormat#PROPERTY}): fp16 by default (a bf16
      * cache's bytes, rounded 8x less); bf16 on request; split KV (opt-in) stores bf16 hi plus bf16 lo = bf16(x - hi)
@@ -234,6 +241,12 @@ public final class CudaTransformer implements LanguageModel {
         }
         splitActivations = fused == FusedDecode.OFF && !split.equals("false");
         splitPrefill = splitActivations && split.equals("all");
+        String gemm = System.getProperty(SPLIT_PREFILL_GEMM_PROPERTY, "pair");
+        if (!List.of("pair", "two").contains(gemm)) {
+            throw new IllegalArgumentException(SPLIT_PREFILL_GEMM_PROPERTY + " must be pair or two, got " + gemm);
+        }
+        pairedPrefill = splitPrefill && gemm.equals("pair");
+        if (pairedPrefill) device.preload("add_pair_f32");
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -320,6 +333,9 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether cuBLAS (prefill) matmuls add the second part too ({@link #SPLIT_ACTIVATIONS_PROPERTY}{@code =all}). */
     public boolean splitPrefill() { return splitPrefill; }
+
+    /** Whether a split prefill's two products are one strided-batched GEMM ({@link #SPLIT_PREFILL_GEMM_PROPERTY}). */
+    public boolean pairedPrefill() { return pairedPrefill; }
 
     /** The stages of a forward, in the order a layer runs them; the fused path skips NORM and SWIGLU. */
     public enum Stage { EMBED, NORM, QKV, ROPE_APPEND, ATTENTION, O_PROJ, GATE_UP, SWIGLU, DOWN, COLLECTIVE, HEAD }
@@ -1185,6 +1201,11 @@ public final class CudaTransformer implements LanguageModel {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
             }
+        } else if (xLo != 0 && pairedPrefill) {
+            long count = (long) tokens * n;
+            cublas.matmulBf16Pair(w, x, xLo, ws.splitParts, tokens, n, k);
+            device.launch("add_pair_f32", (int) Math.min(4096, (count + 255) / 256), 1, 256, y, ws.splitParts, count,
+                    accumulate ? 1 : 0);
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
             if (xLo != 0 && splitPrefill) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
@@ -1268,6 +1289,8 @@ public final class CudaTransformer implements LanguageModel {
         final DeviceBuffer logitsPart, gathered;
         /** Layer replicas: the all-gather slots of a group's attention outputs (else null). */
         final DeviceBuffer group;
+        /** Paired split prefill: a cuBLAS matmul's two f32 products [2][T, N], for its widest N (else null). */
+        final DeviceBuffer splitParts;
 
         Workspace(int tokens, int rows, int metaInts) {
             this.tokens = tokens;
@@ -1296,13 +1319,16 @@ public final class CudaTransformer implements LanguageModel {
             logitsPart = sharded ? device.allocate(4L * Math.max(1, rows) * outputRows) : null;
             gathered = sharded ? device.allocate(4L * shards * Math.max(1, rows) * outputRows) : null;
             group = role instanceof ParallelRole.LayerReplica lr ? device.allocate(4L * lr.slots() * tokens * dim) : null;
+            long widest = Math.max((long) tokens * Math.max(qDim + 2 * kvDim, Math.max(2 * h, dim)),
+                    (long) Math.max(1, rows) * Math.max(config.vocabSize(), outputRows));
+            splitParts = pairedPrefill ? device.allocate(8L * widest) : null;
         }
 
         void free() {
             for (DeviceBuffer b : List.of(x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, argmaxParts, meta)) {
                 device.free(b);
             }
-            for (DeviceBuffer b : new DeviceBuffer[]{logitsPart, gathered, group}) if (b != null) device.free(b);
+            for (DeviceBuffer b : new DeviceBuffer[]{logitsPart, gathered, group, splitParts}) if (b != null) device.free(b);
         }
     }
 

@@ -535,8 +535,9 @@ public final class GpuCheck {
             for (float[] row : logits) for (float v : row) b.putFloat(v);
             Files.write(out, b.array());
             emit(String.format("{\"check\":\"hf-logits\",\"rows\":%d,\"vocab\":%d,\"decode_steps\":%d,\"split_activations\":%b,"
-                    + "\"split_prefill\":%b,\"kv_cache\":\"%s\",\"out\":\"%s\"}", logits.length, logits[0].length,
-                    prompt == 0 ? 0 : tokens.length - prompt, gpu.splitActivations(), gpu.splitPrefill(),
+                    + "\"split_prefill\":%b,\"paired_prefill\":%b,\"kv_cache\":\"%s\",\"out\":\"%s\"}", logits.length,
+                    logits[0].length, prompt == 0 ? 0 : tokens.length - prompt, gpu.splitActivations(), gpu.splitPrefill(),
+                    gpu.pairedPrefill(),
                     gpu.kvCacheFormat().name().toLowerCase(java.util.Locale.ROOT), out));
         }
     }
@@ -656,13 +657,13 @@ public final class GpuCheck {
                         + "\"prefill_ms\":%.2f,\"ms_per_token_mean\":%.3f,\"ms_per_token_median\":%.3f,\"tok_s\":%.1f,"
                         + "\"d2d_GBps\":%.0f,\"floor_ms_all_params\":%.3f,\"fraction_of_floor\":%.3f,\"floor_ms_bytes_read\":%.3f,"
                         + "\"fraction_of_read_floor\":%.3f,\"weights_generated_s\":%.1f,\"programmatic_launches\":%b,"
-                        + "\"early_weights\":%b,\"split_activations\":%b,\"split_prefill\":%b,\"kv_cache\":\"%s\","
+                        + "\"early_weights\":%b,\"split_activations\":%b,\"split_prefill\":%b,\"paired_prefill\":%b,\"kv_cache\":\"%s\","
                         + "\"device\":\"%s\"}",
                 label, variant, c.parameterCount(), promptLen, newTokens, prefillMs,
                 total / newTokens, sorted[newTokens / 2], tokS, bw / 1e9, floorMs, floorMs / (total / newTokens),
                 floorReadMs, floorReadMs / (total / newTokens), genS, device.programmaticLaunches(),
                 model.earlyWeights(),
-                splitActivations, model.splitPrefill(), model.kvCacheFormat().name().toLowerCase(java.util.Locale.ROOT),
+                splitActivations, model.splitPrefill(), model.pairedPrefill(), model.kvCacheFormat().name().toLowerCase(java.util.Locale.ROOT),
                 device.name()));
     }
 

@@ -12,7 +12,8 @@ import java.util.Set;
  * <pre>
  *   --out DIR            where the JSON results go (required)
  *   --stages a,b,c,d,e   a: TP=N vs TP=1 logits, b: 70B-shape TP decode vs HBM floor, c: speculative decoding with a
- *                        1B-shape draft on one GPU, d: EasySpec drafting over the GPUs, e: c and d with an 8B-shape
+ *                        1B-shape draft on one GPU, d: EasySpec drafting over the GPUs (on one GPU: the draft step
+ *                        behind the layer-parallel machinery vs the plain step), e: c and d with an 8B-shape
  *                        draft, f: CARD (1B-shape draft on GPU 0 overlapping an 8B-shape target on the last GPU)
  *                        vs standard speculative decoding on the same GPUs, g: the GPU-resident chain round (draft ids
  *                        by NCCL broadcast) vs the host path, greedy and sampled, TpChainCheck, only when named;

@@ -692,8 +692,12 @@ public final class MultiGpuCheck {
     // ---------------------------------------------------------------------------------------------------------
     private void easySpec(String label, ModelConfig dc) {
         String stage = label.equals("1b") ? "d" : "e";
-        targetGreedy();
         int kv = args.prompt() + args.newTokens() + 64;
+        if (args.sizes().length == 0) {   // one GPU: no layer parallelism, but what its machinery costs there
+            check(stage, "easyspec-" + label + "-one-gpu-draft-stage", () -> oneGpuDraftStage(stage, label, dc, kv));
+            return;
+        }
+        targetGreedy();
         CudaRank on = ranks.getFirst();
         CudaTransformer plain = on.call(() -> new CudaTransformer(on.device(), on.cublas(), dc, DeviceWeights.random(on.device(), dc, 2), kv, 16));
         try {
@@ -712,12 +716,8 @@ public final class MultiGpuCheck {
                         double exactMs = draftMsPerToken(fuzzy, false);
                         // the same model type with one replica on GPU 0: what a layer-parallel step costs without a
                         // second GPU (group machinery alone), exact and fuzzy (the fuzzy arithmetic run alone)
-                        double oneExactMs, oneFuzzyMs;
-                        try (CudaLayerParallelModel one = CudaLayerParallelModel.random(ranks.subList(0, 1), dc, 2, kv, plan)) {
-                            Draft single = layerParallelDraft(one);
-                            oneExactMs = draftMsPerToken(single, false);
-                            oneFuzzyMs = draftMsPerToken(single, true);
-                        }
+                        double[] one = oneReplicaMs(dc, plan, kv);
+                        double oneExactMs = one[0], oneFuzzyMs = one[1];
                         results.add(stage, "easyspec-" + tag + "-draft-stage", Status.INFO, "plan", plan.toString(), "replicas", size,
                                 "fuzzy_layers", plan.fuzzyLayers(), "sequential_ms_per_token", seqMs, "fuzzy_ms_per_token", fuzzyMs,
                                 "exact_on_replicas_ms_per_token", exactMs, "one_replica_exact_ms_per_token", oneExactMs,
@@ -747,6 +747,49 @@ public final class MultiGpuCheck {
                 plain.weights().free(on.device());
             });
         }
+    }
+
+    /** Draft ms per token of a layer-parallel model with one replica on GPU 0: {exact, fuzzy}. */
+    private double[] oneReplicaMs(ModelConfig dc, LayerGroupPlan plan, int kv) {
+        try (CudaLayerParallelModel one = CudaLayerParallelModel.random(ranks.subList(0, 1), dc, 2, kv, plan)) {
+            Draft single = layerParallelDraft(one);
+            return new double[]{draftMsPerToken(single, false), draftMsPerToken(single, true)};
+        }
+    }
+
+    /**
+     * On one GPU: the plain draft's step against the same draft as a one-replica layer-parallel model (exact: the same
+     * kernels behind the group machinery; fuzzy: the width-2 plan's arithmetic run alone), interleaved over 3 rounds.
+     */
+    private void oneGpuDraftStage(String stage, String label, ModelConfig dc, int kv) {
+        LayerGroupPlan plan = LayerGroupPlan.standard(dc.layers(), 2, args.edge());
+        CudaRank on = ranks.getFirst();
+        CudaTransformer plain = on.call(() -> new CudaTransformer(on.device(), on.cublas(), dc, DeviceWeights.random(on.device(), dc, 2), kv, 16));
+        try {
+            Draft sequential = plainDraft(plain);
+            double[] seq = new double[3], exact = new double[3], fuzzy = new double[3];
+            for (int round = 0; round < 3; round++) {
+                seq[round] = draftMsPerToken(sequential, false);
+                double[] one = oneReplicaMs(dc, plan, kv);
+                exact[round] = one[0];
+                fuzzy[round] = one[1];
+            }
+            results.add(stage, "easyspec-" + label + "-one-gpu-draft-stage", Status.INFO, "plan", plan.toString(),
+                    "sequential_ms_per_token", median(seq), "one_replica_exact_ms_per_token", median(exact),
+                    "one_replica_fuzzy_ms_per_token", median(fuzzy), "machinery_overhead_ms", median(exact) - median(seq),
+                    "rounds", Arrays.toString(seq) + " / " + Arrays.toString(exact) + " / " + Arrays.toString(fuzzy));
+        } finally {
+            on.run(() -> {
+                plain.close();
+                plain.weights().free(on.device());
+            });
+        }
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
     }
 
     // ---------------------------------------------------------------------------------------------------------
