@@ -452,6 +452,8 @@ attention_paged(const float* __restrict__ q, const bf16* __restrict__ kCache, co
     }
 }
 
+#include "flash_prefill.cuh"
+
 // ---------------------------------------------------------------------------------------------------------------
 // Skinny GEMM for decode / verify: y[t, n] (+)= sum_k W[n, k] * x[t, k], T <= 8 tokens, W bf16 [N, K] row-major,
 // x bf16 [T, K]. One warp per output row; 16-byte loads of W (8 bf16), each W element read once for all T.

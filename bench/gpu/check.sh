@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -11,6 +11,9 @@
 #        split all + bf16, split all + fp16, split all + split KV; the bundled target with each cache), interleaved
 #        decode/prefill rounds bf16 vs fp16 vs split all + fp16. (Modes written before session 12 that name no cache
 #        now run with fp16 where they ran bf16.)
+# flash: the tensor-core prefill attention (default for forwards > 128 tokens) vs attention_paged
+#        (-Dspecdec.cuda.flashPrefill=false): CUDA vs CPU with each, then GpuCheck flash (logits, greedy steps, prefill
+#        ms) on the 1B and 8B shapes; flash-pair: flash, then pair.
 # pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default of all since session
 #        13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
 #        (128- and 2048-token prompts) and the 1B shape, defaults vs pair vs two, interleaved; pair-hf: HF fp32, 8B
@@ -174,6 +177,16 @@ if [ "$mode" = hf8b-256 ]; then   # the Llama-3-8B shape against HF fp32 over 25
     run "hf8b-compare-${variant%%:*}" 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
   done
   mode=done
+fi
+if [ "$mode" = flash ] || [ "$mode" = flash-pair ]; then   # tensor-core prefill attention (flash_prefill.cuh, the default
+  # for forwards > 128 tokens) vs attention_paged (-Dspecdec.cuda.flashPrefill=false): CUDA vs CPU with each (the
+  # check's forwards of 170 and 221 tokens take it), then logits, greedy steps and prefill ms of both on the same weights
+  run cpu-flash 150 "${check[@]}" cpu
+  variant_check "paged:-Dspecdec.cuda.flashPrefill=false"
+  run cpu-paged 150 "${v[@]}" cpu
+  run flash-1b 240 "${check[@]}" flash "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b 200,512,2048,8192
+  run flash-8b 300 "${check[@]}" flash "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b 200,512,2048
+  [ "$mode" = flash-pair ] && mode=pair || mode=done
 fi
 if [ "$mode" = pair ]; then   # split prefill (splitActivations=all) as one strided-batched GEMM sharing W (pair, what
   # all does since session 13) vs two accumulating GEMMs (two, before): CUDA vs CPU with each, then prefill of the 8B

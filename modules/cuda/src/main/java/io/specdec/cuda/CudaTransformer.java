@@ -131,6 +131,18 @@ public final class CudaTransformer implements LanguageModel {
      * before session 13; kept to measure against).
      */
     private final boolean pairedPrefill;
+    /**
+     * The tensor-core prefill attention kernel for this model ({@value #FLASH_PREFILL_PROPERTY}, default true): heads
+     * 32, 64 or 128 wide, no sliding window, a bf16 or fp16 cache (not split KV); null where it does not apply, and
+     * those forwards take attention_paged. Why: attention_paged walks each row's keys on the CUDA cores, one block per
+     * (token, head): a 2,048-token prompt of the Llama-3-8B shape spent ~1 s there on an H100.
+     */
+    private final String flashKernel;
+    public static final String FLASH_PREFILL_PROPERTY = "specdec.cuda.flashPrefill";
+    /** Query rows of a prefill attention block (FA_ROWS in flash_prefill.cuh). */
+    private static final int FLASH_ROWS = 64;
+    /** Forwards whose longest chunk is shorter keep attention_paged (a block's 64 rows would be mostly padding). */
+    static final int FLASH_MIN_CHUNK = 16;
     public static final String SPLIT_PREFILL_GEMM_PROPERTY = "specdec.cuda.splitPrefillGemm";
     /**
      * How K/V elements are stored ({@link KvCacheFormat}, {@value KvCacheFormat#PROPERTY}): fp16 by default (a bf16
@@ -247,6 +259,11 @@ public final class CudaTransformer implements LanguageModel {
         }
         pairedPrefill = splitPrefill && gemm.equals("pair");
         if (pairedPrefill) device.preload("add_pair_f32");
+        int hd = config.headDim();
+        boolean flash = !"false".equals(System.getProperty(FLASH_PREFILL_PROPERTY, "true"))
+                && (hd == 32 || hd == 64 || hd == 128) && config.slidingWindow() == 0 && kvFormat != KvCacheFormat.SPLIT;
+        flashKernel = flash ? "attention_prefill_hd" + hd + (kvFormat == KvCacheFormat.FP16 ? "_f16" : "") : null;
+        if (flashKernel != null) device.preload(flashKernel);
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -333,6 +350,9 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether cuBLAS (prefill) matmuls add the second part too ({@link #SPLIT_ACTIVATIONS_PROPERTY}{@code =all}). */
     public boolean splitPrefill() { return splitPrefill; }
+
+    /** The attention kernel of forwards larger than split-K's (causal rows): the tensor-core one or attention_paged. */
+    public String prefillAttentionKernel() { return flashKernel != null ? flashKernel : "attention_paged"; }
 
     /** Whether a split prefill's two products are one strided-batched GEMM ({@link #SPLIT_PREFILL_GEMM_PROPERTY}). */
     public boolean pairedPrefill() { return pairedPrefill; }
@@ -848,7 +868,7 @@ public final class CudaTransformer implements LanguageModel {
      * tables | slot positions | masks, addressed by absolute offsets stored in seqMeta), so a decode step's kernel
      * arguments stay the same from step to step and the step can be replayed as a CUDA graph.
      */
-    record Plan(int tokens, int rows, int sequences, int[] rowsPerInput) {
+    record Plan(int tokens, int rows, int sequences, int[] rowsPerInput, int longestChunk, boolean explicitMasks) {
         int oPos() { return tokens; }
         int oSlot() { return 2 * tokens; }
         int oTokMeta() { return 3 * tokens; }
@@ -910,10 +930,13 @@ public final class CudaTransformer implements LanguageModel {
 
     /** The metadata of an appended batch (reads the sequences, changes nothing). */
     static Step describe(ModelConfig config, List<SequenceInput> batch, int[] chunkStart) {
-        int tokens = 0, rows = 0, variable = 0;
+        int tokens = 0, rows = 0, variable = 0, longest = 0;
+        boolean masks = false;
         for (int b = 0; b < batch.size(); b++) {
             SequenceInput in = batch.get(b);
             tokens += in.tokens().length;
+            longest = Math.max(longest, in.tokens().length);
+            masks |= in.mask() instanceof AttentionMask.Explicit;
             rows += in.logitRows().length;
             variable += in.sequence().blockCount();
             if (config.slidingWindow() > 0) variable += in.sequence().length();
@@ -922,7 +945,7 @@ public final class CudaTransformer implements LanguageModel {
                 variable += n * ((n + 31) / 32);
             }
         }
-        Plan plan = new Plan(tokens, rows, batch.size(), new int[batch.size()]);
+        Plan plan = new Plan(tokens, rows, batch.size(), new int[batch.size()], longest, masks);
         int[] meta = new int[plan.oVariable() + variable];
         int t = 0, v = plan.oVariable(), row = plan.oRows();
         for (int b = 0; b < batch.size(); b++) {
@@ -999,9 +1022,11 @@ public final class CudaTransformer implements LanguageModel {
     /** One forward's metadata views, shared by the steps below. */
     private final class Launch {
         final int tokens, rows;
+        final Plan plan;
         final DeviceBuffer mTokens, mPositions, mSlots, mTokMeta, mSeqMeta, mRows;
 
         Launch(Plan plan) {
+            this.plan = plan;
             tokens = plan.tokens;
             rows = plan.rows;
             DeviceBuffer m = ws.meta;
@@ -1042,6 +1067,11 @@ public final class CudaTransformer implements LanguageModel {
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
                 lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(),
                 scale, kvFormat, kvLo);
+        else if (flashPrefill(k.plan)) {
+            int tiles = (k.plan.longestChunk() + FLASH_ROWS - 1) / FLASH_ROWS;
+            device.launch(flashKernel, k.plan.sequences() * tiles, heads, 128, ws.q, keys[l], values[l], ws.attention,
+                    k.mSeqMeta, m, tiles, heads, kvHeads, blockSize, scale, lo(ws.attentionLo, tokens));
+        }
         else device.launch("attention_paged", tokens, heads, 128, ws.q, keys[l], values[l], ws.attention, k.mTokMeta,
                 k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens), kvLo,
                 kvHalf());
@@ -1085,6 +1115,17 @@ public final class CudaTransformer implements LanguageModel {
         int dim = config.dim();
         String kernel = vectorNorm ? "rmsnorm_vec_bf16" : "rmsnorm_bf16";
         device.launch(kernel, count, 1, 256, ws.x, rows, weight, ws.xb, dim, config.rmsNormEps(), lo(ws.xbLo, count));
+    }
+
+    /**
+     * Whether a forward's attention takes the tensor-core prefill kernel (flash_prefill.cuh): larger than split-K's
+     * forwards, causal rows only (tree verifies bring explicit masks), and a kernel for this model (see
+     * {@link #flashKernel}).
+     */
+    private boolean flashPrefill(Plan plan) {
+        // never a forward of decode/verify size: those must run as their decode steps do
+        return flashKernel != null && !plan.explicitMasks() && plan.tokens() > SAME_KERNEL_AS_DECODE_MAX_TOKENS
+                && plan.longestChunk() >= FLASH_MIN_CHUNK;
     }
 
     /** Tensor-parallel ranks: residual + Σ partial products on every rank. */

@@ -65,6 +65,8 @@ import java.util.SplittableRandom;
  *                                         fused == unfused logits (DecodeProfile)
  *   specbench TARGET.json DRAFT.json      speculative speedup vs vanilla under ACCEPTANCE INJECTION (benchmark only)
  *   mma CONFIG.json LABEL                 verify-sized forwards on the CUDA-core GEMV vs the tensor-core skinny GEMM
+ *   flash CONFIG.json LABEL [N,N,...]     tensor-core prefill attention vs attention_paged: logits of N-token prompts,
+ *                                         greedy steps after them, prefill ms (FlashPrefillCheck)
  * </pre>
  */
 public final class GpuCheck {
@@ -102,6 +104,8 @@ public final class GpuCheck {
                 case "specbench" -> specBench(device, cublas, Path.of(args[1]), Path.of(args[2]), 128, 256);
                 case "bench" -> bench(device, cublas, Path.of(args[1]), args[2],
                         args.length > 3 ? Integer.parseInt(args[3]) : 128, args.length > 4 ? Integer.parseInt(args[4]) : 256);
+                case "flash" -> FlashPrefillCheck.run(device, cublas, Path.of(args[1]), args[2], args.length > 3
+                        ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[]{200, 512, 2048});
                 case "bench-ablate" -> benchAblate(device, cublas, Path.of(args[1]), args[2]);
                 case "bench-attention" -> benchAttention(device, cublas, Path.of(args[1]), args[2]);
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
@@ -186,11 +190,37 @@ public final class GpuCheck {
                     int[] tok = {r.nextInt(c.vocabSize())};
                     e = compare(cpu.forward(SequenceInput.chainLastLogits(fc, tok)), gpu.forward(SequenceInput.chainLastLogits(fg, tok)));
                     worst = Math.max(worst, e[0]); agree += (int) e[1]; total += (int) e[2];
-                    emit(String.format("{\"check\":\"cuda-vs-cpu\",\"case\":\"%s\",\"fused_decode\":%b,\"max_rel_l2\":%.3e,\"argmax_agree\":%d,\"rows\":%d,\"pass\":%b}",
-                            k.name(), gpu.fusedDecode(), worst, agree, total, worst <= 2e-2 && agree >= 0.95 * total));
+                    // forwards larger than split-K's 128 tokens: the tensor-core prefill attention where the model has
+                    // one. A 170-token chunk after all of the above, then a batch of a 150-token prompt, one decode
+                    // token after a 20-token prefill, and a 70-token prompt (221 tokens, chunks of 150, 1 and 70)
+                    int[] longer = r.ints(170, 0, c.vocabSize()).toArray();
+                    e = compare(cpu.forward(SequenceInput.chainAllLogits(sc, longer)), gpu.forward(SequenceInput.chainAllLogits(sg, longer)));
+                    worst = Math.max(worst, e[0]); agree += (int) e[1]; total += (int) e[2];
+                    KvSequence[] bc = {cpu.newSequence(), cpu.newSequence(), cpu.newSequence()};
+                    KvSequence[] bg = {gpu.newSequence(), gpu.newSequence(), gpu.newSequence()};
+                    int[] prefix = r.ints(20, 0, c.vocabSize()).toArray();
+                    cpu.forward(SequenceInput.chainLastLogits(bc[1], prefix));
+                    gpu.forward(SequenceInput.chainLastLogits(bg[1], prefix));
+                    int[][] chunks = {r.ints(150, 0, c.vocabSize()).toArray(), {r.nextInt(c.vocabSize())}, r.ints(70, 0, c.vocabSize()).toArray()};
+                    List<float[][]> want = cpu.forward(batchOf(bc, chunks)), got = gpu.forward(batchOf(bg, chunks));
+                    for (int i = 0; i < chunks.length; i++) {
+                        e = compare(want.get(i), got.get(i));
+                        worst = Math.max(worst, e[0]); agree += (int) e[1]; total += (int) e[2];
+                    }
+                    emit(String.format("{\"check\":\"cuda-vs-cpu\",\"case\":\"%s\",\"fused_decode\":%b,\"prefill_attention\":\"%s\","
+                                    + "\"max_rel_l2\":%.3e,\"argmax_agree\":%d,\"rows\":%d,\"pass\":%b}",
+                            k.name(), gpu.fusedDecode(), gpu.prefillAttentionKernel(), worst, agree, total,
+                            worst <= 2e-2 && agree >= 0.95 * total));
                 }
             }
         }
+    }
+
+    /** One input per sequence: chunk i on sequence i, every row's logits. */
+    private static List<SequenceInput> batchOf(KvSequence[] sequences, int[][] chunks) {
+        List<SequenceInput> batch = new ArrayList<>();
+        for (int i = 0; i < chunks.length; i++) batch.add(SequenceInput.chainAllLogits(sequences[i], chunks[i]));
+        return batch;
     }
 
     /** {max relative L2 error over rows, rows with equal argmax, rows}. */
