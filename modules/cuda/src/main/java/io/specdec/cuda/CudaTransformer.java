@@ -145,6 +145,13 @@ public final class CudaTransformer implements LanguageModel {
     static final int FLASH_MIN_CHUNK = 16;
     public static final String SPLIT_PREFILL_GEMM_PROPERTY = "specdec.cuda.splitPrefillGemm";
     /**
+     * Matmuls of up to this many rows take the paired GEMM, larger ones the two GEMMs. H100, Llama-3-8B shape
+     * (bench/results/cuda-h100-2026-11-24-session13-flash): a 128-token prefill 16.3 → 14.5 ms with the pair (the
+     * weights, streamed once, bound it), a 2,048-token one 111 → 119 ms (compute bound: the pair saves no arithmetic
+     * and adds its summing pass). The crossover lies where 2T rows reach the GPU's flop/byte ratio (~300 on an H100).
+     */
+    static final int PAIRED_PREFILL_MAX_TOKENS = 256;
+    /**
      * How K/V elements are stored ({@link KvCacheFormat}, {@value KvCacheFormat#PROPERTY}): fp16 by default (a bf16
      * cache's bytes, rounded 8x less); bf16 on request; split KV (opt-in) stores bf16 hi plus bf16 lo = bf16(x - hi)
      * ({@code store_act}), the lo parts {@code kvLo} elements after the hi parts of each layer's buffer, and attention
@@ -1242,7 +1249,7 @@ public final class CudaTransformer implements LanguageModel {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
             }
-        } else if (xLo != 0 && pairedPrefill) {
+        } else if (xLo != 0 && pairedPrefill && tokens <= PAIRED_PREFILL_MAX_TOKENS) {
             long count = (long) tokens * n;
             cublas.matmulBf16Pair(w, x, xLo, ws.splitParts, tokens, n, k);
             device.launch("add_pair_f32", (int) Math.min(4096, (count + 255) / 256), 1, 256, y, ws.splitParts, count,
@@ -1360,8 +1367,10 @@ public final class CudaTransformer implements LanguageModel {
             logitsPart = sharded ? device.allocate(4L * Math.max(1, rows) * outputRows) : null;
             gathered = sharded ? device.allocate(4L * shards * Math.max(1, rows) * outputRows) : null;
             group = role instanceof ParallelRole.LayerReplica lr ? device.allocate(4L * lr.slots() * tokens * dim) : null;
-            long widest = Math.max((long) tokens * Math.max(qDim + 2 * kvDim, Math.max(2 * h, dim)),
-                    (long) Math.max(1, rows) * Math.max(config.vocabSize(), outputRows));
+            // the paired GEMM takes matmuls of up to PAIRED_PREFILL_MAX_TOKENS rows (larger ones take two GEMMs)
+            long pairRows = Math.min(tokens, PAIRED_PREFILL_MAX_TOKENS), headRows = Math.min(Math.max(1, rows), PAIRED_PREFILL_MAX_TOKENS);
+            long widest = Math.max(pairRows * Math.max(qDim + 2 * kvDim, Math.max(2 * h, dim)),
+                    headRows * Math.max(config.vocabSize(), outputRows));
             splitParts = pairedPrefill ? device.allocate(8L * widest) : null;
         }
 

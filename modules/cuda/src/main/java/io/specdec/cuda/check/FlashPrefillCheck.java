@@ -73,13 +73,20 @@ final class FlashPrefillCheck {
         sf.release();
         sp.release();
         double flashMs = prefillMs(device, flash, prompt), pagedMs = prefillMs(device, paged, prompt);
-        boolean pass = worstPrompt <= 2e-3 && worstDecode <= 2e-3 && agreePrompt >= rows.length - 1 && sameIds >= STEPS - 1;
+        // With bf16 matmul inputs in the prefill (the default), the two kernels' last-bit differences flip bf16 roundings
+        // that 32 layers amplify to ~1e-2 on a random model: there the bf16 tolerance of cuda-vs-cpu applies. With split
+        // prefill inputs (splitActivations=all) that noise is gone and the kernels themselves must agree closely.
+        double tolerance = flash.splitPrefill() ? 2e-4 : 2e-2;
+        boolean pass = worstPrompt <= tolerance && worstDecode <= tolerance && agreePrompt >= 0.9 * rows.length
+                && sameIds >= 0.9 * STEPS;
         GpuCheck.emit(String.format("{\"check\":\"flash-prefill\",\"label\":\"%s\",\"kernel\":\"%s\",\"prompt\":%d,"
                         + "\"prompt_rows_max_rel_l2\":%.3e,\"prompt_rows_argmax_agree\":%d,\"rows\":%d,"
                         + "\"decode_max_rel_l2\":%.3e,\"decode_same_ids\":%d,\"steps\":%d,\"prefill_ms_flash\":%.2f,"
-                        + "\"prefill_ms_paged\":%.2f,\"speedup\":%.2f,\"kv_cache\":\"%s\",\"pass\":%b}",
+                        + "\"prefill_ms_paged\":%.2f,\"speedup\":%.2f,\"kv_cache\":\"%s\",\"split_prefill\":%b,\"tolerance\":%.0e,"
+                        + "\"pass\":%b}",
                 label, flash.prefillAttentionKernel(), n, worstPrompt, agreePrompt, rows.length, worstDecode, sameIds, STEPS,
-                flashMs, pagedMs, pagedMs / flashMs, flash.kvCacheFormat().name().toLowerCase(java.util.Locale.ROOT), pass));
+                flashMs, pagedMs, pagedMs / flashMs, flash.kvCacheFormat().name().toLowerCase(java.util.Locale.ROOT),
+                flash.splitPrefill(), tolerance, pass));
     }
 
     private static SequenceInput input(KvSequence s, int[] prompt, int[] rows) {

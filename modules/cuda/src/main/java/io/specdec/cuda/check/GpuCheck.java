@@ -152,8 +152,9 @@ public final class GpuCheck {
             ModelConfig c = k.config();
             try (Arena arena = Arena.ofShared(); ParallelExecutor ex = new ParallelExecutor(Runtime.getRuntime().availableProcessors(), "cpu-ref")) {
                 TransformerWeights w = RandomHostModels.weights(c, 42, arena);
-                CpuTransformer cpu = new CpuTransformer(c, w, ex, 512, 16);
-                try (CudaTransformer gpu = new CudaTransformer(device, cublas, c, DeviceWeights.upload(device, c, w), 512, 16)) {
+                // room for the long forwards at the end: ~230 tokens on the first sequence, 241 in the batch
+                CpuTransformer cpu = new CpuTransformer(c, w, ex, 1024, 16);
+                try (CudaTransformer gpu = new CudaTransformer(device, cublas, c, DeviceWeights.upload(device, c, w), 1024, 16)) {
                     SplittableRandom r = new SplittableRandom(7);
                     KvSequence sc = cpu.newSequence(), sg = gpu.newSequence();
                     double worst = 0;
