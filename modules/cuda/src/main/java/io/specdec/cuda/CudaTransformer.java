@@ -111,15 +111,15 @@ public final class CudaTransformer implements LanguageModel {
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
     /**
-     * Split activations ({@value #SPLIT_ACTIVATIONS_PROPERTY}: {@code true}, the default; {@code all}; {@code false};
-     * off while the fused decode path is on): every matmul input is written as bf16 hi and bf16 lo = bf16(x - hi)
-     * (store_act in the kernels) and the skinny decode/verify matmuls add W·lo, so their inputs keep ~16 mantissa bits
-     * instead of bf16's 8. On the H100 (bench/results/cuda-h100-2026-11-23-split), with {@code all}, the random
-     * Llama-3-8B shape's logits error against fp32 transformers fell from 4.4e-2 to 2.2e-2 (the rest is the bf16 KV
-     * cache, as a numpy model of the forward predicted); by default, where the prompt's rows keep bf16 inputs, to
-     * 4.2e-2. Decode cost is within run-to-run noise (0-1.3%): those matmuls stream weights, and the second input part
-     * is L2-resident. cuBLAS prefill passes add W·lo only with {@code all}: as a second GEMM that made a 128-token 8B
-     * prefill 60% slower, so both products are now one strided-batched GEMM sharing W ({@link #pairedPrefill}).
+     * Split activations ({@value #SPLIT_ACTIVATIONS_PROPERTY}: {@code all}, the default since session 13; {@code true};
+     * {@code false}; off while the fused decode path is on): every matmul input is written as bf16 hi and bf16 lo =
+     * bf16(x - hi) (store_act in the kernels) and the matmuls add W·lo, so their inputs keep ~16 mantissa bits instead
+     * of bf16's 8. The skinny decode/verify matmuls do so at no measurable cost (they stream weights; the second input
+     * part is L2-resident); {@code all} makes the cuBLAS prefill passes add it too ({@link #pairedPrefill}), and only
+     * that put the random Llama-3-8B shape within bf16 tolerance of fp32 transformers over 256 greedy steps on an H100:
+     * 3.1e-3 and 256/256 vs 3.6e-2 and 251/256 with {@code true}, where the prompt's rows keep bf16 inputs
+     * (bench/results/cuda-h100-2026-11-24-session13-flash). Its price is prefill time only: 8B shape 10.2 → 14.5 ms
+     * at 128 tokens, 65 → 111 ms at 2,048; {@code true} is the opt-out for a faster, less exact prefill.
      */
     private final boolean splitActivations;
     /** Whether cuBLAS passes (prefill) add W·lo too ({@code all}). */
@@ -254,7 +254,7 @@ public final class CudaTransformer implements LanguageModel {
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
         if (vectorNorm) device.preload("rmsnorm_vec_bf16");
-        String split = System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "true");
+        String split = System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "all");
         if (!List.of("true", "all", "false").contains(split)) {
             throw new IllegalArgumentException(SPLIT_ACTIVATIONS_PROPERTY + " must be true, all or false, got " + split);
         }
