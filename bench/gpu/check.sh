@@ -19,7 +19,7 @@
 #        (128- and 2048-token prompts) and the 1B shape, defaults vs pair vs two, interleaved; pair-hf: HF fp32, 8B
 #        shape, 256 greedy steps, pair and two.
 # split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true (the default until
-#        session 13, since then all): decode
+#        session 13, since then prefill): decode
 #        and verify passes; =all: cuBLAS prefill too) against bf16 matmul inputs (=false): HF transformers logits of
 #        each (small config, Llama-3-8B shape), the mma checks, decode and prefill of the 1B and 8B shapes in interleaved
 #        rounds, speculative bench, then the quick checks.
@@ -170,7 +170,7 @@ hf_bundled() {   # the bundled target (a real model: HF transformers fp32 on its
 }
 if [ "$mode" = hf-bundled ]; then hf_bundled; mode=done; fi
 if [ "$mode" = hf8b-256 ]; then   # the Llama-3-8B shape against HF fp32 over 256 greedy steps (the count issue #4 names;
-  # hf runs 32): the defaults (fp16 KV cache, split activations all), the bf16 cache, then bf16 prefill inputs
+  # hf runs 32): the defaults (fp16 KV cache, split activations prefill), the bf16 cache, then bf16 prefill inputs
   # (splitActivations=true, the default before session 13)
   run hf8b-gen 360 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 256
   for variant in default: bf16-kv:-Dspecdec.cuda.kvCache=bf16 bf16-prefill:-Dspecdec.cuda.splitActivations=true; do
@@ -186,7 +186,7 @@ if [ "$mode" = flash ] || [ "$mode" = flash-pair ]; then   # tensor-core prefill
   run cpu-flash 150 "${check[@]}" cpu
   variant_check "paged:-Dspecdec.cuda.flashPrefill=false"
   run cpu-paged 150 "${v[@]}" cpu
-  # defaults (split prefill inputs, splitActivations=all since session 13): the kernels must agree to 2e-4; with bf16
+  # defaults (split prefill inputs, splitActivations=prefill since session 13): the kernels must agree to 2e-4; with bf16
   # prefill inputs (=true) their last-bit differences flip bf16 roundings, amplified to ~1e-2 on random models
   run flash-1b 240 "${check[@]}" flash "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b 200,512,2048,8192
   run flash-8b 300 "${check[@]}" flash "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b 200,512,2048

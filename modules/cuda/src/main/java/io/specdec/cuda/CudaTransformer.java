@@ -111,19 +111,29 @@ public final class CudaTransformer implements LanguageModel {
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
     /**
-     * Split activations ({@value #SPLIT_ACTIVATIONS_PROPERTY}: {@code all}, the default since session 13; {@code true};
-     * {@code false}; off while the fused decode path is on): every matmul input is written as bf16 hi and bf16 lo =
-     * bf16(x - hi) (store_act in the kernels) and the matmuls add W·lo, so their inputs keep ~16 mantissa bits instead
-     * of bf16's 8. The skinny decode/verify matmuls do so at no measurable cost (they stream weights; the second input
-     * part is L2-resident); {@code all} makes the cuBLAS prefill passes add it too ({@link #pairedPrefill}), and only
-     * that put the random Llama-3-8B shape within bf16 tolerance of fp32 transformers over 256 greedy steps on an H100:
-     * 3.1e-3 and 256/256 vs 3.6e-2 and 251/256 with {@code true}, where the prompt's rows keep bf16 inputs
-     * (bench/results/cuda-h100-2026-11-24-session13-flash). Its price is prefill time only: 8B shape 10.2 → 14.5 ms
-     * at 128 tokens, 65 → 111 ms at 2,048; {@code true} is the opt-out for a faster, less exact prefill.
+     * Split activations ({@value #SPLIT_ACTIVATIONS_PROPERTY}; off while the fused decode path is on): matmul inputs
+     * are written as bf16 hi and bf16 lo = bf16(x - hi) (store_act in the kernels) and the matmuls add W·lo, so their
+     * inputs keep ~16 mantissa bits instead of bf16's 8. Which matmuls:
+     * <ul>
+     * <li>{@code decode} (or {@code true}, the default before session 13): the skinny decode/verify passes, at no
+     *     measurable cost (they stream weights; the second input part is L2-resident);</li>
+     * <li>{@code prefill}, the default: those, and the cuBLAS passes of every forward that carries a prompt chunk of
+     *     more than 16 tokens ({@link #pairedPrefill}). Only that put the random Llama-3-8B shape within bf16 tolerance
+     *     of fp32 transformers over 256 greedy steps on an H100: 3.1e-3 and 256/256 vs 3.6e-2 and 251/256 with
+     *     {@code decode}, whose prompt rows keep bf16 inputs (bench/results/cuda-h100-2026-11-24-session13-flash). It
+     *     costs prefill time: 8B shape 10.2 → 14.5 ms at 128 tokens, 65 → 111 ms at 2,048;</li>
+     * <li>{@code all}: every cuBLAS pass too, the batched decode steps of a served batch (17+ sequences) included. It
+     *     costs those steps the same ~40-70%: served 1B shape at 64 streams 18,525 → 13,701 tok/s;</li>
+     * <li>{@code false}: bf16 inputs everywhere.</li>
+     * </ul>
      */
     private final boolean splitActivations;
-    /** Whether cuBLAS passes (prefill) add W·lo too ({@code all}). */
+    /** Whether cuBLAS passes add W·lo in forwards with a prompt chunk ({@code prefill}, {@code all}) ... */
     private final boolean splitPrefill;
+    /** ... and in every forward ({@code all}). */
+    private final boolean splitEveryPass;
+    /** Whether the forward being enqueued has its cuBLAS passes add W·lo (set as {@link #enqueue} begins). */
+    private boolean splitCublas;
     public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
     /**
      * With {@link #splitPrefill}: W·hi and W·lo as one strided-batched GEMM over W (streamed once) into two f32 parts
@@ -254,12 +264,13 @@ public final class CudaTransformer implements LanguageModel {
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
         if (vectorNorm) device.preload("rmsnorm_vec_bf16");
-        String split = System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "all");
-        if (!List.of("true", "all", "false").contains(split)) {
-            throw new IllegalArgumentException(SPLIT_ACTIVATIONS_PROPERTY + " must be true, all or false, got " + split);
+        String split = System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "prefill");
+        if (!List.of("decode", "true", "prefill", "all", "false").contains(split)) {
+            throw new IllegalArgumentException(SPLIT_ACTIVATIONS_PROPERTY + " must be decode (or true), prefill, all or false, got " + split);
         }
         splitActivations = fused == FusedDecode.OFF && !split.equals("false");
-        splitPrefill = splitActivations && split.equals("all");
+        splitPrefill = splitActivations && (split.equals("prefill") || split.equals("all"));
+        splitEveryPass = splitActivations && split.equals("all");
         String gemm = System.getProperty(SPLIT_PREFILL_GEMM_PROPERTY, "pair");
         if (!List.of("pair", "two").contains(gemm)) {
             throw new IllegalArgumentException(SPLIT_PREFILL_GEMM_PROPERTY + " must be pair or two, got " + gemm);
@@ -357,6 +368,9 @@ public final class CudaTransformer implements LanguageModel {
 
     /** Whether cuBLAS (prefill) matmuls add the second part too ({@link #SPLIT_ACTIVATIONS_PROPERTY}{@code =all}). */
     public boolean splitPrefill() { return splitPrefill; }
+
+    /** Whether every cuBLAS pass adds the second part, batched decode steps included ({@code all}). */
+    public boolean splitEveryPass() { return splitEveryPass; }
 
     /** The attention kernel of forwards larger than split-K's (causal rows): the tensor-core one or attention_paged. */
     public String prefillAttentionKernel() { return flashKernel != null ? flashKernel : "attention_paged"; }
@@ -1004,6 +1018,7 @@ public final class CudaTransformer implements LanguageModel {
      * copies from or to the host. {@code fuzzy}: EasySpec's layer-parallel step (layer replicas only).
      */
     private void enqueue(Plan plan, boolean argmax, boolean fuzzy) {
+        splitCublas = splitEveryPass || (splitPrefill && plan.longestChunk() > SAME_KERNEL_AS_DECODE_MAX_TOKENS);
         Launch k = new Launch(plan);
         enter(Stage.EMBED);
         // a normal launch (not programmatic): the forward's kernels start after the metadata copy has landed, which
@@ -1220,19 +1235,19 @@ public final class CudaTransformer implements LanguageModel {
 
     /**
      * Where the second part of a matmul input of {@code count} rows starts ({@code offset}, a workspace's), or 0 where
-     * the matmul reading it takes cuBLAS without {@link #splitPrefill}: it would not add W·lo, so its writers skip it.
+     * the matmul reading it takes cuBLAS in a forward without {@link #splitCublas}: it would not add W·lo, so its writers skip it.
      * Writers and their matmul take the same value, so a matmul never reads a second part its writer did not write.
      */
     private long lo(long offset, int count) {
         boolean skinnyPass = skinnyGemm && count <= SAME_KERNEL_AS_DECODE_MAX_TOKENS;
-        return splitPrefill || skinnyPass || cublas == null || cublas.problem() != null ? offset : 0;
+        return splitCublas || skinnyPass || cublas == null || cublas.problem() != null ? offset : 0;
     }
 
     /**
      * y[T, N] (+)= x[T, K] · W[N, K]ᵀ: the skinny kernel for decode/verify sizes (and, where cuBLAS is unusable, for
      * every size, in passes of {@link #skinnyPassTokens}), cuBLAS otherwise. {@code xLo}: where x's second part
      * starts, in elements after x (split activations), or 0; cuBLAS adds W·lo in a second product only when
-     * {@link #splitPrefill}.
+     * {@link #splitCublas}.
      */
     private void matmul(DeviceBuffer w, DeviceBuffer x, long xLo, DeviceBuffer y, int tokens, int n, int k,
                         boolean accumulate) {
@@ -1249,14 +1264,14 @@ public final class CudaTransformer implements LanguageModel {
                     device.launch("gemv_bf16", (n + 7) / 8, 1, 256, w, xs, ys, n, k, c, accumulate ? 1 : 0, xLo);
                 }
             }
-        } else if (xLo != 0 && pairedPrefill && tokens <= PAIRED_PREFILL_MAX_TOKENS) {
+        } else if (xLo != 0 && splitCublas && pairedPrefill && tokens <= PAIRED_PREFILL_MAX_TOKENS) {
             long count = (long) tokens * n;
             cublas.matmulBf16Pair(w, x, xLo, ws.splitParts, tokens, n, k);
             device.launch("add_pair_f32", (int) Math.min(4096, (count + 255) / 256), 1, 256, y, ws.splitParts, count,
                     accumulate ? 1 : 0);
         } else {
             cublas.matmulBf16(w, x, y, tokens, n, k, accumulate);
-            if (xLo != 0 && splitPrefill) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
+            if (xLo != 0 && splitCublas) cublas.matmulBf16(w, x.slice(2 * xLo, 2L * tokens * k), y, tokens, n, k, true);
         }
     }
 
