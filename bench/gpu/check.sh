@@ -14,8 +14,8 @@
 # flash: the tensor-core prefill attention (default for forwards > 128 tokens) vs attention_paged
 #        (-Dspecdec.cuda.flashPrefill=false): CUDA vs CPU with each, then GpuCheck flash (logits, greedy steps, prefill
 #        ms) on the 1B and 8B shapes; flash-pair: flash, then pair.
-# pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default of all since session
-#        13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
+# pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default for up to 256 rows
+#        since session 13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
 #        (128- and 2048-token prompts) and the 1B shape, defaults vs pair vs two, interleaved; pair-hf: HF fp32, 8B
 #        shape, 256 greedy steps, pair and two.
 # split: split activations (matmul inputs as bf16 hi + lo; -Dspecdec.cuda.splitActivations=true (the default until
@@ -195,8 +195,8 @@ if [ "$mode" = flash ] || [ "$mode" = flash-pair ]; then   # tensor-core prefill
   run flash-8b-bf16-prefill 300 "${v[@]}" flash "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b 200,2048
   [ "$mode" = flash-pair ] && mode=pair || mode=done
 fi
-if [ "$mode" = pair ]; then   # split prefill (splitActivations=all) as one strided-batched GEMM sharing W (pair, what
-  # all does since session 13) vs two accumulating GEMMs (two, before): CUDA vs CPU with each, then prefill of the 8B
+if [ "$mode" = pair ]; then   # split prefill (splitActivations=all) as one strided-batched GEMM sharing W (pair, the
+  # default since session 13) vs two accumulating GEMMs (two, before): CUDA vs CPU with each, then prefill of the 8B
   # shape at 128 and 2048 tokens and of the 1B shape at 128, defaults vs pair vs two, in interleaved rounds
   pair="pair:-Dspecdec.cuda.splitActivations=all"
   two="two:-Dspecdec.cuda.splitActivations=all -Dspecdec.cuda.splitPrefillGemm=two"

@@ -150,7 +150,7 @@ public final class CudaTransformer implements LanguageModel {
     private final String flashKernel;
     public static final String FLASH_PREFILL_PROPERTY = "specdec.cuda.flashPrefill";
     /** Query rows of a prefill attention block (FA_ROWS in flash_prefill.cuh). */
-    private static final int FLASH_ROWS = 64;
+    static final int FLASH_ROWS = 64;
     /** Forwards whose longest chunk is shorter keep attention_paged (a block's 64 rows would be mostly padding). */
     static final int FLASH_MIN_CHUNK = 16;
     public static final String SPLIT_PREFILL_GEMM_PROPERTY = "specdec.cuda.splitPrefillGemm";
@@ -277,10 +277,8 @@ public final class CudaTransformer implements LanguageModel {
         }
         pairedPrefill = splitPrefill && gemm.equals("pair");
         if (pairedPrefill) device.preload("add_pair_f32");
-        int hd = config.headDim();
-        boolean flash = !"false".equals(System.getProperty(FLASH_PREFILL_PROPERTY, "true"))
-                && (hd == 32 || hd == 64 || hd == 128) && config.slidingWindow() == 0 && kvFormat != KvCacheFormat.SPLIT;
-        flashKernel = flash ? "attention_prefill_hd" + hd + (kvFormat == KvCacheFormat.FP16 ? "_f16" : "") : null;
+        flashKernel = "false".equals(System.getProperty(FLASH_PREFILL_PROPERTY, "true")) ? null
+                : flashKernelName(config.headDim(), config.slidingWindow(), kvFormat);
         if (flashKernel != null) device.preload(flashKernel);
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
@@ -1145,9 +1143,19 @@ public final class CudaTransformer implements LanguageModel {
      * {@link #flashKernel}).
      */
     private boolean flashPrefill(Plan plan) {
+        return flashKernel != null && flashApplies(plan);
+    }
+
+    /** Whether a forward's rows suit the tensor-core prefill kernel (given one for the model). */
+    static boolean flashApplies(Plan plan) {
         // never a forward of decode/verify size: those must run as their decode steps do
-        return flashKernel != null && !plan.explicitMasks() && plan.tokens() > SAME_KERNEL_AS_DECODE_MAX_TOKENS
-                && plan.longestChunk() >= FLASH_MIN_CHUNK;
+        return !plan.explicitMasks() && plan.tokens() > SAME_KERNEL_AS_DECODE_MAX_TOKENS && plan.longestChunk() >= FLASH_MIN_CHUNK;
+    }
+
+    /** The tensor-core prefill kernel for heads {@code hd} wide over a {@code format} cache, or null where none applies. */
+    static String flashKernelName(int hd, int slidingWindow, KvCacheFormat format) {
+        boolean fits = (hd == 32 || hd == 64 || hd == 128) && slidingWindow == 0 && format != KvCacheFormat.SPLIT;
+        return fits ? "attention_prefill_hd" + hd + (format == KvCacheFormat.FP16 ? "_f16" : "") : null;
     }
 
     /** Tensor-parallel ranks: residual + Σ partial products on every rank. */
