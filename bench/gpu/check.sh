@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -14,6 +14,7 @@
 # flash: the tensor-core prefill attention (default for forwards > 128 tokens) vs attention_paged
 #        (-Dspecdec.cuda.flashPrefill=false): CUDA vs CPU with each, then GpuCheck flash (logits, greedy steps, prefill
 #        ms) on the 1B and 8B shapes; flash-pair: flash, then pair.
+# hf-long: HF fp32 after 300-token prompts (tensor-core prefill attention), small config and 8B shape, 64 steps.
 # pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default for up to 256 rows
 #        since session 13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
 #        (128- and 2048-token prompts) and the 1B shape, defaults vs pair vs two, interleaved; pair-hf: HF fp32, 8B
@@ -194,6 +195,19 @@ if [ "$mode" = flash ] || [ "$mode" = flash-pair ]; then   # tensor-core prefill
   run flash-1b-bf16-prefill 240 "${v[@]}" flash "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b 200,2048
   run flash-8b-bf16-prefill 300 "${v[@]}" flash "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b 200,2048
   [ "$mode" = flash-pair ] && mode=pair || mode=done
+fi
+if [ "$mode" = hf-long ]; then   # HF fp32 after 300-token prompts (the prefill takes the tensor-core attention): the
+  # small random config and the Llama-3-8B shape, 64 greedy steps each, defaults
+  export HF_PROMPT=300
+  run hf-export 120 "${check[@]}" hf-export "$work/small"
+  run hf-gen-long 180 python3 "$home/bench/gpu/hf_ref.py" gen "$work/small" 64
+  run hf-logits-long 120 "${check[@]}" hf-logits "$work/small" "$work/small/tokens.txt" "$work/small/gpu_logits.f32" 300
+  run hf-compare-long 60 python3 "$home/bench/gpu/hf_ref.py" compare "$work/small"
+  run hf8b-gen-long 300 python3 "$home/bench/gpu/hf_ref.py" gen-random "$home/bench/gpu/llama-3-8b/config.json" "$work/hf8b" 64
+  run hf8b-logits-long 240 "${check[@]}" hf-logits "$work/hf8b" "$work/hf8b/tokens.txt" "$work/hf8b/gpu_logits.f32" 300
+  run hf8b-compare-long 120 python3 "$home/bench/gpu/hf_ref.py" compare "$work/hf8b"
+  unset HF_PROMPT
+  mode=done
 fi
 if [ "$mode" = pair ]; then   # split prefill (splitActivations=all) as one strided-batched GEMM sharing W (pair, the
   # default since session 13) vs two accumulating GEMMs (two, before): CUDA vs CPU with each, then prefill of the 8B

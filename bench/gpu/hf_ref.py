@@ -1,18 +1,20 @@
 """HuggingFace transformers as an independent reference for the CUDA backend (bench/gpu/check.sh).
 
-gen DIR N      greedy N tokens after a fixed 32-token prompt with LlamaForCausalLM in float32 (KV cache), write
+gen DIR N      greedy N tokens after a fixed 32-token prompt (HF_PROMPT=P: P tokens) with LlamaForCausalLM in float32 (KV cache), write
                DIR/tokens.txt (prompt + generated) and the teacher-forced logits of every position in fp32 and bf16
 gen-text DIR N TEXT   the same after the first 32 tokens of BOS (id 0) + TEXT, tokenized with DIR/tokenizer.json (a
                real model such as the bundled target: real text, not random ids)
 bench CONFIG N HuggingFace transformers eager batch-1 greedy decode tok/s, random bf16 weights (the peer baseline)
 compare DIR    compare DIR/gpu_logits.f32 (specdec CUDA, same positions) with them; prints JSON lines
 """
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 import torch
 from transformers import LlamaForCausalLM
 
-PROMPT = 32
+# prompt tokens of gen/gen-random/gen-text and compare (HF_PROMPT: over 128 the CUDA prefill takes the tensor-core
+# prefill attention; the default 32 takes split-K)
+PROMPT = int(os.environ.get("HF_PROMPT", "32"))
 
 
 def load(d, dtype):
