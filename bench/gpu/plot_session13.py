@@ -75,18 +75,23 @@ summary = {
 with open(os.path.join(root, "summary.json"), "w") as f:
     json.dump(summary, f, indent=1)
 
+def log_log(a, xlabel, ylabel, title, legend_size):
+    a.set_xscale("log", base=2)
+    a.set_yscale("log")
+    a.set_xlabel(xlabel)
+    a.set_ylabel(ylabel)
+    a.set_title(title)
+    a.legend(fontsize=legend_size)
+
+
 fig, ax = plt.subplots(1, 3, figsize=(17, 4.6))
 for label, marker in (("llama-3.2-1b", "o"), ("llama-3-8b", "s")):
     rows = sorted((r for r in flash if r["label"] == label and r["split_prefill"]), key=lambda r: r["prompt"])
     p = [r["prompt"] for r in rows]
     ax[0].plot(p, [r["prefill_ms_paged"] for r in rows], marker=marker, linestyle="--", label=f"{label} attention_paged")
     ax[0].plot(p, [r["prefill_ms_flash"] for r in rows], marker=marker, label=f"{label} tensor-core prefill")
-ax[0].set_xscale("log", base=2)
-ax[0].set_yscale("log")
-ax[0].set_xlabel("prompt tokens (one forward)")
-ax[0].set_ylabel("prefill ms (median of 5)")
-ax[0].set_title("prefill attention: flash_prefill.cuh vs attention_paged")
-ax[0].legend(fontsize=7)
+log_log(ax[0], "prompt tokens (one forward)", "prefill ms (median of 5)",
+        "prefill attention: flash_prefill.cuh vs attention_paged", 7)
 
 names = [("default", "bf16 inputs\n(decode split)"), ("pair", "split, one\npaired GEMM"), ("two", "split,\ntwo GEMMs")]
 x = range(len(names))
@@ -106,12 +111,7 @@ for shape, marker in (("llama-3.2-1b", "o"), ("llama-3-8b", "s")):
     for name, levels in serve[shape].items():
         ks = sorted(levels)
         ax[2].plot(ks, [levels[k] for k in ks], marker=marker, label=f"{shape}: {name}")
-ax[2].set_xscale("log", base=2)
-ax[2].set_yscale("log")
-ax[2].set_xlabel("concurrent streams (gRPC, 128-token prompts, 256 new)")
-ax[2].set_ylabel("aggregate tok/s")
-ax[2].set_title("served throughput")
-ax[2].legend(fontsize=6)
+log_log(ax[2], "concurrent streams (gRPC, 128-token prompts, 256 new)", "aggregate tok/s", "served throughput", 6)
 fig.suptitle("session 13 on an H100: tensor-core prefill attention, split prefill inputs by default")
 fig.tight_layout()
 fig.savefig(os.path.join(root, "session13.png"), dpi=110)
