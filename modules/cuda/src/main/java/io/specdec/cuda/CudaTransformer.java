@@ -141,6 +141,14 @@ public final class CudaTransformer implements LanguageModel {
      * before session 13; kept to measure against).
      */
     private final boolean pairedPrefill;
+    public static final String SPLIT_PREFILL_GEMM_PROPERTY = "specdec.cuda.splitPrefillGemm";
+    /**
+     * Matmuls of up to this many rows take the paired GEMM, larger ones the two GEMMs. H100, Llama-3-8B shape
+     * (bench/results/cuda-h100-2026-11-24-session13-flash): a 128-token prefill 16.3 → 14.5 ms with the pair (the
+     * weights, streamed once, bound it), a 2,048-token one 111 → 119 ms (compute bound: the pair saves no arithmetic
+     * and adds its summing pass). The crossover lies where 2T rows reach the GPU's flop/byte ratio (~300 on an H100).
+     */
+    static final int PAIRED_PREFILL_MAX_TOKENS = 256;
     /**
      * The tensor-core prefill attention kernel for this model ({@value #FLASH_PREFILL_PROPERTY}, default true): heads
      * 32, 64 or 128 wide, no sliding window, a bf16 or fp16 cache (not split KV); null where it does not apply, and
@@ -153,14 +161,6 @@ public final class CudaTransformer implements LanguageModel {
     static final int FLASH_ROWS = 64;
     /** Forwards whose longest chunk is shorter keep attention_paged (a block's 64 rows would be mostly padding). */
     static final int FLASH_MIN_CHUNK = 16;
-    public static final String SPLIT_PREFILL_GEMM_PROPERTY = "specdec.cuda.splitPrefillGemm";
-    /**
-     * Matmuls of up to this many rows take the paired GEMM, larger ones the two GEMMs. H100, Llama-3-8B shape
-     * (bench/results/cuda-h100-2026-11-24-session13-flash): a 128-token prefill 16.3 → 14.5 ms with the pair (the
-     * weights, streamed once, bound it), a 2,048-token one 111 → 119 ms (compute bound: the pair saves no arithmetic
-     * and adds its summing pass). The crossover lies where 2T rows reach the GPU's flop/byte ratio (~300 on an H100).
-     */
-    static final int PAIRED_PREFILL_MAX_TOKENS = 256;
     /**
      * How K/V elements are stored ({@link KvCacheFormat}, {@value KvCacheFormat#PROPERTY}): fp16 by default (a bf16
      * cache's bytes, rounded 8x less); bf16 on request; split KV (opt-in) stores bf16 hi plus bf16 lo = bf16(x - hi)
@@ -364,11 +364,11 @@ public final class CudaTransformer implements LanguageModel {
     /** Whether matmul inputs carry a second bf16 part ({@link #SPLIT_ACTIVATIONS_PROPERTY}). */
     public boolean splitActivations() { return splitActivations; }
 
-    /** Whether cuBLAS (prefill) matmuls add the second part too ({@link #SPLIT_ACTIVATIONS_PROPERTY}{@code =all}). */
+    /**
+     * Whether the cuBLAS matmuls of forwards with a prompt chunk add the second part too
+     * ({@link #SPLIT_ACTIVATIONS_PROPERTY}{@code =prefill}, the default, or {@code all}).
+     */
     public boolean splitPrefill() { return splitPrefill; }
-
-    /** Whether every cuBLAS pass adds the second part, batched decode steps included ({@code all}). */
-    public boolean splitEveryPass() { return splitEveryPass; }
 
     /** The attention kernel of forwards larger than split-K's (causal rows): the tensor-core one or attention_paged. */
     public String prefillAttentionKernel() { return flashKernel != null ? flashKernel : "attention_paged"; }
