@@ -4,8 +4,8 @@
 //
 // Why: attention_paged gives every (token, head) a block of its own that walks all of its keys on the CUDA cores, so
 // a 2,048-token prompt of the Llama-3-8B shape spent ~1 s in attention on an H100 (the GEMMs take ~50 ms). Here a block
-// takes 64 query rows of one head (4 warps x 16 rows), stages 32 keys at a time (K and V rows, gathered through the
-// block table; the next tile's copies in flight, cp.async, while the MMAs run on this one) in shared memory, and computes S = Q·Kᵀ and O += P·V with m16n8k16 MMAs, softmax online in registers.
+// takes 64 query rows of one head (4 warps x 16 rows), stages 64 keys at a time (K and V rows, gathered through the
+// block table) in shared memory, and computes S = Q·Kᵀ and O += P·V with m16n8k16 MMAs, softmax online in registers.
 //
 // Accuracy: the cache's own element type (fp16 or bf16) is the MMA type, so K and V enter exactly; q (f32) and P (f32)
 // each enter as two parts, hi = round(x) and lo = round(x - hi), and both products are accumulated in f32. The
@@ -17,7 +17,7 @@
 // chunk's end exit.
 
 #define FA_ROWS 64
-#define FA_KEYS 32   // keys a tile; two tiles in flight (cp.async double buffering), 35 KB of static shared memory
+#define FA_KEYS 64
 
 template <bool HALF>
 __device__ __forceinline__ unsigned fa_pack2(float a, float b) {
@@ -61,46 +61,6 @@ __device__ __forceinline__ void fa_load_v(unsigned& b0, unsigned& b1, const unsi
 #endif
 }
 
-// 16 bytes global -> shared without passing through registers; src_bytes 0 fills zeros (keys past the last one)
-__device__ __forceinline__ void fa_copy16(void* dst, const void* src, int srcBytes) {
-#if __CUDA_ARCH__ >= 800
-    unsigned addr = (unsigned) __cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(addr), "l"(src), "r"(srcBytes));
-#endif
-}
-
-__device__ __forceinline__ void fa_commit() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-
-// waits until at most one group (the tile just requested) is still in flight
-__device__ __forceinline__ void fa_wait_previous() {
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
-#endif
-}
-
-// requests keys [k0, k0 + FA_KEYS) of the sequence into one stage's K and V tiles (zeros past keysEnd)
-template <int HD, int STRIDE>
-__device__ __forceinline__ void fa_request_tile(unsigned short* ks, unsigned short* vs, const bf16* __restrict__ kCache,
-        const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int tableOff, int blockSize, int kvDim,
-        int kvh, int k0, int keysEnd) {
-    constexpr int CH = HD / 8;   // 16-byte chunks a row
-    for (int i = threadIdx.x; i < FA_KEYS * CH; i += blockDim.x) {
-        int r = i / CH, ch = i % CH, j = k0 + r;
-        size_t off = 0;
-        int bytes = 0;
-        if (j < keysEnd) {
-            off = ((size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize) * kvDim + kvh * HD + 8 * ch;
-            bytes = 16;
-        }
-        fa_copy16(ks + r * STRIDE + 8 * ch, kCache + off, bytes);
-        fa_copy16(vs + r * STRIDE + 8 * ch, vCache + off, bytes);
-    }
-}
-
 template <int HD, bool HALF>
 __device__ __forceinline__ void attention_prefill_body(const float* __restrict__ q, const bf16* __restrict__ kCache,
         const bf16* __restrict__ vCache, bf16* __restrict__ out, const int* __restrict__ seqMeta,
@@ -109,8 +69,8 @@ __device__ __forceinline__ void attention_prefill_body(const float* __restrict__
     constexpr int KS = HD / 16;      // k-steps of Q·Kᵀ
     constexpr int DN = HD / 8;       // 8-wide output column tiles
     constexpr int NT = FA_KEYS / 8;  // 8-key column tiles of S
-    __shared__ __align__(16) unsigned short ks[2][FA_KEYS * STRIDE];
-    __shared__ __align__(16) unsigned short vs[2][FA_KEYS * STRIDE];
+    __shared__ __align__(16) unsigned short ks[FA_KEYS * STRIDE];
+    __shared__ __align__(16) unsigned short vs[FA_KEYS * STRIDE];
     int b = blockIdx.x / tiles, h = blockIdx.y;
     const int* sm = seqMeta + 6 * b;
     int prefix = sm[0], n = sm[1], tableOff = sm[2];
@@ -149,88 +109,89 @@ __device__ __forceinline__ void attention_prefill_body(const float* __restrict__
     int keysEnd = prefix + min(c0 + FA_ROWS, n);             // keys any row of the block sees
     int warpKeysEnd = prefix + min(cw + 16, n);
 
-    // tile t lives in stage t & 1; tile t + 1 is requested before tile t is computed on, so its loads overlap the MMAs
-    fa_request_tile<HD, STRIDE>(ks[0], vs[0], kCache, vCache, blockTables, tableOff, blockSize, kvDim, kvh, 0, keysEnd);
-    fa_commit();
-    for (int k0 = 0, stage = 0; k0 < keysEnd; k0 += FA_KEYS, stage ^= 1) {
-        if (k0 + FA_KEYS < keysEnd) {
-            fa_request_tile<HD, STRIDE>(ks[stage ^ 1], vs[stage ^ 1], kCache, vCache, blockTables, tableOff, blockSize,
-                                        kvDim, kvh, k0 + FA_KEYS, keysEnd);
+    for (int k0 = 0; k0 < keysEnd; k0 += FA_KEYS) {
+        __syncthreads();   // the previous tile is no longer read
+        constexpr int CH = HD / 8;   // 16-byte chunks a row
+        for (int i = threadIdx.x; i < FA_KEYS * CH; i += blockDim.x) {
+            int r = i / CH, ch = i % CH, j = k0 + r;
+            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+            if (j < keysEnd) {
+                size_t slot = (size_t) blockTables[tableOff + j / blockSize] * blockSize + j % blockSize;
+                kv = *reinterpret_cast<const uint4*>(kCache + slot * kvDim + kvh * HD + 8 * ch);
+                vv = *reinterpret_cast<const uint4*>(vCache + slot * kvDim + kvh * HD + 8 * ch);
+            }
+            *reinterpret_cast<uint4*>(ks + r * STRIDE + 8 * ch) = kv;
+            *reinterpret_cast<uint4*>(vs + r * STRIDE + 8 * ch) = vv;
         }
-        fa_commit();   // possibly empty: one group per tile keeps wait_group's count right
-        fa_wait_previous();
-        __syncthreads();   // tile k0 is in shared memory for every thread
-        const unsigned short* kt = ks[stage];
-        const unsigned short* vt = vs[stage];
-        if (cw < n && k0 < warpKeysEnd) {   // warp-uniform: else none of these keys is visible to the warp's rows
-            float s[NT][4];
+        __syncthreads();
+        if (cw >= n || k0 >= warpKeysEnd) continue;   // warp-uniform: none of these keys is visible to the warp's rows
+
+        float s[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+            const unsigned short* kr = ks + (nt * 8 + g) * STRIDE + 2 * tq;
+#pragma unroll
+            for (int st = 0; st < KS; st++) {
+                unsigned b0 = *reinterpret_cast<const unsigned*>(kr + 16 * st);
+                unsigned b1 = *reinterpret_cast<const unsigned*>(kr + 16 * st + 8);
+                fa_mma<HALF>(s[nt], qh[st][0], qh[st][1], qh[st][2], qh[st][3], b0, b1);
+                fa_mma<HALF>(s[nt], ql[st][0], ql[st][1], ql[st][2], ql[st][3], b0, b1);
+            }
+        }
+        // mask, online softmax (rows A: s[.][0..1], B: s[.][2..3]; a row's 64 keys lie across the lane quad)
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            float tileMax = -INFINITY;
 #pragma unroll
             for (int nt = 0; nt < NT; nt++) {
-                s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-                const unsigned short* kr = kt + (nt * 8 + g) * STRIDE + 2 * tq;
 #pragma unroll
-                for (int st = 0; st < KS; st++) {
-                    unsigned b0 = *reinterpret_cast<const unsigned*>(kr + 16 * st);
-                    unsigned b1 = *reinterpret_cast<const unsigned*>(kr + 16 * st + 8);
-                    fa_mma<HALF>(s[nt], qh[st][0], qh[st][1], qh[st][2], qh[st][3], b0, b1);
-                    fa_mma<HALF>(s[nt], ql[st][0], ql[st][1], ql[st][2], ql[st][3], b0, b1);
+                for (int e = 0; e < 2; e++) {
+                    int j = k0 + nt * 8 + 2 * tq + e;
+                    if (j >= limit[r]) s[nt][2 * r + e] = -INFINITY;
+                    tileMax = fmaxf(tileMax, s[nt][2 * r + e]);
                 }
             }
-            // mask, online softmax (rows A: s[.][0..1], B: s[.][2..3]; a row's tile of keys lies across the lane quad)
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(FULL_MASK, tileMax, 1));
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(FULL_MASK, tileMax, 2));
+            float mNew = fmaxf(m[r], tileMax);
+            float corr = mNew == -INFINITY ? 1.f : __expf(m[r] - mNew);
+            float sum = 0.f;
 #pragma unroll
-            for (int r = 0; r < 2; r++) {
-                float tileMax = -INFINITY;
+            for (int nt = 0; nt < NT; nt++) {
 #pragma unroll
-                for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        int j = k0 + nt * 8 + 2 * tq + e;
-                        if (j >= limit[r]) s[nt][2 * r + e] = -INFINITY;
-                        tileMax = fmaxf(tileMax, s[nt][2 * r + e]);
-                    }
-                }
-                tileMax = fmaxf(tileMax, __shfl_xor_sync(FULL_MASK, tileMax, 1));
-                tileMax = fmaxf(tileMax, __shfl_xor_sync(FULL_MASK, tileMax, 2));
-                float mNew = fmaxf(m[r], tileMax);
-                float corr = mNew == -INFINITY ? 1.f : __expf(m[r] - mNew);
-                float sum = 0.f;
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++) {
-#pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        float v = s[nt][2 * r + e];
-                        float p = v == -INFINITY ? 0.f : __expf(v - mNew);
-                        s[nt][2 * r + e] = p;
-                        sum += p;
-                    }
-                }
-                l[r] = l[r] * corr + sum;
-                m[r] = mNew;
-#pragma unroll
-                for (int d = 0; d < DN; d++) {
-                    o[d][2 * r] *= corr;
-                    o[d][2 * r + 1] *= corr;
+                for (int e = 0; e < 2; e++) {
+                    float v = s[nt][2 * r + e];
+                    float p = v == -INFINITY ? 0.f : __expf(v - mNew);
+                    s[nt][2 * r + e] = p;
+                    sum += p;
                 }
             }
-            // O += P·V: the S accumulators of key tiles 2kk, 2kk+1 are the A fragment of k-step kk
+            l[r] = l[r] * corr + sum;
+            m[r] = mNew;
 #pragma unroll
-            for (int kk = 0; kk < FA_KEYS / 16; kk++) {
-                unsigned ph[4], pl[4];
-                fa_split2<HALF>(s[2 * kk][0], s[2 * kk][1], ph[0], pl[0]);
-                fa_split2<HALF>(s[2 * kk][2], s[2 * kk][3], ph[1], pl[1]);
-                fa_split2<HALF>(s[2 * kk + 1][0], s[2 * kk + 1][1], ph[2], pl[2]);
-                fa_split2<HALF>(s[2 * kk + 1][2], s[2 * kk + 1][3], ph[3], pl[3]);
-                const unsigned short* vr = vt + (16 * kk + (lane & 15)) * STRIDE;
-#pragma unroll
-                for (int d = 0; d < DN; d++) {
-                    unsigned b0, b1;
-                    fa_load_v(b0, b1, vr + 8 * d);
-                    fa_mma<HALF>(o[d], ph[0], ph[1], ph[2], ph[3], b0, b1);
-                    fa_mma<HALF>(o[d], pl[0], pl[1], pl[2], pl[3], b0, b1);
-                }
+            for (int d = 0; d < DN; d++) {
+                o[d][2 * r] *= corr;
+                o[d][2 * r + 1] *= corr;
             }
         }
-        __syncthreads();   // every warp is done with this stage before tile k0 + 2 * FA_KEYS is requested into it
+        // O += P·V: the S accumulators of key tiles 2kk, 2kk+1 are the A fragment of k-step kk
+#pragma unroll
+        for (int kk = 0; kk < FA_KEYS / 16; kk++) {
+            unsigned ph[4], pl[4];
+            fa_split2<HALF>(s[2 * kk][0], s[2 * kk][1], ph[0], pl[0]);
+            fa_split2<HALF>(s[2 * kk][2], s[2 * kk][3], ph[1], pl[1]);
+            fa_split2<HALF>(s[2 * kk + 1][0], s[2 * kk + 1][1], ph[2], pl[2]);
+            fa_split2<HALF>(s[2 * kk + 1][2], s[2 * kk + 1][3], ph[3], pl[3]);
+            const unsigned short* vr = vs + (16 * kk + (lane & 15)) * STRIDE;
+#pragma unroll
+            for (int d = 0; d < DN; d++) {
+                unsigned b0, b1;
+                fa_load_v(b0, b1, vr + 8 * d);
+                fa_mma<HALF>(o[d], ph[0], ph[1], ph[2], ph[3], b0, b1);
+                fa_mma<HALF>(o[d], pl[0], pl[1], pl[2], pl[3], b0, b1);
+            }
+        }
     }
     if (cw >= n) return;
 #pragma unroll
