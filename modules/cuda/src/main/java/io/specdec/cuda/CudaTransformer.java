@@ -110,35 +110,17 @@ public final class CudaTransformer implements LanguageModel {
     public static final String SWIGLU_EPILOGUE_PROPERTY = "specdec.cuda.swigluEpilogue";
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
-    /**
-     * Split activations ({@value #SPLIT_ACTIVATIONS_PROPERTY}; off while the fused decode path is on): matmul inputs
-     * are written as bf16 hi and bf16 lo = bf16(x - hi) (store_act in the kernels) and the matmuls add W·lo, so their
-     * inputs keep ~16 mantissa bits instead of bf16's 8. Which matmuls:
-     * <ul>
-     * <li>{@code decode} (or {@code true}, the default before session 13): the skinny decode/verify passes, at no
-     *     measurable cost (they stream weights; the second input part is L2-resident);</li>
-     * <li>{@code prefill}, the default: those, and the cuBLAS passes of every forward that carries a prompt chunk of
-     *     more than 16 tokens ({@link #pairedPrefill}). Only that put the random Llama-3-8B shape within bf16 tolerance
-     *     of fp32 transformers over 256 greedy steps on an H100: 3.1e-3 and 256/256 vs 3.6e-2 and 251/256 with
-     *     {@code decode}, whose prompt rows keep bf16 inputs (bench/results/cuda-h100-2026-11-24-session13-flash). It
-     *     costs prefill time: 8B shape 10.2 → 14.5 ms at 128 tokens, 65 → 111 ms at 2,048;</li>
-     * <li>{@code all}: every cuBLAS pass too, the batched decode steps of a served batch (17+ sequences) included. It
-     *     costs those steps the same ~40-70%: served 1B shape at 64 streams 18,525 → 13,701 tok/s;</li>
-     * <li>{@code false}: bf16 inputs everywhere.</li>
-     * </ul>
-     */
+    /** Which matmul inputs carry a second bf16 part ({@link SplitActivations}; off while the fused decode path is on). */
+    private final SplitActivations split;
+    /** Whether any does (the workspaces hold second parts). */
     private final boolean splitActivations;
-    /** Whether cuBLAS passes add W·lo in forwards with a prompt chunk ({@code prefill}, {@code all}) ... */
-    private final boolean splitPrefill;
-    /** ... and in every forward ({@code all}). */
-    private final boolean splitEveryPass;
     /** Whether the forward being enqueued has its cuBLAS passes add W·lo (set as {@link #enqueue} begins). */
     private boolean splitCublas;
-    public static final String SPLIT_ACTIVATIONS_PROPERTY = "specdec.cuda.splitActivations";
+    public static final String SPLIT_ACTIVATIONS_PROPERTY = SplitActivations.PROPERTY;
     /**
-     * With {@link #splitPrefill}: W·hi and W·lo as one strided-batched GEMM over W (streamed once) into two f32 parts
-     * that add_pair_f32 adds to y ({@code pair}, the default), or as two accumulating GEMMs ({@code two}, the way it was
-     * before session 13; kept to measure against).
+     * With split cuBLAS passes ({@link SplitActivations#PREFILL}, {@link SplitActivations#ALL}): W·hi and W·lo as one
+     * strided-batched GEMM over W (streamed once) into two f32 parts that add_pair_f32 adds to y ({@code pair}, the
+     * default), or as two accumulating GEMMs ({@code two}, the way it was before session 13; kept to measure against).
      */
     private final boolean pairedPrefill;
     public static final String SPLIT_PREFILL_GEMM_PROPERTY = "specdec.cuda.splitPrefillGemm";
@@ -264,18 +246,13 @@ public final class CudaTransformer implements LanguageModel {
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
         if (vectorNorm) device.preload("rmsnorm_vec_bf16");
-        String split = System.getProperty(SPLIT_ACTIVATIONS_PROPERTY, "prefill");
-        if (!List.of("decode", "true", "prefill", "all", "false").contains(split)) {
-            throw new IllegalArgumentException(SPLIT_ACTIVATIONS_PROPERTY + " must be decode (or true), prefill, all or false, got " + split);
-        }
-        splitActivations = fused == FusedDecode.OFF && !split.equals("false");
-        splitPrefill = splitActivations && (split.equals("prefill") || split.equals("all"));
-        splitEveryPass = splitActivations && split.equals("all");
+        split = fused == FusedDecode.OFF ? SplitActivations.fromSystemProperties() : SplitActivations.OFF;
+        splitActivations = split.any();
         String gemm = System.getProperty(SPLIT_PREFILL_GEMM_PROPERTY, "pair");
         if (!List.of("pair", "two").contains(gemm)) {
             throw new IllegalArgumentException(SPLIT_PREFILL_GEMM_PROPERTY + " must be pair or two, got " + gemm);
         }
-        pairedPrefill = splitPrefill && gemm.equals("pair");
+        pairedPrefill = split.cublasPasses(Integer.MAX_VALUE) && gemm.equals("pair");
         if (pairedPrefill) device.preload("add_pair_f32");
         flashKernel = "false".equals(System.getProperty(FLASH_PREFILL_PROPERTY, "true")) ? null
                 : flashKernelName(config.headDim(), config.slidingWindow(), kvFormat);
@@ -368,7 +345,7 @@ public final class CudaTransformer implements LanguageModel {
      * Whether the cuBLAS matmuls of forwards with a prompt chunk add the second part too
      * ({@link #SPLIT_ACTIVATIONS_PROPERTY}{@code =prefill}, the default, or {@code all}).
      */
-    public boolean splitPrefill() { return splitPrefill; }
+    public boolean splitPrefill() { return split.cublasPasses(Integer.MAX_VALUE); }
 
     /** The attention kernel of forwards larger than split-K's (causal rows): the tensor-core one or attention_paged. */
     public String prefillAttentionKernel() { return flashKernel != null ? flashKernel : "attention_paged"; }
@@ -1016,7 +993,7 @@ public final class CudaTransformer implements LanguageModel {
      * copies from or to the host. {@code fuzzy}: EasySpec's layer-parallel step (layer replicas only).
      */
     private void enqueue(Plan plan, boolean argmax, boolean fuzzy) {
-        splitCublas = splitEveryPass || (splitPrefill && plan.longestChunk() > SAME_KERNEL_AS_DECODE_MAX_TOKENS);
+        splitCublas = split.cublasPasses(plan.longestChunk());
         Launch k = new Launch(plan);
         enter(Stage.EMBED);
         // a normal launch (not programmatic): the forward's kernels start after the metadata copy has landed, which
