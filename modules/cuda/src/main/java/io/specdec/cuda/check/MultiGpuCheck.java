@@ -647,8 +647,7 @@ public final class MultiGpuCheck {
         int n = ranks.size();
         targetGreedy();
         CudaRank on = ranks.getFirst();
-        CudaTransformer draft = on.call(() -> new CudaTransformer(on.device(), on.cublas(), dc, DeviceWeights.random(on.device(), dc, 2),
-                args.prompt() + args.newTokens() + 64, 16));
+        CudaTransformer draft = randomDraft(on, dc, args.prompt() + args.newTokens() + 64);
         try {
             Draft d = plainDraft(draft);
             double draftMs = draftMsPerToken(d, false);
@@ -680,10 +679,7 @@ public final class MultiGpuCheck {
                 }
             }
         } finally {
-            on.run(() -> {
-                draft.close();
-                draft.weights().free(on.device());
-            });
+            release(on, draft);
         }
     }
 
@@ -699,7 +695,7 @@ public final class MultiGpuCheck {
         }
         targetGreedy();
         CudaRank on = ranks.getFirst();
-        CudaTransformer plain = on.call(() -> new CudaTransformer(on.device(), on.cublas(), dc, DeviceWeights.random(on.device(), dc, 2), kv, 16));
+        CudaTransformer plain = randomDraft(on, dc, kv);
         try {
             Draft sequential = plainDraft(plain);
             double seqMs = draftMsPerToken(sequential, false);
@@ -742,11 +738,21 @@ public final class MultiGpuCheck {
                 }
             }
         } finally {
-            on.run(() -> {
-                plain.close();
-                plain.weights().free(on.device());
-            });
+            release(on, plain);
         }
+    }
+
+    /** A draft of config {@code dc} with seed-2 random weights generated on {@code on}'s GPU, room for {@code kv} tokens. */
+    private static CudaTransformer randomDraft(CudaRank on, ModelConfig dc, int kv) {
+        return on.call(() -> new CudaTransformer(on.device(), on.cublas(), dc, DeviceWeights.random(on.device(), dc, 2), kv, 16));
+    }
+
+    /** Closes a {@link #randomDraft} and frees its weights, on its rank's thread. */
+    private static void release(CudaRank on, CudaTransformer draft) {
+        on.run(() -> {
+            draft.close();
+            draft.weights().free(on.device());
+        });
     }
 
     /** Draft ms per token of a layer-parallel model with one replica on GPU 0: {exact, fuzzy}. */
@@ -764,7 +770,7 @@ public final class MultiGpuCheck {
     private void oneGpuDraftStage(String stage, String label, ModelConfig dc, int kv) {
         LayerGroupPlan plan = LayerGroupPlan.standard(dc.layers(), 2, args.edge());
         CudaRank on = ranks.getFirst();
-        CudaTransformer plain = on.call(() -> new CudaTransformer(on.device(), on.cublas(), dc, DeviceWeights.random(on.device(), dc, 2), kv, 16));
+        CudaTransformer plain = randomDraft(on, dc, kv);
         try {
             Draft sequential = plainDraft(plain);
             double[] seq = new double[3], exact = new double[3], fuzzy = new double[3];
@@ -779,10 +785,7 @@ public final class MultiGpuCheck {
                     "one_replica_fuzzy_ms_per_token", median(fuzzy), "machinery_overhead_ms", median(exact) - median(seq),
                     "rounds", Arrays.toString(seq) + " / " + Arrays.toString(exact) + " / " + Arrays.toString(fuzzy));
         } finally {
-            on.run(() -> {
-                plain.close();
-                plain.weights().free(on.device());
-            });
+            release(on, plain);
         }
     }
 
@@ -809,8 +812,7 @@ public final class MultiGpuCheck {
             Decode vanilla = decode(t, args.prompt(), args.newTokens());
             int[] greedy = vanilla.tokens;
             double targetMs = Arrays.stream(vanilla.stepMs).average().orElseThrow();
-            CudaTransformer draft = draftGpu.call(() -> new CudaTransformer(draftGpu.device(), draftGpu.cublas(), dc,
-                    DeviceWeights.random(draftGpu.device(), dc, 2), kv, 16));
+            CudaTransformer draft = randomDraft(draftGpu, dc, kv);
             try {
                 Draft d = plainDraft(draft);
                 double draftMs = draftMsPerToken(d, false);
@@ -862,10 +864,7 @@ public final class MultiGpuCheck {
                     }
                 }
             } finally {
-                draftGpu.run(() -> {
-                    draft.close();
-                    draft.weights().free(draftGpu.device());
-                });
+                release(draftGpu, draft);
             }
         }
     }
