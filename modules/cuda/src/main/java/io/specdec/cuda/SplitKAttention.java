@@ -159,6 +159,15 @@ public final class SplitKAttention implements AutoCloseable {
 
     public int maxSplits() { return maxSplits; }
 
+    /** The grouped kernel's scratch, for the persistent decode kernel, which runs its blocks: partial outputs. */
+    DeviceBuffer partials() { return partials; }
+
+    /** Partial (max, sum) pairs. */
+    DeviceBuffer stats() { return stats; }
+
+    /** Splits finished per (token, KV head), zero between launches (null without the grouped kernel). */
+    DeviceBuffer counters() { return counters; }
+
     /** Whether the grouped kernel runs (else the per-head split and combine kernels). */
     public boolean grouped() { return grouped != null; }
 

@@ -1,0 +1,193 @@
+// Persistent decode (issue #4, -Dspecdec.cuda.persistentDecode): every layer of a one-token decode step in one kernel
+// whose blocks stay resident and meet at grid-wide barriers where the graph path ends one kernel and starts the next.
+// Included by specdec_kernels.cu after skinny_mma.cuh.
+//
+// Why: a one-token step of the Llama-3.2-1B shape is ~8 dependent kernels a layer, most of them a few µs of work, and
+// each boundary costs the next kernel its wait for the whole previous grid plus its launch; the GEMMs alone, chained
+// that way, reached only 0.74 of the HBM floor. Here a boundary is one atomic and a poll of one L2 word, and every
+// block requests its next tile's first weights before it waits, so the weight stream keeps going across it.
+//
+// Same bits as the graph path (CudaTransformer's one-token forward with the same warps per tile): each phase runs the
+// graph path's own block bodies (rmsnorm_vec_row, qkv_rope_append_block, attention_gqa, the skinny MMA tiles and
+// their epilogues) on the same (virtual) block indices; only which SM runs a block changes. So verify passes, which
+// keep the graph path, still equal decode steps bit for bit. The attention runs with BATCH 16 (the _many kernels'
+// load grouping; same sums, same order).
+//
+// Layout: blocks of 8 warps, gridDim.x of them all resident (the host sizes the grid by occupancy; the kernel is
+// launched normally, never as a programmatic dependent, and does not trigger its dependents, so no other kernel's
+// blocks wait on an SM for it). A GEMM of S warps per 16-row tile (S = 4 or 8) runs 8/S tiles at once per block.
+// Attention runs two of the grouped kernel's 4-warp blocks per block, each half with a named barrier of its own.
+
+#define PD_WARPS 8
+#define PD_THREADS (PD_WARPS * 32)
+
+// A layer's device pointers, in the order PersistentDecode.java writes them (8 bytes each).
+struct PdLayer {
+    const float* attnNorm;
+    const bf16* wqkv;
+    const bf16* wo;
+    const float* ffnNorm;
+    const bf16* wGateUp;
+    const bf16* wDown;
+    bf16* keys;
+    bf16* values;
+    const float* bqkv;
+    const float* qNorm;
+    const float* kNorm;
+};
+
+// Grid-wide barrier: barrier[0] counts arrivals over the whole kernel (target grows by gridDim.x a barrier); the
+// acquire load and the fences make every write before the barrier visible to every load after it.
+__device__ __forceinline__ void pd_grid_sync(unsigned* barrier, unsigned& target) {
+    target += gridDim.x;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        atomicAdd(barrier, 1u);
+        unsigned seen;
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(barrier) : "memory");
+        } while (seen < target);
+        __threadfence();
+    }
+    __syncthreads();
+}
+
+// rmsnorm_vec_row for the widths the kernel takes (dim = 1024, 2048, 3072, 4096): the wider cases' registers would
+// count against every phase of the kernel.
+__device__ __forceinline__ void pd_norm(const float* x, const float* w, bf16* out, int dim, float eps, long lo,
+                                        float* scratch) {
+    switch (dim >> 10) {
+        case 1: rmsnorm_vec<1>(x, nullptr, w, out, dim, eps, lo, scratch, 0); break;
+        case 2: rmsnorm_vec<2>(x, nullptr, w, out, dim, eps, lo, scratch, 0); break;
+        case 3: rmsnorm_vec<3>(x, nullptr, w, out, dim, eps, lo, scratch, 0); break;
+        case 4: rmsnorm_vec<4>(x, nullptr, w, out, dim, eps, lo, scratch, 0); break;
+    }
+}
+
+// The first unit (8/S tiles) of a GEMM phase this block takes; reversed phases count from the last block, so the
+// o projection lands on blocks that run no attention and can request its weights while the attention runs.
+__device__ __forceinline__ int pd_first_unit(bool reversed) {
+    return reversed ? (int) gridDim.x - 1 - (int) blockIdx.x : (int) blockIdx.x;
+}
+
+// Requests this block's first tile of W[rows, K] (rows: the output rows of the phase) with its first weights (early).
+__device__ __forceinline__ void pd_begin(SkinnyTile<1>& tile, const bf16* W, const bf16* x, int rows, int K, int S,
+                                         bool reversed) {
+    int warp = threadIdx.x >> 5, per = PD_WARPS / S;
+    int t = pd_first_unit(reversed) * per + warp / S;
+    if (t < rows / 16) skinny_tile_begin<1>(tile, W, x, t * 16, K, 1, 1, S, warp % S, threadIdx.x & 31);
+}
+
+// One GEMM phase, T = 1: y (+)= W[rows, K] · x, or with SWIGLU (W = [gate; up], rows = H) out = silu(gate) · up. The
+// block's first tile was begun by pd_begin; slots: 8/S tiles' partials ([2][S][128] each with SWIGLU, else [S][128]).
+template <bool SWIGLU>
+__device__ void pd_gemm(SkinnyTile<1>& tile, float* slots, const bf16* W, const bf16* x, long xLo, float* y,
+                        bf16* out, long outLo, int rows, int K, int S, int accumulate, bool reversed) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, per = PD_WARPS / S;
+    const int tiles = rows / 16, units = (tiles + per - 1) / per, slot = (SWIGLU ? 2 : 1) * S * 128;
+    const int first = pd_first_unit(reversed);
+    for (int unit = first; unit < units; unit += gridDim.x) {
+        int q = warp / S, t = unit * per + q;
+        if (t < tiles) {
+            if (unit != first) skinny_tile_begin<1>(tile, W, x, t * 16, K, 1, 0, S, warp % S, lane);
+            skinny_tile_partials<1, true>(slots + q * slot, tile, xLo, S, warp % S, lane);
+            if (SWIGLU) {
+                skinny_tile_begin<1>(tile, W, x, rows + t * 16, K, 1, 0, S, warp % S, lane);
+                skinny_tile_partials<1, true>(slots + q * slot + S * 128, tile, xLo, S, warp % S, lane);
+            }
+        }
+        __syncthreads();
+        const int share = PD_THREADS / per, qe = threadIdx.x / share, te = unit * per + qe;
+        if (te < tiles) {
+            if (SWIGLU) skinny_swiglu_store<1>(out, slots + qe * slot, te * 16, rows, 1, outLo, S, threadIdx.x % share, share);
+            else skinny_tile_store<1>(y, slots + qe * slot, te * 16, rows, 1, accumulate, S, threadIdx.x % share, share);
+        }
+        __syncthreads();
+    }
+}
+
+// The whole layer stack of a one-token decode step of one sequence. x: the embedded token (in), the residual (out);
+// layers: PdLayer[nLayers]; barrier: two zeroed words (arrivals, exits), zero again when the kernel ends. Warps per
+// tile sQkv, sO, sGateUp, sDown as CudaTransformer's SkinnyGemmPlan chooses them (4 or 8).
+template <int DPL, bool HALF>
+__device__ __forceinline__ void decode_persistent(
+        const PdLayer* __restrict__ layers, float* x, bf16* xb, float* qkv, float* q, bf16* att, bf16* hidden,
+        const double* __restrict__ invFreq, const int* __restrict__ positions, const int* __restrict__ slots,
+        const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta,
+        int* kvSaturated, float* part, float* ml, int* counters, unsigned* barrier, int nLayers, int dim, int hiddenDim,
+        int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO,
+        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo) {
+    constexpr int HD = DPL * 32;
+    constexpr int ATT_FLOATS = GQA_SMEM_FLOATS(HD);
+    constexpr int GEMM_FLOATS = 2 * PD_WARPS * 128;   // [2][S][128] for 8/S tiles
+    __shared__ __align__(16) float smem[2 * ATT_FLOATS > GEMM_FLOATS ? 2 * ATT_FLOATS : GEMM_FLOATS];
+    __shared__ float scratch[32];
+    __shared__ int mergeHere[2];
+    const int qDim = heads * HD, kvDim = kvHeads * HD, qkvRows = qDim + 2 * kvDim;
+    const int ropeBlocks = (heads + 2 * kvHeads + PD_WARPS - 1) / PD_WARPS;
+    const int half = threadIdx.x >> 7, halfTid = threadIdx.x & 127, attBlocks = kvHeads * maxSplits;
+    unsigned target = 0;
+    SkinnyTile<1> tile;
+    pd_begin(tile, layers[0].wqkv, xb, qkvRows, dim, sQkv, false);
+    for (int l = 0; l < nLayers; l++) {
+        const PdLayer L = layers[l];
+        if (blockIdx.x == 0) pd_norm(x, L.attnNorm, xb, dim, eps, xbLo, scratch);
+        pd_grid_sync(barrier, target);
+        pd_gemm<false>(tile, smem, L.wqkv, xb, xbLo, qkv, nullptr, 0, qkvRows, dim, sQkv, 0, false);
+        pd_grid_sync(barrier, target);
+        if ((int) blockIdx.x < ropeBlocks) {
+            qkv_rope_append_block(qkv, L.bqkv, L.qNorm, L.kNorm, invFreq, positions, slots, q, L.keys, L.values, heads,
+                                  kvHeads, HD, interleaved, eps, 0, HALF ? 1 : 0, kvSaturated, 1, 0, blockIdx.x, ropeBlocks);
+        }
+        pd_grid_sync(barrier, target);
+        int vb = 2 * blockIdx.x + half;
+        if (vb < attBlocks) {
+            GqaRow row;
+            if (gqa_row(row, L.keys, L.values, tokMeta, seqMeta, meta, heads, kvHeads, blockSize, maxSplits, HD, 0, vb,
+                        halfTid)) {
+                attention_gqa<DPL, 16, false, HALF>(smem + half * ATT_FLOATS, row, q, L.keys, L.values, att, part, ml,
+                        counters, meta, meta, reinterpret_cast<const unsigned*>(meta), heads, kvHeads, blockSize, window,
+                        scale, maxSplits, attLo, 0,
+                        halfTid, 1 + half, mergeHere + half);
+            }
+        }
+        pd_begin(tile, L.wo, att, dim, qDim, sO, true);
+        pd_grid_sync(barrier, target);
+        pd_gemm<false>(tile, smem, L.wo, att, attLo, x, nullptr, 0, dim, qDim, sO, 1, true);
+        pd_begin(tile, L.wGateUp, xb, hiddenDim, dim, sGateUp, false);
+        pd_grid_sync(barrier, target);
+        if (blockIdx.x == 0) pd_norm(x, L.ffnNorm, xb, dim, eps, xbLo, scratch);
+        pd_grid_sync(barrier, target);
+        pd_gemm<true>(tile, smem, L.wGateUp, xb, xbLo, nullptr, hidden, hiddenLo, hiddenDim, dim, sGateUp, 0, false);
+        pd_begin(tile, L.wDown, hidden, dim, hiddenDim, sDown, false);
+        pd_grid_sync(barrier, target);
+        pd_gemm<false>(tile, smem, L.wDown, hidden, hiddenLo, x, nullptr, 0, dim, hiddenDim, sDown, 1, false);
+        if (l + 1 < nLayers) pd_begin(tile, layers[l + 1].wqkv, xb, qkvRows, dim, sQkv, false);
+        pd_grid_sync(barrier, target);
+    }
+    // every block has passed the last barrier before it counts itself out, so the last one out can reset both words
+    if (threadIdx.x == 0 && atomicAdd(barrier + 1, 1u) == gridDim.x - 1) {
+        barrier[0] = 0;
+        barrier[1] = 0;
+        __threadfence();
+    }
+}
+
+#define DECODE_PERSISTENT_KERNEL(NAME, DPL, HALF) \
+extern "C" __global__ void __launch_bounds__(PD_THREADS, 2) NAME( \
+        const PdLayer* __restrict__ layers, float* x, bf16* xb, float* qkv, float* q, bf16* att, bf16* hidden, \
+        const double* __restrict__ invFreq, const int* __restrict__ positions, const int* __restrict__ slots, \
+        const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta, \
+        int* kvSaturated, float* part, float* ml, int* counters, unsigned* barrier, int nLayers, int dim, int hiddenDim, \
+        int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO, \
+        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo) { \
+    decode_persistent<DPL, HALF>(layers, x, xb, qkv, q, att, hidden, invFreq, positions, slots, tokMeta, seqMeta, meta, \
+            kvSaturated, part, ml, counters, barrier, nLayers, dim, hiddenDim, heads, kvHeads, blockSize, window, \
+            maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo); \
+}
+
+DECODE_PERSISTENT_KERNEL(decode_persistent_hd64, 2, false)
+DECODE_PERSISTENT_KERNEL(decode_persistent_hd128, 4, false)
+DECODE_PERSISTENT_KERNEL(decode_persistent_hd64_f16, 2, true)
+DECODE_PERSISTENT_KERNEL(decode_persistent_hd128_f16, 4, true)
