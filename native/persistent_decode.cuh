@@ -21,6 +21,15 @@
 #define PD_WARPS 8
 #define PD_THREADS (PD_WARPS * 32)
 
+// flags (PersistentDecode.FLAGS_PROPERTY, diagnostics and benchmark ablations only; 0 in use): attention in one
+// 4-warp half per block instead of two; the phases left out (outputs wrong: timing only); every thread fences after
+// each grid barrier.
+#define PD_ONE_HALF 1
+#define PD_SKIP_ATTENTION 2
+#define PD_SKIP_GEMM 4
+#define PD_SKIP_NORM_ROPE 8
+#define PD_FENCE_ALL 16
+
 // A layer's device pointers, in the order PersistentDecode.java writes them (8 bytes each).
 struct PdLayer {
     const float* attnNorm;
@@ -38,7 +47,7 @@ struct PdLayer {
 
 // Grid-wide barrier: barrier[0] counts arrivals over the whole kernel (target grows by gridDim.x a barrier); the
 // acquire load and the fences make every write before the barrier visible to every load after it.
-__device__ __forceinline__ void pd_grid_sync(unsigned* barrier, unsigned& target) {
+__device__ __forceinline__ void pd_grid_sync(unsigned* barrier, unsigned& target, int flags) {
     target += gridDim.x;
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -51,6 +60,7 @@ __device__ __forceinline__ void pd_grid_sync(unsigned* barrier, unsigned& target
         __threadfence();
     }
     __syncthreads();
+    if (flags & PD_FENCE_ALL) __threadfence();
 }
 
 // rmsnorm_vec_row for the widths the kernel takes (dim = 1024, 2048, 3072, 4096): the wider cases' registers would
@@ -83,7 +93,8 @@ __device__ __forceinline__ void pd_begin(SkinnyTile<1>& tile, const bf16* W, con
 // block's first tile was begun by pd_begin; slots: 8/S tiles' partials ([2][S][128] each with SWIGLU, else [S][128]).
 template <bool SWIGLU>
 __device__ void pd_gemm(SkinnyTile<1>& tile, float* slots, const bf16* W, const bf16* x, long xLo, float* y,
-                        bf16* out, long outLo, int rows, int K, int S, int accumulate, bool reversed) {
+                        bf16* out, long outLo, int rows, int K, int S, int accumulate, bool reversed, int flags) {
+    if (flags & PD_SKIP_GEMM) return;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, per = PD_WARPS / S;
     const int tiles = rows / 16, units = (tiles + per - 1) / per, slot = (SWIGLU ? 2 : 1) * S * 128;
     const int first = pd_first_unit(reversed);
@@ -117,7 +128,7 @@ __device__ __forceinline__ void decode_persistent(
         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta,
         int* kvSaturated, float* part, float* ml, int* counters, unsigned* barrier, int nLayers, int dim, int hiddenDim,
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO,
-        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo) {
+        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags) {
     constexpr int HD = DPL * 32;
     constexpr int ATT_FLOATS = GQA_SMEM_FLOATS(HD);
     constexpr int GEMM_FLOATS = 2 * PD_WARPS * 128;   // [2][S][128] for 8/S tiles
@@ -126,23 +137,24 @@ __device__ __forceinline__ void decode_persistent(
     __shared__ int mergeHere[2];
     const int qDim = heads * HD, kvDim = kvHeads * HD, qkvRows = qDim + 2 * kvDim;
     const int ropeBlocks = (heads + 2 * kvHeads + PD_WARPS - 1) / PD_WARPS;
-    const int half = threadIdx.x >> 7, halfTid = threadIdx.x & 127, attBlocks = kvHeads * maxSplits;
+    const int halfTid = threadIdx.x & 127, attBlocks = kvHeads * maxSplits;
+    const int halves = flags & PD_ONE_HALF ? 1 : 2, half = threadIdx.x >> 7;
     unsigned target = 0;
     SkinnyTile<1> tile;
     pd_begin(tile, layers[0].wqkv, xb, qkvRows, dim, sQkv, false);
     for (int l = 0; l < nLayers; l++) {
         const PdLayer L = layers[l];
-        if (blockIdx.x == 0) pd_norm(x, L.attnNorm, xb, dim, eps, xbLo, scratch);
-        pd_grid_sync(barrier, target);
-        pd_gemm<false>(tile, smem, L.wqkv, xb, xbLo, qkv, nullptr, 0, qkvRows, dim, sQkv, 0, false);
-        pd_grid_sync(barrier, target);
-        if ((int) blockIdx.x < ropeBlocks) {
+        if (blockIdx.x == 0 && !(flags & PD_SKIP_NORM_ROPE)) pd_norm(x, L.attnNorm, xb, dim, eps, xbLo, scratch);
+        pd_grid_sync(barrier, target, flags);
+        pd_gemm<false>(tile, smem, L.wqkv, xb, xbLo, qkv, nullptr, 0, qkvRows, dim, sQkv, 0, false, flags);
+        pd_grid_sync(barrier, target, flags);
+        if ((int) blockIdx.x < ropeBlocks && !(flags & PD_SKIP_NORM_ROPE)) {
             qkv_rope_append_block(qkv, L.bqkv, L.qNorm, L.kNorm, invFreq, positions, slots, q, L.keys, L.values, heads,
                                   kvHeads, HD, interleaved, eps, 0, HALF ? 1 : 0, kvSaturated, 1, 0, blockIdx.x, ropeBlocks);
         }
-        pd_grid_sync(barrier, target);
-        int vb = 2 * blockIdx.x + half;
-        if (vb < attBlocks) {
+        pd_grid_sync(barrier, target, flags);
+        for (int vb = halves * blockIdx.x + half; half < halves && vb < attBlocks && !(flags & PD_SKIP_ATTENTION);
+             vb += halves * gridDim.x) {
             GqaRow row;
             if (gqa_row(row, L.keys, L.values, tokMeta, seqMeta, meta, heads, kvHeads, blockSize, maxSplits, HD, 0, vb,
                         halfTid)) {
@@ -151,20 +163,21 @@ __device__ __forceinline__ void decode_persistent(
                         scale, maxSplits, attLo, 0,
                         halfTid, 1 + half, mergeHere + half);
             }
+            gqa_sync(1 + half);   // the half's next block reuses its shared memory
         }
         pd_begin(tile, L.wo, att, dim, qDim, sO, true);
-        pd_grid_sync(barrier, target);
-        pd_gemm<false>(tile, smem, L.wo, att, attLo, x, nullptr, 0, dim, qDim, sO, 1, true);
+        pd_grid_sync(barrier, target, flags);
+        pd_gemm<false>(tile, smem, L.wo, att, attLo, x, nullptr, 0, dim, qDim, sO, 1, true, flags);
         pd_begin(tile, L.wGateUp, xb, hiddenDim, dim, sGateUp, false);
-        pd_grid_sync(barrier, target);
-        if (blockIdx.x == 0) pd_norm(x, L.ffnNorm, xb, dim, eps, xbLo, scratch);
-        pd_grid_sync(barrier, target);
-        pd_gemm<true>(tile, smem, L.wGateUp, xb, xbLo, nullptr, hidden, hiddenLo, hiddenDim, dim, sGateUp, 0, false);
+        pd_grid_sync(barrier, target, flags);
+        if (blockIdx.x == 0 && !(flags & PD_SKIP_NORM_ROPE)) pd_norm(x, L.ffnNorm, xb, dim, eps, xbLo, scratch);
+        pd_grid_sync(barrier, target, flags);
+        pd_gemm<true>(tile, smem, L.wGateUp, xb, xbLo, nullptr, hidden, hiddenLo, hiddenDim, dim, sGateUp, 0, false, flags);
         pd_begin(tile, L.wDown, hidden, dim, hiddenDim, sDown, false);
-        pd_grid_sync(barrier, target);
-        pd_gemm<false>(tile, smem, L.wDown, hidden, hiddenLo, x, nullptr, 0, dim, hiddenDim, sDown, 1, false);
+        pd_grid_sync(barrier, target, flags);
+        pd_gemm<false>(tile, smem, L.wDown, hidden, hiddenLo, x, nullptr, 0, dim, hiddenDim, sDown, 1, false, flags);
         if (l + 1 < nLayers) pd_begin(tile, layers[l + 1].wqkv, xb, qkvRows, dim, sQkv, false);
-        pd_grid_sync(barrier, target);
+        pd_grid_sync(barrier, target, flags);
     }
     // every block has passed the last barrier before it counts itself out, so the last one out can reset both words
     if (threadIdx.x == 0 && atomicAdd(barrier + 1, 1u) == gridDim.x - 1) {
@@ -181,10 +194,10 @@ extern "C" __global__ void __launch_bounds__(PD_THREADS, 2) NAME( \
         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta, \
         int* kvSaturated, float* part, float* ml, int* counters, unsigned* barrier, int nLayers, int dim, int hiddenDim, \
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO, \
-        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo) { \
+        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags) { \
     decode_persistent<DPL, HALF>(layers, x, xb, qkv, q, att, hidden, invFreq, positions, slots, tokMeta, seqMeta, meta, \
             kvSaturated, part, ml, counters, barrier, nLayers, dim, hiddenDim, heads, kvHeads, blockSize, window, \
-            maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo); \
+            maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo, flags); \
 }
 
 DECODE_PERSISTENT_KERNEL(decode_persistent_hd64, 2, false)

@@ -1470,7 +1470,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
         float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters,
         const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
         int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo,
-        int tid, int barrier, int* mergeHere) {
+        int tid, int barrier, int* merging) {
     constexpr int HD = DPL * 32;
     typedef typename VRow<DPL>::type VT;
     const int t = r.t, kvh = r.kvh, split = r.split, g = r.g, h0 = r.h0, wph = r.wph;
@@ -1606,11 +1606,11 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
     if (tid == 0) {
         int* counter = counters + t * kvHeads + kvh;
         int done = atomicAdd(counter, 1);
-        *mergeHere = done == nSplits - 1;
-        if (mergeHere) *counter = 0;
+        *merging = done == nSplits - 1;
+        if (*merging) *counter = 0;
     }
     gqa_sync(barrier);
-    if (!*mergeHere) return;
+    if (!*merging) return;
     __threadfence();
     // One warp per head weighs the splits, lane s taking split s (nSplits <= 32): e^(M_s - M) into shared memory and
     // the weighted sum of the split sums, so the (max, sum) pairs are read in one round instead of one after another.

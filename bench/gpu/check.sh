@@ -15,7 +15,7 @@
 #        (-Dspecdec.cuda.flashPrefill=false): CUDA vs CPU with each, then GpuCheck flash (logits, greedy steps, prefill
 #        ms) on the 1B and 8B shapes; flash-pair: flash, then pair.
 # persistent: the persistent decode kernel (-Dspecdec.cuda.persistentDecode=true: a one-token step's layers in one
-#        launch, blocks meeting at grid-wide barriers): GpuCheck persistent on the 1B and 8B shapes (same logits as the
+#        launch, blocks meeting at grid-wide barriers): GpuCheck persistent on the 1B shape (same logits as the
 #        graph path bit for bit, verify = decode, interleaved ms/token), mma checks with it on (verify rows = its decode
 #        steps), then decode benches default vs persistent in interleaved rounds.
 # hf-long: HF fp32 after 300-token prompts (tensor-core prefill attention), small config and 8B shape, 64 steps.
@@ -144,7 +144,11 @@ fi
 if [ "$mode" = persistent ]; then   # the persistent decode kernel vs the graph path
   pd=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "${check[@]:1}")
   run persistent-1b 240 "${pd[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  run persistent-8b 300 "${pd[@]}" persistent "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
+  # PERSISTENT_FLAGS: diagnostics / ablations (PersistentDecode.FLAGS_PROPERTY), each its own run
+  for f in ${PERSISTENT_FLAGS:-}; do
+    pf=("${check[0]}" -Dspecdec.cuda.persistentDecode=true -Dspecdec.cuda.persistentFlags=$f "${check[@]:1}")
+    run "persistent-1b-flags$f" 240 "${pf[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  done
   run mma-1b-persistent 120 "${pd[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   for round in 1 2; do
     for variant in default: persistent:-Dspecdec.cuda.persistentDecode=true; do

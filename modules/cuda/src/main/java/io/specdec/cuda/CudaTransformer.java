@@ -335,6 +335,12 @@ public final class CudaTransformer implements LanguageModel {
         dropGraphs();
     }
 
+    /** Split-K attention's pending merges after the last forward: 0 unless a split went missing (GpuCheck). */
+    public long pendingAttentionMerges() {
+        device.synchronize();
+        return splitK == null ? 0 : splitK.pendingMerges();
+    }
+
     /** Whether one-token steps can take the persistent decode kernel ({@link PersistentDecode#PROPERTY}). */
     public boolean persistentDecode() { return persistent != null && persistentOn; }
 

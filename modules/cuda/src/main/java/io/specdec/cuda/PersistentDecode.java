@@ -18,8 +18,15 @@ import java.util.Optional;
  * the graph path runs instead: head size 64 or 128, a grouped split-K attention, an fp16 or bf16 cache (not split),
  * width 1024..4096 in whole KiB, the SwiGLU epilogue, one GPU.
  */
-final class PersistentDecode implements AutoCloseable {
+public final class PersistentDecode implements AutoCloseable {
     static final String PROPERTY = "specdec.cuda.persistentDecode";
+    /**
+     * Diagnostics and benchmark ablations only (persistent_decode.cuh's PD_* flags; 0 in use): 1 = attention in one
+     * half of each block, 2/4/8 = leave out attention / the GEMMs / the norms and RoPE (wrong output, timing only),
+     * 16 = every thread fences after each grid barrier.
+     */
+    public static final String FLAGS_PROPERTY = "specdec.cuda.persistentFlags";
+    private final int flags = Integer.getInteger(FLAGS_PROPERTY, 0);
     static final int THREADS = 256;   // PD_THREADS
     /** Blocks per multiprocessor the kernel asks for (__launch_bounds__(PD_THREADS, 2)). */
     static final int BLOCKS_PER_SM = 2;
@@ -134,7 +141,7 @@ final class PersistentDecode implements AutoCloseable {
                 config.hiddenDim(), config.heads(), config.kvHeads(), blockSize, config.slidingWindow(),
                 attention.maxSplits(), config.ropeStyle() == io.specdec.core.model.RopeStyle.INTERLEAVED ? 1 : 0, sQkv, sO,
                 sGateUp, sDown, config.rmsNormEps(), (float) (1.0 / Math.sqrt(config.headDim())), b.xbLo(),
-                b.attentionLo(), b.hiddenLo());
+                b.attentionLo(), b.hiddenLo(), flags);
     }
 
     /** The step's workspace and metadata views the kernel reads and writes. */

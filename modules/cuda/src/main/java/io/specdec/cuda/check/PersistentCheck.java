@@ -36,9 +36,10 @@ final class PersistentCheck {
             for (int promptLen : new int[]{128, 1000}) {
                 int steps = promptLen == 128 ? 48 : 8;
                 int[] prompt = r.ints(promptLen, 0, c.vocabSize()).toArray();
-                float[][][] logits = new float[2][][];
-                int[][] ids = new int[2][];
-                for (int path = 0; path < 2; path++) {
+                float[][][] logits = new float[3][][];
+                int[][] ids = new int[3][];
+                long[] pending = new long[3];
+                for (int path = 0; path < 3; path++) {   // graph, persistent, graph again (state left behind?)
                     m.usePersistentDecode(path == 1);
                     KvSequence s = m.newSequence();
                     int next = m.forwardArgmax(List.of(SequenceInput.chainLastLogits(s, prompt)))[0];
@@ -49,13 +50,16 @@ final class PersistentCheck {
                         next = GpuCheck.argmax(logits[path][i]);
                         ids[path][i] = next;
                     }
+                    pending[path] = m.pendingAttentionMerges();
                     s.release();
                 }
-                double diff = maxAbsDiff(logits[0], logits[1]);
+                double diff = maxAbsDiff(logits[0], logits[1]), after = maxAbsDiff(logits[0], logits[2]);
                 boolean sameIds = java.util.Arrays.equals(ids[0], ids[1]);
                 GpuCheck.emit(String.format("{\"check\":\"persistent-equals-graph-%s-prompt%d\",\"steps\":%d,"
-                                + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"same_ids\":%b,\"pass\":%b}", label, promptLen, steps,
-                        diff, diff == 0, sameIds, diff == 0 && sameIds));
+                                + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"same_ids\":%b,\"pending_merges\":[%d,%d,%d],\"graph_after_diff\":%.3e,\"flags\":%d,\"pass\":%b}",
+                        label, promptLen, steps, diff, diff == 0, sameIds, pending[0], pending[1], pending[2], after,
+                        Integer.getInteger(io.specdec.cuda.PersistentDecode.FLAGS_PROPERTY, 0),
+                        diff == 0 && after == 0 && sameIds && pending[0] == 0 && pending[1] == 0 && pending[2] == 0));
             }
             verifyEqualsDecode(m, c, r, label);
             timing(device, c, w, m, label);
