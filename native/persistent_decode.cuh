@@ -23,12 +23,13 @@
 
 // flags (PersistentDecode.FLAGS_PROPERTY, diagnostics and benchmark ablations only; 0 in use): attention in one
 // 4-warp half per block instead of two; the phases left out (outputs wrong: timing only); every thread fences after
-// each grid barrier.
+// each grid barrier; blocks back off between polls of a barrier.
 #define PD_ONE_HALF 1
 #define PD_SKIP_ATTENTION 2
 #define PD_SKIP_GEMM 4
 #define PD_SKIP_NORM_ROPE 8
 #define PD_FENCE_ALL 16
+#define PD_POLL_SLEEP 32
 
 // A layer's device pointers, in the order PersistentDecode.java writes them (8 bytes each).
 struct PdLayer {
@@ -45,26 +46,36 @@ struct PdLayer {
     const float* kNorm;
 };
 
-// Grid-wide barrier: barrier[0] counts arrivals over the whole kernel (target grows by gridDim.x a barrier); the
-// acquire load and the fences make every write before the barrier visible to every load after it.
-__device__ __forceinline__ void pd_grid_sync(unsigned* barrier, unsigned& target, int flags) {
+// Grid-wide barrier. words[0] counts arrivals over the whole kernel (the target grows by gridDim.x a barrier); the
+// block whose arrival completes the count publishes the target in words[32] (its own cache line: the blocks poll it
+// without queueing behind the arrivals' atomics on words[0]); the acquire load and the fences make every write before
+// the barrier visible to every load after it. words[1] counts blocks out at the end (see decode_persistent).
+#define PD_RELEASE_WORD 32
+__device__ __forceinline__ void pd_grid_sync(unsigned* words, unsigned& target, int flags) {
     target += gridDim.x;
     __syncthreads();
     if (threadIdx.x == 0) {
         __threadfence();
-        atomicAdd(barrier, 1u);
-        unsigned seen;
-        do {
-            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(barrier) : "memory");
-        } while (seen < target);
+        if (atomicAdd(words, 1u) + 1 == target) {
+            asm volatile("st.release.gpu.global.u32 [%0], %1;" :: "l"(words + PD_RELEASE_WORD), "r"(target) : "memory");
+        } else {
+            unsigned seen;
+            while (true) {
+                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(words + PD_RELEASE_WORD) : "memory");
+                if (seen >= target) break;
+                if (flags & PD_POLL_SLEEP) __nanosleep(64);
+            }
+        }
         __threadfence();
     }
     __syncthreads();
     if (flags & PD_FENCE_ALL) __threadfence();
 }
 
-// rmsnorm_vec_row for the widths the kernel takes (dim = 1024, 2048, 3072, 4096): the wider cases' registers would
-// count against every phase of the kernel.
+// rmsnorm_vec_row for the widths the kernel takes (dim = 1024, 2048, 3072, 4096; the wider cases' registers would count
+// against every phase of the kernel), into out (the block's copy in shared memory: every block that takes a tile of
+// the next GEMM normalizes the residual itself, the same bits as one block for all, and no grid barrier waits for it).
+#define PD_MAX_DIM 4096
 __device__ __forceinline__ void pd_norm(const float* x, const float* w, bf16* out, int dim, float eps, long lo,
                                         float* scratch) {
     switch (dim >> 10) {
@@ -81,6 +92,12 @@ __device__ __forceinline__ int pd_first_unit(bool reversed) {
     return reversed ? (int) gridDim.x - 1 - (int) blockIdx.x : (int) blockIdx.x;
 }
 
+// Whether this block takes a tile of a GEMM phase over `rows` output rows.
+__device__ __forceinline__ bool pd_has_tile(int rows, int S, bool reversed) {
+    int per = PD_WARPS / S;
+    return pd_first_unit(reversed) < (rows / 16 + per - 1) / per;
+}
+
 // Requests this block's first tile of W[rows, K] (rows: the output rows of the phase) with its first weights (early).
 __device__ __forceinline__ void pd_begin(SkinnyTile<1>& tile, const bf16* W, const bf16* x, int rows, int K, int S,
                                          bool reversed) {
@@ -91,7 +108,7 @@ __device__ __forceinline__ void pd_begin(SkinnyTile<1>& tile, const bf16* W, con
 
 // One GEMM phase, T = 1: y (+)= W[rows, K] · x, or with SWIGLU (W = [gate; up], rows = H) out = silu(gate) · up. The
 // block's first tile was begun by pd_begin; slots: 8/S tiles' partials ([2][S][128] each with SWIGLU, else [S][128]).
-template <bool SWIGLU>
+template <bool SWIGLU, int XL>
 __device__ void pd_gemm(SkinnyTile<1>& tile, float* slots, const bf16* W, const bf16* x, long xLo, float* y,
                         bf16* out, long outLo, int rows, int K, int S, int accumulate, bool reversed, int flags) {
     if (flags & PD_SKIP_GEMM) return;
@@ -102,10 +119,10 @@ __device__ void pd_gemm(SkinnyTile<1>& tile, float* slots, const bf16* W, const 
         int q = warp / S, t = unit * per + q;
         if (t < tiles) {
             if (unit != first) skinny_tile_begin<1>(tile, W, x, t * 16, K, 1, 0, S, warp % S, lane);
-            skinny_tile_partials<1, true>(slots + q * slot, tile, xLo, S, warp % S, lane);
+            skinny_tile_partials<1, XL>(slots + q * slot, tile, xLo, S, warp % S, lane);
             if (SWIGLU) {
                 skinny_tile_begin<1>(tile, W, x, rows + t * 16, K, 1, 0, S, warp % S, lane);
-                skinny_tile_partials<1, true>(slots + q * slot + S * 128, tile, xLo, S, warp % S, lane);
+                skinny_tile_partials<1, XL>(slots + q * slot + S * 128, tile, xLo, S, warp % S, lane);
             }
         }
         __syncthreads();
@@ -119,40 +136,45 @@ __device__ void pd_gemm(SkinnyTile<1>& tile, float* slots, const bf16* W, const 
 }
 
 // The whole layer stack of a one-token decode step of one sequence. x: the embedded token (in), the residual (out);
-// layers: PdLayer[nLayers]; barrier: two zeroed words (arrivals, exits), zero again when the kernel ends. Warps per
-// tile sQkv, sO, sGateUp, sDown as CudaTransformer's SkinnyGemmPlan chooses them (4 or 8).
+// layers: PdLayer[nLayers]; words: the barrier's zeroed words (arrivals, exits, release), zero again when the kernel
+// ends. Warps per tile sQkv, sO, sGateUp, sDown as CudaTransformer's SkinnyGemmPlan chooses them (4 or 8). xbLo != 0:
+// split activations, as the graph path's (the normalized rows' second parts sit dim elements after them here).
+// Six grid barriers a layer: after the q/k/v GEMM, RoPE/append, attention, o, gate/up and down.
 template <int DPL, bool HALF>
 __device__ __forceinline__ void decode_persistent(
-        const PdLayer* __restrict__ layers, float* x, bf16* xb, float* qkv, float* q, bf16* att, bf16* hidden,
+        const PdLayer* __restrict__ layers, float* x, float* qkv, float* q, bf16* att, bf16* hidden,
         const double* __restrict__ invFreq, const int* __restrict__ positions, const int* __restrict__ slots,
         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta,
-        int* kvSaturated, float* part, float* ml, int* counters, unsigned* barrier, int nLayers, int dim, int hiddenDim,
+        int* kvSaturated, float* part, float* ml, int* counters, unsigned* words, int nLayers, int dim, int hiddenDim,
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO,
         int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags) {
     constexpr int HD = DPL * 32;
     constexpr int ATT_FLOATS = GQA_SMEM_FLOATS(HD);
     constexpr int GEMM_FLOATS = 2 * PD_WARPS * 128;   // [2][S][128] for 8/S tiles
     __shared__ __align__(16) float smem[2 * ATT_FLOATS > GEMM_FLOATS ? 2 * ATT_FLOATS : GEMM_FLOATS];
+    __shared__ __align__(16) bf16 xs[2 * PD_MAX_DIM];   // this block's normalized residual [hi | lo]
     __shared__ float scratch[32];
-    __shared__ int mergeHere[2];
+    __shared__ int merging[2];
     const int qDim = heads * HD, kvDim = kvHeads * HD, qkvRows = qDim + 2 * kvDim;
     const int ropeBlocks = (heads + 2 * kvHeads + PD_WARPS - 1) / PD_WARPS;
     const int halfTid = threadIdx.x & 127, attBlocks = kvHeads * maxSplits;
     const int halves = flags & PD_ONE_HALF ? 1 : 2, half = threadIdx.x >> 7;
+    const long xsLo = xbLo ? dim : 0;
+    const bool norms = !(flags & PD_SKIP_NORM_ROPE);
     unsigned target = 0;
     SkinnyTile<1> tile;
-    pd_begin(tile, layers[0].wqkv, xb, qkvRows, dim, sQkv, false);
+    pd_begin(tile, layers[0].wqkv, xs, qkvRows, dim, sQkv, false);
     for (int l = 0; l < nLayers; l++) {
         const PdLayer L = layers[l];
-        if (blockIdx.x == 0 && !(flags & PD_SKIP_NORM_ROPE)) pd_norm(x, L.attnNorm, xb, dim, eps, xbLo, scratch);
-        pd_grid_sync(barrier, target, flags);
-        pd_gemm<false>(tile, smem, L.wqkv, xb, xbLo, qkv, nullptr, 0, qkvRows, dim, sQkv, 0, false, flags);
-        pd_grid_sync(barrier, target, flags);
-        if ((int) blockIdx.x < ropeBlocks && !(flags & PD_SKIP_NORM_ROPE)) {
+        if (norms && pd_has_tile(qkvRows, sQkv, false)) pd_norm(x, L.attnNorm, xs, dim, eps, xsLo, scratch);
+        __syncthreads();
+        pd_gemm<false, SKINNY_X_GENERIC>(tile, smem, L.wqkv, xs, xsLo, qkv, nullptr, 0, qkvRows, dim, sQkv, 0, false, flags);
+        pd_grid_sync(words, target, flags);
+        if ((int) blockIdx.x < ropeBlocks && norms) {
             qkv_rope_append_block(qkv, L.bqkv, L.qNorm, L.kNorm, invFreq, positions, slots, q, L.keys, L.values, heads,
                                   kvHeads, HD, interleaved, eps, 0, HALF ? 1 : 0, kvSaturated, 1, 0, blockIdx.x, ropeBlocks);
         }
-        pd_grid_sync(barrier, target, flags);
+        pd_grid_sync(words, target, flags);
         for (int vb = halves * blockIdx.x + half; half < halves && vb < attBlocks && !(flags & PD_SKIP_ATTENTION);
              vb += halves * gridDim.x) {
             GqaRow row;
@@ -160,43 +182,45 @@ __device__ __forceinline__ void decode_persistent(
                         halfTid)) {
                 attention_gqa<DPL, 16, false, HALF>(smem + half * ATT_FLOATS, row, q, L.keys, L.values, att, part, ml,
                         counters, meta, meta, reinterpret_cast<const unsigned*>(meta), heads, kvHeads, blockSize, window,
-                        scale, maxSplits, attLo, 0,
-                        halfTid, 1 + half, mergeHere + half);
+                        scale, maxSplits, attLo, 0, halfTid, 1 + half, merging + half);
             }
             gqa_sync(1 + half);   // the half's next block reuses its shared memory
         }
         pd_begin(tile, L.wo, att, dim, qDim, sO, true);
-        pd_grid_sync(barrier, target, flags);
-        pd_gemm<false>(tile, smem, L.wo, att, attLo, x, nullptr, 0, dim, qDim, sO, 1, true, flags);
-        pd_begin(tile, L.wGateUp, xb, hiddenDim, dim, sGateUp, false);
-        pd_grid_sync(barrier, target, flags);
-        if (blockIdx.x == 0 && !(flags & PD_SKIP_NORM_ROPE)) pd_norm(x, L.ffnNorm, xb, dim, eps, xbLo, scratch);
-        pd_grid_sync(barrier, target, flags);
-        pd_gemm<true>(tile, smem, L.wGateUp, xb, xbLo, nullptr, hidden, hiddenLo, hiddenDim, dim, sGateUp, 0, false, flags);
+        pd_grid_sync(words, target, flags);
+        pd_gemm<false, SKINNY_X_L2>(tile, smem, L.wo, att, attLo, x, nullptr, 0, dim, qDim, sO, 1, true, flags);
+        pd_begin(tile, L.wGateUp, xs, hiddenDim, dim, sGateUp, false);
+        pd_grid_sync(words, target, flags);
+        if (norms && pd_has_tile(hiddenDim, sGateUp, false)) pd_norm(x, L.ffnNorm, xs, dim, eps, xsLo, scratch);
+        __syncthreads();
+        pd_gemm<true, SKINNY_X_GENERIC>(tile, smem, L.wGateUp, xs, xsLo, nullptr, hidden, hiddenLo, hiddenDim, dim,
+                                        sGateUp, 0, false, flags);
         pd_begin(tile, L.wDown, hidden, dim, hiddenDim, sDown, false);
-        pd_grid_sync(barrier, target, flags);
-        pd_gemm<false>(tile, smem, L.wDown, hidden, hiddenLo, x, nullptr, 0, dim, hiddenDim, sDown, 1, false, flags);
-        if (l + 1 < nLayers) pd_begin(tile, layers[l + 1].wqkv, xb, qkvRows, dim, sQkv, false);
-        pd_grid_sync(barrier, target, flags);
+        pd_grid_sync(words, target, flags);
+        pd_gemm<false, SKINNY_X_L2>(tile, smem, L.wDown, hidden, hiddenLo, x, nullptr, 0, dim, hiddenDim, sDown, 1, false,
+                                    flags);
+        if (l + 1 < nLayers) pd_begin(tile, layers[l + 1].wqkv, xs, qkvRows, dim, sQkv, false);
+        pd_grid_sync(words, target, flags);
     }
-    // every block has passed the last barrier before it counts itself out, so the last one out can reset both words
-    if (threadIdx.x == 0 && atomicAdd(barrier + 1, 1u) == gridDim.x - 1) {
-        barrier[0] = 0;
-        barrier[1] = 0;
+    // every block has passed the last barrier before it counts itself out, so the last one out can reset the words
+    if (threadIdx.x == 0 && atomicAdd(words + 1, 1u) == gridDim.x - 1) {
+        words[0] = 0;
+        words[1] = 0;
+        words[PD_RELEASE_WORD] = 0;
         __threadfence();
     }
 }
 
 #define DECODE_PERSISTENT_KERNEL(NAME, DPL, HALF) \
 extern "C" __global__ void __launch_bounds__(PD_THREADS, 2) NAME( \
-        const PdLayer* __restrict__ layers, float* x, bf16* xb, float* qkv, float* q, bf16* att, bf16* hidden, \
+        const PdLayer* __restrict__ layers, float* x, float* qkv, float* q, bf16* att, bf16* hidden, \
         const double* __restrict__ invFreq, const int* __restrict__ positions, const int* __restrict__ slots, \
         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta, \
-        int* kvSaturated, float* part, float* ml, int* counters, unsigned* barrier, int nLayers, int dim, int hiddenDim, \
+        int* kvSaturated, float* part, float* ml, int* counters, unsigned* words, int nLayers, int dim, int hiddenDim, \
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO, \
         int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags) { \
-    decode_persistent<DPL, HALF>(layers, x, xb, qkv, q, att, hidden, invFreq, positions, slots, tokMeta, seqMeta, meta, \
-            kvSaturated, part, ml, counters, barrier, nLayers, dim, hiddenDim, heads, kvHeads, blockSize, window, \
+    decode_persistent<DPL, HALF>(layers, x, qkv, q, att, hidden, invFreq, positions, slots, tokMeta, seqMeta, meta, \
+            kvSaturated, part, ml, counters, words, nLayers, dim, hiddenDim, heads, kvHeads, blockSize, window, \
             maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo, flags); \
 }
 

@@ -37,16 +37,22 @@ __device__ __forceinline__ void skinny_load_w(uint4* lo, uint4* hi, const uint4*
     }
 }
 
-// x comes through the read-only path, except in the persistent decode kernel (CG), where an earlier phase of the same
-// kernel wrote it: there it is read through L2, which every SM sees.
-template <bool CG>
+// How x is read: through the read-only path (SKINNY_X_LDG, the kernels), or in the persistent decode kernel, where an
+// earlier phase of the same kernel wrote it, through L2, which every SM sees (SKINNY_X_L2), or from the block's own
+// copy in shared memory (SKINNY_X_GENERIC: a generic load).
+#define SKINNY_X_LDG 0
+#define SKINNY_X_L2 1
+#define SKINNY_X_GENERIC 2
+template <int XL>
 __device__ __forceinline__ uint4 skinny_load_x(const uint4* p) {
-    return CG ? __ldcg(p) : __ldg(p);
+    if (XL == SKINNY_X_L2) return __ldcg(p);
+    if (XL == SKINNY_X_GENERIC) return *p;
+    return __ldg(p);
 }
 
 // SPLIT: x has a second part xLo4 uint4 further on (store_act in specdec_kernels.cu), multiplied by the same weights.
 // G token groups: group j's x rows start at xr[j], its accumulators at c + 4j.
-template <bool SPLIT, int G, bool CG>
+template <bool SPLIT, int G, int XL>
 __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* const* xr,
                                              long xLo4, const bool* hasToken, int ch, int S) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
@@ -54,10 +60,10 @@ __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const ui
 #pragma unroll
     for (int j = 0; j < G; j++) {
 #pragma unroll
-        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[j][u] = hasToken[j] ? skinny_load_x<CG>(xr[j] + 4 * (ch + u * S)) : zero;
+        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[j][u] = hasToken[j] ? skinny_load_x<XL>(xr[j] + 4 * (ch + u * S)) : zero;
         if (SPLIT) {
 #pragma unroll
-            for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[j][u] = hasToken[j] ? skinny_load_x<CG>(xr[j] + xLo4 + 4 * (ch + u * S)) : zero;
+            for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[j][u] = hasToken[j] ? skinny_load_x<XL>(xr[j] + xLo4 + 4 * (ch + u * S)) : zero;
         }
     }
 #pragma unroll
@@ -76,18 +82,18 @@ __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const ui
 }
 
 // The main loop after pdl_wait: the batch of weights requested early (if any), whole batches, then the remainder.
-template <bool SPLIT, int G, bool CG>
+template <bool SPLIT, int G, int XL>
 __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi,
                                                 const uint4* const* xr, long xLo4, const bool* hasToken, bool early,
                                                 int ch, int S, int chunks) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
     if (early) {
-        skinny_mma_x<SPLIT, G, CG>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        skinny_mma_x<SPLIT, G, XL>(c, lo, hi, xr, xLo4, hasToken, ch, S);
         ch += SKINNY_MMA_UNROLL * S;
     }
     for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
         skinny_load_w(lo, hi, wLo, wHi, ch, S);
-        skinny_mma_x<SPLIT, G, CG>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        skinny_mma_x<SPLIT, G, XL>(c, lo, hi, xr, xLo4, hasToken, ch, S);
     }
     for (; ch < chunks; ch += S) {
         int i = 4 * ch;
@@ -95,11 +101,11 @@ __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, 
 #pragma unroll
         for (int j = 0; j < G; j++) {
             float* cj = c + 4 * j;
-            uint4 xv = hasToken[j] ? skinny_load_x<CG>(xr[j] + i) : zero;
+            uint4 xv = hasToken[j] ? skinny_load_x<XL>(xr[j] + i) : zero;
             mma_bf16_16x8x16(cj, wl.x, wh.x, wl.y, wh.y, xv.x, xv.y);
             mma_bf16_16x8x16(cj, wl.z, wh.z, wl.w, wh.w, xv.z, xv.w);
             if (SPLIT) {
-                uint4 xl = hasToken[j] ? skinny_load_x<CG>(xr[j] + xLo4 + i) : zero;
+                uint4 xl = hasToken[j] ? skinny_load_x<XL>(xr[j] + xLo4 + i) : zero;
                 mma_bf16_16x8x16(cj, wl.x, wh.x, wl.y, wh.y, xl.x, xl.y);
                 mma_bf16_16x8x16(cj, wl.z, wh.z, wl.w, wh.w, xl.z, xl.w);
             }
@@ -141,11 +147,11 @@ __device__ __forceinline__ void skinny_tile_begin(SkinnyTile<G>& tile, const bf1
 }
 
 // Accumulates the warp's partial 16x8 tile of each group into c + 4j; call after pdl_wait. xLo as in gemm_skinny_mma.
-template <int G, bool CG>
+template <int G, int XL>
 __device__ __forceinline__ void skinny_tile_run(float* c, SkinnyTile<G>& tile, long xLo, int S) {
-    if (xLo) skinny_mma_loop<true, G, CG>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken,
+    if (xLo) skinny_mma_loop<true, G, XL>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken,
                                       tile.early, tile.ch, S, tile.chunks);
-    else skinny_mma_loop<false, G, CG>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early,
+    else skinny_mma_loop<false, G, XL>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early,
                                    tile.ch, S, tile.chunks);
 }
 
@@ -166,13 +172,13 @@ __device__ __forceinline__ void skinny_mma_spill(float* mine, const float* c, in
 
 // The partial tiles of rows row0.. (begun with skinny_tile_begin; call after pdl_wait) of the S warps on one tile:
 // warp w's 16x8G partial into slots[w] (the [S][16 rows][8G tokens] layout the epilogues add up in warp order).
-template <int G, bool CG = false>
+template <int G, int XL = SKINNY_X_LDG>
 __device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>& tile, long xLo, int S, int warp,
                                                      int lane) {
     float c[4 * G];
 #pragma unroll
     for (int i = 0; i < 4 * G; i++) c[i] = 0.f;
-    skinny_tile_run<G, CG>(c, tile, xLo, S);
+    skinny_tile_run<G, XL>(c, tile, xLo, S);
     skinny_mma_spill<G>(slots + warp * 128 * G, c, lane);
 }
 

@@ -144,9 +144,14 @@ fi
 if [ "$mode" = persistent ]; then   # the persistent decode kernel vs the graph path
   pd=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "${check[@]:1}")
   run persistent-1b 240 "${pd[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  # PERSISTENT_FLAGS: diagnostics / ablations (PersistentDecode.FLAGS_PROPERTY), each its own run
+  # PERSISTENT_FLAGS: diagnostics / ablations (PersistentDecode.FLAGS_PROPERTY), each its own run; an item bpsN
+  # launches N blocks per SM (PersistentDecode.BLOCKS_PER_SM_PROPERTY) instead
   for f in ${PERSISTENT_FLAGS:-}; do
-    pf=("${check[0]}" -Dspecdec.cuda.persistentDecode=true -Dspecdec.cuda.persistentFlags=$f "${check[@]:1}")
+    case "$f" in
+      bps*) extra=-Dspecdec.cuda.persistentBlocksPerSm=${f#bps} ;;
+      *) extra=-Dspecdec.cuda.persistentFlags=$f ;;
+    esac
+    pf=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "$extra" "${check[@]:1}")
     run "persistent-1b-flags$f" 240 "${pf[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   done
   run mma-1b-persistent 120 "${pd[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b

@@ -1029,7 +1029,7 @@ public final class CudaTransformer implements LanguageModel {
         if (fuzzy) {
             fuzzyLayers(k, (ParallelRole.LayerReplica) role);
         } else if (persistentStep(plan)) {
-            persistent.enqueue(new PersistentDecode.Buffers(ws.x, ws.xb, ws.qkv, ws.q, ws.attention, ws.hidden,
+            persistent.enqueue(new PersistentDecode.Buffers(ws.x, ws.qkv, ws.q, ws.attention, ws.hidden,
                     k.mPositions, k.mSlots, k.mTokMeta, k.mSeqMeta, ws.meta, lo(ws.xbLo, 1), lo(ws.attentionLo, 1),
                     lo(ws.hiddenLo, 1)), splitK, inverseFrequencies, kvSaturations, blockSize);
         } else {

@@ -23,13 +23,17 @@ public final class PersistentDecode implements AutoCloseable {
     /**
      * Diagnostics and benchmark ablations only (persistent_decode.cuh's PD_* flags; 0 in use): 1 = attention in one
      * half of each block, 2/4/8 = leave out attention / the GEMMs / the norms and RoPE (wrong output, timing only),
-     * 16 = every thread fences after each grid barrier.
+     * 16 = every thread fences after each grid barrier, 32 = blocks back off between polls of a barrier.
      */
     public static final String FLAGS_PROPERTY = "specdec.cuda.persistentFlags";
     private final int flags = Integer.getInteger(FLAGS_PROPERTY, 0);
     static final int THREADS = 256;   // PD_THREADS
     /** Blocks per multiprocessor the kernel asks for (__launch_bounds__(PD_THREADS, 2)). */
     static final int BLOCKS_PER_SM = 2;
+    /** The grid barrier's words (arrivals, exits; the release word PD_RELEASE_WORD = 32 on a cache line of its own). */
+    static final int BARRIER_WORDS = 64;
+    /** Blocks per multiprocessor to launch, 1 or 2 (benchmarks; default 2, what the kernel's launch bounds ask for). */
+    public static final String BLOCKS_PER_SM_PROPERTY = "specdec.cuda.persistentBlocksPerSm";
     /** Device pointers per layer in the table (struct PdLayer). */
     static final int LAYER_POINTERS = 11;
 
@@ -97,15 +101,15 @@ public final class PersistentDecode implements AutoCloseable {
         }
         String kernel = kernelName(config.headDim(), format);
         device.preload(kernel);
-        int resident = Math.min(BLOCKS_PER_SM, device.residentBlocks(kernel, THREADS));
+        int resident = Math.min(Integer.getInteger(BLOCKS_PER_SM_PROPERTY, BLOCKS_PER_SM), device.residentBlocks(kernel, THREADS));
         if (resident < 1) {
             System.err.println("[specdec] " + PROPERTY + ": " + kernel + " fits no multiprocessor; decode steps keep the graph path");
             return null;
         }
         DeviceBuffer table = device.allocate(8L * LAYER_POINTERS * config.layers());
         device.copyToDevice(table, layerTable(weights.layers(), keys, values));
-        DeviceBuffer barrier = device.allocate(8);
-        device.copyToDevice(barrier, new int[2]);
+        DeviceBuffer barrier = device.allocate(4L * BARRIER_WORDS);
+        device.copyToDevice(barrier, new int[BARRIER_WORDS]);
         return new PersistentDecode(device, config, kernel, resident * device.multiprocessors(), table, barrier, plan);
     }
 
@@ -135,7 +139,7 @@ public final class PersistentDecode implements AutoCloseable {
      */
     void enqueue(Buffers b, SplitKAttention attention, DeviceBuffer inverseFrequencies, DeviceBuffer kvSaturations,
                  int blockSize) {
-        device.launch(kernel, grid, 1, THREADS, layerTable, b.x(), b.xb(), b.qkv(), b.q(), b.attention(), b.hidden(),
+        device.launch(kernel, grid, 1, THREADS, layerTable, b.x(), b.qkv(), b.q(), b.attention(), b.hidden(),
                 inverseFrequencies, b.positions(), b.slots(), b.tokMeta(), b.seqMeta(), b.meta(), kvSaturations,
                 attention.partials(), attention.stats(), attention.counters(), barrier, config.layers(), config.dim(),
                 config.hiddenDim(), config.heads(), config.kvHeads(), blockSize, config.slidingWindow(),
@@ -145,7 +149,7 @@ public final class PersistentDecode implements AutoCloseable {
     }
 
     /** The step's workspace and metadata views the kernel reads and writes. */
-    record Buffers(DeviceBuffer x, DeviceBuffer xb, DeviceBuffer qkv, DeviceBuffer q, DeviceBuffer attention,
+    record Buffers(DeviceBuffer x, DeviceBuffer qkv, DeviceBuffer q, DeviceBuffer attention,
                    DeviceBuffer hidden, DeviceBuffer positions, DeviceBuffer slots, DeviceBuffer tokMeta,
                    DeviceBuffer seqMeta, DeviceBuffer meta, long xbLo, long attentionLo, long hiddenLo) {
     }

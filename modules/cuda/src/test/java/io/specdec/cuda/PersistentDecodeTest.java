@@ -51,6 +51,10 @@ class PersistentDecodeTest {
                 assertThat(src).contains("DECODE_PERSISTENT_KERNEL(" + PersistentDecode.kernelName(hd, f) + ", " + hd / 32 + ", ");
             }
         }
+        Matcher release = Pattern.compile("#define PD_RELEASE_WORD (\\d+)").matcher(src);
+        assertThat(release.find()).isTrue();
+        // the release word sits on a cache line of its own, inside the words the host allocates
+        assertThat(Integer.parseInt(release.group(1))).isGreaterThanOrEqualTo(32).isLessThan(PersistentDecode.BARRIER_WORDS);
         assertThat(src).contains("#define PD_WARPS " + PersistentDecode.THREADS / 32)
                 .contains("__launch_bounds__(PD_THREADS, " + PersistentDecode.BLOCKS_PER_SM + ")");
         // launched normally and never a programmatic dependent: its blocks must all be resident, and no dependent may
