@@ -23,13 +23,14 @@
 
 // flags (PersistentDecode.FLAGS_PROPERTY, diagnostics and benchmark ablations only; 0 in use): attention in one
 // 4-warp half per block instead of two; the phases left out (outputs wrong: timing only); every thread fences after
-// each grid barrier; blocks back off between polls of a barrier.
+// each grid barrier; blocks back off between polls of a barrier; no weights requested before a barrier.
 #define PD_ONE_HALF 1
 #define PD_SKIP_ATTENTION 2
 #define PD_SKIP_GEMM 4
 #define PD_SKIP_NORM_ROPE 8
 #define PD_FENCE_ALL 16
 #define PD_POLL_SLEEP 32
+#define PD_NO_EARLY 64
 
 // A layer's device pointers, in the order PersistentDecode.java writes them (8 bytes each).
 struct PdLayer {
@@ -51,7 +52,8 @@ struct PdLayer {
 // without queueing behind the arrivals' atomics on words[0]); the acquire load and the fences make every write before
 // the barrier visible to every load after it. words[1] counts blocks out at the end (see decode_persistent).
 #define PD_RELEASE_WORD 32
-__device__ __forceinline__ void pd_grid_sync(unsigned* words, unsigned& target, int flags) {
+__device__ __forceinline__ void pd_grid_sync(unsigned* words, unsigned& target, int flags,
+                                             unsigned long long* trace) {
     target += gridDim.x;
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -70,6 +72,11 @@ __device__ __forceinline__ void pd_grid_sync(unsigned* words, unsigned& target, 
     }
     __syncthreads();
     if (flags & PD_FENCE_ALL) __threadfence();
+    if (trace && blockIdx.x == 0 && threadIdx.x == 0) {   // diagnostics: when block 0 leaves barrier k
+        unsigned long long now;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+        trace[target / gridDim.x] = now;
+    }
 }
 
 // rmsnorm_vec_row for the widths the kernel takes (dim = 1024, 2048, 3072, 4096; the wider cases' registers would count
@@ -100,7 +107,8 @@ __device__ __forceinline__ bool pd_has_tile(int rows, int S, bool reversed) {
 
 // Requests this block's first tile of W[rows, K] (rows: the output rows of the phase) with its first weights (early).
 __device__ __forceinline__ void pd_begin(SkinnyTile<1>& tile, const bf16* W, const bf16* x, int rows, int K, int S,
-                                         bool reversed) {
+                                         bool reversed, int flags) {
+    if (flags & PD_NO_EARLY) return;
     int warp = threadIdx.x >> 5, per = PD_WARPS / S;
     int t = pd_first_unit(reversed) * per + warp / S;
     if (t < rows / 16) skinny_tile_begin<1>(tile, W, x, t * 16, K, 1, 1, S, warp % S, threadIdx.x & 31);
@@ -118,7 +126,7 @@ __device__ void pd_gemm(SkinnyTile<1>& tile, float* slots, const bf16* W, const 
     for (int unit = first; unit < units; unit += gridDim.x) {
         int q = warp / S, t = unit * per + q;
         if (t < tiles) {
-            if (unit != first) skinny_tile_begin<1>(tile, W, x, t * 16, K, 1, 0, S, warp % S, lane);
+            if (unit != first || (flags & PD_NO_EARLY)) skinny_tile_begin<1>(tile, W, x, t * 16, K, 1, 0, S, warp % S, lane);
             skinny_tile_partials<1, XL>(slots + q * slot, tile, xLo, S, warp % S, lane);
             if (SWIGLU) {
                 skinny_tile_begin<1>(tile, W, x, rows + t * 16, K, 1, 0, S, warp % S, lane);
@@ -147,7 +155,8 @@ __device__ __forceinline__ void decode_persistent(
         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta,
         int* kvSaturated, float* part, float* ml, int* counters, unsigned* words, int nLayers, int dim, int hiddenDim,
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO,
-        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags) {
+        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags,
+        unsigned long long* trace) {
     constexpr int HD = DPL * 32;
     constexpr int ATT_FLOATS = GQA_SMEM_FLOATS(HD);
     constexpr int GEMM_FLOATS = 2 * PD_WARPS * 128;   // [2][S][128] for 8/S tiles
@@ -162,19 +171,24 @@ __device__ __forceinline__ void decode_persistent(
     const long xsLo = xbLo ? dim : 0;
     const bool norms = !(flags & PD_SKIP_NORM_ROPE);
     unsigned target = 0;
+    if (trace && blockIdx.x == 0 && threadIdx.x == 0) {
+        unsigned long long now;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+        trace[0] = now;
+    }
     SkinnyTile<1> tile;
-    pd_begin(tile, layers[0].wqkv, xs, qkvRows, dim, sQkv, false);
+    pd_begin(tile, layers[0].wqkv, xs, qkvRows, dim, sQkv, false, flags);
     for (int l = 0; l < nLayers; l++) {
         const PdLayer L = layers[l];
         if (norms && pd_has_tile(qkvRows, sQkv, false)) pd_norm(x, L.attnNorm, xs, dim, eps, xsLo, scratch);
         __syncthreads();
         pd_gemm<false, SKINNY_X_GENERIC>(tile, smem, L.wqkv, xs, xsLo, qkv, nullptr, 0, qkvRows, dim, sQkv, 0, false, flags);
-        pd_grid_sync(words, target, flags);
+        pd_grid_sync(words, target, flags, trace);
         if ((int) blockIdx.x < ropeBlocks && norms) {
             qkv_rope_append_block(qkv, L.bqkv, L.qNorm, L.kNorm, invFreq, positions, slots, q, L.keys, L.values, heads,
                                   kvHeads, HD, interleaved, eps, 0, HALF ? 1 : 0, kvSaturated, 1, 0, blockIdx.x, ropeBlocks);
         }
-        pd_grid_sync(words, target, flags);
+        pd_grid_sync(words, target, flags, trace);
         for (int vb = halves * blockIdx.x + half; half < halves && vb < attBlocks && !(flags & PD_SKIP_ATTENTION);
              vb += halves * gridDim.x) {
             GqaRow row;
@@ -186,21 +200,21 @@ __device__ __forceinline__ void decode_persistent(
             }
             gqa_sync(1 + half);   // the half's next block reuses its shared memory
         }
-        pd_begin(tile, L.wo, att, dim, qDim, sO, true);
-        pd_grid_sync(words, target, flags);
+        pd_begin(tile, L.wo, att, dim, qDim, sO, true, flags);
+        pd_grid_sync(words, target, flags, trace);
         pd_gemm<false, SKINNY_X_L2>(tile, smem, L.wo, att, attLo, x, nullptr, 0, dim, qDim, sO, 1, true, flags);
-        pd_begin(tile, L.wGateUp, xs, hiddenDim, dim, sGateUp, false);
-        pd_grid_sync(words, target, flags);
+        pd_begin(tile, L.wGateUp, xs, hiddenDim, dim, sGateUp, false, flags);
+        pd_grid_sync(words, target, flags, trace);
         if (norms && pd_has_tile(hiddenDim, sGateUp, false)) pd_norm(x, L.ffnNorm, xs, dim, eps, xsLo, scratch);
         __syncthreads();
         pd_gemm<true, SKINNY_X_GENERIC>(tile, smem, L.wGateUp, xs, xsLo, nullptr, hidden, hiddenLo, hiddenDim, dim,
                                         sGateUp, 0, false, flags);
-        pd_begin(tile, L.wDown, hidden, dim, hiddenDim, sDown, false);
-        pd_grid_sync(words, target, flags);
+        pd_begin(tile, L.wDown, hidden, dim, hiddenDim, sDown, false, flags);
+        pd_grid_sync(words, target, flags, trace);
         pd_gemm<false, SKINNY_X_L2>(tile, smem, L.wDown, hidden, hiddenLo, x, nullptr, 0, dim, hiddenDim, sDown, 1, false,
                                     flags);
-        if (l + 1 < nLayers) pd_begin(tile, layers[l + 1].wqkv, xs, qkvRows, dim, sQkv, false);
-        pd_grid_sync(words, target, flags);
+        if (l + 1 < nLayers) pd_begin(tile, layers[l + 1].wqkv, xs, qkvRows, dim, sQkv, false, flags);
+        pd_grid_sync(words, target, flags, trace);
     }
     // every block has passed the last barrier before it counts itself out, so the last one out can reset the words
     if (threadIdx.x == 0 && atomicAdd(words + 1, 1u) == gridDim.x - 1) {
@@ -218,10 +232,11 @@ extern "C" __global__ void __launch_bounds__(PD_THREADS, 2) NAME( \
         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta, const int* __restrict__ meta, \
         int* kvSaturated, float* part, float* ml, int* counters, unsigned* words, int nLayers, int dim, int hiddenDim, \
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO, \
-        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags) { \
+        int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags, \
+        unsigned long long* trace) { \
     decode_persistent<DPL, HALF>(layers, x, qkv, q, att, hidden, invFreq, positions, slots, tokMeta, seqMeta, meta, \
             kvSaturated, part, ml, counters, words, nLayers, dim, hiddenDim, heads, kvHeads, blockSize, window, \
-            maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo, flags); \
+            maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo, flags, trace); \
 }
 
 DECODE_PERSISTENT_KERNEL(decode_persistent_hd64, 2, false)

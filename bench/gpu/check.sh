@@ -145,10 +145,11 @@ if [ "$mode" = persistent ]; then   # the persistent decode kernel vs the graph 
   pd=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "${check[@]:1}")
   run persistent-1b 240 "${pd[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   # PERSISTENT_FLAGS: diagnostics / ablations (PersistentDecode.FLAGS_PROPERTY), each its own run; an item bpsN
-  # launches N blocks per SM (PersistentDecode.BLOCKS_PER_SM_PROPERTY) instead
+  # launches N blocks per SM (PersistentDecode.BLOCKS_PER_SM_PROPERTY) instead; trace: µs per phase (TRACE_PROPERTY)
   for f in ${PERSISTENT_FLAGS:-}; do
     case "$f" in
       bps*) extra=-Dspecdec.cuda.persistentBlocksPerSm=${f#bps} ;;
+      trace) extra=-Dspecdec.cuda.persistentTrace=true ;;
       *) extra=-Dspecdec.cuda.persistentFlags=$f ;;
     esac
     pf=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "$extra" "${check[@]:1}")

@@ -341,6 +341,9 @@ public final class CudaTransformer implements LanguageModel {
         return splitK == null ? 0 : splitK.pendingMerges();
     }
 
+    /** The persistent kernel's barrier stamps of the last step ({@link PersistentDecode#trace}), or null. */
+    public long[] persistentTrace() { return persistent == null ? null : persistent.trace(); }
+
     /** Whether one-token steps can take the persistent decode kernel ({@link PersistentDecode#PROPERTY}). */
     public boolean persistentDecode() { return persistent != null && persistentOn; }
 

@@ -27,6 +27,11 @@ public final class PersistentDecode implements AutoCloseable {
      */
     public static final String FLAGS_PROPERTY = "specdec.cuda.persistentFlags";
     private final int flags = Integer.getInteger(FLAGS_PROPERTY, 0);
+    /** Diagnostics: block 0 stamps the GPU's ns clock as it leaves each grid barrier of every step ({@link #trace}). */
+    public static final String TRACE_PROPERTY = "specdec.cuda.persistentTrace";
+    /** The phases between a layer's grid barriers, in order (the trace's columns). */
+    public static final List<String> PHASES = List.of("norm+qkv", "rope", "attention", "o", "norm+gate/up", "down");
+    private final DeviceBuffer trace;
     static final int THREADS = 256;   // PD_THREADS
     /** Blocks per multiprocessor the kernel asks for (__launch_bounds__(PD_THREADS, 2)). */
     static final int BLOCKS_PER_SM = 2;
@@ -56,6 +61,23 @@ public final class PersistentDecode implements AutoCloseable {
         sO = plan.warps(config.dim());
         sGateUp = plan.warps(2 * config.hiddenDim());
         sDown = plan.warps(config.dim());
+        trace = Boolean.getBoolean(TRACE_PROPERTY) ? device.allocate(8L * (PHASES.size() * config.layers() + 1)) : null;
+    }
+
+    /**
+     * The last step's barrier stamps ({@value #TRACE_PROPERTY}): ns from the kernel's start to block 0 leaving each
+     * barrier, layer by layer in {@link #PHASES} order; null when not traced.
+     */
+    long[] trace() {
+        if (trace == null) return null;
+        int n = PHASES.size() * config.layers() + 1;
+        int[] words = new int[2 * n];
+        device.synchronize();
+        device.copyToHost(words, trace, words.length);
+        long[] at = new long[n - 1];
+        long start = (words[0] & 0xffffffffL) | ((long) words[1] << 32);
+        for (int i = 1; i < n; i++) at[i - 1] = ((words[2 * i] & 0xffffffffL) | ((long) words[2 * i + 1] << 32)) - start;
+        return at;
     }
 
     /** Whether {@value #PROPERTY} asks for it (default off). */
@@ -145,7 +167,7 @@ public final class PersistentDecode implements AutoCloseable {
                 config.hiddenDim(), config.heads(), config.kvHeads(), blockSize, config.slidingWindow(),
                 attention.maxSplits(), config.ropeStyle() == io.specdec.core.model.RopeStyle.INTERLEAVED ? 1 : 0, sQkv, sO,
                 sGateUp, sDown, config.rmsNormEps(), (float) (1.0 / Math.sqrt(config.headDim())), b.xbLo(),
-                b.attentionLo(), b.hiddenLo(), flags);
+                b.attentionLo(), b.hiddenLo(), flags, trace);
     }
 
     /** The step's workspace and metadata views the kernel reads and writes. */
@@ -157,5 +179,6 @@ public final class PersistentDecode implements AutoCloseable {
     @Override public void close() {
         device.free(layerTable);
         device.free(barrier);
+        if (trace != null) device.free(trace);
     }
 }

@@ -97,6 +97,30 @@ final class PersistentCheck {
             }
         }
         m.usePersistentDecode(true);
+        if (m.persistentTrace() != null) phases(m, c, label);
+    }
+
+    /** Where a persistent step's time goes ({@link io.specdec.cuda.PersistentDecode#TRACE_PROPERTY}): µs per phase. */
+    private static void phases(CudaTransformer m, ModelConfig c, String label) {
+        KvSequence s = m.newSequence();
+        int next = m.forwardArgmax(List.of(SequenceInput.chainLastLogits(s, new SplittableRandom(3).ints(128, 0, c.vocabSize()).toArray())))[0];
+        List<String> names = io.specdec.cuda.PersistentDecode.PHASES;
+        double[][] us = new double[names.size()][c.layers() * 16];
+        for (int step = 0; step < 16; step++) {
+            next = m.forwardArgmax(List.of(SequenceInput.chainLastLogits(s, new int[]{next})))[0];
+            long[] at = m.persistentTrace();
+            for (int k = 0; k < at.length; k++) us[k % names.size()][step * c.layers() + k / names.size()] = (at[k] - (k == 0 ? 0 : at[k - 1])) / 1e3;
+        }
+        s.release();
+        StringBuilder json = new StringBuilder("{\"check\":\"persistent-phases-" + label + "\",\"unit\":\"us median over layers and 16 steps\"");
+        double total = 0;
+        for (int p = 0; p < names.size(); p++) {
+            double[] v = us[p].clone();
+            java.util.Arrays.sort(v);
+            total += v[v.length / 2];
+            json.append(String.format(",\"%s\":%.2f", names.get(p), v[v.length / 2]));
+        }
+        GpuCheck.emit(json.append(String.format(",\"layer\":%.2f,\"pass\":true}", total)).toString());
     }
 
     private static double maxAbsDiff(float[][] a, float[][] b) {
