@@ -23,7 +23,8 @@
 
 // flags (PersistentDecode.FLAGS_PROPERTY, diagnostics and benchmark ablations only; 0 in use): attention in one
 // 4-warp half per block instead of two; the phases left out (outputs wrong: timing only); every thread fences after
-// each grid barrier; blocks back off between polls of a barrier; no weights requested before a barrier.
+// each grid barrier; blocks back off between polls of a barrier; no weights requested before a barrier; the next
+// layer's q/k/v weights join the L2 prefetch (see prefetchUp).
 #define PD_ONE_HALF 1
 #define PD_SKIP_ATTENTION 2
 #define PD_SKIP_GEMM 4
@@ -31,6 +32,7 @@
 #define PD_FENCE_ALL 16
 #define PD_POLL_SLEEP 32
 #define PD_NO_EARLY 64
+#define PD_PREFETCH_QKV 128
 
 // A layer's device pointers, in the order PersistentDecode.java writes them (8 bytes each).
 struct PdLayer {
@@ -99,6 +101,15 @@ __device__ __forceinline__ int pd_first_unit(bool reversed) {
     return reversed ? (int) gridDim.x - 1 - (int) blockIdx.x : (int) blockIdx.x;
 }
 
+// Asks L2 to fetch and keep (evict_last) `bytes` from `base`, lines part, part + parts, ... of them (this block's
+// share): fire and forget, no registers held.
+__device__ __forceinline__ void pd_prefetch_l2(const void* base, long bytes, int part, int parts) {
+    const char* p = reinterpret_cast<const char*>(base);
+    for (long line = (long) part * PD_THREADS + threadIdx.x; line < bytes / 128; line += (long) parts * PD_THREADS) {
+        asm volatile("prefetch.global.L2::evict_last [%0];" :: "l"(p + line * 128));
+    }
+}
+
 // Whether this block takes a tile of a GEMM phase over `rows` output rows.
 __device__ __forceinline__ bool pd_has_tile(int rows, int S, bool reversed) {
     int per = PD_WARPS / S;
@@ -156,7 +167,7 @@ __device__ __forceinline__ void decode_persistent(
         int* kvSaturated, float* part, float* ml, int* counters, unsigned* words, int nLayers, int dim, int hiddenDim,
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO,
         int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags,
-        unsigned long long* trace) {
+        unsigned long long* trace, long prefetchUp) {
     constexpr int HD = DPL * 32;
     constexpr int ATT_FLOATS = GQA_SMEM_FLOATS(HD);
     constexpr int GEMM_FLOATS = 2 * PD_WARPS * 128;   // [2][S][128] for 8/S tiles
@@ -170,6 +181,9 @@ __device__ __forceinline__ void decode_persistent(
     const int halves = flags & PD_ONE_HALF ? 1 : 2, half = threadIdx.x >> 7;
     const long xsLo = xbLo ? dim : 0;
     const bool norms = !(flags & PD_SKIP_NORM_ROPE);
+    // the blocks that run neither RoPE nor attention (all of them where attention takes every block)
+    const int busy = max(ropeBlocks, (attBlocks + halves - 1) / halves);
+    const int prefetchFrom = busy < (int) gridDim.x ? busy : 0;
     unsigned target = 0;
     if (trace && blockIdx.x == 0 && threadIdx.x == 0) {
         unsigned long long now;
@@ -184,6 +198,15 @@ __device__ __forceinline__ void decode_persistent(
         __syncthreads();
         pd_gemm<false, SKINNY_X_GENERIC>(tile, smem, L.wqkv, xs, xsLo, qkv, nullptr, 0, qkvRows, dim, sQkv, 0, false, flags);
         pd_grid_sync(words, target, flags, trace);
+        // RoPE and attention leave the memory system idle: the blocks with no part in them have L2 fetch the weights
+        // of the o projection, the first prefetchUp bytes of the MLP's up rows (each block's second gate/up pass)
+        // and, with PD_PREFETCH_QKV, the next layer's q/k/v, so those phases read them at L2 speed
+        if (prefetchUp > 0 && (int) blockIdx.x >= prefetchFrom) {
+            int part = blockIdx.x - prefetchFrom, parts = gridDim.x - prefetchFrom;
+            pd_prefetch_l2(L.wo, 2L * dim * qDim, part, parts);
+            pd_prefetch_l2(L.wGateUp + (size_t) hiddenDim * dim, min(prefetchUp, 2L * hiddenDim * dim), part, parts);
+            if ((flags & PD_PREFETCH_QKV) && l + 1 < nLayers) pd_prefetch_l2(layers[l + 1].wqkv, 2L * qkvRows * dim, part, parts);
+        }
         if ((int) blockIdx.x < ropeBlocks && norms) {
             qkv_rope_append_block(qkv, L.bqkv, L.qNorm, L.kNorm, invFreq, positions, slots, q, L.keys, L.values, heads,
                                   kvHeads, HD, interleaved, eps, 0, HALF ? 1 : 0, kvSaturated, 1, 0, blockIdx.x, ropeBlocks);
@@ -233,10 +256,10 @@ extern "C" __global__ void __launch_bounds__(PD_THREADS, 2) NAME( \
         int* kvSaturated, float* part, float* ml, int* counters, unsigned* words, int nLayers, int dim, int hiddenDim, \
         int heads, int kvHeads, int blockSize, int window, int maxSplits, int interleaved, int sQkv, int sO, \
         int sGateUp, int sDown, float eps, float scale, long xbLo, long attLo, long hiddenLo, int flags, \
-        unsigned long long* trace) { \
+        unsigned long long* trace, long prefetchUp) { \
     decode_persistent<DPL, HALF>(layers, x, qkv, q, att, hidden, invFreq, positions, slots, tokMeta, seqMeta, meta, \
             kvSaturated, part, ml, counters, words, nLayers, dim, hiddenDim, heads, kvHeads, blockSize, window, \
-            maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo, flags, trace); \
+            maxSplits, interleaved, sQkv, sO, sGateUp, sDown, eps, scale, xbLo, attLo, hiddenLo, flags, trace, prefetchUp); \
 }
 
 DECODE_PERSISTENT_KERNEL(decode_persistent_hd64, 2, false)

@@ -144,19 +144,24 @@ fi
 if [ "$mode" = persistent ]; then   # the persistent decode kernel vs the graph path
   pd=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "${check[@]:1}")
   run persistent-1b 240 "${pd[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  # PERSISTENT_FLAGS: diagnostics / ablations (PersistentDecode.FLAGS_PROPERTY), each its own run; an item bpsN
-  # launches N blocks per SM (PersistentDecode.BLOCKS_PER_SM_PROPERTY) instead; trace: µs per phase (TRACE_PROPERTY)
-  for f in ${PERSISTENT_FLAGS:-}; do
-    case "$f" in
-      bps*) extra=-Dspecdec.cuda.persistentBlocksPerSm=${f#bps} ;;
-      trace) extra=-Dspecdec.cuda.persistentTrace=true ;;
-      *) extra=-Dspecdec.cuda.persistentFlags=$f ;;
-    esac
-    pf=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "$extra" "${check[@]:1}")
-    run "persistent-1b-flags$f" 240 "${pf[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  # PERSISTENT_FLAGS: runs with diagnostics / ablations / knobs, one run per item; an item is tokens joined by ',':
+  # N: PersistentDecode.FLAGS_PROPERTY, bpsN: N blocks per SM, trace: µs per phase, pfN: L2 prefetch of N MiB of up rows
+  for item in ${PERSISTENT_FLAGS:-}; do
+    extra=()
+    IFS=, read -ra tokens <<< "$item"
+    for f in "${tokens[@]}"; do
+      case "$f" in
+        bps*) extra+=(-Dspecdec.cuda.persistentBlocksPerSm=${f#bps}) ;;
+        trace) extra+=(-Dspecdec.cuda.persistentTrace=true) ;;
+        pf*) extra+=(-Dspecdec.cuda.persistentPrefetchMiB=${f#pf}) ;;
+        *) extra+=(-Dspecdec.cuda.persistentFlags=$f) ;;
+      esac
+    done
+    pf=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "${extra[@]}" "${check[@]:1}")
+    run "persistent-1b-${item//,/-}" 240 "${pf[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
   done
-  run mma-1b-persistent 120 "${pd[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  for round in 1 2; do
+  [ -n "${SKIP_MMA:-}" ] || run mma-1b-persistent 120 "${pd[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
+  for round in ${BENCH_ROUNDS-1 2}; do   # BENCH_ROUNDS= (empty): none
     for variant in default: persistent:-Dspecdec.cuda.persistentDecode=true; do
       variant_check "$variant"
       run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b

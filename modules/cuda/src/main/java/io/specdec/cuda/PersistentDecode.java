@@ -32,6 +32,12 @@ public final class PersistentDecode implements AutoCloseable {
     /** The phases between a layer's grid barriers, in order (the trace's columns). */
     public static final List<String> PHASES = List.of("norm+qkv", "rope", "attention", "o", "norm+gate/up", "down");
     private final DeviceBuffer trace;
+    /**
+     * MiB of each layer's MLP up rows that L2 fetches while RoPE and attention run (with the o projection's weights;
+     * 0 = no prefetch). Benchmarks pick it; see persistent_decode.cuh.
+     */
+    public static final String PREFETCH_MIB_PROPERTY = "specdec.cuda.persistentPrefetchMiB";
+    private final long prefetchUp = (long) Integer.getInteger(PREFETCH_MIB_PROPERTY, 0) << 20;
     static final int THREADS = 256;   // PD_THREADS
     /** Blocks per multiprocessor the kernel asks for (__launch_bounds__(PD_THREADS, 2)). */
     static final int BLOCKS_PER_SM = 2;
@@ -167,7 +173,7 @@ public final class PersistentDecode implements AutoCloseable {
                 config.hiddenDim(), config.heads(), config.kvHeads(), blockSize, config.slidingWindow(),
                 attention.maxSplits(), config.ropeStyle() == io.specdec.core.model.RopeStyle.INTERLEAVED ? 1 : 0, sQkv, sO,
                 sGateUp, sDown, config.rmsNormEps(), (float) (1.0 / Math.sqrt(config.headDim())), b.xbLo(),
-                b.attentionLo(), b.hiddenLo(), flags, trace);
+                b.attentionLo(), b.hiddenLo(), flags, trace, prefetchUp);
     }
 
     /** The step's workspace and metadata views the kernel reads and writes. */
