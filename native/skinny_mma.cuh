@@ -37,22 +37,9 @@ __device__ __forceinline__ void skinny_load_w(uint4* lo, uint4* hi, const uint4*
     }
 }
 
-// How x is read: through the read-only path (SKINNY_X_LDG, the kernels), or in the persistent decode kernel, where an
-// earlier phase of the same kernel wrote it, through L2, which every SM sees (SKINNY_X_L2), or from the block's own
-// copy in shared memory (SKINNY_X_GENERIC: a generic load).
-#define SKINNY_X_LDG 0
-#define SKINNY_X_L2 1
-#define SKINNY_X_GENERIC 2
-template <int XL>
-__device__ __forceinline__ uint4 skinny_load_x(const uint4* p) {
-    if (XL == SKINNY_X_L2) return __ldcg(p);
-    if (XL == SKINNY_X_GENERIC) return *p;
-    return __ldg(p);
-}
-
 // SPLIT: x has a second part xLo4 uint4 further on (store_act in specdec_kernels.cu), multiplied by the same weights.
 // G token groups: group j's x rows start at xr[j], its accumulators at c + 4j.
-template <bool SPLIT, int G, int XL>
+template <bool SPLIT, int G>
 __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* const* xr,
                                              long xLo4, const bool* hasToken, int ch, int S) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
@@ -60,10 +47,10 @@ __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const ui
 #pragma unroll
     for (int j = 0; j < G; j++) {
 #pragma unroll
-        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[j][u] = hasToken[j] ? skinny_load_x<XL>(xr[j] + 4 * (ch + u * S)) : zero;
+        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[j][u] = hasToken[j] ? __ldg(xr[j] + 4 * (ch + u * S)) : zero;
         if (SPLIT) {
 #pragma unroll
-            for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[j][u] = hasToken[j] ? skinny_load_x<XL>(xr[j] + xLo4 + 4 * (ch + u * S)) : zero;
+            for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[j][u] = hasToken[j] ? __ldg(xr[j] + xLo4 + 4 * (ch + u * S)) : zero;
         }
     }
 #pragma unroll
@@ -82,18 +69,18 @@ __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const ui
 }
 
 // The main loop after pdl_wait: the batch of weights requested early (if any), whole batches, then the remainder.
-template <bool SPLIT, int G, int XL>
+template <bool SPLIT, int G>
 __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi,
                                                 const uint4* const* xr, long xLo4, const bool* hasToken, bool early,
                                                 int ch, int S, int chunks) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
     if (early) {
-        skinny_mma_x<SPLIT, G, XL>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        skinny_mma_x<SPLIT, G>(c, lo, hi, xr, xLo4, hasToken, ch, S);
         ch += SKINNY_MMA_UNROLL * S;
     }
     for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
         skinny_load_w(lo, hi, wLo, wHi, ch, S);
-        skinny_mma_x<SPLIT, G, XL>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        skinny_mma_x<SPLIT, G>(c, lo, hi, xr, xLo4, hasToken, ch, S);
     }
     for (; ch < chunks; ch += S) {
         int i = 4 * ch;
@@ -101,11 +88,11 @@ __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, 
 #pragma unroll
         for (int j = 0; j < G; j++) {
             float* cj = c + 4 * j;
-            uint4 xv = hasToken[j] ? skinny_load_x<XL>(xr[j] + i) : zero;
+            uint4 xv = hasToken[j] ? __ldg(xr[j] + i) : zero;
             mma_bf16_16x8x16(cj, wl.x, wh.x, wl.y, wh.y, xv.x, xv.y);
             mma_bf16_16x8x16(cj, wl.z, wh.z, wl.w, wh.w, xv.z, xv.w);
             if (SPLIT) {
-                uint4 xl = hasToken[j] ? skinny_load_x<XL>(xr[j] + xLo4 + i) : zero;
+                uint4 xl = hasToken[j] ? __ldg(xr[j] + xLo4 + i) : zero;
                 mma_bf16_16x8x16(cj, wl.x, wh.x, wl.y, wh.y, xl.x, xl.y);
                 mma_bf16_16x8x16(cj, wl.z, wh.z, wl.w, wh.w, xl.z, xl.w);
             }
@@ -147,11 +134,11 @@ __device__ __forceinline__ void skinny_tile_begin(SkinnyTile<G>& tile, const bf1
 }
 
 // Accumulates the warp's partial 16x8 tile of each group into c + 4j; call after pdl_wait. xLo as in gemm_skinny_mma.
-template <int G, int XL>
+template <int G>
 __device__ __forceinline__ void skinny_tile_run(float* c, SkinnyTile<G>& tile, long xLo, int S) {
-    if (xLo) skinny_mma_loop<true, G, XL>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken,
+    if (xLo) skinny_mma_loop<true, G>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken,
                                       tile.early, tile.ch, S, tile.chunks);
-    else skinny_mma_loop<false, G, XL>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early,
+    else skinny_mma_loop<false, G>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early,
                                    tile.ch, S, tile.chunks);
 }
 
@@ -170,45 +157,16 @@ __device__ __forceinline__ void skinny_mma_spill(float* mine, const float* c, in
     }
 }
 
-// The partial tiles of rows row0.. (begun with skinny_tile_begin; call after pdl_wait) of the S warps on one tile:
-// warp w's 16x8G partial into slots[w] (the [S][16 rows][8G tokens] layout the epilogues add up in warp order).
-template <int G, int XL = SKINNY_X_LDG>
-__device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>& tile, long xLo, int S, int warp,
-                                                     int lane) {
+// The block's partial tiles of rows row0.. (begun with skinny_tile_begin; call after pdl_wait): warp w's 16x8G partial
+// into slots[w] (the [S][16 rows][8G tokens] layout the epilogues add up in warp order).
+template <int G>
+__device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>& tile, long xLo) {
+    const int S = blockDim.x >> 5, warp = threadIdx.x >> 5;
     float c[4 * G];
 #pragma unroll
     for (int i = 0; i < 4 * G; i++) c[i] = 0.f;
-    skinny_tile_run<G, XL>(c, tile, xLo, S);
-    skinny_mma_spill<G>(slots + warp * 128 * G, c, lane);
-}
-
-// y[token, row0 + row] (+)= the sum, in warp order, of the S partial tiles in slots, for outputs o = first, first +
-// stride, ... of the tile's 128G (threads of the tile's epilogue).
-template <int G>
-__device__ __forceinline__ void skinny_tile_store(float* __restrict__ y, const float* slots, int row0, int N, int T,
-                                                  int accumulate, int S, int first, int stride) {
-    for (int o = first; o < 128 * G; o += stride) {
-        int row = o / (8 * G), token = o % (8 * G);
-        if (token >= T) continue;
-        float s = 0.f;
-        for (int w = 0; w < S; w++) s += slots[w * 128 * G + o];
-        float* dst = y + (size_t) token * N + row0 + row;
-        *dst = accumulate ? *dst + s : s;
-    }
-}
-
-// out[token, row0 + row] = silu(gate) * up from the gate tile's S partials in slots and the up tile's S after them.
-template <int G>
-__device__ __forceinline__ void skinny_swiglu_store(bf16* __restrict__ out, const float* slots, int row0, int H, int T,
-                                                    long lo, int S, int first, int stride) {
-    for (int o = first; o < 128 * G; o += stride) {
-        int row = o / (8 * G), token = o % (8 * G);
-        if (token >= T) continue;
-        float g = 0.f, u = 0.f;
-        for (int w = 0; w < S; w++) g += slots[w * 128 * G + o];
-        for (int w = 0; w < S; w++) u += slots[(S + w) * 128 * G + o];
-        store_act(out, (size_t) token * H + row0 + row, g / (1.0f + expf(-g)) * u, lo);
-    }
+    skinny_tile_run<G>(c, tile, xLo, S);
+    skinny_mma_spill<G>(slots + warp * 128 * G, c, threadIdx.x & 31);
 }
 
 // Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,
@@ -228,9 +186,16 @@ extern "C" __global__ void NAME(const bf16* __restrict__ W, const bf16* __restri
     SkinnyTile<G> tile; \
     skinny_tile_begin<G>(tile, W, x, row0, K, T, earlyWeights, S, threadIdx.x >> 5, threadIdx.x & 31); \
     pdl_wait(); \
-    skinny_tile_partials<G>(mmaPartial, tile, xLo, S, threadIdx.x >> 5, threadIdx.x & 31); \
+    skinny_tile_partials<G>(mmaPartial, tile, xLo); \
     __syncthreads(); \
-    skinny_tile_store<G>(y, mmaPartial, row0, N, T, accumulate, S, threadIdx.x, blockDim.x); \
+    for (int o = threadIdx.x; o < 128 * G; o += blockDim.x) { \
+        int row = o / (8 * G), token = o % (8 * G); \
+        if (token >= T) continue; \
+        float s = 0.f; \
+        for (int w = 0; w < S; w++) s += mmaPartial[w * 128 * G + o]; \
+        float* dst = y + (size_t) token * N + row0 + row; \
+        *dst = accumulate ? *dst + s : s; \
+    } \
 }
 
 SKINNY_MMA_KERNEL(gemm_skinny_mma, 1)
@@ -253,11 +218,18 @@ extern "C" __global__ void NAME(const bf16* __restrict__ W, const bf16* __restri
     SkinnyTile<G> tile; \
     skinny_tile_begin<G>(tile, W, x, row0, K, T, earlyWeights, S, warp, lane); \
     pdl_wait(); \
-    skinny_tile_partials<G>(mmaPartial, tile, xLo, S, warp, lane); \
+    skinny_tile_partials<G>(mmaPartial, tile, xLo); \
     skinny_tile_begin<G>(tile, W, x, H + row0, K, T, 0, S, warp, lane); \
-    skinny_tile_partials<G>(mmaPartial + S * 128 * G, tile, xLo, S, warp, lane); \
+    skinny_tile_partials<G>(mmaPartial + S * 128 * G, tile, xLo); \
     __syncthreads(); \
-    skinny_swiglu_store<G>(out, mmaPartial, row0, H, T, lo, S, threadIdx.x, blockDim.x); \
+    for (int o = threadIdx.x; o < 128 * G; o += blockDim.x) { \
+        int row = o / (8 * G), token = o % (8 * G); \
+        if (token >= T) continue; \
+        float g = 0.f, u = 0.f; \
+        for (int w = 0; w < S; w++) g += mmaPartial[w * 128 * G + o]; \
+        for (int w = 0; w < S; w++) u += mmaPartial[(S + w) * 128 * G + o]; \
+        store_act(out, (size_t) token * H + row0 + row, g / (1.0f + expf(-g)) * u, lo); \
+    } \
 }
 
 SKINNY_MMA_SWIGLU_KERNEL(gemm_skinny_mma_swiglu, 1)

@@ -148,8 +148,8 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* 
 template <int V>
 __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const int* __restrict__ rows,
                                             const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
-                                            long lo, float* scratch, int row) {
-    int src = rows ? rows[row] : row;
+                                            long lo, float* scratch) {
+    int src = rows ? rows[blockIdx.x] : blockIdx.x;
     const float4* xr = reinterpret_cast<const float4*>(x + (size_t) src * dim);
     const float4* wr = reinterpret_cast<const float4*>(w);
     float4 v[V], wv[V];
@@ -162,7 +162,7 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
     for (int j = 0; j < V; j++) ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     ss = block_sum(ss, scratch);
     float scale = 1.0f / sqrtf(ss / dim + eps);
-    uint2* o = reinterpret_cast<uint2*>(out + (size_t) row * dim);
+    uint2* o = reinterpret_cast<uint2*>(out + (size_t) blockIdx.x * dim);
 #pragma unroll
     for (int j = 0; j < V; j++) {
         float4 f = make_float4(wv[j].x * (scale * v[j].x), wv[j].y * (scale * v[j].y), wv[j].z * (scale * v[j].z),
@@ -184,22 +184,6 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
     }
 }
 
-// rmsnorm_vec for dim = 1024 * V (V <= 8) into output row `row`, by a block of 256 threads
-__device__ __forceinline__ void rmsnorm_vec_row(const float* __restrict__ x, const int* __restrict__ rows,
-                                                const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
-                                                long lo, float* scratch, int row) {
-    switch (dim >> 10) {
-        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-    }
-}
-
 // grid: output rows, block: 256 (required)
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ w,
@@ -207,7 +191,16 @@ rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, cons
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[32];
-    rmsnorm_vec_row(x, rows, w, out, dim, eps, lo, scratch, blockIdx.x);
+    switch (dim >> 10) {
+        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, lo, scratch); break;
+    }
 }
 
 // out[t, i] = bf16(silu(gate) * up) from gu[t] = [gate(hidden) | up(hidden)].   grid-stride
@@ -232,17 +225,16 @@ extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __res
 // ---------------------------------------------------------------------------------------------------------------
 #define ROPE_MAX_PAIRS 4   // head sizes up to 256: rotation pairs per lane
 
-// Block (t, by) of a grid of gy blocks over the heads (qkv_rope_append's body; the persistent decode kernel runs it
-// too, where pdl_wait returns at once).
-__device__ __forceinline__ void qkv_rope_append_block(const float* __restrict__ qkv, const float* __restrict__ bias,
+extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const float* __restrict__ bias,
                                            const float* __restrict__ qNorm, const float* __restrict__ kNorm,
                                            const double* __restrict__ invFreq, const int* __restrict__ positions,
                                            const int* __restrict__ slots, float* __restrict__ qOut,
                                            bf16* __restrict__ kCache, bf16* __restrict__ vCache,
                                            int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo,
-                                           int kvHalf, int* __restrict__ kvSaturated, int metaFirst, int t, int by,
-                                           int gy) {
+                                           int kvHalf, int* __restrict__ kvSaturated, int metaFirst) {
+    pdl_trigger();
     if (!metaFirst) pdl_wait();
+    int t = blockIdx.x;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     int qDim = heads * hd, kvDim = kvHeads * hd, width = qDim + 2 * kvDim;
     const float* row = qkv + (size_t) t * width;
@@ -264,7 +256,7 @@ __device__ __forceinline__ void qkv_rope_append_block(const float* __restrict__ 
         }
     }
     pdl_wait();
-    for (int h = by * warps + warp; h < heads + 2 * kvHeads; h += warps * gy) {
+    for (int h = blockIdx.y * warps + warp; h < heads + 2 * kvHeads; h += warps * gridDim.y) {
         int base = h < heads ? h * hd : (h < heads + kvHeads ? qDim + (h - heads) * hd : qDim + kvDim + (h - heads - kvHeads) * hd);
         if (h >= heads + kvHeads) {  // value head: bias, then straight into the cache
             int vh = h - heads - kvHeads;
@@ -307,18 +299,6 @@ __device__ __forceinline__ void qkv_rope_append_block(const float* __restrict__ 
             }
         }
     }
-}
-
-extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const float* __restrict__ bias,
-                                           const float* __restrict__ qNorm, const float* __restrict__ kNorm,
-                                           const double* __restrict__ invFreq, const int* __restrict__ positions,
-                                           const int* __restrict__ slots, float* __restrict__ qOut,
-                                           bf16* __restrict__ kCache, bf16* __restrict__ vCache,
-                                           int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo,
-                                           int kvHalf, int* __restrict__ kvSaturated, int metaFirst) {
-    pdl_trigger();
-    qkv_rope_append_block(qkv, bias, qNorm, kNorm, invFreq, positions, slots, qOut, kCache, vCache, heads, kvHeads, hd,
-                          interleaved, eps, kvLo, kvHalf, kvSaturated, metaFirst, blockIdx.x, blockIdx.y, gridDim.y);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1420,10 +1400,10 @@ struct GqaRow {
 __device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
                                         const int* __restrict__ tokMeta, const int* __restrict__ seqMeta,
                                         const int* __restrict__ blockTables, int heads, int kvHeads, int blockSize,
-                                        int maxSplits, int hd, int bx, int by, int tid) {
-    r.t = bx;
-    r.kvh = by % kvHeads;
-    r.split = by / kvHeads;
+                                        int maxSplits, int hd) {
+    r.t = blockIdx.x;
+    r.kvh = blockIdx.y % kvHeads;
+    r.split = blockIdx.y / kvHeads;
     r.g = heads / kvHeads;
     r.h0 = r.kvh * r.g;
     r.wph = r.g >= GQA_WARPS ? 1 : GQA_WARPS / r.g;    // warps per head (g is 1, 2, 4 or up to 8 here)
@@ -1441,7 +1421,7 @@ __device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCac
     r.posOff = sm[3];
     r.maskOff = sm[4];
     r.maskWords = sm[5];
-    int lane = tid & 31, sub = (tid >> 5) % r.wph;
+    int lane = threadIdx.x & 31, sub = (threadIdx.x >> 5) % r.wph;
     r.firstTile = r.lo + sub * 32;
     int j0 = r.firstTile + lane;
     r.firstSlot = j0 < r.hi ? blockTables[r.tableOff + j0 / blockSize] * blockSize + j0 % blockSize : 0;
@@ -1457,22 +1437,15 @@ __device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCac
 
 // KVLO: the K/V rows have second parts kvLo elements after them (split KV, store_act); its own instantiations, so the
 // kernels without it are unchanged. HALF: an fp16 cache (store_kv), likewise. r: gqa_row's, computed before pdl_wait.
-// The grouped kernel's block barrier: __syncthreads in its own kernel (barrier 0), else named barrier `barrier` of
-// its 4 warps (the persistent decode kernel runs two of its blocks in one block of 8 warps).
-__device__ __forceinline__ void gqa_sync(int barrier) {
-    if (barrier == 0) __syncthreads();
-    else asm volatile("bar.sync %0, %1;" :: "r"(barrier), "n"(GQA_WARPS * 32) : "memory");
-}
-
 template <int DPL, int BATCH, bool KVLO, bool HALF>
 __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, const float* __restrict__ q,
         const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, bf16* __restrict__ out,
         float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters,
         const int* __restrict__ blockTables, const int* __restrict__ slotPositions, const unsigned* __restrict__ masks,
-        int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo,
-        int tid, int barrier, int* merging) {
+        int heads, int kvHeads, int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo) {
     constexpr int HD = DPL * 32;
     typedef typename VRow<DPL>::type VT;
+    __shared__ int mergeHere;
     const int t = r.t, kvh = r.kvh, split = r.split, g = r.g, h0 = r.h0, wph = r.wph;
     const int lo = r.lo, hi = r.hi, nSplits = r.nSplits, c = r.c, qpos = r.qpos, prefix = r.prefix;
     const int tableOff = r.tableOff, posOff = r.posOff, maskOff = r.maskOff, maskWords = r.maskWords;
@@ -1482,7 +1455,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
     float qv[Q_PER_THREAD];
 #pragma unroll
     for (int u = 0; u < Q_PER_THREAD; u++) {
-        int i = tid + u * GQA_WARPS * 32;
+        int i = threadIdx.x + u * GQA_WARPS * 32;
         qv[u] = i < g * HD ? q[(size_t) t * qDim + h0 * HD + i] : 0.f;
     }
     float* qs = smem;                                // [g][HD]
@@ -1491,15 +1464,15 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
     float* wl = wm + GQA_MAX_GROUP;                  // [states]
     float* pS = wl + GQA_MAX_GROUP;                  // [4][32]
     int* slotS = reinterpret_cast<int*>(pS + GQA_WARPS * 32);   // [4][32]
-    int lane = tid & 31, warp = tid >> 5;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int kvDim = kvHeads * HD;
     int sub = warp % wph;
 #pragma unroll
     for (int u = 0; u < Q_PER_THREAD; u++) {
-        int i = tid + u * GQA_WARPS * 32;
+        int i = threadIdx.x + u * GQA_WARPS * 32;
         if (i < g * HD) qs[i] = qv[u] * scale;
     }
-    gqa_sync(barrier);
+    __syncthreads();
 
     float* myP = pS + warp * 32;
     int* mySlots = slotS + warp * 32;
@@ -1577,9 +1550,9 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
 #pragma unroll
         for (int d = 0; d < DPL; d++) wacc[st * HD + lane * DPL + d] = acc[d];
     }
-    gqa_sync(barrier);
+    __syncthreads();
     // merge the warps of each head (in sub order); one split: straight to the output
-    for (int i = tid; i < g * HD; i += (GQA_WARPS * 32)) {
+    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) {
         int h = i / HD, dim = i - h * HD;
         float M = -INFINITY, L = 0.f, o = 0.f;
         for (int w = 0; w < wph; w++) if (wl[h * wph + w] > 0.f) M = fmaxf(M, wm[h * wph + w]);
@@ -1602,15 +1575,15 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
     if (nSplits == 1) return;
     // the last split of (t, kvh) to finish merges them all, in split order
     __threadfence();
-    gqa_sync(barrier);
-    if (tid == 0) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
         int* counter = counters + t * kvHeads + kvh;
         int done = atomicAdd(counter, 1);
-        *merging = done == nSplits - 1;
-        if (*merging) *counter = 0;
+        mergeHere = done == nSplits - 1;
+        if (mergeHere) *counter = 0;
     }
-    gqa_sync(barrier);
-    if (!*merging) return;
+    __syncthreads();
+    if (!mergeHere) return;
     __threadfence();
     // One warp per head weighs the splits, lane s taking split s (nSplits <= 32): e^(M_s - M) into shared memory and
     // the weighted sum of the split sums, so the (max, sum) pairs are read in one round instead of one after another.
@@ -1631,8 +1604,8 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
         eS[h * 32 + lane] = e;
         if (lane == 0) lS[h] = L;
     }
-    gqa_sync(barrier);
-    for (int i = tid; i < g * HD; i += (GQA_WARPS * 32)) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < g * HD; i += blockDim.x) {
         int h = i / HD, dim = i - h * HD;
         const float* ph = part + ((size_t) t * heads + h0 + h) * maxSplits * HD + dim;
         const float* eh = eS + h * 32;
@@ -1667,15 +1640,13 @@ NAME(const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* _
      const int* __restrict__ slotPositions, const unsigned* __restrict__ masks, int heads, int kvHeads, \
      int blockSize, int window, float scale, int maxSplits, long outLo, long kvLo, int metaFirst) { \
     __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
-    __shared__ int mergeHere; \
     pdl_trigger(); \
     if (!metaFirst) pdl_wait(); \
     GqaRow row; \
-    if (!gqa_row(row, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, blockSize, maxSplits, DPL * 32, \
-                 blockIdx.x, blockIdx.y, threadIdx.x)) return; \
+    if (!gqa_row(row, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, blockSize, maxSplits, DPL * 32)) return; \
     pdl_wait(); \
     attention_gqa<DPL, BATCH, KVLO, HALF>(smem, row, q, kCache, vCache, out, part, ml, counters, blockTables, slotPositions, \
-            masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, kvLo, threadIdx.x, 0, &mergeHere); \
+            masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, kvLo); \
 }
 
 ATTENTION_GQA_KERNEL(attention_gqa_hd64, 2, 32, 2, false, false)
@@ -1951,4 +1922,3 @@ extern "C" __global__ void spin_ns(long ns) {
 
 #include "skinny_mma.cuh"
 #include "spec_chain.cuh"
-#include "persistent_decode.cuh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long|persistent]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -14,10 +14,6 @@
 # flash: the tensor-core prefill attention (default for forwards > 128 tokens) vs attention_paged
 #        (-Dspecdec.cuda.flashPrefill=false): CUDA vs CPU with each, then GpuCheck flash (logits, greedy steps, prefill
 #        ms) on the 1B and 8B shapes; flash-pair: flash, then pair.
-# persistent: the persistent decode kernel (-Dspecdec.cuda.persistentDecode=true: a one-token step's layers in one
-#        launch, blocks meeting at grid-wide barriers): GpuCheck persistent on the 1B shape (same logits as the
-#        graph path bit for bit, verify = decode, interleaved ms/token), mma checks with it on (verify rows = its decode
-#        steps), then decode benches default vs persistent in interleaved rounds.
 # hf-long: HF fp32 after 300-token prompts (tensor-core prefill attention), small config and 8B shape, 64 steps.
 # pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default for up to 256 rows
 #        since session 13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
@@ -141,34 +137,6 @@ if [ "$mode" = split ]; then
   mode=quick-then-done
 fi
 [ "$mode" = split-hf ] && mode=done
-if [ "$mode" = persistent ]; then   # the persistent decode kernel vs the graph path
-  pd=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "${check[@]:1}")
-  run persistent-1b 240 "${pd[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  # PERSISTENT_FLAGS: runs with diagnostics / ablations / knobs, one run per item; an item is tokens joined by ',':
-  # N: PersistentDecode.FLAGS_PROPERTY, bpsN: N blocks per SM, trace: µs per phase, pfN: L2 prefetch of N MiB of up rows
-  for item in ${PERSISTENT_FLAGS:-}; do
-    extra=()
-    IFS=, read -ra tokens <<< "$item"
-    for f in "${tokens[@]}"; do
-      case "$f" in
-        bps*) extra+=(-Dspecdec.cuda.persistentBlocksPerSm=${f#bps}) ;;
-        trace) extra+=(-Dspecdec.cuda.persistentTrace=true) ;;
-        pf*) extra+=(-Dspecdec.cuda.persistentPrefetchMiB=${f#pf}) ;;
-        *) extra+=(-Dspecdec.cuda.persistentFlags=$f) ;;
-      esac
-    done
-    pf=("${check[0]}" -Dspecdec.cuda.persistentDecode=true "${extra[@]}" "${check[@]:1}")
-    run "persistent-1b-${item//,/-}" 240 "${pf[@]}" persistent "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  done
-  [ -n "${SKIP_MMA:-}" ] || run mma-1b-persistent 120 "${pd[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  for round in ${BENCH_ROUNDS-1 2}; do   # BENCH_ROUNDS= (empty): none
-    for variant in default: persistent:-Dspecdec.cuda.persistentDecode=true; do
-      variant_check "$variant"
-      run "bench-1b-${variant%%:*}-$round" 150 "${v[@]}" bench "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-    done
-  done
-  mode=done
-fi
 if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting
   variant_rounds nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true
   mode=quick-then-done

@@ -364,14 +364,6 @@ public final class CudaDevice implements AutoCloseable {
         return current;
     }
 
-    /** How many blocks of {@code threads} threads of {@code kernel} (static shared memory only) fit one multiprocessor at once. */
-    public int residentBlocks(String kernel, int threads) {
-        makeCurrent();
-        int[] v = new int[1];
-        jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(v, function(kernel), threads, 0L);
-        return v[0];
-    }
-
     /** The GPU's streaming multiprocessors. */
     public int multiprocessors() {
         makeCurrent();

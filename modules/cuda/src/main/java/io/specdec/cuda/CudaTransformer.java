@@ -151,9 +151,6 @@ public final class CudaTransformer implements LanguageModel {
      * against fp32 transformers once matmul inputs were split (bench/README.md, sessions 6, 7 and 12).
      */
     private final KvCacheFormat kvFormat;
-    /** The persistent decode kernel for one-token steps ({@link PersistentDecode#PROPERTY}), or null. */
-    private final PersistentDecode persistent;
-    private volatile boolean persistentOn = true;
     /** With split KV, where the second parts start in each layer's buffer, in elements; else 0. */
     private final long kvLo;
     /**
@@ -244,9 +241,7 @@ public final class CudaTransformer implements LanguageModel {
         }
         earlyWeights = device.programmaticLaunches()
                 && (early.equals("auto") ? config.dim() <= EARLY_WEIGHTS_MAX_DIM : early.equals("true"));
-        // the persistent decode kernel runs tiles of 4 or 8 warps; verify passes must take the same to give the same bits
-        skinnyPlan = PersistentDecode.requested() && System.getProperty(SkinnyGemmPlan.FEW_TILE_WARPS_PROPERTY) == null
-                ? new SkinnyGemmPlan(device.multiprocessors(), 8) : new SkinnyGemmPlan(device);
+        skinnyPlan = new SkinnyGemmPlan(device);
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
@@ -262,10 +257,6 @@ public final class CudaTransformer implements LanguageModel {
         flashKernel = "false".equals(System.getProperty(FLASH_PREFILL_PROPERTY, "true")) ? null
                 : flashKernelName(config.headDim(), config.slidingWindow(), kvFormat);
         if (flashKernel != null) device.preload(flashKernel);
-        persistent = PersistentDecode.requested() && role == ParallelRole.SINGLE && skinnyGemm && fused == FusedDecode.OFF
-                ? PersistentDecode.create(device, config, weights, keys, values, kvFormat, splitK != null && splitK.grouped(),
-                        swigluEpilogue, vectorNorm, skinnyPlan)
-                : null;
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
         inverseFrequencies = device.allocate(8L * inv.length);
         device.copyToDevice(inverseFrequencies, inv);
@@ -332,27 +323,6 @@ public final class CudaTransformer implements LanguageModel {
      */
     public void useSwigluEpilogue(boolean on) {
         this.swigluEpilogue = on;
-        dropGraphs();
-    }
-
-    /** Split-K attention's pending merges after the last forward: 0 unless a split went missing (GpuCheck). */
-    public long pendingAttentionMerges() {
-        device.synchronize();
-        return splitK == null ? 0 : splitK.pendingMerges();
-    }
-
-    /** The persistent kernel's barrier stamps of the last step ({@link PersistentDecode#trace}), or null. */
-    public long[] persistentTrace() { return persistent == null ? null : persistent.trace(); }
-
-    /** Whether one-token steps can take the persistent decode kernel ({@link PersistentDecode#PROPERTY}). */
-    public boolean persistentDecode() { return persistent != null && persistentOn; }
-
-    /**
-     * Lets one-token steps take the persistent decode kernel where it was set up (on) or keeps them on the graph path
-     * (off; GpuCheck compares the two on one model). Drops the captured graphs, which hold the previous choice.
-     */
-    public void usePersistentDecode(boolean on) {
-        this.persistentOn = on;
         dropGraphs();
     }
 
@@ -1031,10 +1001,6 @@ public final class CudaTransformer implements LanguageModel {
         device.launch("embed_gather", plan.tokens, 1, 256, k.mTokens, weights.embedding(), ws.x, config.dim());
         if (fuzzy) {
             fuzzyLayers(k, (ParallelRole.LayerReplica) role);
-        } else if (persistentStep(plan)) {
-            persistent.enqueue(new PersistentDecode.Buffers(ws.x, ws.qkv, ws.q, ws.attention, ws.hidden,
-                    k.mPositions, k.mSlots, k.mTokMeta, k.mSeqMeta, ws.meta, lo(ws.xbLo, 1), lo(ws.attentionLo, 1),
-                    lo(ws.hiddenLo, 1)), splitK, inverseFrequencies, kvSaturations, blockSize);
         } else {
             // tensor-parallel ranks other than 0 overwrite the residual with their partial product; the all-reduce adds
             boolean accumulate = !(role instanceof ParallelRole.TensorShard ts) || ts.rank() == 0;
@@ -1048,16 +1014,6 @@ public final class CudaTransformer implements LanguageModel {
         head(k, argmax);
         StageListener l = stageListener;
         if (l != null) l.done();
-    }
-
-    /**
-     * Whether this forward's layers run as one persistent kernel: one token of one sequence, on the path whose kernels
-     * it repeats (tensor-core passes from one token, the SwiGLU epilogue, split-K attention), with no stage timing or
-     * ablation watching the kernels one by one.
-     */
-    private boolean persistentStep(Plan plan) {
-        return persistent != null && persistentOn && plan.tokens == 1 && plan.sequences == 1 && !plan.explicitMasks
-                && mmaFromTokens == 1 && swigluEpilogue && splitK.covers(1) && stageListener == null && ablated.isEmpty();
     }
 
     /** One forward's metadata views, shared by the steps below. */
@@ -1446,7 +1402,6 @@ public final class CudaTransformer implements LanguageModel {
         if (ws != null) ws.free();
         ws = null;
         if (splitK != null) splitK.close();
-        if (persistent != null) persistent.close();
         if (sampler != null) sampler.close();
         if (acceptance != null) acceptance.close();
         if (kvSaturations != null) device.free(kvSaturations);

@@ -159,25 +159,6 @@ public final class SplitKAttention implements AutoCloseable {
 
     public int maxSplits() { return maxSplits; }
 
-    /** The grouped kernel's scratch, for the persistent decode kernel, which runs its blocks: partial outputs. */
-    DeviceBuffer partials() { return partials; }
-
-    /** Partial (max, sum) pairs. */
-    DeviceBuffer stats() { return stats; }
-
-    /** Splits finished per (token, KV head), zero between launches (null without the grouped kernel). */
-    DeviceBuffer counters() { return counters; }
-
-    /** The grouped kernel's split counters summed (zero between forwards, when every row's last split merged). */
-    public long pendingMerges() {
-        if (counters == null) return 0;
-        int[] c = new int[maxTokens * kvHeads];
-        device.copyToHost(c, counters, c.length);
-        long sum = 0;
-        for (int v : c) sum += v;
-        return sum;
-    }
-
     /** Whether the grouped kernel runs (else the per-head split and combine kernels). */
     public boolean grouped() { return grouped != null; }
 

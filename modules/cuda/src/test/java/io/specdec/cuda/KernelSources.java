@@ -28,15 +28,6 @@ final class KernelSources {
     }
 
     /**
-     * The body of kernel {@code name} followed, where the kernel hands its work to {@code name_block} (a device function
-     * the persistent decode kernel runs too), by that function's body.
-     */
-    static String bodyWithBlock(String src, String name) {
-        String body = body(src, name);
-        return body.contains(name + "_block(") ? body + "\n" + body(src, name + "_block") : body;
-    }
-
-    /**
      * The body of {@code name}: a kernel or device function defined under its own name, or else the macro whose
      * invocation defines the kernel.
      */

@@ -21,7 +21,7 @@ class MetaFirstKernelsTest {
 
     @Test
     void ropeAppendReadsOnlyMetadataAndConstantsBeforeItsWait() throws IOException {
-        String body = KernelSources.body(KernelSources.all(), "qkv_rope_append_block");
+        String body = KernelSources.body(KernelSources.all(), "qkv_rope_append");
         int wait = body.indexOf("\n    pdl_wait();");
         assertThat(wait).as("the unconditional wait of qkv_rope_append").isPositive();
         assertThat(indexed(body.substring(0, wait))).isSubsetOf("positions", "slots", "invFreq", "cosJ", "sinJ");

@@ -17,7 +17,7 @@ class ProgrammaticKernelsTest {
         String src = KernelSources.all();
         assertThat(CudaDevice.PROGRAMMATIC_KERNELS).isNotEmpty();
         for (String kernel : CudaDevice.PROGRAMMATIC_KERNELS) {
-            assertThat(KernelSources.bodyWithBlock(src, kernel)).as("body of %s", kernel).contains("pdl_wait()");
+            assertThat(KernelSources.body(src, kernel)).as("body of %s", kernel).contains("pdl_wait()");
         }
     }
 

@@ -21,7 +21,7 @@ class SplitKvKernelsTest {
     @Test
     void theKvWriterStoresBothPartsAndEveryReaderTakesThem() throws IOException {
         String src = KernelSources.all();
-        String writer = KernelSources.bodyWithBlock(src, "qkv_rope_append");
+        String writer = KernelSources.body(src, "qkv_rope_append");
         assertThat(writer).contains("store_kv(kCache").contains("store_kv(vCache").contains("kvLo").contains("kvHalf")
                 .doesNotContain("store_act(kCache").doesNotContain("store_act(vCache");
         assertThat(BARE_BF16_STORE.matcher(writer).find()).as("qkv_rope_append stores a bare bf16").isFalse();

@@ -65,8 +65,6 @@ import java.util.SplittableRandom;
  *                                         fused == unfused logits (DecodeProfile)
  *   specbench TARGET.json DRAFT.json      speculative speedup vs vanilla under ACCEPTANCE INJECTION (benchmark only)
  *   mma CONFIG.json LABEL                 verify-sized forwards on the CUDA-core GEMV vs the tensor-core skinny GEMM
- *   persistent CONFIG.json LABEL         (with -Dspecdec.cuda.persistentDecode=true) the persistent decode kernel vs
- *                                        the graph path: same logits bit for bit, verify = decode, interleaved timing
  *   flash CONFIG.json LABEL [N,N,...]     tensor-core prefill attention vs attention_paged: logits of N-token prompts,
  *                                         greedy steps after them, prefill ms (FlashPrefillCheck)
  * </pre>
@@ -106,7 +104,6 @@ public final class GpuCheck {
                 case "specbench" -> specBench(device, cublas, Path.of(args[1]), Path.of(args[2]), 128, 256);
                 case "bench" -> bench(device, cublas, Path.of(args[1]), args[2],
                         args.length > 3 ? Integer.parseInt(args[3]) : 128, args.length > 4 ? Integer.parseInt(args[4]) : 256);
-                case "persistent" -> PersistentCheck.run(device, cublas, Path.of(args[1]), args[2]);
                 case "flash" -> FlashPrefillCheck.run(device, cublas, Path.of(args[1]), args[2], args.length > 3
                         ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[]{200, 512, 2048});
                 case "bench-ablate" -> benchAblate(device, cublas, Path.of(args[1]), args[2]);
