@@ -225,25 +225,11 @@ extern "C" __global__ void swiglu_bf16(const float* __restrict__ gu, bf16* __res
 // ---------------------------------------------------------------------------------------------------------------
 #define ROPE_MAX_PAIRS 4   // head sizes up to 256: rotation pairs per lane
 
-extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const float* __restrict__ bias,
-                                           const float* __restrict__ qNorm, const float* __restrict__ kNorm,
-                                           const double* __restrict__ invFreq, const int* __restrict__ positions,
-                                           const int* __restrict__ slots, float* __restrict__ qOut,
-                                           bf16* __restrict__ kCache, bf16* __restrict__ vCache,
-                                           int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo,
-                                           int kvHalf, int* __restrict__ kvSaturated, int metaFirst) {
-    pdl_trigger();
-    if (!metaFirst) pdl_wait();
-    int t = blockIdx.x;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    int qDim = heads * hd, kvDim = kvHeads * hd, width = qDim + 2 * kvDim;
-    const float* row = qkv + (size_t) t * width;
-    // position, slot and this lane's rotations (pairs j = lane, lane + 32, ...) come from the step's metadata and
-    // constants, not from an earlier kernel: with metaFirst they are computed before the wait, while the q/k/v GEMM ends
-    double pos = (double) positions[t];
-    size_t slot = (size_t) slots[t];
+// This lane's rotations (pairs j = lane, lane + 32, ... of a head) at position pos: from the step's metadata and
+// constants only, so the kernels compute them before pdl_wait.
+__device__ __forceinline__ void rope_rotations(double pos, const double* __restrict__ invFreq, int hd, int lane,
+                                               float* cosJ, float* sinJ) {
     int half = hd / 2;
-    float cosJ[ROPE_MAX_PAIRS], sinJ[ROPE_MAX_PAIRS];
 #pragma unroll
     for (int k = 0; k < ROPE_MAX_PAIRS; k++) {
         int j = lane + 32 * k;
@@ -255,49 +241,81 @@ extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const 
             sinJ[k] = (float) sd;
         }
     }
+}
+
+// Head h of a q/k/v row (q heads, then k heads, then v heads), by one warp: bias, then for q and k the per-head
+// RMSNorm (when given) and RoPE; out(i, value) takes element i of the head. qkv_rope_append and the decode attention
+// kernels that rope their own heads (attention_gqa_*_rope) both use it, so they produce the same bits.
+template <typename Out>
+__device__ __forceinline__ void rope_head(const float* row, const float* __restrict__ bias,
+                                          const float* __restrict__ qNorm, const float* __restrict__ kNorm, int h,
+                                          int heads, int kvHeads, int hd, int interleaved, float eps,
+                                          const float* cosJ, const float* sinJ, int lane, Out out) {
+    int qDim = heads * hd, kvDim = kvHeads * hd, half = hd / 2;
+    int base = h < heads ? h * hd : (h < heads + kvHeads ? qDim + (h - heads) * hd : qDim + kvDim + (h - heads - kvHeads) * hd);
+    if (h >= heads + kvHeads) {  // value head: bias only
+        for (int i = lane; i < hd; i += 32) out(i, row[base + i] + (bias ? bias[base + i] : 0.f));
+        return;
+    }
+    const float* norm = h < heads ? qNorm : kNorm;
+    float scale = 1.f;
+    if (norm) {
+        float ss = 0.f;
+        for (int i = lane; i < hd; i += 32) {
+            float v = row[base + i] + (bias ? bias[base + i] : 0.f);
+            ss += v * v;
+        }
+        ss = warp_sum(ss);
+        scale = 1.0f / sqrtf(ss / hd + eps);
+    }
+#pragma unroll
+    for (int k = 0; k < ROPE_MAX_PAIRS; k++) {
+        int j = lane + 32 * k;
+        if (j >= half) break;
+        int a = interleaved ? 2 * j : j;
+        int b = interleaved ? 2 * j + 1 : j + half;
+        float x0 = row[base + a] + (bias ? bias[base + a] : 0.f);
+        float x1 = row[base + b] + (bias ? bias[base + b] : 0.f);
+        if (norm) { x0 = norm[a] * (scale * x0); x1 = norm[b] * (scale * x1); }
+        float cf = cosJ[k], sf = sinJ[k];
+        out(a, x0 * cf - x1 * sf);
+        out(b, x0 * sf + x1 * cf);
+    }
+}
+
+// Writes element i of head h (as rope_head numbers them) of token t: q to qOut, k and v to the cache at slot.
+__device__ __forceinline__ void rope_store(int h, int i, float v, int t, size_t slot, float* __restrict__ qOut,
+                                           bf16* __restrict__ kCache, bf16* __restrict__ vCache, int heads,
+                                           int kvHeads, int hd, long kvLo, int kvHalf, int* __restrict__ kvSaturated) {
+    int kvDim = kvHeads * hd;
+    if (h < heads) qOut[(size_t) t * heads * hd + h * hd + i] = v;
+    else if (h < heads + kvHeads) store_kv(kCache, slot * kvDim + (h - heads) * hd + i, v, kvLo, kvHalf, kvSaturated);
+    else store_kv(vCache, slot * kvDim + (h - heads - kvHeads) * hd + i, v, kvLo, kvHalf, kvSaturated);
+}
+
+extern "C" __global__ void qkv_rope_append(const float* __restrict__ qkv, const float* __restrict__ bias,
+                                           const float* __restrict__ qNorm, const float* __restrict__ kNorm,
+                                           const double* __restrict__ invFreq, const int* __restrict__ positions,
+                                           const int* __restrict__ slots, float* __restrict__ qOut,
+                                           bf16* __restrict__ kCache, bf16* __restrict__ vCache,
+                                           int heads, int kvHeads, int hd, int interleaved, float eps, long kvLo,
+                                           int kvHalf, int* __restrict__ kvSaturated, int metaFirst) {
+    pdl_trigger();
+    if (!metaFirst) pdl_wait();
+    int t = blockIdx.x;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    const float* row = qkv + (size_t) t * (heads + 2 * kvHeads) * hd;
+    // position, slot and rotations come from the step's metadata and constants, not from an earlier kernel: with
+    // metaFirst they are computed before the wait, while the q/k/v GEMM ends
+    size_t slot = (size_t) slots[t];
+    float cosJ[ROPE_MAX_PAIRS], sinJ[ROPE_MAX_PAIRS];
+    rope_rotations((double) positions[t], invFreq, hd, lane, cosJ, sinJ);
     pdl_wait();
     for (int h = blockIdx.y * warps + warp; h < heads + 2 * kvHeads; h += warps * gridDim.y) {
-        int base = h < heads ? h * hd : (h < heads + kvHeads ? qDim + (h - heads) * hd : qDim + kvDim + (h - heads - kvHeads) * hd);
-        if (h >= heads + kvHeads) {  // value head: bias, then straight into the cache
-            int vh = h - heads - kvHeads;
-            for (int i = lane; i < hd; i += 32) {
-                float v = row[base + i] + (bias ? bias[base + i] : 0.f);
-                store_kv(vCache, slot * kvDim + vh * hd + i, v, kvLo, kvHalf, kvSaturated);
-            }
-            continue;
-        }
-        const float* norm = h < heads ? qNorm : kNorm;
-        float scale = 1.f;
-        if (norm) {
-            float ss = 0.f;
-            for (int i = lane; i < hd; i += 32) {
-                float v = row[base + i] + (bias ? bias[base + i] : 0.f);
-                ss += v * v;
-            }
-            ss = warp_sum(ss);
-            scale = 1.0f / sqrtf(ss / hd + eps);
-        }
-#pragma unroll
-        for (int k = 0; k < ROPE_MAX_PAIRS; k++) {
-            int j = lane + 32 * k;
-            if (j >= half) break;
-            int a = interleaved ? 2 * j : j;
-            int b = interleaved ? 2 * j + 1 : j + half;
-            float x0 = row[base + a] + (bias ? bias[base + a] : 0.f);
-            float x1 = row[base + b] + (bias ? bias[base + b] : 0.f);
-            if (norm) { x0 = norm[a] * (scale * x0); x1 = norm[b] * (scale * x1); }
-            float cf = cosJ[k], sf = sinJ[k];
-            float y0 = x0 * cf - x1 * sf;
-            float y1 = x0 * sf + x1 * cf;
-            if (h < heads) {
-                qOut[(size_t) t * qDim + base + a] = y0;
-                qOut[(size_t) t * qDim + base + b] = y1;
-            } else {
-                int kh = h - heads;
-                store_kv(kCache, slot * kvDim + kh * hd + a, y0, kvLo, kvHalf, kvSaturated);
-                store_kv(kCache, slot * kvDim + kh * hd + b, y1, kvLo, kvHalf, kvSaturated);
-            }
-        }
+        rope_head(row, bias, qNorm, kNorm, h, heads, kvHeads, hd, interleaved, eps, cosJ, sinJ, lane,
+                  [&](int i, float v) {
+                      rope_store(h, i, v, t, slot, qOut, kCache, vCache, heads, kvHeads, hd, kvLo, kvHalf, kvSaturated);
+                  });
     }
 }
 
@@ -1437,7 +1455,8 @@ __device__ __forceinline__ bool gqa_row(GqaRow& r, const bf16* __restrict__ kCac
 
 // KVLO: the K/V rows have second parts kvLo elements after them (split KV, store_act); its own instantiations, so the
 // kernels without it are unchanged. HALF: an fp16 cache (store_kv), likewise. r: gqa_row's, computed before pdl_wait.
-template <int DPL, int BATCH, bool KVLO, bool HALF>
+// QS_READY: the caller has put the (scaled) query heads in shared memory (attention_gqa_*_rope); q is not read.
+template <int DPL, int BATCH, bool KVLO, bool HALF, bool QS_READY = false>
 __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, const float* __restrict__ q,
         const bf16* __restrict__ kCache, const bf16* __restrict__ vCache, bf16* __restrict__ out,
         float* __restrict__ part, float* __restrict__ ml, int* __restrict__ counters,
@@ -1456,7 +1475,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
 #pragma unroll
     for (int u = 0; u < Q_PER_THREAD; u++) {
         int i = threadIdx.x + u * GQA_WARPS * 32;
-        qv[u] = i < g * HD ? q[(size_t) t * qDim + h0 * HD + i] : 0.f;
+        qv[u] = !QS_READY && i < g * HD ? q[(size_t) t * qDim + h0 * HD + i] : 0.f;
     }
     float* qs = smem;                                // [g][HD]
     float* wacc = qs + GQA_MAX_GROUP * HD;           // [states][HD]
@@ -1470,7 +1489,7 @@ __device__ __forceinline__ void attention_gqa(float* smem, const GqaRow& r, cons
 #pragma unroll
     for (int u = 0; u < Q_PER_THREAD; u++) {
         int i = threadIdx.x + u * GQA_WARPS * 32;
-        if (i < g * HD) qs[i] = qv[u] * scale;
+        if (!QS_READY && i < g * HD) qs[i] = qv[u] * scale;
     }
     __syncthreads();
 
@@ -1669,6 +1688,54 @@ ATTENTION_GQA_KERNEL(attention_gqa_hd256_f16, 8, 16, 2, false, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd64_many_f16, 2, 16, 4, false, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd128_many_f16, 4, 16, 4, false, true)
 ATTENTION_GQA_KERNEL(attention_gqa_hd256_many_f16, 8, 16, 3, false, true)
+
+// The one-token decode step's grouped attention with RoPE/append folded in (CudaTransformer's forwards of one token of
+// one sequence; -Dspecdec.cuda.ropeInAttention=false keeps qkv_rope_append): each block ropes its KV head's query
+// heads from the q/k/v row straight into shared memory, and the block of the last split, the only one that reads the
+// step's own key, first appends the step's K/V row (it reads it after the block barrier; the other splits never do).
+// rope_head is qkv_rope_append's own code, so the queries, the K/V rows and the outputs are those of qkv_rope_append
+// + the grouped kernel bit for bit, and verify passes, which keep that pair, still equal decode steps. Why: one
+// dependent launch fewer a layer. bf16 and fp16 caches (not split KV).
+#define ATTENTION_GQA_ROPE_KERNEL(NAME, DPL, BATCH, MIN_BLOCKS, HALF) \
+extern "C" __global__ void __launch_bounds__(GQA_WARPS * 32, MIN_BLOCKS) \
+NAME(const float* __restrict__ qkv, const float* __restrict__ bias, const float* __restrict__ qNorm, \
+     const float* __restrict__ kNorm, const double* __restrict__ invFreq, const int* __restrict__ positions, \
+     const int* __restrict__ slots, int interleaved, float eps, int* __restrict__ kvSaturated, \
+     bf16* __restrict__ kCache, bf16* __restrict__ vCache, bf16* __restrict__ out, float* __restrict__ part, \
+     float* __restrict__ ml, int* __restrict__ counters, const int* __restrict__ tokMeta, \
+     const int* __restrict__ seqMeta, const int* __restrict__ blockTables, const int* __restrict__ slotPositions, \
+     const unsigned* __restrict__ masks, int heads, int kvHeads, int blockSize, int window, float scale, \
+     int maxSplits, long outLo, int metaFirst) { \
+    __shared__ __align__(16) float smem[GQA_SMEM_FLOATS(DPL * 32)]; \
+    pdl_trigger(); \
+    if (!metaFirst) pdl_wait(); \
+    GqaRow row; \
+    if (!gqa_row(row, kCache, vCache, tokMeta, seqMeta, blockTables, heads, kvHeads, blockSize, maxSplits, DPL * 32)) return; \
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5; \
+    const size_t slot = (size_t) slots[0]; \
+    float cosJ[ROPE_MAX_PAIRS], sinJ[ROPE_MAX_PAIRS]; \
+    rope_rotations((double) positions[0], invFreq, DPL * 32, lane, cosJ, sinJ); \
+    pdl_wait(); \
+    const int ropes = row.g + (row.hi == row.keys ? 2 : 0);   /* the query heads; the last split: its K and V head too */ \
+    for (int j = warp; j < ropes; j += GQA_WARPS) { \
+        const int h = j < row.g ? row.h0 + j : heads + (j - row.g) * kvHeads + row.kvh; \
+        rope_head(qkv, bias, qNorm, kNorm, h, heads, kvHeads, DPL * 32, interleaved, eps, cosJ, sinJ, lane, \
+                  [&](int i, float v) { \
+                      if (h < heads) smem[(h - row.h0) * DPL * 32 + i] = v * scale; \
+                      else rope_store(h, i, v, 0, slot, nullptr, kCache, vCache, heads, kvHeads, DPL * 32, 0, \
+                                      HALF ? 1 : 0, kvSaturated); \
+                  }); \
+    } \
+    attention_gqa<DPL, BATCH, false, HALF, true>(smem, row, nullptr, kCache, vCache, out, part, ml, counters, \
+            blockTables, slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, 0); \
+}
+
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd64_rope, 2, 32, 2, false)
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd128_rope, 4, 32, 2, false)
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd256_rope, 8, 16, 2, false)
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd64_rope_f16, 2, 32, 2, true)
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd128_rope_f16, 4, 32, 2, true)
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd256_rope_f16, 8, 16, 2, true)
 
 // ---- GEMV variants for decode (issue #4: decode at the HBM floor) --------------------------------------------
 // y[t, n] (+)= W[n, :] . x[t, :] with S warps sharing one row (each a strided part of K) and R rows per block, weights

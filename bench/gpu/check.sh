@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long|ropeattn]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -14,6 +14,10 @@
 # flash: the tensor-core prefill attention (default for forwards > 128 tokens) vs attention_paged
 #        (-Dspecdec.cuda.flashPrefill=false): CUDA vs CPU with each, then GpuCheck flash (logits, greedy steps, prefill
 #        ms) on the 1B and 8B shapes; flash-pair: flash, then pair.
+# ropeattn: one-token steps' RoPE/append inside the grouped attention kernel (-Dspecdec.cuda.ropeInAttention=true,
+#        the default since session 14) vs qkv_rope_append before it (=false): mma checks (verify rows = decode steps bit
+#        for bit, the decode steps taking the folded kernel), interleaved decode rounds of the 1B and 8B shapes,
+#        speculative bench, then the quick checks.
 # hf-long: HF fp32 after 300-token prompts (tensor-core prefill attention), small config and 8B shape, 64 steps.
 # pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default for up to 256 rows
 #        since session 13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
@@ -137,6 +141,10 @@ if [ "$mode" = split ]; then
   mode=quick-then-done
 fi
 [ "$mode" = split-hf ] && mode=done
+if [ "$mode" = ropeattn ]; then   # RoPE/append folded into the decode step's attention vs its own kernel
+  variant_rounds separate:-Dspecdec.cuda.ropeInAttention=false folded:-Dspecdec.cuda.ropeInAttention=true
+  mode=quick-then-done
+fi
 if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting
   variant_rounds nopdl:-Dspecdec.cuda.noPdl=true late:-Dspecdec.cuda.earlyWeights=false early:-Dspecdec.cuda.earlyWeights=true
   mode=quick-then-done

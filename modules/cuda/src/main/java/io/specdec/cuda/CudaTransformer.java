@@ -1055,12 +1055,16 @@ public final class CudaTransformer implements LanguageModel {
             enter(Stage.QKV);
             matmul(w.wqkv(), ws.xb, lo(ws.xbLo, tokens), ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
         }
+        boolean ropeInAttention = ropeInAttention(k.plan);
         enter(Stage.ROPE_APPEND);
-        if (!ablated(Stage.ROPE_APPEND)) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
+        if (!ablated(Stage.ROPE_APPEND) && !ropeInAttention) device.launch("qkv_rope_append", tokens, (heads + 2 * kvHeads + 7) / 8, 256, ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
                 k.mPositions, k.mSlots, ws.q, keys[l], values[l], heads, kvHeads, hd, interleaved, eps, kvLo, kvHalf(),
                 kvSaturations, device.metaFirst() ? 1 : 0);
         enter(Stage.ATTENTION);
         if (ablated(Stage.ATTENTION)) { /* benchmark ablation: left out */ }
+        else if (ropeInAttention) splitK.enqueueDecodeWithRope(ws.qkv, w.bqkv(), w.qNorm(), w.kNorm(), inverseFrequencies,
+                k.mPositions, k.mSlots, interleaved, eps, kvSaturations, keys[l], values[l], ws.attention,
+                lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, blockSize, config.slidingWindow(), scale, kvFormat);
         else if (splitK != null && splitK.covers(tokens)) splitK.enqueue(ws.q, keys[l], values[l], ws.attention,
                 lo(ws.attentionLo, tokens), k.mTokMeta, k.mSeqMeta, m, tokens, heads, kvHeads, hd, blockSize, config.slidingWindow(),
                 scale, kvFormat, kvLo);
@@ -1075,6 +1079,21 @@ public final class CudaTransformer implements LanguageModel {
         enter(Stage.O_PROJ);
         matmul(w.wo(), ws.attention, lo(ws.attentionLo, tokens), out, tokens, dim, qDim, accumulate);
     }
+
+    /**
+     * Whether this forward's attention ropes and appends its own token (SplitKAttention#enqueueDecodeWithRope) instead
+     * of a qkv_rope_append before it: one token of one sequence (a decode step; verify passes keep the pair, which
+     * gives the same bits), a grouped kernel for the cache, nothing ablated or timed stage by stage, and not turned off
+     * with {@value #ROPE_IN_ATTENTION_PROPERTY}{@code =false}.
+     */
+    private boolean ropeInAttention(Plan plan) {
+        return ropeInAttentionOn && plan.tokens == 1 && plan.sequences == 1 && !plan.explicitMasks && splitK != null
+                && splitK.covers(1) && splitK.ropeKernel(kvFormat) != null && !ablated(Stage.ROPE_APPEND)
+                && !ablated(Stage.ATTENTION) && stageListener == null;
+    }
+
+    public static final String ROPE_IN_ATTENTION_PROPERTY = "specdec.cuda.ropeInAttention";
+    private final boolean ropeInAttentionOn = !System.getProperty(ROPE_IN_ATTENTION_PROPERTY, "true").equals("false");
 
     /** x (+)= MLP_l(RMSNorm(x)). */
     private void mlp(Launch k, int l, boolean accumulate) {

@@ -89,6 +89,24 @@ public final class SplitKAttention implements AutoCloseable {
     public void preload(KvCacheFormat format) {
         String suffix = suffix(format);
         if (grouped != null && !suffix.isEmpty()) device.preload(grouped + suffix, grouped + MANY_SUFFIX + suffix);
+        String rope = ropeKernel(format);
+        if (rope != null) device.preload(rope);
+    }
+
+    /** The grouped kernels that rope their own heads for one-token steps ({@link #enqueueDecodeWithRope}) end in this, before the cache's suffix. */
+    static final String ROPE_SUFFIX = "_rope";
+
+    /**
+     * The grouped kernel with RoPE/append folded in for a cache stored as {@code format}, or null where there is none
+     * (per-head kernels, split KV, the benchmark's empty-kernel ablation).
+     */
+    String ropeKernel(KvCacheFormat format) {
+        return grouped == null || noop ? null : ropeKernelName(grouped, format);
+    }
+
+    /** Grouped kernel {@code grouped}'s RoPE/append twin for a cache stored as {@code format}, or null (split KV). */
+    static String ropeKernelName(String grouped, KvCacheFormat format) {
+        return format == KvCacheFormat.SPLIT ? null : grouped + ROPE_SUFFIX + suffix(format);
     }
 
     private static String suffix(KvCacheFormat format) {
@@ -215,6 +233,24 @@ public final class SplitKAttention implements AutoCloseable {
                 format.half() ? 1 : 0);
         device.launch("attention_split_combine", tokens, heads, THREADS, partials, stats, out, tokMeta, seqMeta, heads,
                 hd, maxSplits, outLo);
+    }
+
+    /**
+     * Attention for a one-token step of one sequence with that token's RoPE/append folded in (the kernel from
+     * {@link #ropeKernel}, which must exist): reads the q/k/v GEMM's row {@code qkv} instead of roped queries, and
+     * appends the token's K/V row at {@code slots}' slot itself, so no qkv_rope_append runs before it. The other
+     * arguments are {@link #enqueue}'s and qkv_rope_append's. The same bits as qkv_rope_append + {@link #enqueue}.
+     */
+    public void enqueueDecodeWithRope(DeviceBuffer qkv, DeviceBuffer bias, DeviceBuffer qNorm, DeviceBuffer kNorm,
+                                      DeviceBuffer inverseFrequencies, DeviceBuffer positions, DeviceBuffer slots,
+                                      int interleaved, float eps, DeviceBuffer kvSaturations, DeviceBuffer keys,
+                                      DeviceBuffer values, DeviceBuffer out, long outLo, DeviceBuffer tokMeta,
+                                      DeviceBuffer seqMeta, DeviceBuffer meta, int blockSize, int window, float scale,
+                                      KvCacheFormat format) {
+        device.launch(ropeKernel(format), 1, kvHeads * maxSplits, THREADS, qkv, bias, qNorm, kNorm, inverseFrequencies,
+                positions, slots, interleaved, eps, kvSaturations, keys, values, out, partials, stats, counters, tokMeta,
+                seqMeta, meta, meta, meta, heads, kvHeads, blockSize, window, scale, maxSplits, outLo,
+                device.metaFirst() ? 1 : 0);
     }
 
     @Override public void close() {

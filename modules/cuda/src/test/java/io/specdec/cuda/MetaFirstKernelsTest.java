@@ -24,7 +24,7 @@ class MetaFirstKernelsTest {
         String body = KernelSources.body(KernelSources.all(), "qkv_rope_append");
         int wait = body.indexOf("\n    pdl_wait();");
         assertThat(wait).as("the unconditional wait of qkv_rope_append").isPositive();
-        assertThat(indexed(body.substring(0, wait))).isSubsetOf("positions", "slots", "invFreq", "cosJ", "sinJ");
+        assertThat(indexed(body.substring(0, wait))).isSubsetOf("positions", "slots", "cosJ", "sinJ");
     }
 
     @Test
@@ -36,6 +36,17 @@ class MetaFirstKernelsTest {
         assertThat(indexed(beforeWait)).isSubsetOf("smem", "GQA_SMEM_FLOATS");   // declarations, not reads
         assertThat(indexed(KernelSources.body(src, "gqa_row"))).isSubsetOf("tokMeta", "seqMeta", "blockTables", "sm");
         assertThat(indexed(KernelSources.body(src, "row_keys"))).isSubsetOf("tokMeta", "seqMeta", "sm");
+    }
+
+    @Test
+    void theRopeTwinsOfTheGroupedKernelReadOnlyMetadataAndConstantsBeforeTheirWait() throws IOException {
+        String src = KernelSources.all();
+        String macro = KernelSources.body(src, "attention_gqa_hd64_rope_f16");
+        String beforeWait = macro.substring(0, macro.indexOf("    pdl_wait(); \\\n    const int ropes"));
+        assertThat(beforeWait).contains("gqa_row(").contains("rope_rotations(");
+        assertThat(indexed(beforeWait)).isSubsetOf("smem", "GQA_SMEM_FLOATS", "slots", "positions", "cosJ", "sinJ",
+                "ROPE_MAX_PAIRS");
+        assertThat(indexed(KernelSources.body(src, "rope_rotations"))).isSubsetOf("invFreq", "cosJ", "sinJ");
     }
 
     @Test

@@ -39,6 +39,25 @@ class SplitKAttentionTest {
     }
 
     @Test
+    void everyRopeTwinTheHostNamesExistsAndWaitsAsAProgrammaticDependent() throws java.io.IOException {
+        String src = KernelSources.all();
+        for (int hd : new int[]{64, 128, 256}) {
+            String grouped = SplitKAttention.groupedKernel(32, 8, hd);
+            for (KvCacheFormat f : new KvCacheFormat[]{KvCacheFormat.BF16, KvCacheFormat.FP16}) {
+                String name = SplitKAttention.ropeKernelName(grouped, f);
+                assertThat(src).contains("ATTENTION_GQA_ROPE_KERNEL(" + name + ", " + hd / 32 + ", ");
+                assertThat(CudaDevice.PROGRAMMATIC_KERNELS).contains(name);
+            }
+            // split KV has no twin: its decode steps keep qkv_rope_append
+            assertThat(SplitKAttention.ropeKernelName(grouped, KvCacheFormat.SPLIT)).isNull();
+        }
+        // the twin ropes with rope_head (qkv_rope_append's own code) and hands the grouped body its queries
+        String twin = KernelSources.body(src, "attention_gqa_hd64_rope");
+        assertThat(twin).contains("rope_head(").contains("attention_gqa<DPL, BATCH, false, HALF, true>");
+        assertThat(KernelSources.body(src, "qkv_rope_append")).contains("rope_head(");
+    }
+
+    @Test
     void groupedSplitsAreWholeTilesPerWarpAndNeverEmpty() {
         for (int group : new int[]{1, 2, 4, 8}) {
             int unit = group >= 4 ? 32 : 128 / group;

@@ -21,10 +21,14 @@ class SplitKvKernelsTest {
     @Test
     void theKvWriterStoresBothPartsAndEveryReaderTakesThem() throws IOException {
         String src = KernelSources.all();
-        String writer = KernelSources.body(src, "qkv_rope_append");
+        // qkv_rope_append and the grouped kernels' RoPE twins write K/V through rope_store
+        assertThat(KernelSources.body(src, "qkv_rope_append")).contains("rope_store(h, i, v, t, slot, qOut, kCache, vCache")
+                .contains("kvLo, kvHalf");
+        String writer = KernelSources.body(src, "rope_store");
         assertThat(writer).contains("store_kv(kCache").contains("store_kv(vCache").contains("kvLo").contains("kvHalf")
                 .doesNotContain("store_act(kCache").doesNotContain("store_act(vCache");
-        assertThat(BARE_BF16_STORE.matcher(writer).find()).as("qkv_rope_append stores a bare bf16").isFalse();
+        assertThat(BARE_BF16_STORE.matcher(writer).find()).as("rope_store stores a bare bf16").isFalse();
+        assertThat(KernelSources.body(src, "rope_head")).doesNotContain("store_act").doesNotContain("Cache");
         assertThat(KernelSources.body(src, "store_kv")).contains("store_act(cache, i, v, kvLo)").contains("__float2half_rn");
         for (String reader : List.of("attention_paged", "attention_split")) {
             assertThat(KernelSources.body(src, reader)).as("%s reads the K/V second parts and fp16 caches", reader)
