@@ -37,16 +37,9 @@ __device__ __forceinline__ void skinny_load_w(uint4* lo, uint4* hi, const uint4*
     }
 }
 
-// x through the read-only path, or (SMEM_X: gemm_skinny_mma_norm) from the block's own copy in shared memory.
-template <bool SMEM_X>
-__device__ __forceinline__ uint4 skinny_load_x(const uint4* p) {
-    if (SMEM_X) return *p;
-    return __ldg(p);
-}
-
 // SPLIT: x has a second part xLo4 uint4 further on (store_act in specdec_kernels.cu), multiplied by the same weights.
 // G token groups: group j's x rows start at xr[j], its accumulators at c + 4j.
-template <bool SPLIT, int G, bool SMEM_X>
+template <bool SPLIT, int G>
 __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const uint4* hi, const uint4* const* xr,
                                              long xLo4, const bool* hasToken, int ch, int S) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
@@ -54,10 +47,10 @@ __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const ui
 #pragma unroll
     for (int j = 0; j < G; j++) {
 #pragma unroll
-        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[j][u] = hasToken[j] ? skinny_load_x<SMEM_X>(xr[j] + 4 * (ch + u * S)) : zero;
+        for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xv[j][u] = hasToken[j] ? __ldg(xr[j] + 4 * (ch + u * S)) : zero;
         if (SPLIT) {
 #pragma unroll
-            for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[j][u] = hasToken[j] ? skinny_load_x<SMEM_X>(xr[j] + xLo4 + 4 * (ch + u * S)) : zero;
+            for (int u = 0; u < SKINNY_MMA_UNROLL; u++) xl[j][u] = hasToken[j] ? __ldg(xr[j] + xLo4 + 4 * (ch + u * S)) : zero;
         }
     }
 #pragma unroll
@@ -76,18 +69,18 @@ __device__ __forceinline__ void skinny_mma_x(float* c, const uint4* lo, const ui
 }
 
 // The main loop after pdl_wait: the batch of weights requested early (if any), whole batches, then the remainder.
-template <bool SPLIT, int G, bool SMEM_X>
+template <bool SPLIT, int G>
 __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi,
                                                 const uint4* const* xr, long xLo4, const bool* hasToken, bool early,
                                                 int ch, int S, int chunks) {
     const uint4 zero = make_uint4(0, 0, 0, 0);
     if (early) {
-        skinny_mma_x<SPLIT, G, SMEM_X>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        skinny_mma_x<SPLIT, G>(c, lo, hi, xr, xLo4, hasToken, ch, S);
         ch += SKINNY_MMA_UNROLL * S;
     }
     for (; ch + (SKINNY_MMA_UNROLL - 1) * S < chunks; ch += SKINNY_MMA_UNROLL * S) {
         skinny_load_w(lo, hi, wLo, wHi, ch, S);
-        skinny_mma_x<SPLIT, G, SMEM_X>(c, lo, hi, xr, xLo4, hasToken, ch, S);
+        skinny_mma_x<SPLIT, G>(c, lo, hi, xr, xLo4, hasToken, ch, S);
     }
     for (; ch < chunks; ch += S) {
         int i = 4 * ch;
@@ -95,11 +88,11 @@ __device__ __forceinline__ void skinny_mma_loop(float* c, uint4* lo, uint4* hi, 
 #pragma unroll
         for (int j = 0; j < G; j++) {
             float* cj = c + 4 * j;
-            uint4 xv = hasToken[j] ? skinny_load_x<SMEM_X>(xr[j] + i) : zero;
+            uint4 xv = hasToken[j] ? __ldg(xr[j] + i) : zero;
             mma_bf16_16x8x16(cj, wl.x, wh.x, wl.y, wh.y, xv.x, xv.y);
             mma_bf16_16x8x16(cj, wl.z, wh.z, wl.w, wh.w, xv.z, xv.w);
             if (SPLIT) {
-                uint4 xl = hasToken[j] ? skinny_load_x<SMEM_X>(xr[j] + xLo4 + i) : zero;
+                uint4 xl = hasToken[j] ? __ldg(xr[j] + xLo4 + i) : zero;
                 mma_bf16_16x8x16(cj, wl.x, wh.x, wl.y, wh.y, xl.x, xl.y);
                 mma_bf16_16x8x16(cj, wl.z, wh.z, wl.w, wh.w, xl.z, xl.w);
             }
@@ -141,11 +134,11 @@ __device__ __forceinline__ void skinny_tile_begin(SkinnyTile<G>& tile, const bf1
 }
 
 // Accumulates the warp's partial 16x8 tile of each group into c + 4j; call after pdl_wait. xLo as in gemm_skinny_mma.
-template <int G, bool SMEM_X>
+template <int G>
 __device__ __forceinline__ void skinny_tile_run(float* c, SkinnyTile<G>& tile, long xLo, int S) {
-    if (xLo) skinny_mma_loop<true, G, SMEM_X>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken,
+    if (xLo) skinny_mma_loop<true, G>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, xLo / 8, tile.hasToken,
                                       tile.early, tile.ch, S, tile.chunks);
-    else skinny_mma_loop<false, G, SMEM_X>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early,
+    else skinny_mma_loop<false, G>(c, tile.lo, tile.hi, tile.wLo, tile.wHi, tile.xr, 0, tile.hasToken, tile.early,
                                    tile.ch, S, tile.chunks);
 }
 
@@ -166,13 +159,13 @@ __device__ __forceinline__ void skinny_mma_spill(float* mine, const float* c, in
 
 // The block's partial tiles of rows row0.. (begun with skinny_tile_begin; call after pdl_wait): warp w's 16x8G partial
 // into slots[w] (the [S][16 rows][8G tokens] layout the epilogues add up in warp order).
-template <int G, bool SMEM_X = false>
+template <int G>
 __device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>& tile, long xLo) {
     const int S = blockDim.x >> 5, warp = threadIdx.x >> 5;
     float c[4 * G];
 #pragma unroll
     for (int i = 0; i < 4 * G; i++) c[i] = 0.f;
-    skinny_tile_run<G, SMEM_X>(c, tile, xLo, S);
+    skinny_tile_run<G>(c, tile, xLo, S);
     skinny_mma_spill<G>(slots + warp * 128 * G, c, threadIdx.x & 31);
 }
 
@@ -207,43 +200,6 @@ extern "C" __global__ void NAME(const bf16* __restrict__ W, const bf16* __restri
 
 SKINNY_MMA_KERNEL(gemm_skinny_mma, 1)
 SKINNY_MMA_KERNEL(gemm_skinny_mma16, 2)
-
-// The one-token decode step's q/k/v GEMM with its RMSNorm in the prologue: every block normalizes the residual row x
-// into its own shared memory with rmsnorm_vec (the norm kernel's own code and summation order: blocks of 8 warps,
-// 256 threads, as rmsnorm_vec_bf16's) and runs gemm_skinny_mma's tile on that copy, so y is the same bits as
-// rmsnorm_vec_bf16 + gemm_skinny_mma with 8 warps. Why: one dependent launch fewer a layer; the block's first weights
-// are requested before pdl_wait (earlyWeights) and arrive while it normalizes. split: the normalized row's second
-// part (split activations) follows it in shared memory. grid: N/16, block: 256, dynamic shared memory:
-// 8 * 128 floats + (split ? 4 : 2) * K bytes. K = 1024, 2048, 3072 or 4096.
-extern "C" __global__ void __launch_bounds__(256, 3)
-gemm_skinny_mma_norm(const bf16* __restrict__ W, const float* __restrict__ x, const float* __restrict__ norm,
-                     float* __restrict__ y, int N, int K, float eps, int earlyWeights, int split) {
-    extern __shared__ float mmaPartial[];   /* [8][16 rows][8 tokens], then the normalized row (bf16) */
-    __shared__ float scratch[32];
-    pdl_trigger();
-    const int S = blockDim.x >> 5;
-    const int row0 = blockIdx.x * 16;
-    bf16* xs = reinterpret_cast<bf16*>(mmaPartial + S * 128);
-    SkinnyTile<1> tile;
-    skinny_tile_begin<1>(tile, W, xs, row0, K, 1, earlyWeights, S, threadIdx.x >> 5, threadIdx.x & 31);
-    pdl_wait();
-    switch (K >> 10) {   // the widths up to 4096 only: the wider cases' registers would cost blocks an SM
-        case 1: rmsnorm_vec<1>(x, nullptr, norm, xs, K, eps, split ? K : 0, scratch, 0); break;
-        case 2: rmsnorm_vec<2>(x, nullptr, norm, xs, K, eps, split ? K : 0, scratch, 0); break;
-        case 3: rmsnorm_vec<3>(x, nullptr, norm, xs, K, eps, split ? K : 0, scratch, 0); break;
-        case 4: rmsnorm_vec<4>(x, nullptr, norm, xs, K, eps, split ? K : 0, scratch, 0); break;
-    }
-    __syncthreads();
-    skinny_tile_partials<1, true>(mmaPartial, tile, split ? K : 0);
-    __syncthreads();
-    for (int o = threadIdx.x; o < 128; o += blockDim.x) {
-        int row = o / 8, token = o % 8;
-        if (token >= 1) continue;
-        float s = 0.f;
-        for (int w = 0; w < S; w++) s += mmaPartial[w * 128 + o];
-        y[row0 + row] = s;
-    }
-}
 
 // The gate/up GEMM with SwiGLU in its epilogue: W = [gate (H rows); up (H rows)], block b computes gate rows and up
 // rows 16b..16b+15 (one tile after the other, each exactly as gemm_skinny_mma computes it with the same S) and writes

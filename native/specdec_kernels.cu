@@ -148,8 +148,8 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* 
 template <int V>
 __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const int* __restrict__ rows,
                                             const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
-                                            long lo, float* scratch, int row) {
-    int src = rows ? rows[row] : row;
+                                            long lo, float* scratch) {
+    int src = rows ? rows[blockIdx.x] : blockIdx.x;
     const float4* xr = reinterpret_cast<const float4*>(x + (size_t) src * dim);
     const float4* wr = reinterpret_cast<const float4*>(w);
     float4 v[V], wv[V];
@@ -162,7 +162,7 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
     for (int j = 0; j < V; j++) ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     ss = block_sum(ss, scratch);
     float scale = 1.0f / sqrtf(ss / dim + eps);
-    uint2* o = reinterpret_cast<uint2*>(out + (size_t) row * dim);
+    uint2* o = reinterpret_cast<uint2*>(out + (size_t) blockIdx.x * dim);
 #pragma unroll
     for (int j = 0; j < V; j++) {
         float4 f = make_float4(wv[j].x * (scale * v[j].x), wv[j].y * (scale * v[j].y), wv[j].z * (scale * v[j].z),
@@ -184,23 +184,6 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
     }
 }
 
-// rmsnorm_vec for dim = 1024 * V (V <= 8) into output row `row` of out (global, or a block's copy in shared memory:
-// gemm_skinny_mma_norm), by a block of 256 threads
-__device__ __forceinline__ void rmsnorm_vec_row(const float* __restrict__ x, const int* __restrict__ rows,
-                                                const float* __restrict__ w, bf16* out, int dim, float eps, long lo,
-                                                float* scratch, int row) {
-    switch (dim >> 10) {
-        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, lo, scratch, row); break;
-    }
-}
-
 // grid: output rows, block: 256 (required)
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ w,
@@ -208,7 +191,16 @@ rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, cons
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[32];
-    rmsnorm_vec_row(x, rows, w, out, dim, eps, lo, scratch, blockIdx.x);
+    switch (dim >> 10) {
+        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, lo, scratch); break;
+        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, lo, scratch); break;
+    }
 }
 
 // out[t, i] = bf16(silu(gate) * up) from gu[t] = [gate(hidden) | up(hidden)].   grid-stride

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long|ropeattn|normqkv]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long|ropeattn]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -18,8 +18,6 @@
 #        the default since session 14) vs qkv_rope_append before it (=false): mma checks (verify rows = decode steps bit
 #        for bit, the decode steps taking the folded kernel), interleaved decode rounds of the 1B and 8B shapes,
 #        speculative bench, then the quick checks.
-# normqkv: one-token steps' q/k/v GEMM normalizing its own input (gemm_skinny_mma_norm, -Dspecdec.cuda.normInQkv=true,
-#        the default since session 14) vs the norm kernel before it (=false): as ropeattn.
 # hf-long: HF fp32 after 300-token prompts (tensor-core prefill attention), small config and 8B shape, 64 steps.
 # pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default for up to 256 rows
 #        since session 13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
@@ -145,10 +143,6 @@ fi
 [ "$mode" = split-hf ] && mode=done
 if [ "$mode" = ropeattn ]; then   # RoPE/append folded into the decode step's attention vs its own kernel
   variant_rounds separate:-Dspecdec.cuda.ropeInAttention=false folded:-Dspecdec.cuda.ropeInAttention=true
-  mode=quick-then-done
-fi
-if [ "$mode" = normqkv ]; then   # the q/k/v GEMM's norm in its prologue vs the norm kernel
-  variant_rounds separate:-Dspecdec.cuda.normInQkv=false folded:-Dspecdec.cuda.normInQkv=true
   mode=quick-then-done
 fi
 if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting

@@ -245,7 +245,7 @@ public final class CudaTransformer implements LanguageModel {
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
-        if (vectorNorm) device.preload("rmsnorm_vec_bf16", "gemm_skinny_mma_norm");
+        if (vectorNorm) device.preload("rmsnorm_vec_bf16");
         split = fused == FusedDecode.OFF ? SplitActivations.fromSystemProperties() : SplitActivations.OFF;
         splitActivations = split.any();
         String gemm = System.getProperty(SPLIT_PREFILL_GEMM_PROPERTY, "pair");
@@ -1049,13 +1049,6 @@ public final class CudaTransformer implements LanguageModel {
         if (fused.covers(tokens)) {
             enter(Stage.QKV);
             normMatmul(FusedDecode.NORM_KERNEL, w.attentionNorm(), w.wqkv(), ws.qkv, 4, tokens, qDim + 2 * kvDim);
-        } else if (normInQkv(tokens)) {
-            enter(Stage.QKV);
-            int n = qDim + 2 * kvDim;
-            boolean splitX = lo(ws.xbLo, 1) != 0;
-            device.launchShared("gemm_skinny_mma_norm", n / 16, 1, 32 * NORM_IN_QKV_WARPS,
-                    NORM_IN_QKV_WARPS * 128 * 4 + (splitX ? 4 : 2) * dim, w.wqkv(), ws.x, w.attentionNorm(), ws.qkv, n,
-                    dim, eps, earlyWeights ? 1 : 0, splitX ? 1 : 0);
         } else {
             enter(Stage.NORM);
             if (!ablated(Stage.NORM)) norm(tokens, null, w.attentionNorm());
@@ -1101,24 +1094,6 @@ public final class CudaTransformer implements LanguageModel {
 
     public static final String ROPE_IN_ATTENTION_PROPERTY = "specdec.cuda.ropeInAttention";
     private final boolean ropeInAttentionOn = !System.getProperty(ROPE_IN_ATTENTION_PROPERTY, "true").equals("false");
-
-    /**
-     * Whether a forward's q/k/v GEMM normalizes its input itself (gemm_skinny_mma_norm) instead of reading the norm
-     * kernel's output: one token on one GPU, on the tensor-core pass with {@value #NORM_IN_QKV_WARPS} warps a tile (the
-     * norm kernel's 256 threads, so the same bits), widths of 1024..4096, nothing ablated or timed stage by stage, and
-     * not turned off with {@value #NORM_IN_QKV_PROPERTY}{@code =false}.
-     */
-    private boolean normInQkv(int tokens) {
-        int n = config.queryDim() + 2 * config.kvDim(), dim = config.dim();
-        return normInQkvOn && tokens == 1 && role == ParallelRole.SINGLE && vectorNorm && dim <= 4096
-                && skinnyPasses(1, dim) && tensorCorePass(1, n, dim) && skinnyPlan.warps(n) == NORM_IN_QKV_WARPS
-                && !ablated(Stage.NORM) && stageListener == null;
-    }
-
-    public static final String NORM_IN_QKV_PROPERTY = "specdec.cuda.normInQkv";
-    private final boolean normInQkvOn = !System.getProperty(NORM_IN_QKV_PROPERTY, "true").equals("false");
-    /** gemm_skinny_mma_norm's warps: 256 threads, as the norm kernel it stands in for. */
-    static final int NORM_IN_QKV_WARPS = 8;
 
     /** x (+)= MLP_l(RMSNorm(x)). */
     private void mlp(Launch k, int l, boolean accumulate) {
