@@ -145,16 +145,12 @@ extern "C" __global__ void rmsnorm_bf16(const float* __restrict__ x, const int* 
 // rmsnorm_bf16 for rows of dim = 1024 * V (V <= 8), the decode path's norm: 16-byte loads of x and w, all issued before
 // the reduction, and a few dozen instructions per thread. rmsnorm_bf16's fully unrolled register path is ~1,300
 // straight-line instructions that run once per launch, and a decode step spent ~8 µs a norm mostly fetching them.
+// rmsnorm_vec's second half: out[row] = bf16(w * v / rms(v)) for this thread's V float4s of the row, v (registers)
 template <int V>
-__device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const int* __restrict__ rows,
-                                            const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
-                                            long lo, float* scratch) {
-    int src = rows ? rows[blockIdx.x] : blockIdx.x;
-    const float4* xr = reinterpret_cast<const float4*>(x + (size_t) src * dim);
+__device__ __forceinline__ void rmsnorm_vec_store(const float4* v, const float* __restrict__ w, bf16* __restrict__ out,
+                                                  int row, int dim, float eps, long lo, float* scratch) {
     const float4* wr = reinterpret_cast<const float4*>(w);
-    float4 v[V], wv[V];
-#pragma unroll
-    for (int j = 0; j < V; j++) v[j] = xr[threadIdx.x + 256 * j];
+    float4 wv[V];
 #pragma unroll
     for (int j = 0; j < V; j++) wv[j] = wr[threadIdx.x + 256 * j];
     float ss = 0.f;
@@ -162,7 +158,7 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
     for (int j = 0; j < V; j++) ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     ss = block_sum(ss, scratch);
     float scale = 1.0f / sqrtf(ss / dim + eps);
-    uint2* o = reinterpret_cast<uint2*>(out + (size_t) blockIdx.x * dim);
+    uint2* o = reinterpret_cast<uint2*>(out + (size_t) row * dim);
 #pragma unroll
     for (int j = 0; j < V; j++) {
         float4 f = make_float4(wv[j].x * (scale * v[j].x), wv[j].y * (scale * v[j].y), wv[j].z * (scale * v[j].z),
@@ -184,6 +180,40 @@ __device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const i
     }
 }
 
+
+template <int V>
+__device__ __forceinline__ void rmsnorm_vec(const float* __restrict__ x, const int* __restrict__ rows,
+                                            const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
+                                            long lo, float* scratch) {
+    int src = rows ? rows[blockIdx.x] : blockIdx.x;
+    const float4* xr = reinterpret_cast<const float4*>(x + (size_t) src * dim);
+    float4 v[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) v[j] = xr[threadIdx.x + 256 * j];
+    rmsnorm_vec_store<V>(v, w, out, blockIdx.x, dim, eps, lo, scratch);
+}
+
+// The residual add and the norm after it in one kernel (rmsnorm_vec_add_bf16): x[row] += add[row], then rmsnorm_vec
+// of the sum. The sum is add_f32's f32 add, so x and out are the bits of add_f32 + rmsnorm_vec_bf16.
+template <int V>
+__device__ __forceinline__ void rmsnorm_vec_add(float* __restrict__ x, const float* __restrict__ add,
+                                                const float* __restrict__ w, bf16* __restrict__ out, int dim, float eps,
+                                                long lo, float* scratch) {
+    float4* xr = reinterpret_cast<float4*>(x + (size_t) blockIdx.x * dim);
+    const float4* ar = reinterpret_cast<const float4*>(add + (size_t) blockIdx.x * dim);
+    float4 v[V], a[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) v[j] = xr[threadIdx.x + 256 * j];
+#pragma unroll
+    for (int j = 0; j < V; j++) a[j] = ar[threadIdx.x + 256 * j];
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        v[j] = make_float4(v[j].x + a[j].x, v[j].y + a[j].y, v[j].z + a[j].z, v[j].w + a[j].w);
+        xr[threadIdx.x + 256 * j] = v[j];
+    }
+    rmsnorm_vec_store<V>(v, w, out, blockIdx.x, dim, eps, lo, scratch);
+}
+
 // grid: output rows, block: 256 (required)
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ w,
@@ -200,6 +230,27 @@ rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, cons
         case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, lo, scratch); break;
         case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, lo, scratch); break;
         case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, lo, scratch); break;
+    }
+}
+
+// x[r] += add[r]; out[r] = bf16(RMSNorm(x[r]) * w) (+ second part at lo). grid: rows, block: 256 (required). Why: an
+// EasySpec layer group adds each layer's attention output to the residual right before that layer's MLP norm
+// (CudaTransformer.fuzzyLayers); one dependent launch instead of two, the same bits.
+extern "C" __global__ void __launch_bounds__(256)
+rmsnorm_vec_add_bf16(float* __restrict__ x, const float* __restrict__ add, const float* __restrict__ w,
+                     bf16* __restrict__ out, int dim, float eps, long lo) {
+    pdl_trigger();
+    pdl_wait();
+    __shared__ float scratch[32];
+    switch (dim >> 10) {
+        case 1: rmsnorm_vec_add<1>(x, add, w, out, dim, eps, lo, scratch); break;
+        case 2: rmsnorm_vec_add<2>(x, add, w, out, dim, eps, lo, scratch); break;
+        case 3: rmsnorm_vec_add<3>(x, add, w, out, dim, eps, lo, scratch); break;
+        case 4: rmsnorm_vec_add<4>(x, add, w, out, dim, eps, lo, scratch); break;
+        case 5: rmsnorm_vec_add<5>(x, add, w, out, dim, eps, lo, scratch); break;
+        case 6: rmsnorm_vec_add<6>(x, add, w, out, dim, eps, lo, scratch); break;
+        case 7: rmsnorm_vec_add<7>(x, add, w, out, dim, eps, lo, scratch); break;
+        case 8: rmsnorm_vec_add<8>(x, add, w, out, dim, eps, lo, scratch); break;
     }
 }
 

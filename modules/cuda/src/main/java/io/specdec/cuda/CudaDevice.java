@@ -94,7 +94,7 @@ public final class CudaDevice implements AutoCloseable {
      * step's layer kernels and the argmax after the output GEMM. Adding a kernel here without that wait in its body is a
      * race (ProgrammaticKernelsTest reads the kernel sources).
      */
-    public static final java.util.Set<String> PROGRAMMATIC_KERNELS = java.util.Set.of("rmsnorm_bf16", "rmsnorm_vec_bf16",
+    public static final java.util.Set<String> PROGRAMMATIC_KERNELS = java.util.Set.of("rmsnorm_bf16", "rmsnorm_vec_bf16", "rmsnorm_vec_add_bf16",
             "qkv_rope_append", "attention_paged", "attention_gqa_hd64", "attention_gqa_hd128", "attention_gqa_hd256",
             "attention_gqa_hd64_many", "attention_gqa_hd128_many", "attention_gqa_hd256_many",
             "attention_gqa_hd64_kvlo", "attention_gqa_hd128_kvlo", "attention_gqa_hd256_kvlo",

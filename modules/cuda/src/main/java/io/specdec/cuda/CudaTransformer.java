@@ -245,7 +245,7 @@ public final class CudaTransformer implements LanguageModel {
         fused = skinnyGemm ? FusedDecode.open(device, config.dim()) : FusedDecode.OFF;
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
-        if (vectorNorm) device.preload("rmsnorm_vec_bf16");
+        if (vectorNorm) device.preload("rmsnorm_vec_bf16", "rmsnorm_vec_add_bf16");
         split = fused == FusedDecode.OFF ? SplitActivations.fromSystemProperties() : SplitActivations.OFF;
         splitActivations = split.any();
         String gemm = System.getProperty(SPLIT_PREFILL_GEMM_PROPERTY, "pair");
@@ -1007,7 +1007,7 @@ public final class CudaTransformer implements LanguageModel {
             for (int l = 0; l < config.layers(); l++) {
                 attention(k, l, ws.x, accumulate);
                 allReduce(k);
-                mlp(k, l, accumulate);
+                mlp(k, l, accumulate, null);
                 allReduce(k);
             }
         }
@@ -1095,8 +1095,16 @@ public final class CudaTransformer implements LanguageModel {
     public static final String ROPE_IN_ATTENTION_PROPERTY = "specdec.cuda.ropeInAttention";
     private final boolean ropeInAttentionOn = !System.getProperty(ROPE_IN_ATTENTION_PROPERTY, "true").equals("false");
 
-    /** x (+)= MLP_l(RMSNorm(x)). */
-    private void mlp(Launch k, int l, boolean accumulate) {
+    /**
+     * Whether an EasySpec layer group adds an attention output to the residual inside the next MLP norm's kernel
+     * (rmsnorm_vec_add_bf16) instead of with add_f32 before it: the vector norm applies and nothing is ablated.
+     */
+    private boolean addInNorm(int tokens) {
+        return vectorNorm && !fused.covers(tokens) && !ablated(Stage.NORM);
+    }
+
+    /** x (+)= MLP_l(RMSNorm(x)), after x += residualAdd when given (an EasySpec group's attention output, see addInNorm). */
+    private void mlp(Launch k, int l, boolean accumulate, DeviceBuffer residualAdd) {
         int dim = config.dim(), hidden = config.hiddenDim(), tokens = k.tokens;
         DeviceWeights.Layer w = weights.layers().get(l);
         if (fused.covers(tokens)) {
@@ -1104,7 +1112,9 @@ public final class CudaTransformer implements LanguageModel {
             normMatmul(FusedDecode.SWIGLU_KERNEL, w.ffnNorm(), w.wGateUp(), ws.hidden, 2, tokens, hidden);
         } else {
             enter(Stage.NORM);
-            if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
+            if (residualAdd != null) device.launch("rmsnorm_vec_add_bf16", tokens, 1, 256, ws.x, residualAdd,
+                    w.ffnNorm(), ws.xb, dim, config.rmsNormEps(), lo(ws.xbLo, tokens));
+            else if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
             enter(Stage.GATE_UP);
             if (swigluEpilogue && hidden % 16 == 0 && !ablated(Stage.SWIGLU) && tensorCores(tokens, 2 * hidden, dim)) {
                 gateUpSwiglu(w.wGateUp(), lo(ws.xbLo, tokens), lo(ws.hiddenLo, tokens), tokens, hidden, dim);
@@ -1174,7 +1184,7 @@ public final class CudaTransformer implements LanguageModel {
             int[] layers = groups.groups().get(g);
             if (layers.length == 1) {
                 attention(k, layers[0], ws.x, true);
-                mlp(k, layers[0], true);
+                mlp(k, layers[0], true, null);
                 continue;
             }
             if (lr.replicas() == 1) {
@@ -1186,9 +1196,13 @@ public final class CudaTransformer implements LanguageModel {
                 lr.comm().allGather(slot(lr.rank(), n), ws.group.slice(0, 4L * n * lr.replicas()), n, Nccl.Type.F32);
             }
             for (int j = 0; j < layers.length; j++) {
+                if (addInNorm(k.tokens)) {   // the add in the MLP norm's kernel: one launch fewer, the same bits
+                    mlp(k, layers[j], true, slot(j, n));
+                    continue;
+                }
                 enter(Stage.COLLECTIVE);
                 device.launch("add_f32", (int) Math.min(1024, (n + 255) / 256), 1, 256, ws.x, slot(j, n), n);
-                mlp(k, layers[j], true);
+                mlp(k, layers[j], true, null);
             }
         }
     }

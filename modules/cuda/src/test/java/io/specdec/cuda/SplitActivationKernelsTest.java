@@ -18,7 +18,7 @@ class SplitActivationKernelsTest {
     /** Writers of matmul inputs (norm outputs, attention outputs, SwiGLU) and what shows they write lo too. */
     private static final Map<String, String> WRITERS = Map.of(
             "rmsnorm_bf16", "store_act(",
-            "rmsnorm_vec", "if (lo)",
+            "rmsnorm_vec_store", "if (lo)",
             "swiglu_bf16", "store_act(",
             "attention_paged", "store_act(",
             "attention_split_combine", "store_act(",
