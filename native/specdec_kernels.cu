@@ -214,6 +214,19 @@ __device__ __forceinline__ void rmsnorm_vec_add(float* __restrict__ x, const flo
     rmsnorm_vec_store<V>(v, w, out, blockIdx.x, dim, eps, lo, scratch);
 }
 
+// The vector norms' width dispatch: F<V>(...) for rows of dim = 1024 * V, V = 1..8.
+#define RMS_VEC_WIDTHS(F, ...) \
+    switch (dim >> 10) { \
+        case 1: F<1>(__VA_ARGS__); break; \
+        case 2: F<2>(__VA_ARGS__); break; \
+        case 3: F<3>(__VA_ARGS__); break; \
+        case 4: F<4>(__VA_ARGS__); break; \
+        case 5: F<5>(__VA_ARGS__); break; \
+        case 6: F<6>(__VA_ARGS__); break; \
+        case 7: F<7>(__VA_ARGS__); break; \
+        case 8: F<8>(__VA_ARGS__); break; \
+    }
+
 // grid: output rows, block: 256 (required)
 extern "C" __global__ void __launch_bounds__(256)
 rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ w,
@@ -221,16 +234,7 @@ rmsnorm_vec_bf16(const float* __restrict__ x, const int* __restrict__ rows, cons
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[32];
-    switch (dim >> 10) {
-        case 1: rmsnorm_vec<1>(x, rows, w, out, dim, eps, lo, scratch); break;
-        case 2: rmsnorm_vec<2>(x, rows, w, out, dim, eps, lo, scratch); break;
-        case 3: rmsnorm_vec<3>(x, rows, w, out, dim, eps, lo, scratch); break;
-        case 4: rmsnorm_vec<4>(x, rows, w, out, dim, eps, lo, scratch); break;
-        case 5: rmsnorm_vec<5>(x, rows, w, out, dim, eps, lo, scratch); break;
-        case 6: rmsnorm_vec<6>(x, rows, w, out, dim, eps, lo, scratch); break;
-        case 7: rmsnorm_vec<7>(x, rows, w, out, dim, eps, lo, scratch); break;
-        case 8: rmsnorm_vec<8>(x, rows, w, out, dim, eps, lo, scratch); break;
-    }
+    RMS_VEC_WIDTHS(rmsnorm_vec, x, rows, w, out, dim, eps, lo, scratch);
 }
 
 // x[r] += add[r]; out[r] = bf16(RMSNorm(x[r]) * w) (+ second part at lo). grid: rows, block: 256 (required). Why: an
@@ -242,16 +246,7 @@ rmsnorm_vec_add_bf16(float* __restrict__ x, const float* __restrict__ add, const
     pdl_trigger();
     pdl_wait();
     __shared__ float scratch[32];
-    switch (dim >> 10) {
-        case 1: rmsnorm_vec_add<1>(x, add, w, out, dim, eps, lo, scratch); break;
-        case 2: rmsnorm_vec_add<2>(x, add, w, out, dim, eps, lo, scratch); break;
-        case 3: rmsnorm_vec_add<3>(x, add, w, out, dim, eps, lo, scratch); break;
-        case 4: rmsnorm_vec_add<4>(x, add, w, out, dim, eps, lo, scratch); break;
-        case 5: rmsnorm_vec_add<5>(x, add, w, out, dim, eps, lo, scratch); break;
-        case 6: rmsnorm_vec_add<6>(x, add, w, out, dim, eps, lo, scratch); break;
-        case 7: rmsnorm_vec_add<7>(x, add, w, out, dim, eps, lo, scratch); break;
-        case 8: rmsnorm_vec_add<8>(x, add, w, out, dim, eps, lo, scratch); break;
-    }
+    RMS_VEC_WIDTHS(rmsnorm_vec_add, x, add, w, out, dim, eps, lo, scratch);
 }
 
 // out[t, i] = bf16(silu(gate) * up) from gu[t] = [gate(hidden) | up(hidden)].   grid-stride
