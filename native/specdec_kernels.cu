@@ -2035,3 +2035,4 @@ extern "C" __global__ void spin_ns(long ns) {
 
 #include "skinny_mma.cuh"
 #include "spec_chain.cuh"
+#include "fused_mlp.cuh"
