@@ -26,6 +26,14 @@ __device__ __forceinline__ void mma_bf16_16x8x16(float* c, unsigned a0, unsigned
 
 #define SKINNY_MMA_UNROLL 4
 
+// A register cap for the skinny kernels (experiments: -DSKINNY_MAXNREG=64 in a build of its own): whether the next
+// kernel's blocks fit on an SM beside this one's decides whether a programmatic launch can start them early.
+#ifdef SKINNY_MAXNREG
+#define SKINNY_REGS __maxnreg__(SKINNY_MAXNREG)
+#else
+#define SKINNY_REGS
+#endif
+
 // One batch of the main loop, in two halves so that the first batch's weights can be requested before pdl_wait:
 // the weights of chunks ch, ch+S, ... (SKINNY_MMA_UNROLL of them), then x of the same chunks and the MMAs.
 __device__ __forceinline__ void skinny_load_w(uint4* lo, uint4* hi, const uint4* wLo, const uint4* wHi, int ch, int S) {
@@ -183,7 +191,7 @@ __device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>
 // xLo: the split input's second part, xLo elements after x (a multiple of 8), or 0. G: token groups (the kernel named
 // *16 takes 9..16 tokens).
 #define SKINNY_MMA_KERNEL(NAME, G) \
-extern "C" __global__ void NAME(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y, int N, \
+extern "C" __global__ void SKINNY_REGS NAME(const bf16* __restrict__ W, const bf16* __restrict__ x, float* __restrict__ y, int N, \
                                 int K, int T, int accumulate, int earlyWeights, long xLo) { \
     extern __shared__ float mmaPartial[];   /* [S][16 rows][8G tokens] */ \
     pdl_trigger(); \
@@ -214,7 +222,7 @@ SKINNY_MMA_KERNEL(gemm_skinny_mma16, 2)
 // output is bit-identical to gemm_skinny_mma + swiglu_bf16 when launched with the same warps per block.
 // grid: H/16, block: 32*S, dynamic shared memory: 2 * S * 128 * G floats.
 #define SKINNY_MMA_SWIGLU_KERNEL(NAME, G) \
-extern "C" __global__ void NAME(const bf16* __restrict__ W, const bf16* __restrict__ x, bf16* __restrict__ out, int H, \
+extern "C" __global__ void SKINNY_REGS NAME(const bf16* __restrict__ W, const bf16* __restrict__ x, bf16* __restrict__ out, int H, \
                                 int K, int T, int earlyWeights, long xLo, long lo) { \
     extern __shared__ float mmaPartial[];   /* [2][S][16 rows][8G tokens]: gate, then up */ \
     pdl_trigger(); \

@@ -1776,10 +1776,14 @@ NAME(const float* __restrict__ qkv, const float* __restrict__ bias, const float*
             blockTables, slotPositions, masks, heads, kvHeads, blockSize, window, scale, maxSplits, outLo, 0); \
 }
 
-ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd64_rope, 2, 32, 2, false)
+// blocks an SM the hd64 twins' register budget is sized for (experiments: -DGQA_ROPE_HD64_MIN_BLOCKS=4 caps them at 128)
+#ifndef GQA_ROPE_HD64_MIN_BLOCKS
+#define GQA_ROPE_HD64_MIN_BLOCKS 2
+#endif
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd64_rope, 2, 32, GQA_ROPE_HD64_MIN_BLOCKS, false)
 ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd128_rope, 4, 32, 2, false)
 ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd256_rope, 8, 16, 2, false)
-ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd64_rope_f16, 2, 32, 2, true)
+ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd64_rope_f16, 2, 32, GQA_ROPE_HD64_MIN_BLOCKS, true)
 ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd128_rope_f16, 4, 32, 2, true)
 ATTENTION_GQA_ROPE_KERNEL(attention_gqa_hd256_rope_f16, 8, 16, 2, true)
 

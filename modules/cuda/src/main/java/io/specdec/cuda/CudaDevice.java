@@ -195,7 +195,21 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
+    /**
+     * Kernel experiments: a fatbin file to load instead of the packaged one, so that builds of the kernels with other
+     * compile-time settings can be compared in one run on a GPU host (bench/gpu/check.sh's fatbin variants).
+     */
+    public static final String FATBIN_PROPERTY = "specdec.cuda.fatbin";
+
     static Optional<byte[]> readFatbin() {
+        String file = System.getProperty(FATBIN_PROPERTY);
+        if (file != null) {
+            try {
+                return Optional.of(java.nio.file.Files.readAllBytes(java.nio.file.Path.of(file)));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("cannot read " + FATBIN_PROPERTY + "=" + file, e);
+            }
+        }
         try (InputStream in = CudaDevice.class.getResourceAsStream(FATBIN_RESOURCE)) {
             return in == null ? Optional.empty() : Optional.of(in.readAllBytes());
         } catch (IOException e) {

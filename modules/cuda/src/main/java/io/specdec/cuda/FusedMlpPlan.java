@@ -19,7 +19,7 @@ record FusedMlpPlan(int tilesPerBlock, int blocks, int gateUpWarps) {
     static final String PROPERTY = "specdec.cuda.fusedMlp";
     /** Diagnostics: the kernel's mode bits (bit 0: L2-prefetch each warp's first down tiles before its wait). */
     static final String MODE_PROPERTY = "specdec.cuda.fusedMlpMode";
-    static final int MAX_TILES = 8;
+    static final int MAX_TILES = 4;
     static final int MAX_BLOCKS = 256;
     /** Warps a block (512 threads: the kernel's launch bound). */
     static final int WARPS = 16;
@@ -35,7 +35,7 @@ record FusedMlpPlan(int tilesPerBlock, int blocks, int gateUpWarps) {
         if (!List.of("auto", "true", "false").contains(setting)) {
             throw new IllegalArgumentException(PROPERTY + " must be auto, true or false, got " + setting);
         }
-        boolean on = setting.equals("auto") ? dim <= AUTO_MAX_DIM : setting.equals("true");
+        boolean on = setting.equals("true");
         if (!on || hidden % 16 != 0 || dim % 16 != 0 || WARPS % gateUpWarps != 0) return null;
         int tiles = hidden / 16;
         int perBlock = Math.max((tiles + multiprocessors - 1) / multiprocessors, (tiles + MAX_BLOCKS - 1) / MAX_BLOCKS);

@@ -27,15 +27,15 @@ class FusedMlpPlanTest {
     @Test
     void wideModelsAreFusedOnlyWhenAskedAndOnlyWhereATileBudgetFits() {
         assertThat(FusedMlpPlan.of("auto", 4096, 14336, 132, 4)).isNull();
-        assertThat(FusedMlpPlan.of("true", 4096, 14336, 132, 4)).isEqualTo(new FusedMlpPlan(7, 128, 4));
-        // the 70B shape's 1,792 tiles would need 14 a block: more than the kernel holds
-        assertThat(FusedMlpPlan.of("true", 8192, 28672, 132, 4)).isNull();
+        // the 8B shape's 896 tiles would need 7 a block for one wave: more than the kernel holds in registers
+        assertThat(FusedMlpPlan.of("true", 4096, 14336, 132, 4)).isNull();
+        assertThat(FusedMlpPlan.of("true", 4096, 14336, 264, 4)).isEqualTo(new FusedMlpPlan(4, 224, 4));
         assertThat(FusedMlpPlan.of("false", 2048, 8192, 132, 4)).isNull();
         assertThat(FusedMlpPlan.of("true", 2048, 8200, 132, 4)).as("hidden not a multiple of 16").isNull();
-        // a small GPU: more tiles a block, never more than 256 blocks
-        FusedMlpPlan small = FusedMlpPlan.of("true", 2048, 8192, 80, 4);
-        assertThat(small.tilesPerBlock()).isEqualTo(7);
-        assertThat(small.blocks() * small.tilesPerBlock()).isGreaterThanOrEqualTo(8192 / 16);
+        // a smaller GPU: more tiles a block, up to the kernel's 4
+        FusedMlpPlan small = FusedMlpPlan.of("true", 2048, 8192, 128, 4);
+        assertThat(small).isEqualTo(new FusedMlpPlan(4, 128, 4));
+        assertThat(FusedMlpPlan.of("true", 2048, 8192, 108, 4)).as("an A100: 5 a block").isNull();
         FusedMlpPlan tiny = FusedMlpPlan.of("true", 1024, 4096, 1024, 16);
         assertThat(tiny.blocks()).isEqualTo(256);
         assertThatThrownBy(() -> FusedMlpPlan.of("yes", 2048, 8192, 132, 4)).hasMessageContaining(FusedMlpPlan.PROPERTY);
