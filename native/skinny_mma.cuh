@@ -26,8 +26,9 @@ __device__ __forceinline__ void mma_bf16_16x8x16(float* c, unsigned a0, unsigned
 
 #define SKINNY_MMA_UNROLL 4
 
-// A register cap for the skinny kernels (experiments: -DSKINNY_MAXNREG=64 in a build of its own): whether the next
-// kernel's blocks fit on an SM beside this one's decides whether a programmatic launch can start them early.
+// A register cap for the skinny kernels, for builds of their own (bench/gpu/fatbin-rounds.sh; -DSKINNY_MAXNREG=64):
+// whether the next kernel's blocks fit on an SM beside this one's decides whether a programmatic launch starts them
+// early. Measured in session 15 (64, with the hd64 RoPE attention at 128): slower, so the default build sets none.
 #ifdef SKINNY_MAXNREG
 #define SKINNY_REGS __maxnreg__(SKINNY_MAXNREG)
 #else
@@ -167,20 +168,14 @@ __device__ __forceinline__ void skinny_mma_spill(float* mine, const float* c, in
 
 // The block's partial tiles of rows row0.. (begun with skinny_tile_begin; call after pdl_wait): warp w's 16x8G partial
 // into slots[w] (the [S][16 rows][8G tokens] layout the epilogues add up in warp order).
-// (skinny_tile_partials_of: the same for warp `warp` of S warps that share the tile, where the block holds several
-// such groups, as mlp_fused does.)
 template <int G>
-__device__ __forceinline__ void skinny_tile_partials_of(float* slots, SkinnyTile<G>& tile, long xLo, int S, int warp) {
+__device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>& tile, long xLo) {
+    const int S = blockDim.x >> 5, warp = threadIdx.x >> 5;
     float c[4 * G];
 #pragma unroll
     for (int i = 0; i < 4 * G; i++) c[i] = 0.f;
     skinny_tile_run<G>(c, tile, xLo, S);
     skinny_mma_spill<G>(slots + warp * 128 * G, c, threadIdx.x & 31);
-}
-
-template <int G>
-__device__ __forceinline__ void skinny_tile_partials(float* slots, SkinnyTile<G>& tile, long xLo) {
-    skinny_tile_partials_of<G>(slots, tile, xLo, blockDim.x >> 5, threadIdx.x >> 5);
 }
 
 // Launched as a programmatic dependent, the GEMM starts while the latency-bound kernel before it (attention, a norm,

@@ -2039,4 +2039,3 @@ extern "C" __global__ void spin_ns(long ns) {
 
 #include "skinny_mma.cuh"
 #include "spec_chain.cuh"
-#include "fused_mlp.cuh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a GPU host, run from the unpacked distribution (builds nothing):
-#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long|ropeattn|fusedmlp]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
+#   bench/gpu/check.sh [quick|full|timing|fusion|mma|hf|bench|pdl|swiglu|meta|wide|mma16|hf-bundled|hf8b-256|split|split-hf|kv|kv-hf|fp16kv|early|pair|pair-hf|flash|flash-pair|hf-long|ropeattn]   (mma: verify-sized forwards, CUDA-core GEMV vs tensor-core skinny GEMM)
 # split-hf: the HuggingFace part of split only (logits as a generation computes them and of one forward, each variant).
 # kv:    split KV (-Dspecdec.cuda.splitKv=true, opt-in: K/V as bf16 hi + lo) with split activations all, and alone,
 #        against split all: GpuCheck splitk (split-K and attention_paged agree with the second parts), then split's
@@ -18,9 +18,6 @@
 #        the default since session 14) vs qkv_rope_append before it (=false): mma checks (verify rows = decode steps bit
 #        for bit, the decode steps taking the folded kernel), interleaved decode rounds of the 1B and 8B shapes,
 #        speculative bench, then the quick checks.
-# fusedmlp: the one-kernel MLP (-Dspecdec.cuda.fusedMlp; FusedMlpPlan) vs gate/up + down: mma checks with it on (its
-#        logits vs the two kernels', verify = decode bit for bit) for the 1B and 8B shapes, three interleaved rounds of
-#        decode per variant (FUSED_VARIANTS, FUSED_SHAPES), speculation with it on, then the quick checks.
 # hf-long: HF fp32 after 300-token prompts (tensor-core prefill attention), small config and 8B shape, 64 steps.
 # pair:  split prefill (splitActivations=all) as one strided-batched GEMM sharing W (the default for up to 256 rows
 #        since session 13) vs two GEMMs (-Dspecdec.cuda.splitPrefillGemm=two): CUDA vs CPU with each, prefill/decode of the 8B shape
@@ -146,24 +143,6 @@ fi
 [ "$mode" = split-hf ] && mode=done
 if [ "$mode" = ropeattn ]; then   # RoPE/append folded into the decode step's attention vs its own kernel
   variant_rounds separate:-Dspecdec.cuda.ropeInAttention=false folded:-Dspecdec.cuda.ropeInAttention=true
-  mode=quick-then-done
-fi
-if [ "$mode" = fusedmlp ]; then   # the one-kernel MLP (FusedMlpPlan) vs gate/up + down: checks, then interleaved decode rounds
-  # FUSED_SHAPES: which shapes to time (default "1b 8b"); FUSED_VARIANTS: NAME:-Dflags... (default two-kernel vs fused)
-  fused_check=("${check[0]}" -Dspecdec.cuda.fusedMlp=true "${check[@]:1}")
-  run mma-1b-fused 150 "${fused_check[@]}" mma "$home/bench/gpu/llama-3.2-1b/config.json" llama-3.2-1b
-  run mma-8b-fused 200 "${fused_check[@]}" mma "$home/bench/gpu/llama-3-8b/config.json" llama-3-8b
-  read -ra fused_variants <<< "${FUSED_VARIANTS:-two:-Dspecdec.cuda.fusedMlp=false fused:-Dspecdec.cuda.fusedMlp=true}"
-  for round in 1 2 3; do
-    for variant in "${fused_variants[@]}"; do
-      variant_check "${variant//,/ }"   # commas stand for spaces between one variant's flags
-      for shape in ${FUSED_SHAPES:-1b 8b}; do
-        [ "$shape" = 1b ] && cfg=llama-3.2-1b || cfg=llama-3-8b
-        run "bench-$shape-${variant%%:*}-$round" 240 "${v[@]}" bench "$home/bench/gpu/$cfg/config.json" "$cfg"
-      done
-    done
-  done
-  run specbench-fused 240 "${fused_check[@]}" specbench "$home/bench/gpu/llama-3-8b/config.json" "$home/bench/gpu/llama-3.2-1b/config.json"
   mode=quick-then-done
 fi
 if [ "$mode" = pdl ]; then   # programmatic dependent launches and the GEMMs' early weight loads: decode with each setting

@@ -13,7 +13,7 @@ ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 [ -n "$ncu" ] || { echo "ncu not found" >&2; exit 2; }
 "$ncu" --csv --page raw --log-file "$out/ncu.csv" --cache-control none --clock-control none \
     --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size,launch__block_size,launch__registers_per_thread \
-    -k 'regex:mlp_fused|gemm_skinny|attention_gqa|rmsnorm|qkv_rope|argmax_rows|embed_gather|swiglu_bf16' --launch-count 900 \
+    -k 'regex:gemm_skinny|attention_gqa|rmsnorm|qkv_rope|argmax_rows|embed_gather|swiglu_bf16' --launch-count 900 \
     "${JAVA:-java}" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
     --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true -Xmx24g "$@" \
     -cp "$home/lib/*" io.specdec.cuda.check.GpuCheck bench "$config" "$label" 128 8 \

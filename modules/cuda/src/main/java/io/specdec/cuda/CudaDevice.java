@@ -104,8 +104,7 @@ public final class CudaDevice implements AutoCloseable {
             "attention_gqa_hd64_rope", "attention_gqa_hd128_rope", "attention_gqa_hd256_rope",
             "attention_gqa_hd64_rope_f16", "attention_gqa_hd128_rope_f16", "attention_gqa_hd256_rope_f16",
             "swiglu_bf16", "gemm_skinny_mma", "gemm_skinny_mma_swiglu", "gemm_skinny_mma16",
-            "gemm_skinny_mma_swiglu16", "gemv_bf16", "argmax_rows", "argmax_rows_split", "mlp_fused_mma",
-            "mlp_fused_mma16", "rmsnorm_vec_acc_bf16");
+            "gemm_skinny_mma_swiglu16", "gemv_bf16", "argmax_rows", "argmax_rows_split");
 
     /** Programmatic launches where the GPU has them and they are not turned off, else null. */
     private final ProgrammaticLaunch programmatic;

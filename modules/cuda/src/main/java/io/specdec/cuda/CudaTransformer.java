@@ -110,15 +110,6 @@ public final class CudaTransformer implements LanguageModel {
     public static final String SWIGLU_EPILOGUE_PROPERTY = "specdec.cuda.swigluEpilogue";
     /** The fused norm/SwiGLU GEMVs for decode and verify ({@link FusedDecode#PROPERTY}), or {@link FusedDecode#OFF}. */
     private final FusedDecode fused;
-    /** The one-kernel MLP of decode/verify passes ({@link FusedMlpPlan#PROPERTY}), or null. */
-    private final FusedMlpPlan fusedMlp;
-    private final int fusedMlpMode = Integer.getInteger(FusedMlpPlan.MODE_PROPERTY, 0);
-    /**
-     * Whether the forward being enqueued has a fused MLP's sum waiting in the workspace's accumulator, for the next
-     * layer's attention norm to add to the residual (rmsnorm_vec_acc_bf16).
-     */
-    private boolean mlpSumPending;
-    private volatile boolean fusedMlpOn = true;
     /** Which matmul inputs carry a second bf16 part ({@link SplitActivations}; off while the fused decode path is on). */
     private final SplitActivations split;
     /** Whether any does (the workspaces hold second parts). */
@@ -255,10 +246,6 @@ public final class CudaTransformer implements LanguageModel {
         vectorNorm = config.dim() % 1024 == 0 && config.dim() <= 8192 && fused == FusedDecode.OFF
                 && !Boolean.getBoolean("specdec.cuda.scalarNorm");
         if (vectorNorm) device.preload("rmsnorm_vec_bf16", "rmsnorm_vec_add_bf16");
-        FusedMlpPlan mlpPlan = FusedMlpPlan.of(System.getProperty(FusedMlpPlan.PROPERTY, "auto"), config.dim(),
-                config.hiddenDim(), device.multiprocessors(), skinnyPlan.warps(2 * config.hiddenDim()));
-        fusedMlp = vectorNorm && skinnyGemm ? mlpPlan : null;
-        if (fusedMlp != null) device.preload(FusedMlpPlan.kernel(1), FusedMlpPlan.kernel(2), "rmsnorm_vec_acc_bf16");
         split = fused == FusedDecode.OFF ? SplitActivations.fromSystemProperties() : SplitActivations.OFF;
         splitActivations = split.any();
         String gemm = System.getProperty(SPLIT_PREFILL_GEMM_PROPERTY, "pair");
@@ -336,15 +323,6 @@ public final class CudaTransformer implements LanguageModel {
      */
     public void useSwigluEpilogue(boolean on) {
         this.swigluEpilogue = on;
-        dropGraphs();
-    }
-
-    /** Whether decode and verify passes run their MLPs (but the last layer's) as one kernel ({@link FusedMlpPlan}). */
-    public boolean fusedMlp() { return fusedMlp != null && fusedMlpOn; }
-
-    /** Turns the one-kernel MLP on or off (where the model has a plan for it), for checks that compare the two. */
-    public void useFusedMlp(boolean on) {
-        this.fusedMlpOn = on;
         dropGraphs();
     }
 
@@ -1017,7 +995,6 @@ public final class CudaTransformer implements LanguageModel {
     private void enqueue(Plan plan, boolean argmax, boolean fuzzy) {
         splitCublas = split.cublasPasses(plan.longestChunk());
         Launch k = new Launch(plan);
-        mlpSumPending = false;
         enter(Stage.EMBED);
         // a normal launch (not programmatic): the forward's kernels start after the metadata copy has landed, which
         // lets RoPE/append and the grouped attention read it before their pdl_wait (CudaDevice#metaFirst)
@@ -1027,14 +1004,10 @@ public final class CudaTransformer implements LanguageModel {
         } else {
             // tensor-parallel ranks other than 0 overwrite the residual with their partial product; the all-reduce adds
             boolean accumulate = !(role instanceof ParallelRole.TensorShard ts) || ts.rank() == 0;
-            boolean sharded = role instanceof ParallelRole.TensorShard ts && ts.size() > 1;
             for (int l = 0; l < config.layers(); l++) {
                 attention(k, l, ws.x, accumulate);
                 allReduce(k);
-                // the fused MLP leaves its sum for the next attention norm: not in the last layer (the head's norm
-                // reads only logit rows), nor where an all-reduce must add it first
-                if (!sharded && l < config.layers() - 1 && fusedMlpApplies(k.tokens)) fusedMlp(k, l);
-                else mlp(k, l, accumulate, null);
+                mlp(k, l, accumulate, null);
                 allReduce(k);
             }
         }
@@ -1078,11 +1051,7 @@ public final class CudaTransformer implements LanguageModel {
             normMatmul(FusedDecode.NORM_KERNEL, w.attentionNorm(), w.wqkv(), ws.qkv, 4, tokens, qDim + 2 * kvDim);
         } else {
             enter(Stage.NORM);
-            if (mlpSumPending) {   // the residual gets the previous layer's fused MLP sum first
-                device.launch("rmsnorm_vec_acc_bf16", tokens, 1, 256, ws.x, ws.mlpSum, FusedMlpPlan.accStride(dim),
-                        w.attentionNorm(), ws.xb, dim, eps, lo(ws.xbLo, tokens));
-                mlpSumPending = false;
-            } else if (!ablated(Stage.NORM)) norm(tokens, null, w.attentionNorm());
+            if (!ablated(Stage.NORM)) norm(tokens, null, w.attentionNorm());
             enter(Stage.QKV);
             matmul(w.wqkv(), ws.xb, lo(ws.xbLo, tokens), ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
         }
@@ -1132,39 +1101,6 @@ public final class CudaTransformer implements LanguageModel {
      */
     private boolean addInNorm(int tokens) {
         return vectorNorm && !fused.covers(tokens) && !ablated(Stage.NORM);
-    }
-
-    /**
-     * Whether a forward of {@code tokens} can run its MLPs as {@link #fusedMlp}: a plan for this model, passes on the
-     * tensor cores with SwiGLU in the gate/up epilogue (whose bits the kernel repeats), and nothing ablated or timed
-     * stage by stage.
-     */
-    private boolean fusedMlpApplies(int tokens) {
-        int dim = config.dim(), hidden = config.hiddenDim();
-        return fusedMlp != null && fusedMlpOn && !fused.covers(tokens) && swigluEpilogue && ablated.isEmpty() && stageListener == null
-                && tensorCores(tokens, 2 * hidden, dim) && tensorCores(tokens, dim, hidden);
-    }
-
-    /**
-     * The MLP of layer l as one kernel a pass (FusedMlpPlan): x's update is left in the workspace's accumulator for the
-     * next layer's attention norm.
-     */
-    private void fusedMlp(Launch k, int l) {
-        int dim = config.dim(), hidden = config.hiddenDim(), tokens = k.tokens;
-        DeviceWeights.Layer w = weights.layers().get(l);
-        enter(Stage.NORM);
-        norm(tokens, null, w.ffnNorm());
-        enter(Stage.GATE_UP);
-        long xLo = lo(ws.xbLo, tokens);
-        int hSplit = lo(ws.hiddenLo, tokens) != 0 ? 1 : 0, stride = FusedMlpPlan.accStride(dim);
-        for (int t0 = 0; t0 < tokens; t0 += mmaPassTokens) {
-            int c = Math.min(mmaPassTokens, tokens - t0), groups = tokenGroups(c);
-            device.launchShared(FusedMlpPlan.kernel(groups), fusedMlp.blocks(), 1, 32 * FusedMlpPlan.WARPS,
-                    fusedMlp.sharedBytes(groups), w.wGateUp(), ws.xb.slice(2L * t0 * dim, 2L * c * dim), w.wDown(),
-                    ws.mlpSum.slice(8L * t0 * stride, 8L * c * stride), stride, hidden, dim, c,
-                    fusedMlp.tilesPerBlock(), fusedMlp.gateUpWarps(), earlyWeights ? 1 : 0, xLo, hSplit, fusedMlpMode);
-        }
-        mlpSumPending = true;
     }
 
     /** x (+)= MLP_l(RMSNorm(x)), after x += residualAdd when given (an EasySpec group's attention output, see addInNorm). */
@@ -1436,8 +1372,6 @@ public final class CudaTransformer implements LanguageModel {
         final DeviceBuffer group;
         /** Paired split prefill: a cuBLAS matmul's two f32 products [2][T, N], for its widest N (else null). */
         final DeviceBuffer splitParts;
-        /** The fused MLP's fixed-point sums [T][accStride] for passes of up to 16 tokens, zero between uses (else null). */
-        final DeviceBuffer mlpSum;
 
         Workspace(int tokens, int rows, int metaInts) {
             this.tokens = tokens;
@@ -1471,20 +1405,13 @@ public final class CudaTransformer implements LanguageModel {
             long widest = Math.max(pairRows * Math.max(qDim + 2 * kvDim, Math.max(2 * h, dim)),
                     headRows * Math.max(config.vocabSize(), outputRows));
             splitParts = pairedPrefill ? device.allocate(8L * widest) : null;
-            if (fusedMlp != null) {
-                int n = Math.min(tokens, SAME_KERNEL_AS_DECODE_MAX_TOKENS) * FusedMlpPlan.accStride(dim);
-                mlpSum = device.allocate(8L * n);
-                device.copyToDevice(mlpSum, new int[2 * n]);
-            } else {
-                mlpSum = null;
-            }
         }
 
         void free() {
             for (DeviceBuffer b : List.of(x, xb, qkv, q, attention, gateUp, hidden, logits, argmax, argmaxParts, meta)) {
                 device.free(b);
             }
-            for (DeviceBuffer b : new DeviceBuffer[]{logitsPart, gathered, group, splitParts, mlpSum}) if (b != null) device.free(b);
+            for (DeviceBuffer b : new DeviceBuffer[]{logitsPart, gathered, group, splitParts}) if (b != null) device.free(b);
         }
     }
 

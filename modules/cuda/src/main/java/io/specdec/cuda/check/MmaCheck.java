@@ -72,8 +72,7 @@ final class MmaCheck {
             }
             // SwiGLU in the gate/up epilogue (on by default where the MLP is at most 8192 wide) vs its own kernel: the same bits for a decode step and a verify pass
             m.useTensorCoresFrom(1);
-            boolean epilogueDefault = m.swigluEpilogue(), fusedMlpDefault = m.fusedMlp();
-            m.useFusedMlp(false);   // the one-kernel MLP needs the epilogue: compare the two unfused ways
+            boolean epilogueDefault = m.swigluEpilogue();
             float[][][] byEpilogue = new float[2][][];
             for (int e = 0; e < 2; e++) {
                 m.useSwigluEpilogue(e == 1);
@@ -83,8 +82,6 @@ final class MmaCheck {
                 byEpilogue[e] = rows;
             }
             m.useSwigluEpilogue(epilogueDefault);
-            m.useFusedMlp(fusedMlpDefault);
-            fusedMlpChecks(m, s, toks, label, byEpilogue[1]);
             double epilogueDiff = maxAbsDiff(byEpilogue[1], byEpilogue[0]);
             GpuCheck.emit(String.format("{\"check\":\"swiglu-epilogue-equals-kernel-%s\",\"rows\":\"" + VERIFY + " verify + 1 decode\","
                     + "\"max_abs_diff\":%.3e,\"bitwise\":%b,\"pass\":%b}", label, epilogueDiff, epilogueDiff == 0, epilogueDiff == 0));
@@ -101,41 +98,6 @@ final class MmaCheck {
         } finally {
             w.free(device);
         }
-    }
-
-    /**
-     * The one-kernel MLP (where the model has a plan for it): its logits against the two-kernel path's
-     * ({@code unfused}: VERIFY verify rows + 1 decode row) and, with it on, a verify row against its decode step bit for
-     * bit. It sums in another order (per block, then fixed point), so the logits differ from the unfused ones by
-     * rounding only.
-     */
-    private static void fusedMlpChecks(CudaTransformer m, KvSequence s, int[] toks, String label, float[][] unfused) {
-        boolean before = m.fusedMlp();
-        m.useFusedMlp(true);
-        if (!m.fusedMlp()) {
-            GpuCheck.emit(String.format("{\"check\":\"fused-mlp-%s\",\"skipped\":\"no fused MLP plan for this model "
-                    + "(FusedMlpPlan: -Dspecdec.cuda.fusedMlp=true where it is off by default)\",\"pass\":true}", label));
-            return;
-        }
-        float[][] verify = forwardAll(m, s, toks);
-        float[][] rows = Arrays.copyOf(verify, VERIFY + 1);
-        rows[VERIFY] = forwardAll(m, s, new int[]{toks[0]})[0];
-        double maxRel = 0;
-        int agree = 0;
-        for (int i = 0; i < rows.length; i++) {
-            maxRel = Math.max(maxRel, relL2(rows[i], unfused[i]));
-            if (GpuCheck.argmax(rows[i]) == GpuCheck.argmax(unfused[i])) agree++;
-        }
-        GpuCheck.emit(String.format("{\"check\":\"fused-mlp-vs-two-kernels-%s\",\"rows\":%d,\"max_rel_l2\":%.3e,"
-                + "\"argmax_equal\":%d,\"pass\":%b}", label, rows.length, maxRel, agree, maxRel < 1e-4 && agree == rows.length));
-        int len = s.length();
-        float[][] stepwise = new float[VERIFY][];
-        for (int i = 0; i < VERIFY; i++) stepwise[i] = m.forward(SequenceInput.chainLastLogits(s, new int[]{toks[i]}))[0];
-        s.truncate(len);
-        double maxAbs = maxAbsDiff(verify, stepwise);
-        GpuCheck.emit(String.format("{\"check\":\"verify-equals-decode-fused-mlp-%s\",\"rows\":" + VERIFY
-                + ",\"max_abs_diff\":%.3e,\"bitwise\":%b,\"pass\":%b}", label, maxAbs, maxAbs == 0, maxAbs == 0));
-        m.useFusedMlp(before);
     }
 
     /** Median ms of a forward of {@code tokens} (argmax of every row) at the sequence's current length. */
