@@ -210,44 +210,17 @@ extern "C" __global__ void SKINNY_REGS NAME(const bf16* __restrict__ W, const bf
 SKINNY_MMA_KERNEL(gemm_skinny_mma, 1)
 SKINNY_MMA_KERNEL(gemm_skinny_mma16, 2)
 
-// An L2 prefetch of this block's share of [p, p + bytes) (bytes a multiple of 16): weights a later kernel of the step
-// reads (CudaTransformer's l2Prefetch: the next layer's q/k/v and o rows). Issued as the gate/up GEMM starts, so the
-// bytes come in while the MLP streams, instead of in the small GEMMs whose time is mostly their ramp. mode 2: with an
-// evict_last hint, so the MLP's streamed weights go first.
-__device__ __forceinline__ void l2_prefetch_share(const char* p, long bytes, int mode) {
-#if __CUDA_ARCH__ >= 900
-    if (p == nullptr || bytes <= 0) return;
-    long per = (((bytes + gridDim.x - 1) / gridDim.x) + 15) & ~15L;
-    long off = (long) blockIdx.x * per;
-    if (off >= bytes) return;
-    unsigned n = (unsigned) min(per, bytes - off);
-    if (mode == 2) {
-        unsigned long long policy;
-        asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-        asm volatile("cp.async.bulk.prefetch.L2.global.L2::cache_hint [%0], %1, %2;" :: "l"(p + off), "r"(n), "l"(policy) : "memory");
-    } else {
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(p + off), "r"(n) : "memory");
-    }
-#endif
-}
-
 // The gate/up GEMM with SwiGLU in its epilogue: W = [gate (H rows); up (H rows)], block b computes gate rows and up
 // rows 16b..16b+15 (one tile after the other, each exactly as gemm_skinny_mma computes it with the same S) and writes
 // out[t, i] = silu(gate) * up as swiglu_bf16 does (store_act, second part lo elements further on when lo != 0). Why:
 // one kernel and one dependent launch fewer in every decode layer, and the f32 gate/up rows never leave the SM; the
 // output is bit-identical to gemm_skinny_mma + swiglu_bf16 when launched with the same warps per block.
-// grid: H/16, block: 32*S, dynamic shared memory: 2 * S * 128 * G floats. pf0/pf1, pfMode: l2_prefetch_share's ranges
-// (null where none) and mode (0: none).
+// grid: H/16, block: 32*S, dynamic shared memory: 2 * S * 128 * G floats.
 #define SKINNY_MMA_SWIGLU_KERNEL(NAME, G) \
 extern "C" __global__ void SKINNY_REGS NAME(const bf16* __restrict__ W, const bf16* __restrict__ x, bf16* __restrict__ out, int H, \
-                                int K, int T, int earlyWeights, long xLo, long lo, const char* pf0, long pf0Bytes, \
-                                const char* pf1, long pf1Bytes, int pfMode) { \
+                                int K, int T, int earlyWeights, long xLo, long lo) { \
     extern __shared__ float mmaPartial[];   /* [2][S][16 rows][8G tokens]: gate, then up */ \
     pdl_trigger(); \
-    if (pfMode && threadIdx.x == 0) {   /* weights only: nothing an earlier kernel writes */ \
-        l2_prefetch_share(pf0, pf0Bytes, pfMode); \
-        l2_prefetch_share(pf1, pf1Bytes, pfMode); \
-    } \
     const int S = blockDim.x >> 5; \
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31; \
     const int row0 = blockIdx.x * 16; \

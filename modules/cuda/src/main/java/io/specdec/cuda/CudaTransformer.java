@@ -37,18 +37,6 @@ public final class CudaTransformer implements LanguageModel {
      */
     static final int SKINNY_MMA_MAX_TOKENS = 16;
     public static final String MMA_PASS_TOKENS_PROPERTY = "specdec.cuda.mmaPassTokens";
-    /**
-     * Whether the gate/up GEMM of a decode/verify pass prefetches the next layer's q/k/v and o weights into L2
-     * (l2_prefetch_share): {@value #L2_PREFETCH_PROPERTY} = {@code none} (0, the default), {@code normal} (1) or
-     * {@code last} (2: with an evict_last hint).
-     */
-    private final int l2Prefetch = switch (System.getProperty(L2_PREFETCH_PROPERTY, "none")) {
-        case "none" -> 0;
-        case "normal" -> 1;
-        case "last" -> 2;
-        default -> throw new IllegalArgumentException(L2_PREFETCH_PROPERTY + " must be none, normal or last");
-    };
-    public static final String L2_PREFETCH_PROPERTY = "specdec.cuda.l2Prefetch";
     private final int mmaPassTokens =
             Integer.getInteger(MMA_PASS_TOKENS_PROPERTY, SKINNY_MMA_MAX_TOKENS) <= SKINNY_MAX_TOKENS
                     ? SKINNY_MAX_TOKENS : SKINNY_MMA_MAX_TOKENS;
@@ -1129,8 +1117,7 @@ public final class CudaTransformer implements LanguageModel {
             else if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
             enter(Stage.GATE_UP);
             if (swigluEpilogue && hidden % 16 == 0 && !ablated(Stage.SWIGLU) && tensorCores(tokens, 2 * hidden, dim)) {
-                DeviceWeights.Layer next = l + 1 < config.layers() ? weights.layers().get(l + 1) : null;
-                gateUpSwiglu(w.wGateUp(), lo(ws.xbLo, tokens), lo(ws.hiddenLo, tokens), tokens, hidden, dim, next);
+                gateUpSwiglu(w.wGateUp(), lo(ws.xbLo, tokens), lo(ws.hiddenLo, tokens), tokens, hidden, dim);
                 enter(Stage.DOWN);
                 matmul(w.wDown(), ws.hidden, lo(ws.hiddenLo, tokens), ws.x, tokens, dim, hidden, accumulate);
                 return;
@@ -1340,20 +1327,14 @@ public final class CudaTransformer implements LanguageModel {
      * hidden (+ its second part at {@code hLo}) = silu(gate)·up of W = [gate; up] · xb, one gemm_skinny_mma_swiglu per
      * pass, with the warps per tile the unfused [gate; up] pass takes, so the result is the same bits.
      */
-    private void gateUpSwiglu(DeviceBuffer w, long xLo, long hLo, int tokens, int hidden, int dim,
-                              DeviceWeights.Layer next) {
+    private void gateUpSwiglu(DeviceBuffer w, long xLo, long hLo, int tokens, int hidden, int dim) {
         int warps = skinnyPlan.warps(2 * hidden);
-        // the next layer's q/k/v and o weights into L2 while the MLP streams (first pass only)
-        int pfMode = next == null ? 0 : l2Prefetch;
-        DeviceBuffer pf0 = pfMode == 0 ? null : next.wqkv(), pf1 = pfMode == 0 ? null : next.wo();
         for (int t0 = 0; t0 < tokens; t0 += mmaPassTokens) {
             int c = Math.min(mmaPassTokens, tokens - t0), groups = tokenGroups(c);
             DeviceBuffer xs = ws.xb.slice(2L * t0 * dim, 2L * c * dim);
             DeviceBuffer hs = ws.hidden.slice(2L * t0 * hidden, 2L * c * hidden);
             device.launchShared(groups == 2 ? "gemm_skinny_mma_swiglu16" : "gemm_skinny_mma_swiglu", hidden / 16, 1,
-                    32 * warps, groups * 2 * warps * 128 * 4, w, xs, hs, hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo,
-                    pf0, pf0 == null ? 0L : pf0.bytes() & ~15L, pf1, pf1 == null ? 0L : pf1.bytes() & ~15L,
-                    t0 == 0 ? pfMode : 0);
+                    32 * warps, groups * 2 * warps * 128 * 4, w, xs, hs, hidden, dim, c, earlyWeights ? 1 : 0, xLo, hLo);
         }
     }
 
