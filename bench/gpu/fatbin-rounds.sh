@@ -33,26 +33,22 @@ gpucheck() {   # gpucheck TAG FLAGS ARGS...: GpuCheck's JSON lines tagged with t
       io.specdec.cuda.check.GpuCheck "$@" 2>> "$out/stderr.txt" | grep '^{' | sed "s/^{/{\"run\":\"$tag\",/" >> "$results"
 }
 config() { [ "$1" = 1b ] && echo "$home/bench/gpu/llama-3.2-1b/config.json llama-3.2-1b" || echo "$home/bench/gpu/llama-3-8b/config.json llama-3-8b"; }
-if [ "${MMA:-0}" = 1 ]; then
+each() {   # each MODE SUFFIX: GpuCheck MODE for every variant and shape, tagged MODE-SHAPE-VARIANT[SUFFIX]
   for i in "${!names[@]}"; do
     for shape in ${SHAPES:-1b 8b}; do
       read -r cfg label <<< "$(config "$shape")"
-      gpucheck "mma-$shape-${names[$i]}" "${flags[$i]}" mma "$cfg" "$label"
+      gpucheck "$1-$shape-${names[$i]}$2" "${flags[$i]}" "$1" "$cfg" "$label"
     done
   done
-  grep '"verify-equals-decode\|"fused-mlp' "$results" | python3 -c '
+}
+if [ "${MMA:-0}" = 1 ]; then
+  each mma ""
+  grep '"verify-equals-decode' "$results" | python3 -c '
 import sys, json
 for l in sys.stdin:
-    d = json.loads(l); print(d["run"], d["check"], "max_abs_diff", d.get("max_abs_diff", d.get("max_rel_l2")), "PASS" if d["pass"] else "FAIL")'
+    d = json.loads(l); print(d["run"], d["check"], "max_abs_diff", d["max_abs_diff"], "PASS" if d["pass"] else "FAIL")'
 fi
-for round in $(seq 1 "${ROUNDS:-3}"); do
-  for i in "${!names[@]}"; do
-    for shape in ${SHAPES:-1b 8b}; do
-      read -r cfg label <<< "$(config "$shape")"
-      gpucheck "bench-$shape-${names[$i]}-$round" "${flags[$i]}" bench "$cfg" "$label"
-    done
-  done
-done
+for round in $(seq 1 "${ROUNDS:-3}"); do each bench "-$round"; done
 python3 - "$results" <<'EOF'
 import json, sys, statistics, collections
 runs = collections.defaultdict(list)
