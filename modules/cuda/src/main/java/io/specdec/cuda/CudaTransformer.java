@@ -372,8 +372,9 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /**
-     * Benchmark-only ablation ({@value #ABLATE_PROPERTY}=ATTENTION,NORM,...): the named non-matmul stages are left out
-     * of every forward, so a graph-mode timing shows what they really cost. The output is garbage; never for serving.
+     * Benchmark-only ablation ({@value #ABLATE_PROPERTY}=ATTENTION,NORM,QKV,...): the named stages (the layers'
+     * matmuls too: QKV, O_PROJ, GATE_UP, DOWN) are left out of every forward, so a graph-mode timing shows what they
+     * really cost. The output is garbage; never for serving.
      */
     public static final String ABLATE_PROPERTY = "specdec.cuda.benchAblate";
     private final java.util.Set<Stage> ablated = ablatedStages();
@@ -1048,12 +1049,12 @@ public final class CudaTransformer implements LanguageModel {
         DeviceWeights.Layer w = weights.layers().get(l);
         if (fused.covers(tokens)) {
             enter(Stage.QKV);
-            normMatmul(FusedDecode.NORM_KERNEL, w.attentionNorm(), w.wqkv(), ws.qkv, 4, tokens, qDim + 2 * kvDim);
+            if (!ablated(Stage.QKV)) normMatmul(FusedDecode.NORM_KERNEL, w.attentionNorm(), w.wqkv(), ws.qkv, 4, tokens, qDim + 2 * kvDim);
         } else {
             enter(Stage.NORM);
             if (!ablated(Stage.NORM)) norm(tokens, null, w.attentionNorm());
             enter(Stage.QKV);
-            matmul(w.wqkv(), ws.xb, lo(ws.xbLo, tokens), ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
+            if (!ablated(Stage.QKV)) matmul(w.wqkv(), ws.xb, lo(ws.xbLo, tokens), ws.qkv, tokens, qDim + 2 * kvDim, dim, false);
         }
         boolean ropeInAttention = ropeInAttention(k.plan);
         enter(Stage.ROPE_APPEND);
@@ -1077,7 +1078,7 @@ public final class CudaTransformer implements LanguageModel {
                 k.mSeqMeta, m, m, m, heads, kvHeads, hd, blockSize, config.slidingWindow(), scale, lo(ws.attentionLo, tokens), kvLo,
                 kvHalf());
         enter(Stage.O_PROJ);
-        matmul(w.wo(), ws.attention, lo(ws.attentionLo, tokens), out, tokens, dim, qDim, accumulate);
+        if (!ablated(Stage.O_PROJ)) matmul(w.wo(), ws.attention, lo(ws.attentionLo, tokens), out, tokens, dim, qDim, accumulate);
     }
 
     /**
@@ -1109,7 +1110,7 @@ public final class CudaTransformer implements LanguageModel {
         DeviceWeights.Layer w = weights.layers().get(l);
         if (fused.covers(tokens)) {
             enter(Stage.GATE_UP);
-            normMatmul(FusedDecode.SWIGLU_KERNEL, w.ffnNorm(), w.wGateUp(), ws.hidden, 2, tokens, hidden);
+            if (!ablated(Stage.GATE_UP)) normMatmul(FusedDecode.SWIGLU_KERNEL, w.ffnNorm(), w.wGateUp(), ws.hidden, 2, tokens, hidden);
         } else {
             enter(Stage.NORM);
             if (residualAdd != null) device.launch("rmsnorm_vec_add_bf16", tokens, 1, 256, ws.x, residualAdd,
@@ -1117,19 +1118,19 @@ public final class CudaTransformer implements LanguageModel {
             else if (!ablated(Stage.NORM)) norm(tokens, null, w.ffnNorm());
             enter(Stage.GATE_UP);
             if (swigluEpilogue && hidden % 16 == 0 && !ablated(Stage.SWIGLU) && tensorCores(tokens, 2 * hidden, dim)) {
-                gateUpSwiglu(w.wGateUp(), lo(ws.xbLo, tokens), lo(ws.hiddenLo, tokens), tokens, hidden, dim);
+                if (!ablated(Stage.GATE_UP)) gateUpSwiglu(w.wGateUp(), lo(ws.xbLo, tokens), lo(ws.hiddenLo, tokens), tokens, hidden, dim);
                 enter(Stage.DOWN);
-                matmul(w.wDown(), ws.hidden, lo(ws.hiddenLo, tokens), ws.x, tokens, dim, hidden, accumulate);
+                if (!ablated(Stage.DOWN)) matmul(w.wDown(), ws.hidden, lo(ws.hiddenLo, tokens), ws.x, tokens, dim, hidden, accumulate);
                 return;
             }
-            matmul(w.wGateUp(), ws.xb, lo(ws.xbLo, tokens), ws.gateUp, tokens, 2 * hidden, dim, false);
+            if (!ablated(Stage.GATE_UP)) matmul(w.wGateUp(), ws.xb, lo(ws.xbLo, tokens), ws.gateUp, tokens, 2 * hidden, dim, false);
             long n = (long) tokens * hidden;
             enter(Stage.SWIGLU);
             if (!ablated(Stage.SWIGLU)) device.launch("swiglu_bf16", (int) Math.min(4096, (n + 255) / 256), 1, 256,
                     ws.gateUp, ws.hidden, hidden, n, lo(ws.hiddenLo, tokens));
         }
         enter(Stage.DOWN);
-        matmul(w.wDown(), ws.hidden, lo(ws.hiddenLo, tokens), ws.x, tokens, dim, hidden, accumulate);
+        if (!ablated(Stage.DOWN)) matmul(w.wDown(), ws.hidden, lo(ws.hiddenLo, tokens), ws.x, tokens, dim, hidden, accumulate);
     }
 
     /**

@@ -610,8 +610,10 @@ public final class GpuCheck {
      * non-matmul stage really costs inside a captured step, where per-kernel profilers see no launch gaps.
      */
     static void benchAblate(CudaDevice device, Cublas cublas, Path configJson, String label) {
+        // the last two halves: what an EasySpec group runs in parallel (q/k/v, RoPE, attention, o) and what it runs
+        // in order on every replica (the MLP), for the layer-parallel draft stage's ceiling (docs/multi-gpu.md)
         String[] sets = {"", "ATTENTION", "NORM", "ROPE_APPEND", "SWIGLU", "NORM,ROPE_APPEND,SWIGLU",
-                "ATTENTION,NORM,ROPE_APPEND,SWIGLU", ""};
+                "ATTENTION,NORM,ROPE_APPEND,SWIGLU", "QKV,ROPE_APPEND,ATTENTION,O_PROJ", "GATE_UP,SWIGLU,DOWN", ""};
         String[][] variants = new String[sets.length][];
         for (int i = 0; i < sets.length; i++) {
             variants[i] = new String[]{"graph-without[" + sets[i].replace(",", "+") + "]", CudaTransformer.ABLATE_PROPERTY + "=" + sets[i]};
