@@ -196,7 +196,7 @@ public final class CudaDevice implements AutoCloseable {
 
     /**
      * Kernel experiments: a fatbin file to load instead of the packaged one, so that builds of the kernels with other
-     * compile-time settings can be compared in one run on a GPU host (bench/gpu/check.sh's fatbin variants).
+     * compile-time settings can be compared in one run on a GPU host (bench/gpu/fatbin-rounds.sh).
      */
     public static final String FATBIN_PROPERTY = "specdec.cuda.fatbin";
 

@@ -607,7 +607,7 @@ public final class GpuCheck {
 
     /**
      * Graph-mode decode with stages left out (benchmark-only {@link CudaTransformer#ABLATE_PROPERTY}): what each
-     * non-matmul stage really costs inside a captured step, where per-kernel profilers see no launch gaps.
+     * stage (or half of a layer) really costs inside a captured step, where per-kernel profilers see no launch gaps.
      */
     static void benchAblate(CudaDevice device, Cublas cublas, Path configJson, String label) {
         // the last two halves: what an EasySpec group runs in parallel (q/k/v, RoPE, attention, o) and what it runs
