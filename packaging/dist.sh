@@ -21,7 +21,7 @@ repack() {   # repack $1 into $stage/lib uncompressed, keeping only entries that
   tmp="$(mktemp -d)"
   (cd "$tmp" && unzip -q -o "$jar")
   if [ -n "$keep" ]; then
-    find "$tmp" -name '*.so' | grep -v -E "$keep" | xargs -r rm -f
+    find "$tmp" \( -name '*.so' -o -name '*.dll' -o -name '*.jnilib' -o -name '*.dylib' \) | grep -v -E "$keep" | xargs -r rm -f
     find "$tmp" -path '*META-INF/native-image*' -prune -exec rm -rf {} +
   fi
   (cd "$tmp" && "$java_home/bin/jar" --create --file "$stage/lib/$(basename "$jar")" --no-manifest --no-compress .)
@@ -39,6 +39,9 @@ for j in "${jars[@]}"; do
     jffi-*-native.jar) repack "$j" 'x86_64-Linux' ;;
     jcuda-natives-*) repack "$j" 'libJCudaDriver-' ;;
     cuda-*-linux-x86_64.jar) repack "$j" 'libjnicudart\.so|libjnicublas\.so|libjninccl\.so' ;;
+    # gRPC's shaded Netty carries its TLS and epoll libraries for five platforms: this bundle is linux-x86_64 only
+    # (about 12 MB of Windows, macOS and aarch64 libraries, ~4 MB of the xz)
+    grpc-netty-shaded-*) repack "$j" 'tcnative_linux_x86_64|epoll_x86_64' ;;
     *) repack "$j" ;;
   esac
 done
