@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from plot_common import save
+
 here = os.path.dirname(os.path.abspath(__file__))
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "results", "cuda-h200-2026-11-24-session15-easyspec-ceiling")
 rows = [json.loads(line) for line in open(os.path.join(root, "results.jsonl")) if line.strip()]
@@ -68,8 +70,4 @@ ax.set_ylabel("draft stage speedup over sequential")
 ax.set_title("ceiling with free communication")
 ax.set_ylim(0.8, 1.6)
 ax.legend(fontsize=8)
-fig.tight_layout()
-fig.savefig(os.path.join(root, "ceiling.png"), dpi=100)
-with open(os.path.join(root, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-print(json.dumps(summary, indent=2))
+save(fig, root, "ceiling.png", summary)

@@ -14,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from plot_common import save
+
 here = os.path.dirname(os.path.abspath(__file__))
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "results", "cuda-h100-2026-11-24-session14-ropeattn")
 rows = [json.loads(line) for line in open(os.path.join(root, "results.jsonl")) if line.strip()]
@@ -43,9 +45,5 @@ summary["speedup_folded"] = {k: summary["decode"][k]["separate"]["median_ms"] / 
 spec = [r for r in rows if r.get("check") == "spec-bench-injected"]
 summary["spec_alpha_0.8_efficiency"] = {r["gamma"]: r["efficiency"] for r in spec if abs(r["alpha"] - 0.8) < 1e-9}
 summary["checks"] = {"pass": sum(1 for r in rows if r.get("pass") is True), "fail": sum(1 for r in rows if r.get("pass") is False)}
-fig.suptitle("RoPE/append folded into the decode step's attention vs its own kernel (H100, check.sh ropeattn)")
-fig.tight_layout()
-fig.savefig(os.path.join(root, "ropeattn.png"), dpi=110)
-with open(os.path.join(root, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-print(json.dumps(summary, indent=2))
+save(fig, root, "ropeattn.png", summary,
+     "RoPE/append folded into the decode step's attention vs its own kernel (H100, check.sh ropeattn)", dpi=110)

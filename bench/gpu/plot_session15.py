@@ -14,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from plot_common import save
+
 here = os.path.dirname(os.path.abspath(__file__))
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "results", "cuda-h100-2026-11-24-session15-fusedmlp")
 
@@ -55,9 +57,5 @@ for ax, (title, series) in zip(axes, panels):
     ax.legend(fontsize=7)
 summary["note"] = ("8B values in the register-cap panel are divided by 5 to share the axis; every variant is slower "
                    "than or level with the default for the 1B shape, so none is on main")
-fig.suptitle("Session 15, three ideas for the 1B shape's decode, each against the default in the same call (H100)")
-fig.tight_layout()
-fig.savefig(os.path.join(root, "session15.png"), dpi=100)
-with open(os.path.join(root, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-print(json.dumps(summary, indent=2))
+save(fig, root, "session15.png", summary,
+     "Session 15, three ideas for the 1B shape's decode, each against the default in the same call (H100)")
