@@ -145,6 +145,8 @@ public interface LanguageModel extends AutoCloseable {
                     }
                     yield new RowResult.Verified(verifyOnHost(rows, h.tokens(), h.held(), h.params(), h.sampler()));
                 }
+                case RowUse.HeldChainVerify h -> throw new UnsupportedOperationException(
+                        getClass().getSimpleName() + " verifies no held chains in a batch (its ids are where the draft ran)");
             });
         }
         return out;
@@ -179,6 +181,23 @@ public interface LanguageModel extends AutoCloseable {
     default io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeldChain(SequenceInput input, HeldChain chain,
             io.specdec.core.sampling.SamplingParams params, io.specdec.core.sampling.Sampler sampler) {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " verifies no held chains");
+    }
+
+    /**
+     * Whether {@link #forwardEach} verifies held chains ({@link RowUse.HeldChainVerify}), so that a batch scheduler may
+     * keep its requests' rounds where they run ({@link #holdDraftChain}, {@link #draftHeldChains}); false by default.
+     */
+    default boolean verifiesHeldChainsInBatches() {
+        return false;
+    }
+
+    /**
+     * The held rounds of several requests whose drafts share this model, run together: draft step i of every round
+     * still drafting in one forward, each id fed to that round's next step where it was computed. Nothing comes back.
+     * The default runs {@link #draftHeldChain} round by round.
+     */
+    default void draftHeldChains(List<HeldRound> rounds) {
+        for (HeldRound r : rounds) draftHeldChain(r.steps(), r.params(), r.uniforms(), r.chain());
     }
 
     /** The argmax of every row of per-input logits, flattened in order. */

@@ -6,7 +6,8 @@ import io.specdec.core.sampling.SamplingParams;
 /**
  * What one input of a batched forward needs from its logits rows ({@link LanguageModel#forwardEach}): the rows
  * themselves on the host, only their argmax, or the verification of a sampled draft whose distributions the model
- * holds ({@link HeldLogits}). A backend that keeps the logits on a device moves only what each input needs.
+ * holds ({@link HeldLogits}), or that of a whole held chain round ({@link HeldChain}). A backend that keeps the logits on
+ * a device moves only what each input needs.
  */
 public sealed interface RowUse {
     Rows ROWS = new Rows();
@@ -38,6 +39,21 @@ public sealed interface RowUse {
         public HeldVerify {
             if (tokens.length < 1) throw new IllegalArgumentException("a held verification needs at least one draft token");
             if (!params.isTemperatureOnly()) throw new IllegalArgumentException("held verification takes temperature-only sampling, got " + params);
+        }
+    }
+
+    /**
+     * Verification of a held chain round ({@link LanguageModel#draftHeldChains}): the input's last γ tokens are
+     * placeholders the model replaces with the ids {@code chain} holds, and it asks for γ+1 rows (from its last fed
+     * token on); decided as {@link LanguageModel#verifyHeldChain} decides it. Only models that
+     * {@link LanguageModel#verifiesHeldChainsInBatches() verify held chains in batches} take it.
+     */
+    record HeldChainVerify(HeldChain chain, SamplingParams params, Sampler sampler) implements RowUse {
+        public HeldChainVerify {
+            java.util.Objects.requireNonNull(chain, "chain");
+            if (!params.isTemperatureOnly() && !(params.isGreedy() && !params.hasPenalties())) {
+                throw new IllegalArgumentException("a held chain takes greedy without penalties or temperature-only sampling, got " + params);
+            }
         }
     }
 }

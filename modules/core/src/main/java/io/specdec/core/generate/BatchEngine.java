@@ -1,6 +1,7 @@
 package io.specdec.core.generate;
 
 import io.specdec.core.backend.AttentionMask;
+import io.specdec.core.backend.HeldRound;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.RowResult;
 import io.specdec.core.backend.RowUse;
@@ -77,13 +78,21 @@ public final class BatchEngine implements AutoCloseable {
         if (drafter != null) {
             try {
                 drafter.begin(params, s.sampler.split(), vocabSize);
+                // a round whose ids and logits stay where the models run, when the target verifies such rounds in
+                // batches: only each round's decision comes back (docs/DESIGN.md, the request's path)
+                if (drafter instanceof ModelDrafter md && !logprobs && target.verifiesHeldChainsInBatches()
+                        && (params.isTemperatureOnly() || (params.isGreedy() && !params.hasPenalties()))) {
+                    s.chain = target.holdDraftChain(md.model(), params).orElse(null);
+                    if (s.chain != null) md.holdChain(s.chain);
+                }
                 // a sampled chain whose logits both models keep on one device is verified there, as in Generation
-                if (drafter instanceof ModelDrafter md && params.isTemperatureOnly() && !logprobs) {
+                if (s.chain == null && drafter instanceof ModelDrafter md && params.isTemperatureOnly() && !logprobs) {
                     s.held = target.holdDraftLogits(md.model(), params).orElse(null);
                     if (s.held != null) md.holdDistributions(s.held);
                 }
             } catch (RuntimeException e) {
                 if (s.held != null) s.held.close();
+                if (s.chain != null) s.chain.close();
                 s.sequence.release();
                 throw e;
             }
@@ -114,6 +123,7 @@ public final class BatchEngine implements AutoCloseable {
         List<StepUpdate> updates = new ArrayList<>();
         List<Planned> plans = new ArrayList<>();
         List<Drafting> drafting = new ArrayList<>();
+        List<HeldDrafting> heldRounds = new ArrayList<>();
         for (BatchSequence s : List.copyOf(running.values())) {
             try {
                 int kv = s.sequence.length();
@@ -132,6 +142,10 @@ public final class BatchEngine implements AutoCloseable {
                 int remaining = s.params.maxTokens() - s.generated();
                 int gamma = s.drafter == null ? 0
                         : Math.min(s.gamma.next(), Math.min(remaining - 1, maxSequenceLength - s.length - 1));
+                if (gamma > 0 && s.chain != null && s.drafter instanceof ModelDrafter md) {
+                    heldRounds.add(new HeldDrafting(s, kv, missing, md.model(), md.startHeldRound(s.history(), gamma)));
+                    continue;
+                }
                 if (gamma > 0 && s.drafter instanceof ModelDrafter md) {
                     drafting.add(new Drafting(s, kv, missing, md.model(), md.startRound(s.history(), gamma)));
                     continue;
@@ -144,6 +158,7 @@ public final class BatchEngine implements AutoCloseable {
             }
         }
         draftTogether(drafting, plans, updates);
+        draftHeldTogether(heldRounds, plans, updates);
         List<SequenceInput> batch = new ArrayList<>(plans.size());
         for (Planned p : plans) batch.add(input(p));
         if (batch.isEmpty()) return updates;
@@ -154,7 +169,7 @@ public final class BatchEngine implements AutoCloseable {
         boolean argmaxOnly = plans.stream().allMatch(BatchEngine::argmaxSuffices);
         // Held drafts are verified, and plain sampled steps drawn, where their logits are: with either in the batch,
         // every input takes only what it needs (forwardEach).
-        boolean anyHeld = plans.stream().anyMatch(p -> heldDraft(p) != null || plainSampled(p));
+        boolean anyHeld = plans.stream().anyMatch(p -> heldDraft(p) != null || heldChain(p) != null || plainSampled(p));
         List<float[][]> logits = null;
         int[] best = null;
         List<RowResult> each = null;
@@ -175,7 +190,10 @@ public final class BatchEngine implements AutoCloseable {
             else logits = target.forward(batch);
         } catch (KvCacheExhaustedException e) {
             // Roll every sequence back and drop the newest request: the others go on next step.
-            for (Planned p : plans) p.s.sequence.truncate(Math.min(p.kvBefore, p.s.sequence.length()));
+            for (Planned p : plans) {
+                p.s.sequence.truncate(Math.min(p.kvBefore, p.s.sequence.length()));
+                abandonHeldRound(p);
+            }
             BatchSequence newest = plans.getFirst().s;
             for (Planned p : plans) if (p.s.id > newest.id) newest = p.s;
             updates.add(fail(newest, e.getMessage()));
@@ -199,7 +217,7 @@ public final class BatchEngine implements AutoCloseable {
                         : switch (each.get(i)) {
                             case RowResult.Argmax a -> applyArgmax(p, a.ids(), 0, forwardNanos);
                             case RowResult.Rows r -> apply(p, r.logits(), forwardNanos);
-                            case RowResult.Verified v -> applyOutcome(p, v.outcome(), forwardNanos);
+                            case RowResult.Verified v -> applyOutcome(p, settleHeld(p, v.outcome()), forwardNanos);
                             case RowResult.Sampled t -> applySampled(p, t.token(), forwardNanos);
                         };
                 if (u != null) updates.add(u);
@@ -212,8 +230,29 @@ public final class BatchEngine implements AutoCloseable {
 
     /** Greedy chain verification needs only each row's argmax (a prefill chunk needs no row at all). */
     private static boolean argmaxSuffices(Planned p) {
-        return p.draft == null || (p.draft instanceof ChainDraft && p.s.params.isGreedy() && !p.s.params.hasPenalties()
-                && !p.s.logprobs);
+        return p.draft == null || (p.draft instanceof ChainDraft c && c.chain() == null && p.s.params.isGreedy()
+                && !p.s.params.hasPenalties() && !p.s.logprobs);
+    }
+
+    /** A round held whole where the models run (its ids never reached the host), or null. */
+    private static ChainDraft heldChain(Planned p) {
+        return p.draft instanceof ChainDraft c && c.chain() != null && c.size() > 0 ? c : null;
+    }
+
+    /**
+     * A held round's decision: the target's KV records of the accepted drafts get their ids (the forward appended
+     * placeholders there), and the drafter's cache is settled alike.
+     */
+    private static SpeculativeSampler.Outcome settleHeld(Planned p, SpeculativeSampler.Outcome outcome) {
+        if (heldChain(p) == null) return outcome;
+        p.s.sequence.relabel(p.kvBefore + p.feed, Arrays.copyOf(outcome.emitted(), outcome.accepted()));
+        ((ModelDrafter) p.s.drafter).settleHeldRound(outcome);
+        return outcome;
+    }
+
+    /** A held round that was never verified (the forward failed): the drafter drops its placeholder steps. */
+    private static void abandonHeldRound(Planned p) {
+        if (heldChain(p) != null) ((ModelDrafter) p.s.drafter).settleHeldRound(new SpeculativeSampler.Outcome(0, new int[0]));
     }
 
     /** The draft whose distributions the target holds (verified where they are), or null. */
@@ -228,6 +267,7 @@ public final class BatchEngine implements AutoCloseable {
     }
 
     private static RowUse rowUse(Planned p) {
+        if (heldChain(p) != null) return new RowUse.HeldChainVerify(heldChain(p).chain(), p.s.params, p.s.sampler);
         ChainDraft held = heldDraft(p);
         if (held != null) return new RowUse.HeldVerify(held.tokens(), held.held(), p.s.params, p.s.sampler);
         // drawn here, as apply would draw it after the forward (one uniform per plain sampled step)
@@ -292,6 +332,33 @@ public final class BatchEngine implements AutoCloseable {
         }
         long draftNanos = System.nanoTime() - t0;
         for (Drafting d : done) plans.add(new Planned(d.s(), d.round().draft(), d.missing(), d.kv(), d.missing() - 1, draftNanos));
+    }
+
+    private record HeldDrafting(BatchSequence s, int kv, int missing, LanguageModel model, HeldRound round) { }
+
+    /**
+     * Held rounds (draft ids kept where the draft runs), batched per draft model: one {@link LanguageModel#draftHeldChains}
+     * call runs each draft position of all of them in one forward; nothing comes back until the verify's decisions.
+     */
+    private void draftHeldTogether(List<HeldDrafting> rounds, List<Planned> plans, List<StepUpdate> updates) {
+        if (rounds.isEmpty()) return;
+        long t0 = System.nanoTime();
+        Map<LanguageModel, List<HeldDrafting>> byModel = new java.util.IdentityHashMap<>();
+        for (HeldDrafting d : rounds) byModel.computeIfAbsent(d.model(), m -> new ArrayList<>()).add(d);
+        List<HeldDrafting> done = new ArrayList<>();
+        for (Map.Entry<LanguageModel, List<HeldDrafting>> group : byModel.entrySet()) {
+            try {
+                group.getKey().draftHeldChains(group.getValue().stream().map(HeldDrafting::round).toList());
+                done.addAll(group.getValue());
+            } catch (RuntimeException e) {
+                for (HeldDrafting d : group.getValue()) updates.add(fail(d.s(), "drafting failed: " + e.getMessage()));
+            }
+        }
+        long draftNanos = System.nanoTime() - t0;
+        for (HeldDrafting d : done) {
+            plans.add(new Planned(d.s(), ChainDraft.heldChain(d.round().gamma(), d.round().chain()), d.missing(), d.kv(),
+                    d.missing() - 1, draftNanos));
+        }
     }
 
     private static List<SequenceInput> inputsOf(List<Drafting> rounds) {
@@ -479,6 +546,7 @@ public final class BatchEngine implements AutoCloseable {
         } finally {
             try {
                 if (s.held != null) s.held.close();
+                if (s.chain != null) s.chain.close();
             } finally {
                 s.sequence.release();
             }

@@ -36,6 +36,8 @@ public final class BatchSequence {
     final KvSequence sequence;
     /** The draft's logits rows kept where the target verifies them (a sampled request's device path), or null. */
     io.specdec.core.backend.HeldLogits held;
+    /** Whole rounds kept where the models run, draft ids included (greedy or temperature-only), or null. */
+    io.specdec.core.backend.HeldChain chain;
     int[] context;
     int length;
     FinishReason finishReason;

@@ -2,6 +2,7 @@ package io.specdec.core.speculative;
 
 import io.specdec.core.backend.HeldChain;
 import io.specdec.core.backend.HeldLogits;
+import io.specdec.core.backend.HeldRound;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
@@ -111,16 +112,32 @@ public final class ModelDrafter implements Drafter {
      * model feeds each step the id the step before produced), run in one call; the ids stay with the model.
      */
     private ChainDraft proposeHeldChain(TokenHistory context, int gamma) {
+        HeldRound round = startHeldRound(context, gamma);
+        model.draftHeldChain(round.steps(), round.params(), round.uniforms(), round.chain());
+        return ChainDraft.heldChain(gamma, chain);
+    }
+
+    /**
+     * Starts a held round driven from outside (a scheduler runs the rounds of many requests that share this drafter's
+     * model together, {@link LanguageModel#draftHeldChains}), drawing the uniforms {@link #propose} would draw; the
+     * round's draft is then {@code ChainDraft.heldChain(gamma, chain)}. Only after {@link #holdChain}; every round is
+     * settled ({@link #settleHeldRound}) before the next starts.
+     */
+    public HeldRound startHeldRound(TokenHistory context, int gamma) {
+        if (chain == null) throw new IllegalStateException("a held round needs a held chain (holdChain)");
         if (placeholders != 0) throw new IllegalStateException("the last held round was not settled (settleHeldRound)");
         SequenceInput first = draft.catchUpInput(context);
         double[] uniforms = argmaxOnly ? null : new double[gamma];
         if (uniforms != null) for (int i = 0; i < gamma; i++) uniforms[i] = sampler.uniform();
-        model.draftHeldChain(heldSteps(first, gamma), params, uniforms, chain);
+        HeldRound round = new HeldRound(heldSteps(first, gamma), params, uniforms, chain);
         lastDraftStart = context.length();
         lastDraftTokens = new int[0];
         placeholders = gamma - 1;
-        return ChainDraft.heldChain(gamma, chain);
+        return round;
     }
+
+    /** This request's held chain, or null. */
+    public HeldChain heldChain() { return chain; }
 
     /**
      * The γ draft forwards of a held round: {@code first}, then γ-1 single tokens (placeholder id 0) at the positions

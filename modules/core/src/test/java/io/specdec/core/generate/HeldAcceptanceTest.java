@@ -210,6 +210,7 @@ class HeldAcceptanceTest {
                         yield new io.specdec.core.backend.RowResult.Verified(allRowsDecision(rows, h.tokens(), h.held(),
                                 h.params(), h.sampler()));
                     }
+                    case io.specdec.core.backend.RowUse.HeldChainVerify h -> throw new AssertionError("this stand-in opens no held chains");
                 });
             }
             return out;

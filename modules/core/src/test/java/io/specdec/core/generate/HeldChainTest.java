@@ -2,6 +2,9 @@ package io.specdec.core.generate;
 
 import io.specdec.core.backend.AttentionMask;
 import io.specdec.core.backend.HeldChain;
+import io.specdec.core.backend.HeldRound;
+import io.specdec.core.backend.RowResult;
+import io.specdec.core.backend.RowUse;
 import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
@@ -90,21 +93,32 @@ class HeldChainTest {
         int[] ids = new int[0];
         float[][] rows = new float[0][];
 
+        boolean closed;
+
         HostChain(boolean greedy) { this.greedy = greedy; }
 
         @Override public String acceptance() { return greedy ? "stand-in-greedy" : "stand-in-sampled"; }
 
         @Override public String draftTokens() { return "host-stand-in"; }
 
-        @Override public void close() { }
+        @Override public void close() { closed = true; }
     }
 
     /** A model that drafts and verifies held chains, leaving placeholder (0) ids in its KV records as a GPU does. */
     static final class Holding implements LanguageModel {
         final FakeLanguageModel model;
+        /** Whether it tells a batch scheduler that it verifies held chains in batches. */
+        final boolean batches;
         int rounds;
+        int batchedDraftForwards;
+        final List<HostChain> opened = new java.util.ArrayList<>();
 
-        Holding(FakeLanguageModel model) { this.model = model; }
+        Holding(FakeLanguageModel model) { this(model, true); }
+
+        Holding(FakeLanguageModel model, boolean batches) {
+            this.model = model;
+            this.batches = batches;
+        }
 
         @Override public ModelConfig config() { return model.config(); }
 
@@ -114,43 +128,108 @@ class HeldChainTest {
 
         @Override public Optional<HeldChain> holdDraftChain(LanguageModel draft, SamplingParams params) {
             if (!(draft instanceof Holding)) return Optional.empty();
-            return Optional.of(new HostChain(params.isGreedy()));
+            HostChain chain = new HostChain(params.isGreedy());
+            opened.add(chain);
+            return Optional.of(chain);
         }
 
         @Override public void draftHeldChain(List<SequenceInput> steps, SamplingParams params, double[] uniforms, HeldChain held) {
-            HostChain chain = (HostChain) held;
-            LogitsProcessor processor = new LogitsProcessor(params);
-            int gamma = steps.size();
-            chain.ids = new int[gamma];
-            chain.rows = new float[gamma][];
-            KvSequence seq = steps.getFirst().sequence();
-            int placeholdersFrom = -1;
-            for (int i = 0; i < gamma; i++) {
-                SequenceInput s = steps.get(i);
-                if (i > 0) {
-                    s = new SequenceInput(s.sequence(), new int[] {chain.ids[i - 1]}, s.positions(), s.mask(), s.logitRows());
-                    if (placeholdersFrom < 0) placeholdersFrom = seq.length();
-                }
-                float[] row = model.forward(s)[0];
-                chain.rows[i] = row;
-                chain.ids[i] = params.isGreedy() ? io.specdec.core.sampling.LogitsProcessor.argmax(row)
-                        : Sampler.inverseCdf(processor.probabilities(row, TokenHistory.empty()), uniforms[i]);
+            draftHeldChains(List.of(new HeldRound(steps, params, uniforms, held)));
+        }
+
+        /** Draft position i of every round in one forward, as a GPU batches them; placeholders left in the records. */
+        @Override public void draftHeldChains(List<HeldRound> rounds) {
+            int longest = 0;
+            int[] placeholdersFrom = new int[rounds.size()];
+            for (int r = 0; r < rounds.size(); r++) {
+                HostChain chain = (HostChain) rounds.get(r).chain();
+                chain.ids = new int[rounds.get(r).gamma()];
+                chain.rows = new float[rounds.get(r).gamma()][];
+                longest = Math.max(longest, rounds.get(r).gamma());
+                placeholdersFrom[r] = -1;
             }
-            if (placeholdersFrom >= 0) seq.relabel(placeholdersFrom, new int[seq.length() - placeholdersFrom]);
+            for (int i = 0; i < longest; i++) {
+                List<Integer> active = new java.util.ArrayList<>();
+                List<SequenceInput> inputs = new java.util.ArrayList<>();
+                for (int r = 0; r < rounds.size(); r++) {
+                    HeldRound round = rounds.get(r);
+                    if (i >= round.gamma()) continue;
+                    SequenceInput s = round.steps().get(i);
+                    if (i > 0) {
+                        assertThat(s.tokens()).containsExactly(0);
+                        s = new SequenceInput(s.sequence(), new int[] {((HostChain) round.chain()).ids[i - 1]}, s.positions(), s.mask(), s.logitRows());
+                        if (placeholdersFrom[r] < 0) placeholdersFrom[r] = s.sequence().length();
+                    }
+                    active.add(r);
+                    inputs.add(s);
+                }
+                batchedDraftForwards++;
+                List<float[][]> logits = model.forward(inputs);
+                for (int k = 0; k < active.size(); k++) {
+                    HeldRound round = rounds.get(active.get(k));
+                    HostChain chain = (HostChain) round.chain();
+                    float[] row = logits.get(k)[0];
+                    chain.rows[i] = row;
+                    chain.ids[i] = round.params().isGreedy() ? LogitsProcessor.argmax(row)
+                            : Sampler.inverseCdf(new LogitsProcessor(round.params()).probabilities(row, TokenHistory.empty()), round.uniforms()[i]);
+                }
+            }
+            for (int r = 0; r < rounds.size(); r++) {
+                KvSequence seq = rounds.get(r).steps().getFirst().sequence();
+                if (placeholdersFrom[r] >= 0) seq.relabel(placeholdersFrom[r], new int[seq.length() - placeholdersFrom[r]]);
+            }
         }
 
         @Override public SpeculativeSampler.Outcome verifyHeldChain(SequenceInput input, HeldChain held, SamplingParams params,
                                                                    Sampler sampler) {
-            HostChain chain = (HostChain) held;
-            rounds++;
-            int gamma = input.tokens().length - 1;
-            assertThat(Arrays.copyOfRange(input.tokens(), 1, gamma + 1)).containsOnly(0);
-            int[] tokens = input.tokens().clone();
-            System.arraycopy(chain.ids, 0, tokens, 1, gamma);
-            KvSequence seq = input.sequence();
-            int start = seq.length();
-            float[][] logits = model.forward(new SequenceInput(seq, tokens, input.positions(), AttentionMask.CAUSAL, input.logitRows()));
-            seq.relabel(start + 1, new int[gamma]);
+            assertThat(input.tokens().length).isEqualTo(((HostChain) held).ids.length + 1);
+            RowResult r = forwardEach(List.of(input), List.of(new RowUse.HeldChainVerify(held, params, sampler))).getFirst();
+            return ((RowResult.Verified) r).outcome();
+        }
+
+        @Override public boolean verifiesHeldChainsInBatches() { return batches; }
+
+        /** One forward; held chains' placeholders replaced by their ids and left in the records afterwards, as on a GPU. */
+        @Override public List<RowResult> forwardEach(List<SequenceInput> batch, List<RowUse> uses) {
+            List<SequenceInput> real = new java.util.ArrayList<>(batch.size());
+            int[] placeholdersAt = new int[batch.size()];
+            for (int i = 0; i < batch.size(); i++) {
+                SequenceInput in = batch.get(i);
+                placeholdersAt[i] = -1;
+                if (uses.get(i) instanceof RowUse.HeldChainVerify h) {
+                    int[] ids = ((HostChain) h.chain()).ids;
+                    int gamma = ids.length, n = in.tokens().length;
+                    assertThat(in.logitRows()).hasSize(gamma + 1);
+                    assertThat(Arrays.copyOfRange(in.tokens(), n - gamma, n)).containsOnly(0);
+                    int[] tokens = in.tokens().clone();
+                    System.arraycopy(ids, 0, tokens, n - gamma, gamma);
+                    placeholdersAt[i] = in.sequence().length() + n - gamma;
+                    in = new SequenceInput(in.sequence(), tokens, in.positions(), in.mask(), in.logitRows());
+                }
+                real.add(in);
+            }
+            List<float[][]> logits = model.forward(real);
+            List<RowResult> out = new java.util.ArrayList<>(batch.size());
+            for (int i = 0; i < batch.size(); i++) {
+                float[][] rows = logits.get(i);
+                out.add(switch (uses.get(i)) {
+                    case RowUse.Rows r -> new RowResult.Rows(rows);
+                    case RowUse.Argmax a -> new RowResult.Argmax(LanguageModel.argmaxOfRows(List.<float[][]>of(rows)));
+                    case RowUse.Sampled u -> new RowResult.Sampled(LanguageModel.sampleOnHost(rows, u));
+                    case RowUse.HeldVerify h -> throw new AssertionError("the stand-in holds no draft logits");
+                    case RowUse.HeldChainVerify h -> {
+                        int gamma = ((HostChain) h.chain()).ids.length;
+                        batch.get(i).sequence().relabel(placeholdersAt[i], new int[gamma]);
+                        rounds++;
+                        yield new RowResult.Verified(decide((HostChain) h.chain(), rows, h.params(), h.sampler()));
+                    }
+                });
+            }
+            return out;
+        }
+
+        private static SpeculativeSampler.Outcome decide(HostChain chain, float[][] logits, SamplingParams params, Sampler sampler) {
+            int gamma = chain.ids.length;
             int[] x = Arrays.copyOf(chain.ids, gamma);
             if (params.isGreedy()) return SpeculativeSampler.Outcome.greedy(x, LanguageModel.argmaxOfRows(List.<float[][]>of(logits)), 0);
             LogitsProcessor processor = new LogitsProcessor(params);
