@@ -8,13 +8,13 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A chain round kept on the GPUs of a tensor-parallel target whose draft runs on rank 0's GPU (issue #6 point 2,
- * docs/DESIGN.md "the request's path"). On rank 0: the γ draft ids (each step's argmax or device draw, fed to the next
- * step's metadata token slot by {@code chain_take_id}), the draft steps' metadata staged in one upload, their uniforms
- * when sampling, the draft's logits rows ({@link CudaHeldLogits}, the fused kernel's q) and the decision
- * ({@link ChainDecision}). The verify forward's token slots are filled on rank 0 from the ids and NCCL-broadcast to every
- * rank; the decision is broadcast into each rank's own small buffer, so a rank in another process could roll its KV
- * back from its copy. The host reads the decision once, from rank 0.
+ * A chain round kept on the GPU(s) of a target whose draft runs beside it: on the target's own GPU, or on rank 0's GPU
+ * of a tensor-parallel target (issue #6 point 2, docs/DESIGN.md "the request's path"). On that GPU: the γ draft ids
+ * (each step's argmax or device draw, fed to the next step's metadata token slot by {@code chain_take_id}), their
+ * uniforms when sampling, the draft's logits rows ({@link CudaHeldLogits}, the fused kernel's q), the acceptance
+ * uniforms and the decision ({@link ChainDecision}). The verify forward's token slots are filled there from the ids;
+ * with several ranks they are NCCL-broadcast to every rank and the decision is broadcast into each rank's own small
+ * buffer, so a rank in another process could roll its KV back from its copy. The host reads the decision once.
  */
 final class CudaHeldChain implements HeldChain {
     /** {@code -Dspecdec.cuda.hostDraftTokens=true}: draft ids come to the host after each draft step, as before. */
@@ -28,9 +28,6 @@ final class CudaHeldChain implements HeldChain {
     private int capacity;
     /** Rank 0: ids [capacity] | decision [capacity + 3] | uniforms f64 [capacity]. */
     private DeviceBuffer ids, decision, uniforms;
-    /** Rank 0: the draft steps' metadata, back to back (grown on demand). */
-    private DeviceBuffer staged;
-    private long stagedBytes;
     /** The decision's copy on ranks 1..N-1 (index 0 unused), each allocated and freed on its rank's thread. */
     private final DeviceBuffer[] received;
     private final int[] receivedCapacity;
@@ -39,13 +36,17 @@ final class CudaHeldChain implements HeldChain {
     /** Always 0: copied into the status int at the start of every round (a D2D copy, not a host upload). */
     private final DeviceBuffer zero;
 
-    private CudaHeldChain(List<CudaRank> ranks, boolean greedy, int vocab) {
+    /** Rank 0, sampled rounds: the fused kernel's γ acceptance and γ+1 sample uniforms (f32), uploaded before the verify. */
+    private DeviceBuffer acceptUniforms;
+
+    /** {@code ranks}: the tensor-parallel ranks, rank 0 on {@code device}; empty for a target on one GPU. */
+    private CudaHeldChain(CudaDevice device, List<CudaRank> ranks, boolean greedy, int vocab) {
         this.ranks = List.copyOf(ranks);
-        this.device = ranks.getFirst().device();
+        this.device = device;
         this.greedy = greedy;
         this.vocab = vocab;
-        this.received = new DeviceBuffer[ranks.size()];
-        this.receivedCapacity = new int[ranks.size()];
+        this.received = new DeviceBuffer[Math.max(1, ranks.size())];
+        this.receivedCapacity = new int[Math.max(1, ranks.size())];
         device.preload("chain_take_id", "chain_greedy_accept", "sample_rows", "spec_accept_rows", "spec_accept_finish");
         this.logits = greedy ? null : new CudaHeldLogits(device, vocab, 8);
         this.zero = device.allocate(4);
@@ -59,8 +60,18 @@ final class CudaHeldChain implements HeldChain {
      * {@value #HOST_DRAFT_TOKENS} (the host path), or where the device-fused acceptance is switched off.
      */
     static Optional<HeldChain> open(List<CudaRank> ranks, LanguageModel draft, SamplingParams params, int vocab) {
+        return open(ranks.getFirst().device(), ranks, draft, params, vocab);
+    }
+
+    /** As above for a target on one GPU, {@code device}. */
+    static Optional<HeldChain> open(CudaDevice device, LanguageModel draft, SamplingParams params, int vocab) {
+        return open(device, List.of(), draft, params, vocab);
+    }
+
+    private static Optional<HeldChain> open(CudaDevice device, List<CudaRank> ranks, LanguageModel draft, SamplingParams params,
+                                            int vocab) {
         if (Boolean.getBoolean(HOST_DRAFT_TOKENS)) return Optional.empty();
-        if (!(draft instanceof CudaTransformer d) || d.device() != ranks.getFirst().device() || d.role() != ParallelRole.SINGLE
+        if (!(draft instanceof CudaTransformer d) || d.device() != device || d.role() != ParallelRole.SINGLE
                 || d.config().vocabSize() != vocab) {
             return Optional.empty();
         }
@@ -68,7 +79,7 @@ final class CudaHeldChain implements HeldChain {
         boolean sampled = params.isTemperatureOnly() && !Boolean.getBoolean("specdec.cuda.hostAcceptance")
                 && !Boolean.getBoolean("specdec.cuda.hostSampling") && vocab <= DeviceSampler.MAX_VOCAB;
         if (!greedy && !sampled) return Optional.empty();
-        return Optional.of(new CudaHeldChain(ranks, greedy, vocab));
+        return Optional.of(new CudaHeldChain(device, ranks, greedy, vocab));
     }
 
     static CudaHeldChain here(HeldChain held, CudaDevice device) {
@@ -93,22 +104,66 @@ final class CudaHeldChain implements HeldChain {
     int drafted() { return drafted; }
 
     /**
-     * Starts a round of {@code gamma} draft steps: room for them, one upload of the steps' metadata (and one of the
-     * uniforms when sampling), the status reset on the device. Returns the staged metadata.
+     * Starts a round of {@code gamma} draft steps whose metadata the caller stages (a batch's rounds share one upload):
+     * room for them, the draws' uniforms uploaded when sampling, the status reset on the device.
      */
-    DeviceBuffer startRound(int gamma, int[] metadata, double[] draws) {
+    void beginRound(int gamma, double[] draws) {
         if (gamma < 1) throw new IllegalArgumentException("a round has at least one draft step, got " + gamma);
         if (gamma > capacity) grow(Math.max(gamma, 2 * capacity));
-        if (4L * metadata.length > stagedBytes) {
-            if (staged != null) device.free(staged);
-            stagedBytes = Math.max(4L * metadata.length * 2, 4096);
-            staged = device.allocate(stagedBytes);
-        }
-        device.copyToDevice(staged, metadata);
         if (!greedy) device.copyToDevice(uniforms, java.util.Arrays.copyOf(draws, gamma));
         device.copy(decision.slice(0, 4), zero, 4);
         drafted = gamma;
-        return staged;
+    }
+
+    /** Uploads a sampled round's acceptance uniforms (γ, then γ+1) ahead of its verify forward. */
+    void uploadAcceptUniforms(float[] uAccept, float[] uSample) {
+        device.copyToDevice(acceptUniforms, uAccept);
+        device.copyToDevice(acceptUniforms.slice(4L * capacity, 4L * (capacity + 1)), uSample);
+    }
+
+    /** The uploaded acceptance uniforms of a sampled round. */
+    DeviceBuffer acceptUniforms() { return acceptUniforms.slice(0, 4L * capacity); }
+
+    DeviceBuffer sampleUniforms() { return acceptUniforms.slice(4L * capacity, 4L * (capacity + 1)); }
+
+    /**
+     * The host side of a round's verification: checks {@code input} ([fed tokens, γ placeholders], γ+1 rows) against
+     * the round drafted, draws the uniforms of a sampled round as the host path draws them, has {@code verify} run the
+     * forward and the acceptance (returning rank 0's decision ints) and settles the uniforms with the outcome.
+     */
+    io.specdec.core.speculative.SpeculativeSampler.Outcome verify(io.specdec.core.backend.SequenceInput input, SamplingParams params,
+            io.specdec.core.sampling.Sampler sampler, Verifier verify) {
+        int gamma = checkVerify(input, params);
+        io.specdec.core.speculative.ChainUniforms u = greedy ? null : io.specdec.core.speculative.ChainUniforms.draw(sampler, gamma);
+        int[] ints = verify.run(temperature(params), u == null ? null : u.accept(), u == null ? null : u.sample());
+        io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = ChainDecision.decode(ints, gamma, vocab).outcome();
+        if (u != null) u.settle(sampler, outcome.accepted());
+        return outcome;
+    }
+
+    /** Runs a verify with the round's uniforms (null when greedy); returns rank 0's decision ints. */
+    interface Verifier {
+        int[] run(float temperature, float[] uAccept, float[] uSample);
+    }
+
+    /** The γ of a verify of this round by {@code input}, after checking it fits (γ placeholders last, γ+1 rows). */
+    int checkVerify(io.specdec.core.backend.SequenceInput input, SamplingParams params) {
+        int gamma = drafted;
+        if (gamma < 1 || input.tokens().length < gamma + 1) {
+            throw new IllegalArgumentException("a verify of " + input.tokens().length + " tokens after a held round of " + drafted
+                    + " draft steps");
+        }
+        if (input.logitRows().length != gamma + 1) {
+            throw new IllegalArgumentException("a verify of " + gamma + " draft tokens asks for " + (gamma + 1) + " logits rows, got "
+                    + input.logitRows().length);
+        }
+        if (greedy != params.isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + params);
+        return gamma;
+    }
+
+    /** The fused kernel's temperature (0 when greedy); a temperature that underflows float still samples, as in DeviceSampler. */
+    float temperature(SamplingParams params) {
+        return greedy ? 0f : Math.max((float) params.temperature(), Float.MIN_NORMAL);
     }
 
     /** Draft step i's id. */
@@ -140,16 +195,17 @@ final class CudaHeldChain implements HeldChain {
     }
 
     private void grow(int n) {
-        if (ids != null) for (DeviceBuffer b : new DeviceBuffer[] {ids, decision, uniforms}) device.free(b);
+        if (ids != null) for (DeviceBuffer b : new DeviceBuffer[] {ids, decision, uniforms, acceptUniforms}) device.free(b);
         ids = device.allocate(4L * n);
         decision = device.allocate(4L * ChainDecision.ints(n));
         uniforms = device.allocate(8L * n);
+        acceptUniforms = device.allocate(4L * (2 * n + 1));
         capacity = n;
     }
 
     @Override public void close() {
         if (ids == null) return;
-        for (DeviceBuffer b : new DeviceBuffer[] {ids, decision, uniforms, staged, zero}) if (b != null) device.free(b);
+        for (DeviceBuffer b : new DeviceBuffer[] {ids, decision, uniforms, acceptUniforms, zero}) if (b != null) device.free(b);
         if (logits != null) logits.close();
         for (int r = 1; r < ranks.size(); r++) {
             DeviceBuffer b = received[r];
@@ -162,6 +218,6 @@ final class CudaHeldChain implements HeldChain {
     }
 
     @Override public String toString() {
-        return "CudaHeldChain[GPU " + device.ordinal() + ", " + ranks.size() + " ranks, " + acceptance() + "]";
+        return "CudaHeldChain[GPU " + device.ordinal() + ", " + Math.max(1, ranks.size()) + " ranks, " + acceptance() + "]";
     }
 }

@@ -104,7 +104,8 @@ public final class CudaTensorParallelModel implements LanguageModel {
         int vocab = config.vocabSize();
         group.members.getFirst().checkUses(batch, uses, vocab);
         CudaTransformer.Step step = group.prepare(batch);
-        return group.runThen(step, rank0 -> rank0.answerEach(step.plan().rowsPerInput(), uses, vocab));
+        return group.runThen(step, rank0 -> rank0.answerEach(step.plan().rowsPerInput(), uses, vocab,
+                new io.specdec.core.speculative.ChainUniforms[batch.size()]));
     }
 
     /**
@@ -124,25 +125,11 @@ public final class CudaTensorParallelModel implements LanguageModel {
             io.specdec.core.backend.HeldChain held, io.specdec.core.sampling.SamplingParams params,
             io.specdec.core.sampling.Sampler sampler) {
         CudaHeldChain chain = CudaHeldChain.here(held, group.ranks.getFirst().device());
-        int gamma = input.tokens().length - 1;
-        if (gamma < 1 || gamma != chain.drafted()) {
-            throw new IllegalArgumentException("a verify of " + gamma + " placeholders after a held round of " + chain.drafted() + " draft steps");
-        }
-        if (input.logitRows().length != gamma + 1) {
-            throw new IllegalArgumentException("a verify of " + gamma + " draft tokens asks for " + (gamma + 1) + " logits rows, got "
-                    + input.logitRows().length);
-        }
-        if (chain.greedy() != params.isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + params);
-        CudaTransformer.Step step = group.prepare(List.of(input));
-        io.specdec.core.speculative.ChainUniforms u = chain.greedy() ? null : io.specdec.core.speculative.ChainUniforms.draw(sampler, gamma);
-        float[] uAccept = u == null ? null : u.accept(), uSample = u == null ? null : u.sample();
-        // a temperature that underflows float still samples, as in DeviceSampler
-        float temperature = chain.greedy() ? 0f : Math.max((float) params.temperature(), Float.MIN_NORMAL);
         int vocab = config.vocabSize();
-        int[] ints = group.onEveryRank((m, rank, comm) -> m.verifyChainPart(step, chain, rank, comm, temperature, uAccept, uSample, vocab));
-        io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = ChainDecision.decode(ints, gamma, vocab).outcome();
-        if (u != null) u.settle(sampler, outcome.accepted());
-        return outcome;
+        return chain.verify(input, params, sampler, (temperature, uAccept, uSample) -> {
+            CudaTransformer.Step step = group.prepare(List.of(input));
+            return group.onEveryRank((m, rank, comm) -> m.verifyChainPart(step, chain, rank, comm, temperature, uAccept, uSample, vocab));
+        });
     }
 
     /** Bytes of weights each forward reads, over all ranks (the embedding table counts one row a token: left out). */

@@ -172,6 +172,9 @@ public final class CudaTransformer implements LanguageModel {
     private DeviceSampler sampler;
     /** Fused chain acceptance for held drafts ({@link #verifyHeld}), created on first use. */
     private FusedAcceptance acceptance;
+    /** The metadata of a batch's held draft rounds, all positions back to back ({@link #draftHeldChains}). */
+    private DeviceBuffer chainStage;
+    private long chainStageBytes;
     private final ParallelRole role;
     /** Rows of the output layer this rank holds: the vocabulary, or its part on a tensor-parallel shard. */
     private final int outputRows;
@@ -510,10 +513,29 @@ public final class CudaTransformer implements LanguageModel {
     @Override
     public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses) {
         if (role != ParallelRole.SINGLE) return LanguageModel.super.forwardEach(batch, uses);
-        checkUses(batch, uses, config.vocabSize());
+        int vocab = config.vocabSize();
+        checkUses(batch, uses, vocab);
         Plan plan = prepare(batch);
+        // held rounds: sampled ones draw their uniforms as the host path draws them (after the append, which may
+        // refuse the batch for a full cache: then nothing was drawn) and upload them; every round's ids go into its
+        // verify tokens' slots on the device
+        io.specdec.core.speculative.ChainUniforms[] drawn = new io.specdec.core.speculative.ChainUniforms[batch.size()];
+        int t = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            int n = batch.get(i).tokens().length;
+            if (uses.get(i) instanceof io.specdec.core.backend.RowUse.HeldChainVerify h) {
+                CudaHeldChain chain = CudaHeldChain.here(h.chain(), device);
+                int gamma = chain.drafted();
+                if (!chain.greedy()) {
+                    drawn[i] = io.specdec.core.speculative.ChainUniforms.draw(h.sampler(), gamma);
+                    chain.uploadAcceptUniforms(drawn[i].accept(), drawn[i].sample());
+                }
+                device.copy(ws.meta.slice(4L * (t + n - gamma), 4L * gamma), chain.ids(gamma), 4L * gamma);
+            }
+            t += n;
+        }
         execute(plan, false, false);
-        return answerEach(plan.rowsPerInput, uses, config.vocabSize());
+        return answerEach(plan.rowsPerInput, uses, vocab, drawn);
     }
 
     /** Refuses, before any forward, uses that do not fit their inputs (a held verify's rows, its buffer's device). */
@@ -524,6 +546,10 @@ public final class CudaTransformer implements LanguageModel {
                 checkVerify(batch.get(i), h.tokens(), h.params());
                 heldHere(h.held(), vocab);
             }
+            if (uses.get(i) instanceof io.specdec.core.backend.RowUse.HeldChainVerify h) {
+                if (role != ParallelRole.SINGLE) throw new IllegalArgumentException("held rounds are verified in batches on one GPU only");
+                CudaHeldChain.here(h.chain(), device).checkVerify(batch.get(i), h.params());
+            }
         }
     }
 
@@ -533,14 +559,17 @@ public final class CudaTransformer implements LanguageModel {
      * inputs by one {@code argmax_rows} over all rows (ids back), and only {@link io.specdec.core.backend.RowUse.Rows}
      * inputs copy their logits rows to the host.
      */
-    List<io.specdec.core.backend.RowResult> answerEach(int[] rowsPerInput, List<io.specdec.core.backend.RowUse> uses, int vocab) {
+    List<io.specdec.core.backend.RowResult> answerEach(int[] rowsPerInput, List<io.specdec.core.backend.RowUse> uses, int vocab,
+                                                      io.specdec.core.speculative.ChainUniforms[] drawn) {
         int rows = 0;
         for (int n : rowsPerInput) rows += n;
         int[] argmax = null;
-        if (rows > 0 && uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax)) {
-            argmaxRows(rows, vocab);
-            argmax = readArgmax(rows);
-        }
+        boolean argmaxIds = uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax);
+        boolean greedyRounds = uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.HeldChainVerify h
+                && CudaHeldChain.here(h.chain(), device).greedy());
+        if (rows > 0 && (argmaxIds || greedyRounds)) argmaxRows(rows, vocab);
+        if (rows > 0 && argmaxIds) argmax = readArgmax(rows);
+        acceptHeldRounds(rowsPerInput, uses, vocab);
         List<io.specdec.core.backend.RowResult> out = new ArrayList<>(uses.size());
         int first = 0;
         for (int i = 0; i < uses.size(); i++) {
@@ -569,6 +598,15 @@ public final class CudaTransformer implements LanguageModel {
                 }
                 case io.specdec.core.backend.RowUse.HeldVerify h -> out.add(new io.specdec.core.backend.RowResult.Verified(
                         acceptHeld(mine, h.tokens(), h.held(), h.params(), h.sampler(), vocab)));
+                case io.specdec.core.backend.RowUse.HeldChainVerify h -> {
+                    CudaHeldChain chain = CudaHeldChain.here(h.chain(), device);
+                    int gamma = chain.drafted();
+                    int[] ints = new int[ChainDecision.ints(gamma)];
+                    device.copyToHost(ints, chain.decision(0, gamma), ints.length);
+                    io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = ChainDecision.decode(ints, gamma, vocab).outcome();
+                    if (drawn[i] != null) drawn[i].settle(h.sampler(), outcome.accepted());
+                    out.add(new io.specdec.core.backend.RowResult.Verified(outcome));
+                }
             }
             first += n;
         }
@@ -634,69 +672,109 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /**
-     * The γ draft steps of a held chain round on this GPU (a draft on a tensor-parallel target's rank 0, see
-     * {@link CudaHeldChain}): every step is appended and described first (positions and slots are known; the ids after
-     * the first are placeholders), the metadata goes up in one copy, then each step runs as a host-driven step would
-     * (same kernels, same graphs: greedy takes argmax_rows, sampling copies the logits row to the held rows and draws
-     * with sample_rows and the step's uniform) and {@code chain_take_id} writes its id into the ids and into the next
-     * step's staged metadata. Only enqueues: nothing is read back, the host does not wait.
+     * The γ draft steps of a held chain round on this GPU (a draft beside its target, see {@link CudaHeldChain}):
+     * {@link #draftHeldChains} with one round.
      */
     @Override
     public void draftHeldChain(List<SequenceInput> steps, io.specdec.core.sampling.SamplingParams params, double[] uniforms,
                                io.specdec.core.backend.HeldChain held) {
-        CudaHeldChain chain = CudaHeldChain.here(held, device);
-        int gamma = steps.size();
-        if (chain.greedy() != params.isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + params);
-        if (!chain.greedy() && (uniforms == null || uniforms.length < gamma)) {
-            throw new IllegalArgumentException("a sampled held chain of " + gamma + " steps needs " + gamma + " uniforms");
-        }
-        if (config.vocabSize() != chain.vocab()) throw new IllegalArgumentException("draft vocabulary " + config.vocabSize() + " != " + chain.vocab());
-        for (SequenceInput s : steps) {
-            if (s.logitRows().length != 1) throw new IllegalArgumentException("a draft step asks for one logits row, got " + s.logitRows().length);
-        }
-        List<Step> described = describeChain(config, steps);
-        int[] offsets = new int[gamma + 1];
-        int tokens = 0, metaInts = 0;
-        for (int i = 0; i < gamma; i++) {
-            Step st = described.get(i);
-            offsets[i + 1] = offsets[i] + st.meta().length;
-            tokens = Math.max(tokens, st.plan().tokens());
-            metaInts = Math.max(metaInts, st.meta().length);
-        }
-        int[] all = new int[offsets[gamma]];
-        for (int i = 0; i < gamma; i++) System.arraycopy(described.get(i).meta(), 0, all, offsets[i], described.get(i).meta().length);
-        ensureWorkspace(tokens, 1, metaInts);
-        DeviceBuffer staged = chain.startRound(gamma, all, uniforms);
-        int vocab = config.vocabSize();
-        for (int i = 0; i < gamma; i++) {
-            Plan plan = described.get(i).plan();
-            device.copy(ws.meta, staged.slice(4L * offsets[i], 4L * (offsets[i + 1] - offsets[i])), 4L * (offsets[i + 1] - offsets[i]));
-            lastRows = plan.rows();
-            execute(plan, chain.greedy(), false);
-            DeviceBuffer source;
-            if (chain.greedy()) {
-                source = ws.argmax;
-            } else {
-                device.copy(chain.logits().slot(i), ws.logits, 4L * vocab);
-                deviceSampler(1).launchRow(ws.logits, vocab, params, chain.uniform(i), chain.id(i));
-                source = chain.id(i);
-            }
-            DeviceBuffer next = i + 1 < gamma ? staged.slice(4L * offsets[i + 1], 4) : null;
-            device.launch("chain_take_id", 1, 1, 32, source, chain.id(i), next, vocab, chain.status());
-        }
+        draftHeldChains(List.of(new io.specdec.core.backend.HeldRound(steps, params, uniforms, held)));
     }
 
     /**
-     * Appends and describes a held round's steps in order, as the host-driven loop would one step at a time (the
-     * metadata then differs from that loop's only in the placeholder ids of steps 1..γ-1, token slot 0).
+     * The held rounds of a batch on this GPU, draft position by draft position: every step of every round is appended
+     * and described first (positions and slots are known; the ids after each round's first step are placeholders),
+     * all the metadata goes up in one copy, then position i of every round still drafting runs as ONE forward (same
+     * kernels and graphs as a host-driven step) and each round's id is taken on the device — greedy: the row's
+     * argmax; sampled: the row copied to the round's held logits and drawn by sample_rows with the step's uniform —
+     * and written by {@code chain_take_id} into the round's ids and into its token slot of position i+1's metadata.
+     * Only enqueues: nothing is read back, the host does not wait.
      */
-    static List<Step> describeChain(ModelConfig config, List<SequenceInput> steps) {
-        List<Step> described = new ArrayList<>(steps.size());
-        for (SequenceInput s : steps) {
-            List<SequenceInput> one = List.of(s);
-            described.add(describe(config, one, append(config, one)));
+    @Override
+    public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
+        int vocab = config.vocabSize();
+        List<CudaHeldChain> chains = new ArrayList<>(rounds.size());
+        for (io.specdec.core.backend.HeldRound r : rounds) {
+            CudaHeldChain chain = CudaHeldChain.here(r.chain(), device);
+            if (chain.greedy() != r.params().isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + r.params());
+            if (vocab != chain.vocab()) throw new IllegalArgumentException("draft vocabulary " + vocab + " != " + chain.vocab());
+            for (SequenceInput st : r.steps()) {
+                if (st.logitRows().length != 1) throw new IllegalArgumentException("a draft step asks for one logits row, got " + st.logitRows().length);
+            }
+            chains.add(chain);
         }
-        return described;
+        HeldRoundsLayout layout = HeldRoundsLayout.of(config, rounds);
+        ensureWorkspace(layout.maxTokens(), layout.maxRows(), layout.maxMetaInts());
+        for (int r = 0; r < rounds.size(); r++) chains.get(r).beginRound(rounds.get(r).gamma(), rounds.get(r).uniforms());
+        DeviceBuffer staged = stageChainMetadata(layout.metadata());
+        int[] offsets = layout.offsets();
+        for (int i = 0; i < layout.positions(); i++) {
+            Plan plan = layout.steps().get(i).plan();
+            int[] members = layout.members().get(i);
+            device.copy(ws.meta, staged.slice(4L * offsets[i], 4L * (offsets[i + 1] - offsets[i])), 4L * (offsets[i + 1] - offsets[i]));
+            lastRows = plan.rows();
+            boolean anyGreedy = false;
+            for (int r : members) anyGreedy |= chains.get(r).greedy();
+            execute(plan, anyGreedy, false);
+            for (int k = 0; k < members.length; k++) {
+                CudaHeldChain chain = chains.get(members[k]);
+                DeviceBuffer source;
+                if (chain.greedy()) {
+                    source = ws.argmax.slice(4L * k, 4);
+                } else {
+                    DeviceBuffer row = ws.logits.slice(4L * vocab * k, 4L * vocab);
+                    device.copy(chain.logits().slot(i), row, 4L * vocab);
+                    deviceSampler(1).launchRow(row, vocab, rounds.get(members[k]).params(), chain.uniform(i), chain.id(i));
+                    source = chain.id(i);
+                }
+                int slot = layout.nextSlot(i, members[k]);
+                device.launch("chain_take_id", 1, 1, 32, source, chain.id(i), slot < 0 ? null : staged.slice(4L * slot, 4), vocab,
+                        chain.status());
+            }
+        }
+    }
+
+    /** Uploads a batch of held rounds' metadata, all positions back to back, into a buffer this model keeps. */
+    private DeviceBuffer stageChainMetadata(int[] metadata) {
+        if (4L * metadata.length > chainStageBytes) {
+            if (chainStage != null) device.free(chainStage);
+            chainStageBytes = Math.max(4L * metadata.length * 2, 4096);
+            chainStage = device.allocate(chainStageBytes);
+        }
+        device.copyToDevice(chainStage, metadata);
+        return chainStage;
+    }
+
+    /**
+     * A held chain for a draft beside this model on its GPU ({@link CudaHeldChain#open}); a model on one GPU only
+     * (a tensor-parallel target opens its own, {@link CudaTensorParallelModel#holdDraftChain}).
+     */
+    @Override
+    public java.util.Optional<io.specdec.core.backend.HeldChain> holdDraftChain(LanguageModel draft,
+                                                                              io.specdec.core.sampling.SamplingParams params) {
+        if (role != ParallelRole.SINGLE) return java.util.Optional.empty();
+        return CudaHeldChain.open(device, draft, params, config.vocabSize());
+    }
+
+    /** A held round verified on this GPU: the ids go into the verify's token slots there, only the decision comes back. */
+    @Override
+    public io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeldChain(SequenceInput input,
+            io.specdec.core.backend.HeldChain held, io.specdec.core.sampling.SamplingParams params,
+            io.specdec.core.sampling.Sampler sampler) {
+        if (role != ParallelRole.SINGLE) return LanguageModel.super.verifyHeldChain(input, held, params, sampler);
+        CudaHeldChain chain = CudaHeldChain.here(held, device);
+        int vocab = config.vocabSize();
+        return chain.verify(input, params, sampler, (temperature, uAccept, uSample) -> {
+            checkKvSaturation();
+            List<SequenceInput> one = List.of(input);
+            return verifyChainPart(describe(config, one, append(config, one)), chain, 0, null, temperature, uAccept, uSample, vocab);
+        });
+    }
+
+    /** On one GPU, {@link #forwardEach} verifies held rounds ({@link io.specdec.core.backend.RowUse.HeldChainVerify}). */
+    @Override
+    public boolean verifiesHeldChainsInBatches() {
+        return role == ParallelRole.SINGLE;
     }
 
     /**
@@ -708,30 +786,61 @@ public final class CudaTransformer implements LanguageModel {
      */
     int[] verifyChainPart(Step step, CudaHeldChain chain, int rank, Nccl.Communicator comm, float temperature,
                           float[] uAccept, float[] uSample, int vocab) {
-        Plan plan = load(step);
-        int gamma = plan.tokens() - 1;
+        int gamma = chain.drafted();
         boolean greedy = chain.greedy();
         FusedAcceptance fusedAcceptance = rank == 0 && !greedy ? fusedAcceptance(gamma) : null;
         // uploaded before the broadcast, so no host copy waits on the collective
-        if (fusedAcceptance != null) fusedAcceptance.uploadUniforms(uAccept, uSample);
-        DeviceBuffer tokens = ws.meta.slice(0, 4L * (gamma + 1));
-        if (rank == 0) device.copy(tokens.slice(4, 4L * gamma), chain.ids(gamma), 4L * gamma);
-        if (comm != null) comm.broadcast(tokens, gamma + 1, Nccl.Type.I32, 0);
+        if (rank == 0 && !greedy) chain.uploadAcceptUniforms(uAccept, uSample);
+        Plan plan = load(step);
+        int n = plan.tokens();
+        DeviceBuffer tokens = ws.meta.slice(0, 4L * n);
+        if (rank == 0) device.copy(tokens.slice(4L * (n - gamma), 4L * gamma), chain.ids(gamma), 4L * gamma);
+        if (comm != null) comm.broadcast(tokens, n, Nccl.Type.I32, 0);
         execute(plan, greedy, false);
-        if (rank == 0) {
-            if (greedy) {
-                device.launch("chain_greedy_accept", 1, 1, 32, chain.ids(gamma), ws.argmax, gamma, chain.result(gamma));
-            } else {
-                fusedAcceptance.launchKernels(ws.logits, chain.logits().rows(gamma), chain.ids(gamma), gamma, vocab, temperature);
-                device.copy(chain.result(gamma), fusedAcceptance.result(), 4L * (gamma + 2));
-            }
-        }
+        if (rank == 0) acceptChain(chain, ws.argmax, ws.logits, fusedAcceptance, temperature, vocab);
         DeviceBuffer decision = chain.decision(rank, gamma);
         if (comm != null) comm.broadcast(decision, ChainDecision.ints(gamma), Nccl.Type.I32, 0);
         if (rank != 0) return null;
         int[] out = new int[ChainDecision.ints(gamma)];
         device.copyToHost(out, decision, out.length);
         return out;
+    }
+
+    /** Enqueues the acceptance of every held round in the answered batch before any decision is read. */
+    private void acceptHeldRounds(int[] rowsPerInput, List<io.specdec.core.backend.RowUse> uses, int vocab) {
+        int sampledGamma = 0;
+        for (io.specdec.core.backend.RowUse u : uses) {
+            if (u instanceof io.specdec.core.backend.RowUse.HeldChainVerify h && !CudaHeldChain.here(h.chain(), device).greedy()) {
+                sampledGamma = Math.max(sampledGamma, CudaHeldChain.here(h.chain(), device).drafted());
+            }
+        }
+        FusedAcceptance fused = sampledGamma > 0 ? fusedAcceptance(sampledGamma) : null;
+        int first = 0;
+        for (int i = 0; i < uses.size(); i++) {
+            if (uses.get(i) instanceof io.specdec.core.backend.RowUse.HeldChainVerify h) {
+                acceptChain(CudaHeldChain.here(h.chain(), device), ws.argmax.slice(4L * first, 4L * rowsPerInput[i]),
+                        ws.logits.slice(4L * vocab * first, 4L * vocab * rowsPerInput[i]), fused, CudaHeldChain.here(h.chain(), device)
+                                .temperature(h.params()), vocab);
+            }
+            first += rowsPerInput[i];
+        }
+    }
+
+    /**
+     * Enqueues a held round's acceptance on this GPU: greedy compares the ids with the target rows' argmax
+     * ({@code argmax}), sampled runs the fused kernel on the target's γ+1 rows ({@code pLogits}) against the held draft
+     * rows with the round's uploaded uniforms; either leaves the decision in the chain's result ints.
+     */
+    private void acceptChain(CudaHeldChain chain, DeviceBuffer argmax, DeviceBuffer pLogits, FusedAcceptance fused,
+                             float temperature, int vocab) {
+        int gamma = chain.drafted();
+        if (chain.greedy()) {
+            device.launch("chain_greedy_accept", 1, 1, 32, chain.ids(gamma), argmax, gamma, chain.result(gamma));
+        } else {
+            fused.launchKernels(pLogits, chain.logits().rows(gamma), chain.ids(gamma), chain.acceptUniforms(), chain.sampleUniforms(),
+                    gamma, vocab, temperature);
+            device.copy(chain.result(gamma), fused.result(), 4L * (gamma + 2));
+        }
     }
 
     private CudaHeldLogits heldHere(io.specdec.core.backend.HeldLogits held, int vocab) {
@@ -1438,6 +1547,7 @@ public final class CudaTransformer implements LanguageModel {
         if (splitK != null) splitK.close();
         if (sampler != null) sampler.close();
         if (acceptance != null) acceptance.close();
+        if (chainStage != null) device.free(chainStage);
         if (kvSaturations != null) device.free(kvSaturations);
         for (int l = 0; l < keys.length; l++) {
             device.free(keys[l]);

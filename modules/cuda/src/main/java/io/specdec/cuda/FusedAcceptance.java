@@ -62,20 +62,23 @@ public final class FusedAcceptance implements AutoCloseable {
         launchKernels(pLogits, qLogits, draft, gamma, vocab, temperature);
     }
 
-    /** Uploads a round's uniforms ahead of its kernels (a held chain uploads them before its verify forward). */
-    void uploadUniforms(float[] uAccepts, float[] uSamples) {
-        device.copyToDevice(uAccept, uAccepts);
-        device.copyToDevice(uSample, uSamples);
-    }
-
     /**
      * The two kernels with the γ draft ids already on the device ({@code draftIds}, a held chain's); the decision is
      * left in {@link #result()}.
      */
     void launchKernels(DeviceBuffer pLogits, DeviceBuffer qLogits, DeviceBuffer draftIds, int gamma, int vocab, float temperature) {
+        launchKernels(pLogits, qLogits, draftIds, uAccept, uSample, gamma, vocab, temperature);
+    }
+
+    /**
+     * As above with the uniforms already on the device elsewhere ({@code uAccepts}: γ, {@code uSamples}: γ+1; a held
+     * chain's, uploaded before its verify forward, so several rounds of one batch need no upload between kernels).
+     */
+    void launchKernels(DeviceBuffer pLogits, DeviceBuffer qLogits, DeviceBuffer draftIds, DeviceBuffer uAccepts, DeviceBuffer uSamples,
+                       int gamma, int vocab, float temperature) {
         if (gamma > maxGamma) throw new IllegalArgumentException("γ " + gamma + " > " + maxGamma);
         boolean greedy = temperature <= 0;
-        device.launch("spec_accept_rows", gamma + 1, 1, 1024, pLogits, qLogits, draftIds, uAccept, uSample, gamma, vocab,
+        device.launch("spec_accept_rows", gamma + 1, 1, 1024, pLogits, qLogits, draftIds, uAccepts, uSamples, gamma, vocab,
                 greedy ? 1f : 1f / temperature, greedy ? 1 : 0, rowOut);
         device.launch("spec_accept_finish", 1, 1, 32, rowOut, draftIds, gamma, result);
     }

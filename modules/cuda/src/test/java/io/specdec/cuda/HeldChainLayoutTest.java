@@ -1,5 +1,6 @@
 package io.specdec.cuda;
 
+import io.specdec.core.backend.HeldRound;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvBlockStore;
 import io.specdec.core.kv.KvSequence;
@@ -19,9 +20,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The host half of a held chain round (no GPU): the γ draft steps described up front differ from the host-driven
+ * The host half of held chain rounds (no GPU): the γ draft steps described up front differ from the host-driven
  * loop's, step by step, only in the placeholder id of token slot 0, so the device computes the same forwards once
- * that slot holds the previous step's id; and the decision ints decode as the acceptance kernels lay them out.
+ * that slot holds the previous step's id; a batch of rounds likewise, position by position; and the decision ints
+ * decode as the acceptance kernels lay them out.
  */
 class HeldChainLayoutTest {
     static final int BLOCK = 4;
@@ -48,7 +50,8 @@ class HeldChainLayoutTest {
             KvSequence held = new PagedKvCache(64, BLOCK, KvBlockStore.NONE).newSequence();
             held.append(Arrays.copyOf(context, 5), new int[] {0, 1, 2, 3, 4});
             List<SequenceInput> steps = ModelDrafter.heldSteps(SequenceInput.chainLastLogits(held, Arrays.copyOfRange(context, 5, 7)), gamma);
-            List<CudaTransformer.Step> described = CudaTransformer.describeChain(c, steps);
+            HeldRoundsLayout layout = HeldRoundsLayout.of(c, List.of(new HeldRound(steps, GREEDY, null, CHAIN)));
+            List<CudaTransformer.Step> described = layout.steps();
 
             for (int i = 0; i < gamma; i++) {
                 int[] expected = hostMeta.get(i).clone(), got = described.get(i).meta().clone();
@@ -57,9 +60,63 @@ class HeldChainLayoutTest {
                     got[0] = ids[i - 1];   // what chain_take_id writes there on the device
                 }
                 assertThat(got).as("window " + window + ", step " + i).containsExactly(expected);
+                assertThat(layout.nextSlot(i, 0)).as("step " + i + "'s id goes to token slot 0 of step " + (i + 1))
+                        .isEqualTo(i + 1 < gamma ? layout.offsets()[i + 1] : -1);
+                assertThat(Arrays.copyOfRange(layout.metadata(), layout.offsets()[i], layout.offsets()[i + 1]))
+                        .containsExactly(described.get(i).meta());
             }
             assertThat(held.length()).isEqualTo(host.length());
         }
+    }
+
+    /**
+     * A batch of rounds of γ 3, 5 and 2 (the catch-ups of different lengths): position i's forward holds the rounds
+     * still drafting, and with each round's id written at {@link HeldRoundsLayout#nextSlot} every position's metadata
+     * equals that of a host-driven batch fed the real ids, so the device runs the same forwards.
+     */
+    @Test
+    void aBatchOfRoundsDescribedUpFrontMatchesTheHostDrivenBatch() {
+        ModelConfig c = config(0);
+        int[][] contexts = {{5, 9, 2, 7}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {8, 8}};
+        int[] known = {3, 5, 1};   // tokens already in each draft cache
+        int[] gammas = {3, 5, 2};
+        int[][] ids = {{11, 4, 30}, {8, 19, 2, 6, 40}, {7, 3}};
+        PagedKvCache hostCache = new PagedKvCache(256, BLOCK, KvBlockStore.NONE), heldCache = new PagedKvCache(256, BLOCK, KvBlockStore.NONE);
+        List<KvSequence> host = new java.util.ArrayList<>(), held = new java.util.ArrayList<>();
+        List<HeldRound> rounds = new java.util.ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            int[] positions = java.util.stream.IntStream.range(0, known[r]).toArray();
+            KvSequence h = hostCache.newSequence(), d = heldCache.newSequence();
+            h.append(Arrays.copyOf(contexts[r], known[r]), positions);
+            d.append(Arrays.copyOf(contexts[r], known[r]), positions);
+            host.add(h);
+            held.add(d);
+            SequenceInput first = SequenceInput.chainLastLogits(d, Arrays.copyOfRange(contexts[r], known[r], contexts[r].length));
+            rounds.add(new HeldRound(ModelDrafter.heldSteps(first, gammas[r]), GREEDY, null, CHAIN));
+        }
+        HeldRoundsLayout layout = HeldRoundsLayout.of(c, rounds);
+        assertThat(layout.positions()).isEqualTo(5);
+        int[] all = layout.metadata().clone();
+        for (int i = 0; i < layout.positions(); i++) {
+            for (int r : layout.members().get(i)) {
+                int slot = layout.nextSlot(i, r);
+                if (slot >= 0) all[slot] = ids[r][i];   // what chain_take_id writes on the device
+                else assertThat(i + 1).as("round " + r + " ends at position " + i).isEqualTo(gammas[r]);
+            }
+        }
+        for (int i = 0; i < 5; i++) {
+            int at = i;
+            int[] members = java.util.stream.IntStream.range(0, 3).filter(r -> gammas[r] > at).toArray();
+            assertThat(layout.members().get(i)).containsExactly(members);
+            List<SequenceInput> batch = new java.util.ArrayList<>();
+            for (int r : members) {
+                batch.add(i == 0 ? SequenceInput.chainLastLogits(host.get(r), Arrays.copyOfRange(contexts[r], known[r], contexts[r].length))
+                        : SequenceInput.chainLastLogits(host.get(r), new int[] {ids[r][i - 1]}));
+            }
+            int[] expected = CudaTransformer.describe(c, batch, CudaTransformer.append(c, batch)).meta();
+            assertThat(Arrays.copyOfRange(all, layout.offsets()[i], layout.offsets()[i + 1])).as("position " + i).containsExactly(expected);
+        }
+        for (int r = 0; r < 3; r++) assertThat(held.get(r).length()).isEqualTo(host.get(r).length());
     }
 
     @Test
@@ -80,6 +137,15 @@ class HeldChainLayoutTest {
         assertThatThrownBy(() -> ChainDecision.decode(new int[] {0, 0, -1, 0, 0}, 2, 128)).hasMessageContaining("outside the vocabulary");
         assertThatThrownBy(() -> ChainDecision.decode(new int[] {0, 0}, 2, 128)).hasMessageContaining("leaves 5 ints");
     }
+
+    static final io.specdec.core.sampling.SamplingParams GREEDY = io.specdec.core.sampling.SamplingParams.greedy();
+
+    /** A chain that is never run: the layout only needs the round's shape. */
+    static final io.specdec.core.backend.HeldChain CHAIN = new io.specdec.core.backend.HeldChain() {
+        @Override public String acceptance() { return "none"; }
+        @Override public String draftTokens() { return "none"; }
+        @Override public void close() { }
+    };
 
     static ModelConfig config(int window) {
         return new ModelConfig("test", 64, 128, 2, 4, 2, 16, 128, 256, 1e-5f, 10000, new RopeScaling.None(), RopeStyle.HALF,

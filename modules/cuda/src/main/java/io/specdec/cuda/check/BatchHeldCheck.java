@@ -51,21 +51,32 @@ final class BatchHeldCheck {
 
     record Request(int[] prompt, SamplingParams params, boolean logprobs) { }
 
-    record Served(Map<Integer, int[]> ids, long drafted, long accepted, long nanos, int tokens) { }
+    /** One batch served: ids per request, the drafted and accepted counts, wall time, tokens, engine steps, host copies. */
+    record Served(Map<Integer, int[]> ids, long drafted, long accepted, long nanos, int tokens, long steps, long hostCopies) { }
 
     static Served serve(CudaTransformer target, CudaTransformer draft, List<Request> requests, boolean hostAcceptance) {
-        System.setProperty("specdec.cuda.hostAcceptance", String.valueOf(hostAcceptance));
+        return serve(target, draft, requests, Map.of("specdec.cuda.hostAcceptance", hostAcceptance), true);
+    }
+
+    /**
+     * Serves {@code requests} in one engine until all finished, with the system {@code properties} set meanwhile (the
+     * device's paths read them as a request joins); {@code drafted}: speculate with {@code draft}, else plain decoding.
+     */
+    static Served serve(CudaTransformer target, CudaTransformer draft, List<Request> requests, Map<String, Boolean> properties,
+                        boolean drafted) {
+        properties.forEach((k, v) -> System.setProperty(k, String.valueOf(v)));
         try {
             BatchEngine engine = new BatchEngine(target, 256);
             Map<BatchSequence, Integer> index = new HashMap<>();
+            long copies0 = target.device().hostCopies();
             long t0 = System.nanoTime();
             for (int i = 0; i < requests.size(); i++) {
                 Request r = requests.get(i);
-                index.put(engine.add(r.prompt(), r.params(), new ModelDrafter(draft), GammaPolicy.fixed(GAMMA), null,
-                        r.logprobs(), r.logprobs() ? 2 : 0), i);
+                index.put(engine.add(r.prompt(), r.params(), drafted ? new ModelDrafter(draft) : null, drafted ? GammaPolicy.fixed(GAMMA) : null,
+                        null, r.logprobs(), r.logprobs() ? 2 : 0), i);
             }
             Map<Integer, List<Integer>> out = new HashMap<>();
-            long drafted = 0, accepted = 0;
+            long drafted0 = 0, accepted = 0;
             int finished = 0, tokens = 0;
             while (finished < requests.size()) {
                 for (StepUpdate u : engine.step()) {
@@ -74,7 +85,7 @@ final class BatchHeldCheck {
                     tokens += u.tokens().length;
                     if (u.finishReason() != null) {
                         finished++;
-                        drafted += u.stats().drafted();
+                        drafted0 += u.stats().drafted();
                         accepted += u.stats().accepted();
                     }
                 }
@@ -82,9 +93,9 @@ final class BatchHeldCheck {
             long nanos = System.nanoTime() - t0;
             Map<Integer, int[]> ids = new HashMap<>();
             out.forEach((k, v) -> ids.put(k, v.stream().mapToInt(Integer::intValue).toArray()));
-            return new Served(ids, drafted, accepted, nanos, tokens);
+            return new Served(ids, drafted0, accepted, nanos, tokens, engine.steps(), target.device().hostCopies() - copies0);
         } finally {
-            System.clearProperty("specdec.cuda.hostAcceptance");
+            properties.keySet().forEach(System::clearProperty);
         }
     }
 

@@ -54,6 +54,9 @@ import java.util.SplittableRandom;
  *   specsample [MODELS [CONFIG.json]]     speculative sampling (T 0.8) with device fused vs host acceptance: same ids,
  *                                         tokens/s; χ² of the device decision against p (MODELS: the bundled pair's
  *                                         directory; CONFIG: a 1B-shape config, random weights, first-2-layers draft)
+ *   batchchain [MODELS [CFG8B CFG1B]]    served batches (1/8/32 requests, greedy and T 0.8) with whole rounds held on
+ *                                         the GPU vs draft ids to the host each step: same ids, tokens/s, host copies
+ *                                         (CFG8B/CFG1B: a random 8B-shape target with a random 1B-shape draft)
  *   splitk [CONFIG.json LABEL]            split-K vs attention_paged (rel. error); with a config, decode ms/token
  *                                         at context 128 and 4096 with and without split-K
  *   hf-export DIR                         a small random model as a HuggingFace directory (for transformers)
@@ -94,6 +97,8 @@ public final class GpuCheck {
                         args.length > 2 ? Path.of(args[2]) : null);
                 case "batchheld" -> BatchHeldCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
                         args.length > 2 ? Path.of(args[2]) : null);
+                case "batchchain" -> BatchChainCheck.run(device, cublas, args.length > 1 ? Path.of(args[1]) : null,
+                        args.length > 3 ? Path.of(args[2]) : null, args.length > 3 ? Path.of(args[3]) : null, 128);
                 case "gemv" -> GemvCheck.run(device);
                 case "mma" -> MmaCheck.run(device, cublas, Path.of(args[1]), args[2]);
                 case "decode-profile" -> DecodeProfile.run(device, cublas, Path.of(args[1]), args[2]);

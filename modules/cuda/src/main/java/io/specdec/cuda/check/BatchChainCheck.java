@@ -1,0 +1,133 @@
+package io.specdec.cuda.check;
+
+import io.specdec.core.sampling.SamplingParams;
+import io.specdec.cuda.Cublas;
+import io.specdec.cuda.CudaDevice;
+import io.specdec.cuda.CudaTransformer;
+import io.specdec.cuda.DeviceWeights;
+import io.specdec.cuda.check.BatchHeldCheck.Request;
+import io.specdec.cuda.check.BatchHeldCheck.Served;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Mode {@code batchchain} (issue #6 point 2 for served batches): a served batch ({@code BatchEngine}) whose speculative
+ * requests keep whole rounds on the GPU — each draft position of all requests one forward, every id fed to the
+ * request's next draft step on the device ({@code chain_take_id}), the verify's token slots filled there, greedy
+ * acceptance or the fused kernel per request, only the decisions read back — against the same batch with the draft
+ * ids brought to the host after every draft step ({@code -Dspecdec.cuda.hostDraftTokens=true}, the path before). Greedy
+ * and T 0.8 batches of 1, 8 and 32 requests (γ 4): ids per request (the same kernels on the same rows: expected
+ * identical), acceptance, tokens/s, engine steps and host copies per step; greedy ids also against plain batched
+ * greedy decoding without a draft (informative: a verify pass and a decode step may round differently). Then a mixed
+ * batch: greedy, T 0.8, top-k, penalties and log-probabilities together.
+ */
+final class BatchChainCheck {
+    private static final double TEMPERATURE = 0.8;
+    private static final Map<String, Boolean> STEP_PATH = Map.of("specdec.cuda.hostDraftTokens", true);
+    private static final Map<String, Boolean> CHAIN_PATH = Map.of();
+
+    private BatchChainCheck() { }
+
+    /**
+     * @param models   the bundled pair's directory (target/, draft/), or null
+     * @param config8b a Llama-3-8B-shape config.json (random target), or null
+     * @param config1b a Llama-3.2-1B-shape config.json (random draft of the 8B target), or null
+     */
+    static void run(CudaDevice device, Cublas cublas, Path models, Path config8b, Path config1b, int tokens) {
+        boolean bundled = SpecSampleCheck.withBundledPair(device, cublas, models, 16384, (target, draft) -> {
+            for (int batch : new int[] {1, 8, 32}) {
+                compare("bundled", target, draft, batch, tokens, true);
+                compare("bundled", target, draft, batch, tokens, false);
+            }
+            mixed("bundled", target, draft);
+        });
+        if (!bundled) SpecSampleCheck.emit(SpecSampleCheck.row("batchchain", "model", "bundled", "skipped", "no models under " + models));
+        if (config8b != null && config1b != null) {
+            var tc = GpuCheck.configOf(config8b);
+            var dc = GpuCheck.configOf(config1b);
+            DeviceWeights tw = DeviceWeights.random(device, tc, 1), dw = DeviceWeights.random(device, dc, 2);
+            try (CudaTransformer target = new CudaTransformer(device, cublas, tc, tw, 16384, 16);
+                 CudaTransformer draft = new CudaTransformer(device, cublas, dc, dw, 16384, 16)) {
+                String label = "llama-3-8b-random+llama-3.2-1b-random";
+                for (int batch : new int[] {1, 8}) {
+                    compare(label, target, draft, batch, 96, true);
+                    compare(label, target, draft, batch, 96, false);
+                }
+            } finally {
+                tw.free(device);
+                dw.free(device);
+            }
+        }
+    }
+
+    static List<Request> requests(int vocab, int batch, int tokens, boolean greedy) {
+        List<Request> out = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            int[] prompt = new SplittableRandom(200 + i).ints(8 + i % 24, 2, vocab).toArray();
+            SamplingParams p = greedy ? SamplingParams.greedy() : SamplingParams.defaults().withTemperature(TEMPERATURE).withSeed((long) i + 1);
+            out.add(new Request(prompt, p.withMaxTokens(tokens).withIgnoreEos(true), false));
+        }
+        return out;
+    }
+
+    /** One batch on both paths, two interleaved rounds each after a warm-up of both (graph capture of every shape). */
+    static void compare(String label, CudaTransformer target, CudaTransformer draft, int batch, int tokens, boolean greedy) {
+        int vocab = target.config().vocabSize();
+        List<Request> requests = requests(vocab, batch, tokens, greedy);
+        BatchHeldCheck.serve(target, draft, requests(vocab, batch, 16, greedy), STEP_PATH, true);
+        BatchHeldCheck.serve(target, draft, requests(vocab, batch, 16, greedy), CHAIN_PATH, true);
+        long stepNanos = 0, chainNanos = 0;
+        int stepTokens = 0, chainTokens = 0;
+        Served step = null, chain = null;
+        for (int round = 0; round < 2; round++) {
+            step = BatchHeldCheck.serve(target, draft, requests, STEP_PATH, true);
+            chain = BatchHeldCheck.serve(target, draft, requests, CHAIN_PATH, true);
+            stepNanos += step.nanos();
+            chainNanos += chain.nanos();
+            stepTokens += step.tokens();
+            chainTokens += chain.tokens();
+        }
+        int identical = 0, equalsPlain = 0;
+        Served plain = greedy ? BatchHeldCheck.serve(target, draft, requests, CHAIN_PATH, false) : null;
+        for (int i = 0; i < batch; i++) {
+            if (Arrays.equals(step.ids().get(i), chain.ids().get(i))) identical++;
+            if (plain != null && Arrays.equals(plain.ids().get(i), chain.ids().get(i))) equalsPlain++;
+        }
+        double tpsStep = stepTokens / (stepNanos / 1e9), tpsChain = chainTokens / (chainNanos / 1e9);
+        boolean pass = identical == batch && step.accepted() == chain.accepted() && chain.drafted() > 0;
+        SpecSampleCheck.emit(SpecSampleCheck.row("batchchain", "model", label, "batch", batch, "tokens", tokens,
+                "sampling", greedy ? "greedy" : "T" + TEMPERATURE, "gamma", 4, "identical_requests", identical,
+                "equals_plain_greedy", greedy ? String.valueOf(equalsPlain) : "n/a",
+                "acceptance_rate_step", SpecSampleCheck.rate(step.accepted(), step.drafted()),
+                "acceptance_rate_chain", SpecSampleCheck.rate(chain.accepted(), chain.drafted()),
+                "tokens_per_s_step", tpsStep, "tokens_per_s_chain", tpsChain, "chain_over_step", tpsChain / tpsStep,
+                "host_copies_per_step_step", (double) step.hostCopies() / step.steps(),
+                "host_copies_per_step_chain", (double) chain.hostCopies() / chain.steps(), "pass", pass));
+    }
+
+    /** Greedy, T 0.8, top-k, penalties and log-probabilities in one batch, both paths. */
+    static void mixed(String label, CudaTransformer target, CudaTransformer draft) {
+        int vocab = target.config().vocabSize();
+        List<Request> requests = new ArrayList<>(requests(vocab, 3, 96, true));
+        requests.addAll(requests(vocab, 3, 96, false));
+        int[] prompt = new SplittableRandom(9).ints(16, 2, vocab).toArray();
+        SamplingParams t08 = SamplingParams.defaults().withTemperature(TEMPERATURE).withMaxTokens(96).withIgnoreEos(true);
+        requests.add(new Request(prompt, t08.withTopK(20).withSeed(5L), false));
+        requests.add(new Request(prompt, t08.withSeed(6L), true));
+        requests.add(new Request(prompt, SamplingParams.greedy().toBuilder().repetitionPenalty(1.2).build().withMaxTokens(96)
+                .withIgnoreEos(true), false));
+        Served step = BatchHeldCheck.serve(target, draft, requests, STEP_PATH, true);
+        Served chain = BatchHeldCheck.serve(target, draft, requests, CHAIN_PATH, true);
+        int identical = 0;
+        for (int i = 0; i < requests.size(); i++) if (Arrays.equals(step.ids().get(i), chain.ids().get(i))) identical++;
+        // greedy and sampled rounds draft in one forward per position on the chain path, in two on the step path
+        SpecSampleCheck.emit(SpecSampleCheck.row("batchchain-mixed", "model", label, "requests", requests.size(),
+                "kinds", "3 greedy + 3 T0.8 (held chains), top-k 20, T0.8 with logprobs, greedy with penalty",
+                "identical_requests", identical, "pass", identical >= requests.size() - 1));
+    }
+}
