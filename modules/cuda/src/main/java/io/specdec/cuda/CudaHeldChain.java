@@ -8,13 +8,15 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * A chain round kept on the GPU(s) of a target whose draft runs beside it: on the target's own GPU, or on rank 0's GPU
- * of a tensor-parallel target (issue #6 point 2, docs/DESIGN.md "the request's path"). On that GPU: the γ draft ids
- * (each step's argmax or device draw, fed to the next step's metadata token slot by {@code chain_take_id}), their
- * uniforms when sampling, the draft's logits rows ({@link CudaHeldLogits}, the fused kernel's q), the acceptance
- * uniforms and the decision ({@link ChainDecision}). The verify forward's token slots are filled there from the ids;
- * with several ranks they are NCCL-broadcast to every rank and the decision is broadcast into each rank's own small
- * buffer, so a rank in another process could roll its KV back from its copy. The host reads the decision once.
+ * One request's chain rounds kept on the GPU(s) of a target whose draft runs beside it: on the target's own GPU, or on
+ * rank 0's GPU of a tensor-parallel target (issue #6 point 2, docs/DESIGN.md "the request's path"). Each round is bound
+ * to the draft's {@link HeldRoundsArena} with the other rounds of its batch ({@link #bind}): the γ draft ids (each
+ * step's argmax or device draw, fed to the next step's metadata token slot by {@code chain_take_ids}) and the decision
+ * ({@link ChainDecision}) live there. The chain itself holds a sampled request's draft logits rows
+ * ({@link CudaHeldLogits}, the fused kernel's q) and, for a tensor-parallel verify, its acceptance uniforms. The verify
+ * forward's token slots are filled from the ids on the device; with several ranks they are NCCL-broadcast to every rank
+ * and the decision is broadcast into each rank's own small buffer, so a rank in another process could roll its KV back
+ * from its copy. The host reads the decision once.
  */
 final class CudaHeldChain implements HeldChain {
     /** {@code -Dspecdec.cuda.hostDraftTokens=true}: draft ids come to the host after each draft step, as before. */
@@ -25,19 +27,18 @@ final class CudaHeldChain implements HeldChain {
     private final boolean greedy;
     private final int vocab;
     private final CudaHeldLogits logits;
-    private int capacity;
-    /** Rank 0: ids [capacity] | decision [capacity + 3] | uniforms f64 [capacity]. */
-    private DeviceBuffer ids, decision, uniforms;
     /** The decision's copy on ranks 1..N-1 (index 0 unused), each allocated and freed on its rank's thread. */
     private final DeviceBuffer[] received;
     private final int[] receivedCapacity;
-    /** Draft steps of the last round ({@link #drafted}); a verify must be of that many. */
-    private int drafted;
-    /** Always 0: copied into the status int at the start of every round (a D2D copy, not a host upload). */
-    private final DeviceBuffer zero;
-
-    /** Rank 0, sampled rounds: the fused kernel's γ acceptance and γ+1 sample uniforms (f32), uploaded before the verify. */
+    /** Rank 0 of a tensor-parallel verify, sampled: γ acceptance then γ+1 sample uniforms (f32), grown on demand. */
     private DeviceBuffer acceptUniforms;
+    private int acceptCapacity;
+    /** The last round: where it is held, its index there, the arena's epoch then, and its draft steps. */
+    private HeldRoundsArena arena;
+    private int index;
+    private long epoch;
+    private int drafted;
+    private boolean closed;
 
     /** {@code ranks}: the tensor-parallel ranks, rank 0 on {@code device}; empty for a target on one GPU. */
     private CudaHeldChain(CudaDevice device, List<CudaRank> ranks, boolean greedy, int vocab) {
@@ -47,11 +48,9 @@ final class CudaHeldChain implements HeldChain {
         this.vocab = vocab;
         this.received = new DeviceBuffer[Math.max(1, ranks.size())];
         this.receivedCapacity = new int[Math.max(1, ranks.size())];
-        device.preload("chain_take_id", "chain_greedy_accept", "sample_rows", "spec_accept_rows", "spec_accept_finish");
+        device.preload("chain_take_ids", "chain_fill_tokens", "chain_greedy_accept", "chain_greedy_accept_rows", "sample_rows",
+                "spec_accept_rows", "spec_accept_finish");
         this.logits = greedy ? null : new CudaHeldLogits(device, vocab, 8);
-        this.zero = device.allocate(4);
-        device.copyToDevice(zero, new int[1]);
-        grow(8);
     }
 
     /**
@@ -86,6 +85,7 @@ final class CudaHeldChain implements HeldChain {
         if (!(held instanceof CudaHeldChain c) || c.device != device) {
             throw new IllegalArgumentException("a held chain of another device (" + held + ") cannot be used on GPU " + device.ordinal());
         }
+        if (c.closed) throw new IllegalStateException("the held chain was closed");
         return c;
     }
 
@@ -101,30 +101,65 @@ final class CudaHeldChain implements HeldChain {
 
     CudaHeldLogits logits() { return logits; }
 
+    /** The draft steps of the round last bound. */
     int drafted() { return drafted; }
 
-    /**
-     * Starts a round of {@code gamma} draft steps whose metadata the caller stages (a batch's rounds share one upload):
-     * room for them, the draws' uniforms uploaded when sampling, the status reset on the device.
-     */
-    void beginRound(int gamma, double[] draws) {
-        if (gamma < 1) throw new IllegalArgumentException("a round has at least one draft step, got " + gamma);
-        if (gamma > capacity) grow(Math.max(gamma, 2 * capacity));
-        if (!greedy) device.copyToDevice(uniforms, java.util.Arrays.copyOf(draws, gamma));
-        device.copy(decision.slice(0, 4), zero, 4);
-        drafted = gamma;
+    /** Binds this request's next round of {@code gamma} drafts to row {@code index} of the arena's batch now starting. */
+    void bind(HeldRoundsArena arena, int index, int gamma) {
+        if (arena.device() != device) throw new IllegalArgumentException("a held round of GPU " + device.ordinal() + " drafted elsewhere");
+        this.arena = arena;
+        this.index = index;
+        this.epoch = arena.epoch();
+        this.drafted = gamma;
     }
 
-    /** Uploads a sampled round's acceptance uniforms (γ, then γ+1) ahead of its verify forward. */
+    /** Where the last round is held; refuses one whose arena another batch has taken since. */
+    HeldRoundsArena arena() {
+        if (arena == null) throw new IllegalStateException("no held round was drafted");
+        if (arena.epoch() != epoch) {
+            throw new IllegalStateException("this held round's draft was overwritten by another batch's before it was verified");
+        }
+        return arena;
+    }
+
+    /** The round's row in its arena. */
+    int index() { return index; }
+
+    /** The round's γ ids. */
+    DeviceBuffer ids(int gamma) { return arena().ids(index, gamma); }
+
+    /** Where rank 0's acceptance kernel leaves the γ+2 ints after the status. */
+    DeviceBuffer result(int gamma) { return arena().decision(index, gamma).slice(4, 4L * (gamma + 2)); }
+
+    /** Rank {@code rank}'s decision buffer ({@link ChainDecision#ints} of them); call on that rank's thread. */
+    DeviceBuffer decision(int rank, int gamma) {
+        int n = ChainDecision.ints(gamma);
+        if (rank == 0) return arena().decision(index, gamma);
+        if (receivedCapacity[rank] < n) {
+            CudaDevice d = ranks.get(rank).device();
+            if (received[rank] != null) d.free(received[rank]);
+            received[rank] = d.allocate(4L * Math.max(n, 16));
+            receivedCapacity[rank] = Math.max(n, 16);
+        }
+        return received[rank].slice(0, 4L * n);
+    }
+
+    /** Uploads a sampled round's acceptance uniforms (γ, then γ+1) for a tensor-parallel verify on rank 0. */
     void uploadAcceptUniforms(float[] uAccept, float[] uSample) {
+        int gamma = uAccept.length;
+        if (gamma > acceptCapacity) {
+            if (acceptUniforms != null) device.free(acceptUniforms);
+            acceptCapacity = Math.max(gamma, 8);
+            acceptUniforms = device.allocate(4L * (2 * acceptCapacity + 1));
+        }
         device.copyToDevice(acceptUniforms, uAccept);
-        device.copyToDevice(acceptUniforms.slice(4L * capacity, 4L * (capacity + 1)), uSample);
+        device.copyToDevice(acceptUniforms.slice(4L * acceptCapacity, 4L * (acceptCapacity + 1)), uSample);
     }
 
     /** The uploaded acceptance uniforms of a sampled round. */
-    DeviceBuffer acceptUniforms() { return acceptUniforms.slice(0, 4L * capacity); }
+    DeviceBuffer acceptUniforms() { return acceptUniforms.slice(0, 4L * acceptCapacity); }
 
-    DeviceBuffer sampleUniforms() { return acceptUniforms.slice(4L * capacity, 4L * (capacity + 1)); }
+    DeviceBuffer sampleUniforms() { return acceptUniforms.slice(4L * acceptCapacity, 4L * (acceptCapacity + 1)); }
 
     /**
      * The host side of a round's verification: checks {@code input} ([fed tokens, γ placeholders], γ+1 rows) against
@@ -148,6 +183,7 @@ final class CudaHeldChain implements HeldChain {
 
     /** The γ of a verify of this round by {@code input}, after checking it fits (γ placeholders last, γ+1 rows). */
     int checkVerify(io.specdec.core.backend.SequenceInput input, SamplingParams params) {
+        arena();
         int gamma = drafted;
         if (gamma < 1 || input.tokens().length < gamma + 1) {
             throw new IllegalArgumentException("a verify of " + input.tokens().length + " tokens after a held round of " + drafted
@@ -166,46 +202,10 @@ final class CudaHeldChain implements HeldChain {
         return greedy ? 0f : Math.max((float) params.temperature(), Float.MIN_NORMAL);
     }
 
-    /** Draft step i's id. */
-    DeviceBuffer id(int i) { return ids.slice(4L * i, 4); }
-
-    /** The round's γ ids. */
-    DeviceBuffer ids(int gamma) { return ids.slice(0, 4L * gamma); }
-
-    /** Draft step i's uniform (sampling). */
-    DeviceBuffer uniform(int i) { return uniforms.slice(8L * i, 8); }
-
-    /** The status int (set by a draft step whose id is outside the vocabulary). */
-    DeviceBuffer status() { return decision.slice(0, 4); }
-
-    /** Where rank 0's acceptance kernel leaves the γ+2 ints after the status. */
-    DeviceBuffer result(int gamma) { return decision.slice(4, 4L * (gamma + 2)); }
-
-    /** Rank {@code rank}'s decision buffer ({@link ChainDecision#ints} of them); call on that rank's thread. */
-    DeviceBuffer decision(int rank, int gamma) {
-        int n = ChainDecision.ints(gamma);
-        if (rank == 0) return decision.slice(0, 4L * n);
-        if (receivedCapacity[rank] < n) {
-            CudaDevice d = ranks.get(rank).device();
-            if (received[rank] != null) d.free(received[rank]);
-            received[rank] = d.allocate(4L * Math.max(n, 16));
-            receivedCapacity[rank] = Math.max(n, 16);
-        }
-        return received[rank].slice(0, 4L * n);
-    }
-
-    private void grow(int n) {
-        if (ids != null) for (DeviceBuffer b : new DeviceBuffer[] {ids, decision, uniforms, acceptUniforms}) device.free(b);
-        ids = device.allocate(4L * n);
-        decision = device.allocate(4L * ChainDecision.ints(n));
-        uniforms = device.allocate(8L * n);
-        acceptUniforms = device.allocate(4L * (2 * n + 1));
-        capacity = n;
-    }
-
     @Override public void close() {
-        if (ids == null) return;
-        for (DeviceBuffer b : new DeviceBuffer[] {ids, decision, uniforms, acceptUniforms, zero}) if (b != null) device.free(b);
+        if (closed) return;
+        closed = true;
+        if (acceptUniforms != null) device.free(acceptUniforms);
         if (logits != null) logits.close();
         for (int r = 1; r < ranks.size(); r++) {
             DeviceBuffer b = received[r];
@@ -214,7 +214,6 @@ final class CudaHeldChain implements HeldChain {
                 rank.run(() -> rank.device().free(b));
             }
         }
-        ids = null;
     }
 
     @Override public String toString() {

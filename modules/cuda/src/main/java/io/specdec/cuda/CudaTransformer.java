@@ -172,9 +172,11 @@ public final class CudaTransformer implements LanguageModel {
     private DeviceSampler sampler;
     /** Fused chain acceptance for held drafts ({@link #verifyHeld}), created on first use. */
     private FusedAcceptance acceptance;
-    /** The metadata of a batch's held draft rounds, all positions back to back ({@link #draftHeldChains}). */
-    private DeviceBuffer chainStage;
-    private long chainStageBytes;
+    /** Where this model (as a draft) keeps a batch's held rounds ({@link #draftHeldChains}); created on first use. */
+    private HeldRoundsArena arena;
+    /** The tables (and acceptance uniforms) of a batch's held-round verifications ({@link #forwardEach}). */
+    private DeviceBuffer verifyTables;
+    private long verifyTablesBytes;
     private final ParallelRole role;
     /** Rows of the output layer this rank holds: the vocabulary, or its part on a tensor-parallel shard. */
     private final int outputRows;
@@ -516,26 +518,29 @@ public final class CudaTransformer implements LanguageModel {
         int vocab = config.vocabSize();
         checkUses(batch, uses, vocab);
         Plan plan = prepare(batch);
-        // held rounds: sampled ones draw their uniforms as the host path draws them (after the append, which may
-        // refuse the batch for a full cache: then nothing was drawn) and upload them; every round's ids go into its
-        // verify tokens' slots on the device
-        io.specdec.core.speculative.ChainUniforms[] drawn = new io.specdec.core.speculative.ChainUniforms[batch.size()];
-        int t = 0;
-        for (int i = 0; i < batch.size(); i++) {
-            int n = batch.get(i).tokens().length;
-            if (uses.get(i) instanceof io.specdec.core.backend.RowUse.HeldChainVerify h) {
-                CudaHeldChain chain = CudaHeldChain.here(h.chain(), device);
-                int gamma = chain.drafted();
-                if (!chain.greedy()) {
-                    drawn[i] = io.specdec.core.speculative.ChainUniforms.draw(h.sampler(), gamma);
-                    chain.uploadAcceptUniforms(drawn[i].accept(), drawn[i].sample());
-                }
-                device.copy(ws.meta.slice(4L * (t + n - gamma), 4L * gamma), chain.ids(gamma), 4L * gamma);
-            }
-            t += n;
+        // after the append, which may refuse the batch for a full cache (then no uniform was drawn)
+        HeldVerifications held = HeldVerifications.of(batch, uses, device);
+        if (held != null) {
+            DeviceBuffer tables = verifyTables(held.ints());
+            held.fillTokens(tables, ws.meta);
+            execute(plan, false, false);
+            if (held.anyGreedy()) argmaxRows(plan.rows, vocab);
+            held.accept(tables, ws.argmax, ws.logits, vocab, fusedAcceptance(Math.max(1, held.longestSampled())));
+        } else {
+            execute(plan, false, false);
         }
-        execute(plan, false, false);
-        return answerEach(plan.rowsPerInput, uses, vocab, drawn);
+        return answerEach(plan.rowsPerInput, uses, vocab, held);
+    }
+
+    /** Uploads a batch's held-round tables into a buffer this model keeps (one host copy). */
+    private DeviceBuffer verifyTables(int[] ints) {
+        if (4L * ints.length > verifyTablesBytes) {
+            if (verifyTables != null) device.free(verifyTables);
+            verifyTablesBytes = Math.max(8L * ints.length, 4096);
+            verifyTables = device.allocate(verifyTablesBytes);
+        }
+        device.copyToDevice(verifyTables, ints);
+        return verifyTables;
     }
 
     /** Refuses, before any forward, uses that do not fit their inputs (a held verify's rows, its buffer's device). */
@@ -560,16 +565,15 @@ public final class CudaTransformer implements LanguageModel {
      * inputs copy their logits rows to the host.
      */
     List<io.specdec.core.backend.RowResult> answerEach(int[] rowsPerInput, List<io.specdec.core.backend.RowUse> uses, int vocab,
-                                                      io.specdec.core.speculative.ChainUniforms[] drawn) {
+                                                      HeldVerifications held) {
         int rows = 0;
         for (int n : rowsPerInput) rows += n;
         int[] argmax = null;
-        boolean argmaxIds = uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax);
-        boolean greedyRounds = uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.HeldChainVerify h
-                && CudaHeldChain.here(h.chain(), device).greedy());
-        if (rows > 0 && (argmaxIds || greedyRounds)) argmaxRows(rows, vocab);
-        if (rows > 0 && argmaxIds) argmax = readArgmax(rows);
-        acceptHeldRounds(rowsPerInput, uses, vocab);
+        if (rows > 0 && uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax)) {
+            if (held == null || !held.anyGreedy()) argmaxRows(rows, vocab);
+            argmax = readArgmax(rows);
+        }
+        io.specdec.core.speculative.SpeculativeSampler.Outcome[] decided = held == null ? null : held.decide(vocab);
         List<io.specdec.core.backend.RowResult> out = new ArrayList<>(uses.size());
         int first = 0;
         for (int i = 0; i < uses.size(); i++) {
@@ -599,13 +603,8 @@ public final class CudaTransformer implements LanguageModel {
                 case io.specdec.core.backend.RowUse.HeldVerify h -> out.add(new io.specdec.core.backend.RowResult.Verified(
                         acceptHeld(mine, h.tokens(), h.held(), h.params(), h.sampler(), vocab)));
                 case io.specdec.core.backend.RowUse.HeldChainVerify h -> {
-                    CudaHeldChain chain = CudaHeldChain.here(h.chain(), device);
-                    int gamma = chain.drafted();
-                    int[] ints = new int[ChainDecision.ints(gamma)];
-                    device.copyToHost(ints, chain.decision(0, gamma), ints.length);
-                    io.specdec.core.speculative.SpeculativeSampler.Outcome outcome = ChainDecision.decode(ints, gamma, vocab).outcome();
-                    if (drawn[i] != null) drawn[i].settle(h.sampler(), outcome.accepted());
-                    out.add(new io.specdec.core.backend.RowResult.Verified(outcome));
+                    if (decided == null) throw new IllegalStateException("held rounds are verified in batches on one GPU only");
+                    out.add(new io.specdec.core.backend.RowResult.Verified(decided[i]));
                 }
             }
             first += n;
@@ -682,67 +681,66 @@ public final class CudaTransformer implements LanguageModel {
     }
 
     /**
-     * The held rounds of a batch on this GPU, draft position by draft position: every step of every round is appended
-     * and described first (positions and slots are known; the ids after each round's first step are placeholders),
-     * all the metadata goes up in one copy, then position i of every round still drafting runs as ONE forward (same
-     * kernels and graphs as a host-driven step) and each round's id is taken on the device — greedy: the row's
-     * argmax; sampled: the row copied to the round's held logits and drawn by sample_rows with the step's uniform —
-     * and written by {@code chain_take_id} into the round's ids and into its token slot of position i+1's metadata.
-     * Only enqueues: nothing is read back, the host does not wait.
+     * The held rounds of a batch on this GPU, draft position by draft position. The rounds are ordered greedy first,
+     * then by temperature, so that at every position each kind's rows are contiguous. Every step of every round is
+     * appended and described first (positions and slots are known; the ids after each round's first step are
+     * placeholders); ONE upload carries all the metadata, the per-position tables and the draws' uniforms
+     * ({@link HeldRoundsLayout#staged}). Then position i of every round still drafting runs as one forward (same
+     * kernels and graphs as a host-driven step); each run of sampled rows of one temperature is copied to the rounds'
+     * held logits and drawn by one sample_rows launch; one {@code chain_take_ids} launch takes every member's id
+     * (argmax or draw) into the arena and into its token slot of position i+1's staged metadata. Only enqueues: nothing
+     * is read back, the host does not wait.
      */
     @Override
     public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
         int vocab = config.vocabSize();
-        List<CudaHeldChain> chains = new ArrayList<>(rounds.size());
-        for (io.specdec.core.backend.HeldRound r : rounds) {
+        List<io.specdec.core.backend.HeldRound> ordered = new ArrayList<>(rounds);
+        ordered.sort(java.util.Comparator.comparingDouble(r -> r.params().isGreedy() ? -1 : r.params().temperature()));
+        List<CudaHeldChain> chains = new ArrayList<>(ordered.size());
+        int longest = 0;
+        for (io.specdec.core.backend.HeldRound r : ordered) {
             CudaHeldChain chain = CudaHeldChain.here(r.chain(), device);
             if (chain.greedy() != r.params().isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + r.params());
             if (vocab != chain.vocab()) throw new IllegalArgumentException("draft vocabulary " + vocab + " != " + chain.vocab());
             for (SequenceInput st : r.steps()) {
                 if (st.logitRows().length != 1) throw new IllegalArgumentException("a draft step asks for one logits row, got " + st.logitRows().length);
             }
+            if (chains.contains(chain)) throw new IllegalArgumentException("one held chain drafts one round at a time");
             chains.add(chain);
+            longest = Math.max(longest, r.gamma());
         }
-        HeldRoundsLayout layout = HeldRoundsLayout.of(config, rounds);
+        HeldRoundsLayout layout = HeldRoundsLayout.of(config, ordered);
         ensureWorkspace(layout.maxTokens(), layout.maxRows(), layout.maxMetaInts());
-        for (int r = 0; r < rounds.size(); r++) chains.get(r).beginRound(rounds.get(r).gamma(), rounds.get(r).uniforms());
-        DeviceBuffer staged = stageChainMetadata(layout.metadata());
+        if (arena == null) arena = new HeldRoundsArena(device);
+        arena.begin(ordered.size(), longest);
+        for (int r = 0; r < ordered.size(); r++) chains.get(r).bind(arena, r, ordered.get(r).gamma());
+        HeldRoundsLayout.Staged staged = layout.staged(ordered);
+        DeviceBuffer up = arena.stage(staged.ints());
         int[] offsets = layout.offsets();
         for (int i = 0; i < layout.positions(); i++) {
             Plan plan = layout.steps().get(i).plan();
             int[] members = layout.members().get(i);
-            device.copy(ws.meta, staged.slice(4L * offsets[i], 4L * (offsets[i + 1] - offsets[i])), 4L * (offsets[i + 1] - offsets[i]));
+            device.copy(ws.meta, up.slice(4L * offsets[i], 4L * (offsets[i + 1] - offsets[i])), 4L * (offsets[i + 1] - offsets[i]));
             lastRows = plan.rows();
-            boolean anyGreedy = false;
-            for (int r : members) anyGreedy |= chains.get(r).greedy();
-            execute(plan, anyGreedy, false);
-            for (int k = 0; k < members.length; k++) {
-                CudaHeldChain chain = chains.get(members[k]);
-                DeviceBuffer source;
-                if (chain.greedy()) {
-                    source = ws.argmax.slice(4L * k, 4);
-                } else {
-                    DeviceBuffer row = ws.logits.slice(4L * vocab * k, 4L * vocab);
-                    device.copy(chain.logits().slot(i), row, 4L * vocab);
-                    deviceSampler(1).launchRow(row, vocab, rounds.get(members[k]).params(), chain.uniform(i), chain.id(i));
-                    source = chain.id(i);
+            execute(plan, ordered.get(members[0]).params().isGreedy(), false);
+            // runs of sampled rows of one temperature: rows to the held logits, one draw launch each
+            for (int a = 0; a < members.length; ) {
+                io.specdec.core.sampling.SamplingParams p = ordered.get(members[a]).params();
+                int b = a + 1;
+                while (b < members.length && ordered.get(members[b]).params().temperature() == p.temperature()) b++;
+                if (!p.isGreedy()) {
+                    for (int k = a; k < b; k++) {
+                        device.copy(chains.get(members[k]).logits().slot(i), ws.logits.slice(4L * vocab * k, 4L * vocab), 4L * vocab);
+                    }
+                    deviceSampler(b - a).launchRows(ws.logits.slice(4L * vocab * a, 4L * vocab * (b - a)), b - a, vocab, p,
+                            up.slice(4L * (staged.uniformAt()[i] + 2 * a), 8L * (b - a)), arena.scratch().slice(4L * a, 4L * (b - a)));
                 }
-                int slot = layout.nextSlot(i, members[k]);
-                device.launch("chain_take_id", 1, 1, 32, source, chain.id(i), slot < 0 ? null : staged.slice(4L * slot, 4), vocab,
-                        chain.status());
+                a = b;
             }
+            device.launch("chain_take_ids", (members.length + 127) / 128, 1, 128, ws.argmax, arena.scratch(),
+                    up.slice(4L * staged.tableAt()[i], 12L * members.length), members.length, i, arena.ids(), arena.gammaCapacity(),
+                    up, vocab, arena.decisions(), arena.stride());
         }
-    }
-
-    /** Uploads a batch of held rounds' metadata, all positions back to back, into a buffer this model keeps. */
-    private DeviceBuffer stageChainMetadata(int[] metadata) {
-        if (4L * metadata.length > chainStageBytes) {
-            if (chainStage != null) device.free(chainStage);
-            chainStageBytes = Math.max(4L * metadata.length * 2, 4096);
-            chainStage = device.allocate(chainStageBytes);
-        }
-        device.copyToDevice(chainStage, metadata);
-        return chainStage;
     }
 
     /**
@@ -762,13 +760,9 @@ public final class CudaTransformer implements LanguageModel {
             io.specdec.core.backend.HeldChain held, io.specdec.core.sampling.SamplingParams params,
             io.specdec.core.sampling.Sampler sampler) {
         if (role != ParallelRole.SINGLE) return LanguageModel.super.verifyHeldChain(input, held, params, sampler);
-        CudaHeldChain chain = CudaHeldChain.here(held, device);
-        int vocab = config.vocabSize();
-        return chain.verify(input, params, sampler, (temperature, uAccept, uSample) -> {
-            checkKvSaturation();
-            List<SequenceInput> one = List.of(input);
-            return verifyChainPart(describe(config, one, append(config, one)), chain, 0, null, temperature, uAccept, uSample, vocab);
-        });
+        io.specdec.core.backend.RowResult r = forwardEach(List.of(input),
+                List.of(new io.specdec.core.backend.RowUse.HeldChainVerify(held, params, sampler))).getFirst();
+        return ((io.specdec.core.backend.RowResult.Verified) r).outcome();
     }
 
     /** On one GPU, {@link #forwardEach} verifies held rounds ({@link io.specdec.core.backend.RowUse.HeldChainVerify}). */
@@ -806,30 +800,10 @@ public final class CudaTransformer implements LanguageModel {
         return out;
     }
 
-    /** Enqueues the acceptance of every held round in the answered batch before any decision is read. */
-    private void acceptHeldRounds(int[] rowsPerInput, List<io.specdec.core.backend.RowUse> uses, int vocab) {
-        int sampledGamma = 0;
-        for (io.specdec.core.backend.RowUse u : uses) {
-            if (u instanceof io.specdec.core.backend.RowUse.HeldChainVerify h && !CudaHeldChain.here(h.chain(), device).greedy()) {
-                sampledGamma = Math.max(sampledGamma, CudaHeldChain.here(h.chain(), device).drafted());
-            }
-        }
-        FusedAcceptance fused = sampledGamma > 0 ? fusedAcceptance(sampledGamma) : null;
-        int first = 0;
-        for (int i = 0; i < uses.size(); i++) {
-            if (uses.get(i) instanceof io.specdec.core.backend.RowUse.HeldChainVerify h) {
-                acceptChain(CudaHeldChain.here(h.chain(), device), ws.argmax.slice(4L * first, 4L * rowsPerInput[i]),
-                        ws.logits.slice(4L * vocab * first, 4L * vocab * rowsPerInput[i]), fused, CudaHeldChain.here(h.chain(), device)
-                                .temperature(h.params()), vocab);
-            }
-            first += rowsPerInput[i];
-        }
-    }
-
     /**
-     * Enqueues a held round's acceptance on this GPU: greedy compares the ids with the target rows' argmax
-     * ({@code argmax}), sampled runs the fused kernel on the target's γ+1 rows ({@code pLogits}) against the held draft
-     * rows with the round's uploaded uniforms; either leaves the decision in the chain's result ints.
+     * Enqueues a tensor-parallel verify's acceptance of a held round on rank 0: greedy compares the ids with the target
+     * rows' argmax ({@code argmax}), sampled runs the fused kernel on the target's γ+1 rows ({@code pLogits}) against the
+     * held draft rows with the round's uploaded uniforms; either leaves the decision in the chain's result ints.
      */
     private void acceptChain(CudaHeldChain chain, DeviceBuffer argmax, DeviceBuffer pLogits, FusedAcceptance fused,
                              float temperature, int vocab) {
@@ -1547,7 +1521,8 @@ public final class CudaTransformer implements LanguageModel {
         if (splitK != null) splitK.close();
         if (sampler != null) sampler.close();
         if (acceptance != null) acceptance.close();
-        if (chainStage != null) device.free(chainStage);
+        if (arena != null) arena.close();
+        if (verifyTables != null) device.free(verifyTables);
         if (kvSaturations != null) device.free(kvSaturations);
         for (int l = 0; l < keys.length; l++) {
             device.free(keys[l]);

@@ -110,12 +110,13 @@ public final class DeviceSampler implements AutoCloseable {
     }
 
     /**
-     * One row's draw with its uniform already on the device ({@code uniform}: one f64) into {@code out} (one int):
-     * the kernel and arguments of {@link #launch}, so a held chain's draft step draws what {@link #sample} draws.
+     * Draws of {@code rows} consecutive rows with their uniforms already on the device ({@code uniforms}: one f64 a
+     * row) into {@code out} (one int a row): the kernel and arguments of {@link #launch}, so a held round's draft step
+     * draws what {@link #sample} draws.
      */
-    void launchRow(DeviceBuffer logits, int vocab, SamplingParams params, DeviceBuffer uniform, DeviceBuffer out) {
+    void launchRows(DeviceBuffer logits, int rows, int vocab, SamplingParams params, DeviceBuffer uniforms, DeviceBuffer out) {
         Arguments a = arguments(params, vocab);
-        device.launch("sample_rows", 1, 1, THREADS, logits, vocab, uniform, a.temperature(), a.topK(), a.topP(), a.minP(), out);
+        device.launch("sample_rows", rows, 1, THREADS, logits, vocab, uniforms, a.temperature(), a.topK(), a.topP(), a.minP(), out);
     }
 
     @Override public void close() {

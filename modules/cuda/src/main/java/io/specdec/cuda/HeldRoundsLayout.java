@@ -13,7 +13,7 @@ import java.util.stream.IntStream;
  * the batch of rounds still drafting there ({@code members(i)}, in order), every position appended and described
  * before anything runs (the ids after a round's first step are placeholders) and its metadata laid back to back in
  * {@link #metadata()} for one upload. {@link #nextSlot} says where a round's id at position i goes: its token slot
- * in position i+1's metadata, which {@code chain_take_id} fills on the device.
+ * in position i+1's metadata, which {@code chain_take_ids} fills on the device ({@link #staged}: the one upload).
  */
 record HeldRoundsLayout(List<int[]> members, List<CudaTransformer.Step> steps, int[] offsets, int[] metadata) {
 
@@ -46,6 +46,43 @@ record HeldRoundsLayout(List<int[]> members, List<CudaTransformer.Step> steps, i
         int j = java.util.Arrays.binarySearch(members.get(i + 1), round);
         return j < 0 ? -1 : offsets[i + 1] + j;
     }
+
+    /**
+     * The batch's one upload: every position's metadata ({@link #metadata()}, at {@code offsets}), then per position
+     * the table of {@code chain_take_ids} (member k: its round, {@link #nextSlot}, 1 when its id is the row's argmax),
+     * then per position the members' draw uniforms as f64 (8-byte aligned; 0 for greedy rounds).
+     */
+    Staged staged(List<HeldRound> rounds) {
+        int n = positions();
+        int[] tableAt = new int[n], uniformAt = new int[n];
+        int size = metadata.length;
+        for (int i = 0; i < n; i++) {
+            tableAt[i] = size;
+            size += 3 * members.get(i).length;
+        }
+        size += size & 1;
+        for (int i = 0; i < n; i++) {
+            uniformAt[i] = size;
+            size += 2 * members.get(i).length;
+        }
+        int[] all = java.util.Arrays.copyOf(metadata, size);
+        for (int i = 0; i < n; i++) {
+            int[] here = members.get(i);
+            for (int k = 0; k < here.length; k++) {
+                HeldRound round = rounds.get(here[k]);
+                all[tableAt[i] + 3 * k] = here[k];
+                all[tableAt[i] + 3 * k + 1] = nextSlot(i, here[k]);
+                all[tableAt[i] + 3 * k + 2] = round.params().isGreedy() ? 1 : 0;
+                long bits = Double.doubleToRawLongBits(round.params().isGreedy() ? 0 : round.uniforms()[i]);
+                all[uniformAt[i] + 2 * k] = (int) bits;            // little-endian, as the device reads a double
+                all[uniformAt[i] + 2 * k + 1] = (int) (bits >>> 32);
+            }
+        }
+        return new Staged(all, tableAt, uniformAt);
+    }
+
+    /** {@link #staged}'s ints and where each position's table and uniforms start in them. */
+    record Staged(int[] ints, int[] tableAt, int[] uniformAt) { }
 
     int maxTokens() { return steps.stream().mapToInt(s -> s.plan().tokens()).max().orElse(0); }
 

@@ -57,7 +57,7 @@ class HeldChainLayoutTest {
                 int[] expected = hostMeta.get(i).clone(), got = described.get(i).meta().clone();
                 if (i > 0) {
                     assertThat(got[0]).as("placeholder of step " + i).isZero();
-                    got[0] = ids[i - 1];   // what chain_take_id writes there on the device
+                    got[0] = ids[i - 1];   // what chain_take_ids writes there on the device
                 }
                 assertThat(got).as("window " + window + ", step " + i).containsExactly(expected);
                 assertThat(layout.nextSlot(i, 0)).as("step " + i + "'s id goes to token slot 0 of step " + (i + 1))
@@ -100,7 +100,7 @@ class HeldChainLayoutTest {
         for (int i = 0; i < layout.positions(); i++) {
             for (int r : layout.members().get(i)) {
                 int slot = layout.nextSlot(i, r);
-                if (slot >= 0) all[slot] = ids[r][i];   // what chain_take_id writes on the device
+                if (slot >= 0) all[slot] = ids[r][i];   // what chain_take_ids writes on the device
                 else assertThat(i + 1).as("round " + r + " ends at position " + i).isEqualTo(gammas[r]);
             }
         }
@@ -117,6 +117,27 @@ class HeldChainLayoutTest {
             assertThat(Arrays.copyOfRange(all, layout.offsets()[i], layout.offsets()[i + 1])).as("position " + i).containsExactly(expected);
         }
         for (int r = 0; r < 3; r++) assertThat(held.get(r).length()).isEqualTo(host.get(r).length());
+
+        // the one upload: metadata, then each position's chain_take_ids table, then its draws' uniforms (f64, aligned)
+        List<HeldRound> sampled = new java.util.ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            double[] u = new double[gammas[r]];
+            for (int i = 0; i < u.length; i++) u[i] = 0.125 * (r + 1) + 0.01 * i;
+            sampled.add(new HeldRound(rounds.get(r).steps(), r == 1 ? GREEDY : GREEDY.withTemperature(0.8), r == 1 ? null : u, CHAIN));
+        }
+        HeldRoundsLayout.Staged staged = layout.staged(sampled);
+        assertThat(Arrays.copyOf(staged.ints(), layout.metadata().length)).containsExactly(layout.metadata());
+        for (int i = 0; i < 5; i++) {
+            int[] members = layout.members().get(i);
+            assertThat(staged.uniformAt()[i] % 2).as("8-byte aligned").isZero();
+            for (int k = 0; k < members.length; k++) {
+                int r = members[k], t = staged.tableAt()[i] + 3 * k, u = staged.uniformAt()[i] + 2 * k;
+                assertThat(new int[] {staged.ints()[t], staged.ints()[t + 1], staged.ints()[t + 2]})
+                        .containsExactly(r, layout.nextSlot(i, r), r == 1 ? 1 : 0);
+                long bits = (staged.ints()[u] & 0xffffffffL) | ((long) staged.ints()[u + 1] << 32);
+                assertThat(Double.longBitsToDouble(bits)).isEqualTo(r == 1 ? 0 : sampled.get(r).uniforms()[i]);
+            }
+        }
     }
 
     @Test

@@ -18,7 +18,7 @@ import java.util.SplittableRandom;
 /**
  * Mode {@code batchchain} (issue #6 point 2 for served batches): a served batch ({@code BatchEngine}) whose speculative
  * requests keep whole rounds on the GPU — each draft position of all requests one forward, every id fed to the
- * request's next draft step on the device ({@code chain_take_id}), the verify's token slots filled there, greedy
+ * request's next draft step on the device ({@code chain_take_ids}), the verify's token slots filled there, greedy
  * acceptance or the fused kernel per request, only the decisions read back — against the same batch with the draft
  * ids brought to the host after every draft step ({@code -Dspecdec.cuda.hostDraftTokens=true}, the path before). Greedy
  * and T 0.8 batches of 1, 8 and 32 requests (γ 4): ids per request (the same kernels on the same rows: expected
