@@ -32,8 +32,10 @@ if [[ "$parts" == *generate* ]]; then
   for t in 0 0.8; do
     for path in device host; do
       opts=""; [ $path = host ] && opts="-Dspecdec.cuda.hostDraftTokens=true"
-      gen "pair-t$t-$path" "$opts" --model "$M/target" --draft "$M/draft" --prompt "Mr President, I would like to" \
-        --temperature $t --seed 1 --max-tokens 200
+      for rep in 1 2 3; do   # the bundled pair's rounds are ~0.3 ms: three runs show the spread
+        gen "pair-t$t-$path$([ $rep = 1 ] || echo "-r$rep")" "$opts" --model "$M/target" --draft "$M/draft" \
+          --prompt "Mr President, I would like to" --temperature $t --seed 1 --max-tokens 200
+      done
       gen "8b-t$t-$path" "$opts" --random-weights $G/llama-3-8b/config.json --draft random:$G/llama-3.2-1b/config.json \
         --prompt "128000 791 4062" --temperature $t --seed 1 --max-tokens 128
     done
@@ -55,6 +57,10 @@ for model in ("pair", "8b"):
               f"{b.get('draft_tokens')}, acceptance {a.get('acceptance')}/{b.get('acceptance')} rate {a.get('acceptance_rate')}/"
               f"{b.get('acceptance_rate')}, tok/s {a.get('tokens_per_second')}/{b.get('tokens_per_second')}"
               + (f" error {a.get('error') or b.get('error')}" if a.get('error') or b.get('error') else ""))
+for t in ("0", "0.8"):
+    for path in ("device", "host"):
+        runs = [load(f"pair-t{t}-{path}" + ("" if r == 1 else f"-r{r}")).get("tokens_per_second") for r in (1, 2, 3)]
+        print(f"INFO generate pair T {t} {path}: tok/s of 3 runs {runs}")
 print("PASS generate" if ok else "FAIL generate")
 PY
 fi

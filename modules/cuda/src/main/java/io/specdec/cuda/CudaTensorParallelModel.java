@@ -104,7 +104,7 @@ public final class CudaTensorParallelModel implements LanguageModel {
         int vocab = config.vocabSize();
         group.members.getFirst().checkUses(batch, uses, vocab);
         CudaTransformer.Step step = group.prepare(batch);
-        return group.runThen(step, rank0 -> rank0.answerEach(step.plan().rowsPerInput(), uses, vocab, null));
+        return group.runThen(step, rank0 -> rank0.answerEach(step.plan().rowsPerInput(), uses, vocab, null, false));
     }
 
     /**

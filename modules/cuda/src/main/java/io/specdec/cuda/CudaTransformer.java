@@ -174,9 +174,6 @@ public final class CudaTransformer implements LanguageModel {
     private FusedAcceptance acceptance;
     /** Where this model (as a draft) keeps a batch's held rounds ({@link #draftHeldChains}); created on first use. */
     private HeldRoundsArena arena;
-    /** The tables (and acceptance uniforms) of a batch's held-round verifications ({@link #forwardEach}). */
-    private DeviceBuffer verifyTables;
-    private long verifyTablesBytes;
     private final ParallelRole role;
     /** Rows of the output layer this rank holds: the vocabulary, or its part on a tensor-parallel shard. */
     private final int outputRows;
@@ -517,30 +514,23 @@ public final class CudaTransformer implements LanguageModel {
         if (role != ParallelRole.SINGLE) return LanguageModel.super.forwardEach(batch, uses);
         int vocab = config.vocabSize();
         checkUses(batch, uses, vocab);
-        Plan plan = prepare(batch);
+        checkKvSaturation();
+        Step step = describe(config, batch, append(config, batch));
         // after the append, which may refuse the batch for a full cache (then no uniform was drawn)
         HeldVerifications held = HeldVerifications.of(batch, uses, device);
-        if (held != null) {
-            DeviceBuffer tables = verifyTables(held.ints());
-            held.fillTokens(tables, ws.meta);
-            execute(plan, false, false);
-            if (held.anyGreedy()) argmaxRows(plan.rows, vocab);
-            held.accept(tables, ws.argmax, ws.logits, vocab, fusedAcceptance(Math.max(1, held.longestSampled())));
-        } else {
-            execute(plan, false, false);
+        boolean argmax = uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax) || (held != null && held.anyGreedy());
+        if (held == null) {
+            Plan plan = load(step);
+            execute(plan, argmax && plan.rows > 0, false);
+            return answerEach(plan.rowsPerInput, uses, vocab, null, argmax && plan.rows > 0);
         }
-        return answerEach(plan.rowsPerInput, uses, vocab, held);
-    }
-
-    /** Uploads a batch's held-round tables into a buffer this model keeps (one host copy). */
-    private DeviceBuffer verifyTables(int[] ints) {
-        if (4L * ints.length > verifyTablesBytes) {
-            if (verifyTables != null) device.free(verifyTables);
-            verifyTablesBytes = Math.max(8L * ints.length, 4096);
-            verifyTables = device.allocate(verifyTablesBytes);
-        }
-        device.copyToDevice(verifyTables, ints);
-        return verifyTables;
+        // the held rounds' tables travel with the metadata (one host copy), after it in the same buffer
+        Plan plan = load(step, held.ints());
+        DeviceBuffer tables = ws.meta.slice(4L * step.meta().length, 4L * held.ints().length);
+        held.fillTokens(tables, ws.meta);
+        execute(plan, argmax, false);
+        held.accept(tables, ws.argmax, ws.logits, vocab, fusedAcceptance(Math.max(1, held.longestSampled())));
+        return answerEach(plan.rowsPerInput, uses, vocab, held, true);
     }
 
     /** Refuses, before any forward, uses that do not fit their inputs (a held verify's rows, its buffer's device). */
@@ -565,12 +555,12 @@ public final class CudaTransformer implements LanguageModel {
      * inputs copy their logits rows to the host.
      */
     List<io.specdec.core.backend.RowResult> answerEach(int[] rowsPerInput, List<io.specdec.core.backend.RowUse> uses, int vocab,
-                                                      HeldVerifications held) {
+                                                      HeldVerifications held, boolean argmaxDone) {
         int rows = 0;
         for (int n : rowsPerInput) rows += n;
         int[] argmax = null;
         if (rows > 0 && uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax)) {
-            if (held == null || !held.anyGreedy()) argmaxRows(rows, vocab);
+            if (!argmaxDone) argmaxRows(rows, vocab);
             argmax = readArgmax(rows);
         }
         io.specdec.core.speculative.SpeculativeSampler.Outcome[] decided = held == null ? null : held.decide(vocab);
@@ -1063,6 +1053,17 @@ public final class CudaTransformer implements LanguageModel {
         return new Step(plan, meta);
     }
 
+    /** As {@link #load(Step)}, with {@code extra} ints uploaded right after the metadata in the same copy. */
+    private Plan load(Step step, int[] extra) {
+        Plan plan = step.plan();
+        int[] all = Arrays.copyOf(step.meta(), step.meta().length + extra.length);
+        System.arraycopy(extra, 0, all, step.meta().length, extra.length);
+        ensureWorkspace(plan.tokens, plan.rows, all.length);
+        device.copyToDevice(ws.meta, all);
+        lastRows = plan.rows;
+        return plan;
+    }
+
     /** Makes room for the step and uploads its metadata. */
     private Plan load(Step step) {
         Plan plan = step.plan();
@@ -1522,7 +1523,6 @@ public final class CudaTransformer implements LanguageModel {
         if (sampler != null) sampler.close();
         if (acceptance != null) acceptance.close();
         if (arena != null) arena.close();
-        if (verifyTables != null) device.free(verifyTables);
         if (kvSaturations != null) device.free(kvSaturations);
         for (int l = 0; l < keys.length; l++) {
             device.free(keys[l]);
