@@ -9,7 +9,8 @@
 #             a mixed batch (greedy, T 0.8, top-k, log-probabilities, penalties).
 #   generate: specdec generate --backend cuda (one GPU), bundled pair (200 tokens) and random 8B + 1B (128 tokens),
 #             greedy and T 0.8: ids of both paths, "draft_tokens" (device / host), tok/s.
-#   served:   serve-batch.sh 1b with draft layers:2 and speculation on, greedy and T 0.8, 1/8/32 streams, both paths.
+#   served:   serve-batch.sh 1b with draft layers:2 and speculation on, greedy and T 0.8, 1/8/32 streams, 4 requests of
+#             384 tokens per stream, both paths, two interleaved rounds.
 # Usage: OUT=dir [MODELS=dir] [PARTS=checks,generate,served] bench/gpu/batch-chain.sh   (checks+generate ~4 min,
 # served ~6 min on an H100: run them in separate calls under a 10-minute limit)
 set -uo pipefail
@@ -65,12 +66,16 @@ print("PASS generate" if ok else "FAIL generate")
 PY
 fi
 if [[ "$parts" == *served* ]]; then
+  # two interleaved rounds of both paths: a level's run is a few seconds, so the spread shows
   for t in 0 0.8; do
-    for path in step chain; do
-      opts=""; [ $path = step ] && opts="-Dspecdec.cuda.hostDraftTokens=true"
-      SPECDEC_JAVA_OPTS="$opts" OUT="$out/served-t$t-$path" DRAFT=layers:2 SPECULATION=on TEMPERATURE=$t CONCURRENCY=1,8,32 \
-        GEN_TOKENS=128 BENCH=0 PORT=$((50151 + ${#path})) timeout 290 bench/gpu/serve-batch.sh 1b > /dev/null 2>> "$out/err.txt"
-      echo "served T $t $path rc=$?"; head -6 "$out/served-t$t-$path/summary.txt" 2>/dev/null
+    for round in 1 2; do
+      for path in step chain; do
+        opts=""; [ $path = step ] && opts="-Dspecdec.cuda.hostDraftTokens=true"
+        SPECDEC_JAVA_OPTS="$opts" OUT="$out/served-t$t-$path-$round" DRAFT=layers:2 SPECULATION=on TEMPERATURE=$t CONCURRENCY=1,8,32 \
+          GEN_TOKENS="${GEN_TOKENS:-384}" REQUESTS_PER_CLIENT="${REQUESTS_PER_CLIENT:-4}" BENCH=0 PORT=$((50151 + ${#path} + round)) \
+          timeout 290 bench/gpu/serve-batch.sh 1b > /dev/null 2>> "$out/err.txt"
+        echo "served T $t $path round $round rc=$?"; sed -n 3,5p "$out/served-t$t-$path-$round/summary.txt" 2>/dev/null
+      done
     done
   done
 fi

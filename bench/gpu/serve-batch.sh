@@ -9,7 +9,7 @@
 # bounded by 90 s start + 180 s load test + 120 s bench, so under a 10-minute limit per call run 1b and 8b separately)
 # Dry run elsewhere (e.g. on a CPU from a build tree): BACKEND=cpu CONFIGS="path/config.json ..." CONCURRENCY=1,8
 # GEN_TOKENS=32 bench/gpu/serve-batch.sh   (each config's directory names its shape). PROMPT_TOKENS=N (default 128)
-# sets the prompts' length (the server holds 32,768 KV tokens: keep streams x (N + GEN_TOKENS) below that). IN_PROCESS=1 adds the same levels
+# sets the prompts' length, REQUESTS_PER_CLIENT=N (default 2) each client's requests in a row (the server holds 32,768 KV tokens: keep streams x (N + GEN_TOKENS) below that). IN_PROCESS=1 adds the same levels
 # with the node inside the load generator's JVM (no gRPC), as inprocess-SHAPE.json (+ up to 180 s per shape).
 # TP=N serves each shape split over GPUs 0..N-1 (and benches it so); DRAFT=none|random:CONFIG|PATH and SPECULATION=off|on
 # (defaults none, off) serve and load-test with speculation; DRAFT_MODE=sequential|easyspec (default sequential; easyspec
@@ -31,7 +31,7 @@ case "$which" in 1b) configs=($G/llama-3.2-1b/config.json) ;; 8b) configs=($G/ll
   all) configs=($G/llama-3.2-1b/config.json $G/llama-3-8b/config.json) ;;
   *) echo "usage: OUT=dir $0 [1b|8b|all]" >&2; exit 2 ;; esac
 [ -n "${CONFIGS:-}" ] && read -r -a configs <<< "$CONFIGS"
-backend="${BACKEND:-cuda}"; concurrency="${CONCURRENCY:-1,8,32,64}"; gen="${GEN_TOKENS:-256}"; prompt="${PROMPT_TOKENS:-128}"
+backend="${BACKEND:-cuda}"; concurrency="${CONCURRENCY:-1,8,32,64}"; per_client="${REQUESTS_PER_CLIENT:-2}"; gen="${GEN_TOKENS:-256}"; prompt="${PROMPT_TOKENS:-128}"
 tp="${TP:-1}"; draft="${DRAFT:-none}"; speculation="${SPECULATION:-off}"; draft_mode="${DRAFT_MODE:-sequential}"
 shapes=()
 { command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; } > "$out/gpu.txt" 2>&1
@@ -61,7 +61,7 @@ for config in "${configs[@]}"; do
     stop_server; continue
   fi
   echo "$shape: serving after $((SECONDS - t0)) s" >> "$out/err.txt"
-  timeout 180 bin/specdec loadtest --server "127.0.0.1:$port" --concurrency "$concurrency" --requests-per-client 2 \
+  timeout 180 bin/specdec loadtest --server "127.0.0.1:$port" --concurrency "$concurrency" --requests-per-client "$per_client" \
     --prompt-tokens "$prompt" --max-tokens "$gen" --speculation "$speculation" --temperature "${TEMPERATURE:-0}" --json "$out/serve-$shape.json" --plot "$out/serve-$shape.png" \
     >> "$out/err.txt" 2>&1
   echo "$shape loadtest rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
@@ -72,7 +72,7 @@ for config in "${configs[@]}"; do
   echo "$shape bench rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
   if [ "${IN_PROCESS:-0}" = 1 ]; then   # the same levels with the node in the load generator's JVM: no gRPC in between
     timeout 180 bin/specdec loadtest --backend "$backend" --random-weights "$config" --kv-tokens 32768 --batching continuous \
-      --transport in-process --concurrency "$concurrency" --requests-per-client 2 --prompt-tokens "$prompt" --max-tokens "$gen" \
+      --transport in-process --concurrency "$concurrency" --requests-per-client "$per_client" --prompt-tokens "$prompt" --max-tokens "$gen" \
       --speculation off --json "$out/inprocess-$shape.json" >> "$out/err.txt" 2>&1
     echo "$shape in-process loadtest rc=$? after $((SECONDS - t0)) s" >> "$out/err.txt"
   fi

@@ -112,6 +112,14 @@ final class ReplicaEngine implements AutoCloseable {
             return model.holdDraftLogits(draft, params);
         }
 
+        /** Whole rounds held where the models run (a GPU), as on the bare model: only if it verifies them in batches. */
+        @Override public boolean verifiesHeldChainsInBatches() { return model.verifiesHeldChainsInBatches(); }
+
+        @Override public java.util.Optional<io.specdec.core.backend.HeldChain> holdDraftChain(LanguageModel draft,
+                                                                                        SamplingParams params) {
+            return model.holdDraftChain(draft, params);
+        }
+
         @Override public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch,
                                                                           List<io.specdec.core.backend.RowUse> uses) {
             try {
