@@ -74,7 +74,9 @@ if [[ "$parts" == *served* ]]; then
         SPECDEC_JAVA_OPTS="$opts" OUT="$out/served-t$t-$path-$round" DRAFT=layers:2 SPECULATION=on TEMPERATURE=$t CONCURRENCY=1,8,32 \
           GEN_TOKENS="${GEN_TOKENS:-384}" REQUESTS_PER_CLIENT="${REQUESTS_PER_CLIENT:-4}" BENCH=0 PORT=$((50151 + ${#path} + round)) \
           timeout 290 bench/gpu/serve-batch.sh 1b > /dev/null 2>> "$out/err.txt"
-        echo "served T $t $path round $round rc=$?"; sed -n 3,5p "$out/served-t$t-$path-$round/summary.txt" 2>/dev/null
+        echo "served T $t $path round $round rc=$?, server log lines saying held chain rounds ran: $(grep -c 'held chain rounds on GPU' \
+          "$out/served-t$t-$path-$round"/serve-*.log 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}')"
+        sed -n 3,5p "$out/served-t$t-$path-$round/summary.txt" 2>/dev/null
       done
     done
   done

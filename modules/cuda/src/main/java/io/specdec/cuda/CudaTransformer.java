@@ -701,7 +701,10 @@ public final class CudaTransformer implements LanguageModel {
         }
         HeldRoundsLayout layout = HeldRoundsLayout.of(config, ordered);
         ensureWorkspace(layout.maxTokens(), layout.maxRows(), layout.maxMetaInts());
-        if (arena == null) arena = new HeldRoundsArena(device);
+        if (arena == null) {
+            arena = new HeldRoundsArena(device);
+            LOG.log(System.Logger.Level.INFO, "held chain rounds on GPU " + device.ordinal() + ": draft ids stay on the device");
+        }
         arena.begin(ordered.size(), longest);
         for (int r = 0; r < ordered.size(); r++) chains.get(r).bind(arena, r, ordered.get(r).gamma());
         HeldRoundsLayout.Staged staged = layout.staged(ordered);
