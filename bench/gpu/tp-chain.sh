@@ -6,6 +6,8 @@
 # (-Dspecdec.cuda.hostDraftTokens=true: each draft id comes to the host) runs the same requests.
 #   1. MultiGpuCheck stage g (TpChainCheck): ids equal (greedy: also equal to the target's own greedy decode), tok/s of
 #      both paths, host-device copies and bytes per round; bundled pair and random 8B-shape target + 1B-shape draft.
+#      Then served batches (BatchEngine, 8 greedy and 8 T 0.8 requests): held rounds (token slots broadcast from rank 0)
+#      vs draft ids to the host each step, ids per request (tp-batch-greedy / tp-batch-sampled).
 #   2. specdec generate --tp on the same pairs, greedy and T 0.8: ids of both paths and the JSON's draft_tokens field.
 # Usage: OUT=dir [MODELS=dir] [GPUS=2] [LIMIT=600] bench/gpu/tp-chain.sh     Writes stage-g.json, *.json, summary.txt.
 set -uo pipefail
@@ -45,6 +47,12 @@ try:
 except Exception as e:
     stage = [{"check": "stage-g", "status": "FAIL", "error": str(e)}]
 for r in stage:
+    if r.get("check", "").startswith("tp-batch-"):
+        ok &= r.get("status") == "PASS"
+        rows.append(f"{r.get('status')} {r.get('check')} {r.get('model', '')}: batch {r.get('batch')}, identical {r.get('identical_requests')},"
+                    f" tok/s held {r.get('tokens_per_s_held')} step {r.get('tokens_per_s_step')}, copies/step {r.get('host_copies_per_step_held')}/"
+                    f"{r.get('host_copies_per_step_step')}")
+        continue
     if r.get("check") in ("tp-chain-greedy", "tp-chain-sampled", "tp-chain", "stage") or r.get("status") == "FAIL":
         ok &= r.get("status") in ("PASS", "SKIP", "INFO")
         rows.append(f"{r.get('status')} {r.get('check')} {r.get('model', '')}: ids equal {r.get('ids_equal')}, target greedy "

@@ -97,14 +97,28 @@ public final class CudaTensorParallelModel implements LanguageModel {
     /**
      * One forward over the batch on every rank; rank 0, holding the gathered logits, answers each input the way it
      * asks ({@link CudaTransformer#answerEach}): held drafts are decided there, argmax inputs send ids, only row inputs
-     * copy logits to the host.
+     * copy logits to the host. Held rounds ({@link io.specdec.core.backend.RowUse.HeldChainVerify}, drafted on rank 0's
+     * GPU): rank 0 fills the verify's token slots from their ids and NCCL-broadcasts the batch's token slots to every
+     * rank before the forward, then decides every round ({@link CudaTransformer#verifyHeldPart}).
      */
     @Override
     public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses) {
         int vocab = config.vocabSize();
         group.members.getFirst().checkUses(batch, uses, vocab);
         CudaTransformer.Step step = group.prepare(batch);
+        // after the append, which may refuse the batch for a full cache (then no uniform was drawn)
+        HeldVerifications held = HeldVerifications.of(batch, uses, group.ranks.getFirst().device());
+        if (held != null) return group.onEveryRank((m, rank, comm) -> m.verifyHeldPart(step, held, uses, rank, comm, vocab));
         return group.runThen(step, rank0 -> rank0.answerEach(step.plan().rowsPerInput(), uses, vocab, null, false));
+    }
+
+    /**
+     * Held rounds in served batches too: drafted on rank 0's GPU (a draft beside the target's first shard), verified
+     * by {@link #forwardEach}. Checked on one GPU (a group of one); the broadcast of the token slots awaits a 2-GPU run.
+     */
+    @Override
+    public boolean verifiesHeldChainsInBatches() {
+        return true;
     }
 
     /**

@@ -524,13 +524,30 @@ public final class CudaTransformer implements LanguageModel {
             execute(plan, argmax && plan.rows > 0, false);
             return answerEach(plan.rowsPerInput, uses, vocab, null, argmax && plan.rows > 0);
         }
-        // the held rounds' tables travel with the metadata (one host copy), after it in the same buffer
-        Plan plan = load(step, held.ints());
-        DeviceBuffer tables = ws.meta.slice(4L * step.meta().length, 4L * held.ints().length);
-        held.fillTokens(tables, ws.meta);
-        execute(plan, argmax, false);
+        return verifyHeldPart(step, held, uses, 0, null, vocab);
+    }
+
+    /**
+     * Rank {@code rank}'s part of a forward that verifies held rounds ({@link HeldVerifications}; on one GPU the only
+     * rank, with a tensor-parallel target every rank, {@link CudaTensorParallelModel#forwardEach}): rank 0 uploads the
+     * rounds' tables with the metadata (one host copy) and fills the verify's token slots from the held ids; the token
+     * slots are NCCL-broadcast from rank 0 to every rank; the forward; rank 0 (which holds every row's logits)
+     * decides every round and answers every input. Returns rank 0's answers, null elsewhere.
+     */
+    List<io.specdec.core.backend.RowResult> verifyHeldPart(Step step, HeldVerifications held, List<io.specdec.core.backend.RowUse> uses,
+                                                           int rank, Nccl.Communicator comm, int vocab) {
+        Plan plan = rank == 0 ? load(step, held.ints()) : load(step);
+        DeviceBuffer tables = rank == 0 ? ws.meta.slice(4L * step.meta().length, 4L * held.ints().length) : null;
+        if (rank == 0) held.fillTokens(tables, ws.meta);
+        if (comm != null) comm.broadcast(ws.meta.slice(0, 4L * plan.tokens()), plan.tokens(), Nccl.Type.I32, 0);
+        boolean argmax = held.anyGreedy() || uses.stream().anyMatch(u -> u instanceof io.specdec.core.backend.RowUse.Argmax);
+        // one GPU: the argmax inside the forward's graph; a shard: on rank 0 after it (every rank runs the same graph)
+        boolean inGraph = role == ParallelRole.SINGLE && argmax && plan.rows > 0;
+        execute(plan, inGraph, false);
+        if (rank != 0) return null;
+        if (argmax && !inGraph && plan.rows > 0) argmaxRows(plan.rows, vocab);
         held.accept(tables, ws.argmax, ws.logits, vocab, fusedAcceptance(Math.max(1, held.longestSampled())));
-        return answerEach(plan.rowsPerInput, uses, vocab, held, true);
+        return answerEach(plan.rowsPerInput, uses, vocab, held, argmax);
     }
 
     /** Refuses, before any forward, uses that do not fit their inputs (a held verify's rows, its buffer's device). */
@@ -541,10 +558,7 @@ public final class CudaTransformer implements LanguageModel {
                 checkVerify(batch.get(i), h.tokens(), h.params());
                 heldHere(h.held(), vocab);
             }
-            if (uses.get(i) instanceof io.specdec.core.backend.RowUse.HeldChainVerify h) {
-                if (role != ParallelRole.SINGLE) throw new IllegalArgumentException("held rounds are verified in batches on one GPU only");
-                CudaHeldChain.here(h.chain(), device).checkVerify(batch.get(i), h.params());
-            }
+
         }
     }
 

@@ -64,11 +64,17 @@ final class BatchHeldCheck {
      */
     static Served serve(CudaTransformer target, CudaTransformer draft, List<Request> requests, Map<String, Boolean> properties,
                         boolean drafted) {
+        return serve(target, draft, target.device(), requests, properties, drafted);
+    }
+
+    /** As above for any target (a tensor-parallel one too); {@code counted}: the GPU whose host copies are counted. */
+    static Served serve(io.specdec.core.backend.LanguageModel target, io.specdec.core.backend.LanguageModel draft, CudaDevice counted,
+                        List<Request> requests, Map<String, Boolean> properties, boolean drafted) {
         properties.forEach((k, v) -> System.setProperty(k, String.valueOf(v)));
         try {
             BatchEngine engine = new BatchEngine(target, 256);
             Map<BatchSequence, Integer> index = new HashMap<>();
-            long copies0 = target.device().hostCopies();
+            long copies0 = counted.hostCopies();
             long t0 = System.nanoTime();
             for (int i = 0; i < requests.size(); i++) {
                 Request r = requests.get(i);
@@ -93,7 +99,7 @@ final class BatchHeldCheck {
             long nanos = System.nanoTime() - t0;
             Map<Integer, int[]> ids = new HashMap<>();
             out.forEach((k, v) -> ids.put(k, v.stream().mapToInt(Integer::intValue).toArray()));
-            return new Served(ids, drafted0, accepted, nanos, tokens, engine.steps(), target.device().hostCopies() - copies0);
+            return new Served(ids, drafted0, accepted, nanos, tokens, engine.steps(), counted.hostCopies() - copies0);
         } finally {
             properties.keySet().forEach(System::clearProperty);
         }

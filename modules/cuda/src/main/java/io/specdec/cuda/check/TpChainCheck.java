@@ -8,6 +8,7 @@ import io.specdec.core.model.LoadedModel;
 import io.specdec.core.model.ModelConfig;
 import io.specdec.core.sampling.SamplingParams;
 import io.specdec.core.speculative.ModelDrafter;
+import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.CudaModels;
 import io.specdec.cuda.CudaRank;
 import io.specdec.cuda.CudaTensorParallelModel;
@@ -29,7 +30,8 @@ import java.util.SplittableRandom;
  * other and the target's own greedy decode; sampled ids must equal too (both paths run the same draft kernels and the
  * same fused acceptance kernel with the same uniforms). Also tokens/s of both and host-device copies (count and
  * bytes, all GPUs) per round. Pairs: the bundled target/draft (TP over the GPUs), and a random Llama-3-8B-shape target
- * with a random Llama-3.2-1B-shape draft.
+ * with a random Llama-3.2-1B-shape draft. Then served batches of each pair ({@code tp-batch-greedy/sampled}: 8 requests
+ * in one BatchEngine, held rounds against the step path, ids identical per request).
  */
 final class TpChainCheck {
     static final String STAGE = "g";
@@ -55,6 +57,7 @@ final class TpChainCheck {
                  CudaTransformer draft = draftOnRank0(d.config(), DeviceWeights.upload(ranks.getFirst().device(), d.config(), d.weights()), 2048)) {
                 try {
                     compare("bundled", target, draft, 200);
+                    batches("bundled", target, draft, 128);
                 } finally {
                     draft.weights().free(draft.device());
                 }
@@ -70,6 +73,7 @@ final class TpChainCheck {
              CudaTransformer draft = draftOnRank0(dc, DeviceWeights.random(ranks.getFirst().device(), dc, 2), 1024)) {
             try {
                 compare("llama-3-8b-random+llama-3.2-1b-random", target, draft, 128);
+                batches("llama-3-8b-random+llama-3.2-1b-random", target, draft, 64);
             } finally {
                 draft.weights().free(draft.device());
             }
@@ -119,6 +123,36 @@ final class TpChainCheck {
                     "host_copies_per_round_device", sumDevice.perRound(sumDevice.copies), "host_copies_per_round_host", sumHost.perRound(sumHost.copies),
                     "host_bytes_per_round_device", sumDevice.perRound(sumDevice.bytes), "host_bytes_per_round_host", sumHost.perRound(sumHost.bytes));
         }
+    }
+
+    /**
+     * Served batches with the tensor-parallel target (BatchEngine): 8 greedy, then 8 T 0.8 requests, whole rounds held
+     * (drafted on rank 0's GPU, token slots broadcast to the ranks) against draft ids to the host each step; ids must be
+     * identical request by request.
+     */
+    private void batches(String label, CudaTensorParallelModel target, CudaTransformer draft, int tokens) {
+        java.util.Map<String, Boolean> step = java.util.Map.of("specdec.cuda.hostDraftTokens", true), held = java.util.Map.of();
+        int vocab = target.config().vocabSize();
+        for (boolean greedy : new boolean[] {true, false}) {
+            List<BatchHeldCheck.Request> requests = BatchChainCheck.requests(vocab, 8, tokens, greedy);
+            CudaDevice first = ranks.getFirst().device();
+            BatchHeldCheck.serve(target, draft, first, BatchChainCheck.requests(vocab, 8, 16, greedy), step, true);   // warm-up
+            BatchHeldCheck.serve(target, draft, first, BatchChainCheck.requests(vocab, 8, 16, greedy), held, true);
+            BatchHeldCheck.Served s = BatchHeldCheck.serve(target, draft, first, requests, step, true);
+            BatchHeldCheck.Served h = BatchHeldCheck.serve(target, draft, first, requests, held, true);
+            int identical = 0;
+            for (int i = 0; i < requests.size(); i++) if (Arrays.equals(s.ids().get(i), h.ids().get(i))) identical++;
+            double tpsStep = s.tokens() / (s.nanos() / 1e9), tpsHeld = h.tokens() / (h.nanos() / 1e9);
+            results.add(STAGE, "tp-batch-" + (greedy ? "greedy" : "sampled"), identical == requests.size() && h.drafted() > 0
+                            ? Status.PASS : Status.FAIL, "model", label, "tp", ranks.size(), "batch", requests.size(), "tokens", tokens,
+                    "identical_requests", identical, "acceptance_rate", rate(h.accepted(), h.drafted()), "tokens_per_s_step", tpsStep,
+                    "tokens_per_s_held", tpsHeld, "held_over_step", tpsHeld / tpsStep,
+                    "host_copies_per_step_step", (double) s.hostCopies() / s.steps(), "host_copies_per_step_held", (double) h.hostCopies() / h.steps());
+        }
+    }
+
+    private static double rate(long accepted, long drafted) {
+        return drafted == 0 ? Double.NaN : accepted / (double) drafted;
     }
 
     /** One generation and what it cost: wall time, rounds (target forwards), host-device copies over all GPUs. */
