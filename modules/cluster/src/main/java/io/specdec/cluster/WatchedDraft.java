@@ -41,6 +41,21 @@ final class WatchedDraft implements LayerParallelModel {
 
     @Override public int[] forwardFuzzyArgmax(List<SequenceInput> batch) { return watch(() -> model.forwardFuzzyArgmax(batch)); }
 
+    /** Held chain rounds (a GPU rank's draft beside its target) are drafted by the wrapped model, watched alike. */
+    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
+        watch(() -> {
+            model.draftHeldChains(rounds);
+            return null;
+        });
+    }
+
+    @Override public void draftHeldChain(List<SequenceInput> steps, io.specdec.core.sampling.SamplingParams params, double[] uniforms,
+                                         io.specdec.core.backend.HeldChain chain) {
+        draftHeldChains(List.of(new io.specdec.core.backend.HeldRound(steps, params, uniforms, chain)));
+    }
+
+    @Override public io.specdec.core.backend.LanguageModel unwrapped() { return model.unwrapped(); }
+
     private <T> T watch(Supplier<T> forward) {
         try {
             return forward.get();

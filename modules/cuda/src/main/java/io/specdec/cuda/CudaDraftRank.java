@@ -1,5 +1,6 @@
 package io.specdec.cuda;
 
+import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvCacheExhaustedException;
 import io.specdec.core.kv.KvSequence;
@@ -83,6 +84,26 @@ public final class CudaDraftRank implements LayerParallelModel {
 
     @Override public int[] forwardFuzzyArgmax(List<SequenceInput> batch) {
         return guarded(() -> plan.width() == 1 ? replica.forwardArgmax(batch) : replica.forwardFuzzyArgmax(batch));
+    }
+
+    /**
+     * Sequential drafting (groups of one layer) runs the replica's exact forwards: a target rank on this GPU may hold
+     * its chain rounds ({@code CudaTensorParallelRank#holdDraftChain}); a layer-parallel replica is itself.
+     */
+    @Override public LanguageModel unwrapped() { return plan.width() == 1 ? replica : this; }
+
+    /** Held rounds of a sequential draft, on the replica (guarded as every draft forward). */
+    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
+        if (plan.width() != 1) throw new UnsupportedOperationException("a layer-parallel draft replica drafts no held rounds");
+        guarded(() -> {
+            replica.draftHeldChains(rounds);
+            return null;
+        });
+    }
+
+    @Override public void draftHeldChain(List<SequenceInput> steps, io.specdec.core.sampling.SamplingParams params, double[] uniforms,
+                                         io.specdec.core.backend.HeldChain chain) {
+        draftHeldChains(List.of(new io.specdec.core.backend.HeldRound(steps, params, uniforms, chain)));
     }
 
     /**

@@ -70,7 +70,7 @@ final class CudaHeldChain implements HeldChain {
     private static Optional<HeldChain> open(CudaDevice device, List<CudaRank> ranks, LanguageModel draft, SamplingParams params,
                                             int vocab) {
         if (Boolean.getBoolean(HOST_DRAFT_TOKENS)) return Optional.empty();
-        if (!(draft instanceof CudaTransformer d) || d.device() != device || d.role() != ParallelRole.SINGLE
+        if (!(draft.unwrapped() instanceof CudaTransformer d) || d.device() != device || d.role() != ParallelRole.SINGLE
                 || d.config().vocabSize() != vocab) {
             return Optional.empty();
         }

@@ -148,6 +148,31 @@ public final class CudaTensorParallelRank implements LanguageModel {
         }
     }
 
+    /**
+     * Whole chain rounds held on this rank's GPU, for a sequential draft replica beside it ({@link CudaDraftRank}):
+     * every rank drafts the same ids with its own replica and, holding the all-gathered logits, decides alike, so the
+     * round never leaves the GPU and no rank sends another anything but the forward's own collectives.
+     */
+    @Override public java.util.Optional<io.specdec.core.backend.HeldChain> holdDraftChain(LanguageModel draft, SamplingParams params) {
+        check();
+        return CudaHeldChain.open(device, draft, params, config.vocabSize());
+    }
+
+    @Override public boolean verifiesHeldChainsInBatches() { return true; }
+
+    /** Held rounds are verified on this rank ({@link CudaTransformer#answeredHere}); other batches as before (host rows). */
+    @Override public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses) {
+        check();
+        if (uses.stream().noneMatch(u -> u instanceof io.specdec.core.backend.RowUse.HeldChainVerify)) {
+            return LanguageModel.super.forwardEach(batch, uses);
+        }
+        try {
+            return shard.answeredHere(batch, uses);
+        } catch (RuntimeException e) {
+            throw failed(e);
+        }
+    }
+
     void check() {
         if (broken != null) throw new IllegalStateException("tensor-parallel rank " + rank() + " is unusable: " + broken);
         device.makeCurrent();

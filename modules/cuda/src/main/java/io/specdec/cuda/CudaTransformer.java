@@ -512,6 +512,15 @@ public final class CudaTransformer implements LanguageModel {
     @Override
     public List<io.specdec.core.backend.RowResult> forwardEach(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses) {
         if (role != ParallelRole.SINGLE) return LanguageModel.super.forwardEach(batch, uses);
+        return answeredHere(batch, uses);
+    }
+
+    /**
+     * {@link #forwardEach} answered on this GPU, which holds every row's whole-vocabulary logits after the forward: a
+     * single GPU, or a tensor-parallel rank of a group over actors (each rank all-gathers the logits, so every rank
+     * decides alike from its own draft replica's held rounds: nothing is broadcast).
+     */
+    List<io.specdec.core.backend.RowResult> answeredHere(List<SequenceInput> batch, List<io.specdec.core.backend.RowUse> uses) {
         int vocab = config.vocabSize();
         checkUses(batch, uses, vocab);
         checkKvSaturation();

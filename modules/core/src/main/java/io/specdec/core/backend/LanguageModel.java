@@ -184,6 +184,15 @@ public interface LanguageModel extends AutoCloseable {
     }
 
     /**
+     * The model whose forwards this one runs unchanged: a wrapper that only watches or guards the calls returns the
+     * wrapped model's (so that a target can recognise a draft beside it on its device, {@link #holdDraftChain}); a
+     * model that computes something else (a layer-parallel draft's fuzzy steps) returns itself, the default.
+     */
+    default LanguageModel unwrapped() {
+        return this;
+    }
+
+    /**
      * Whether {@link #forwardEach} verifies held chains ({@link RowUse.HeldChainVerify}), so that a batch scheduler may
      * keep its requests' rounds where they run ({@link #holdDraftChain}, {@link #draftHeldChains}); false by default.
      */

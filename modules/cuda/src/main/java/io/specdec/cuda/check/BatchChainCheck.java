@@ -3,7 +3,13 @@ package io.specdec.cuda.check;
 import io.specdec.core.sampling.SamplingParams;
 import io.specdec.cuda.Cublas;
 import io.specdec.cuda.CudaDevice;
+import io.specdec.cuda.CudaDraftRank;
+import io.specdec.cuda.CudaTensorParallelRank;
 import io.specdec.cuda.CudaTransformer;
+import io.specdec.cuda.Nccl;
+import io.specdec.core.format.ModelFiles;
+import io.specdec.core.model.LoadedModel;
+import io.specdec.core.parallel.LayerGroupPlan;
 import io.specdec.cuda.DeviceWeights;
 import io.specdec.cuda.check.BatchHeldCheck.Request;
 import io.specdec.cuda.check.BatchHeldCheck.Served;
@@ -24,7 +30,8 @@ import java.util.SplittableRandom;
  * and T 0.8 batches of 1, 8 and 32 requests (γ 4): ids per request (the same kernels on the same rows: expected
  * identical), acceptance, tokens/s, engine steps and host copies per step; greedy ids also against plain batched
  * greedy decoding without a draft (informative: a verify pass and a decode step may round differently). Then a mixed
- * batch: greedy, T 0.8, top-k, penalties and log-probabilities together.
+ * batch: greedy, T 0.8, top-k, penalties and log-probabilities together. Then the rank models of a group over actors in
+ * a group of one GPU ({@link #rankOfOne}).
  */
 final class BatchChainCheck {
     private static final double TEMPERATURE = 0.8;
@@ -47,6 +54,7 @@ final class BatchChainCheck {
             mixed("bundled", target, draft);
         });
         if (!bundled) SpecSampleCheck.emit(SpecSampleCheck.row("batchchain", "model", "bundled", "skipped", "no models under " + models));
+        if (bundled) rankOfOne(models);
         if (config8b != null && config1b != null) {
             var tc = GpuCheck.configOf(config8b);
             var dc = GpuCheck.configOf(config1b);
@@ -62,6 +70,40 @@ final class BatchChainCheck {
                 tw.free(device);
                 dw.free(device);
             }
+        }
+    }
+
+    /**
+     * The rank models of a group over actors (one JVM per GPU), in a group of one GPU: a {@link CudaTensorParallelRank}
+     * (its own NCCL communicator of one) with a sequential {@link CudaDraftRank} replica, served as a rank's engine
+     * serves them (BatchEngine, 8 greedy then 8 T 0.8 requests): held rounds against the step path, ids per request.
+     * Several ranks would each hold and decide their own rounds alike; that needs a 2-GPU host.
+     */
+    static void rankOfOne(Path models) {
+        LoadedModel t = ModelFiles.load(models.resolve("target")), d = ModelFiles.load(models.resolve("draft"));
+        try (CudaTensorParallelRank target = CudaTensorParallelRank.of(0, t.config(), t.weights(), Nccl.uniqueId(), 0, 1, 16384);
+             CudaDraftRank draft = CudaDraftRank.of(target, d.config(), d.weights(), LayerGroupPlan.standard(d.config().layers(), 1, 0), 16384)) {
+            int vocab = target.config().vocabSize();
+            for (boolean greedy : new boolean[] {true, false}) {
+                List<Request> requests = requests(vocab, 8, 128, greedy);
+                BatchHeldCheck.serve(target, draft, target.device(), requests(vocab, 8, 16, greedy), STEP_PATH, true);
+                BatchHeldCheck.serve(target, draft, target.device(), requests(vocab, 8, 16, greedy), CHAIN_PATH, true);
+                Served step = BatchHeldCheck.serve(target, draft, target.device(), requests, STEP_PATH, true);
+                Served held = BatchHeldCheck.serve(target, draft, target.device(), requests, CHAIN_PATH, true);
+                int identical = 0;
+                for (int i = 0; i < requests.size(); i++) if (Arrays.equals(step.ids().get(i), held.ids().get(i))) identical++;
+                double tpsStep = step.tokens() / (step.nanos() / 1e9), tpsHeld = held.tokens() / (held.nanos() / 1e9);
+                SpecSampleCheck.emit(SpecSampleCheck.row("batchchain-rank-of-one", "model", "bundled", "batch", 8, "tokens", 128,
+                        "sampling", greedy ? "greedy" : "T" + TEMPERATURE, "identical_requests", identical,
+                        "acceptance_rate_step", SpecSampleCheck.rate(step.accepted(), step.drafted()),
+                        "acceptance_rate_chain", SpecSampleCheck.rate(held.accepted(), held.drafted()),
+                        "tokens_per_s_step", tpsStep, "tokens_per_s_chain", tpsHeld, "chain_over_step", tpsHeld / tpsStep,
+                        "host_copies_per_step_step", (double) step.hostCopies() / step.steps(),
+                        "host_copies_per_step_chain", (double) held.hostCopies() / held.steps(),
+                        "pass", identical == requests.size() && held.drafted() > 0));
+            }
+        } catch (RuntimeException e) {
+            SpecSampleCheck.emit(SpecSampleCheck.row("batchchain-rank-of-one", "model", "bundled", "pass", false, "error", e.toString()));
         }
     }
 
