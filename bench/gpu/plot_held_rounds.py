@@ -2,8 +2,9 @@
 """Whole speculative rounds held on one GPU vs draft ids to the host each step
 (bench/results/cuda-h100-2026-11-24-session16-held-rounds, from bench/gpu/batch-chain.sh): left, GpuCheck batchchain's
 BatchEngine batches (bundled pair at 1/8/32 requests, "8B+1B": random 8B target + random 1B draft at 1/8; greedy and T 0.8),
-tokens/s of the held path over the step path in the same run; right, served through gRPC (1B shape, draft layers:2,
-1/8/32 streams), the mean of two interleaved rounds of each path.
+tokens/s of the held path over the step path in the same run (batchchain.jsonl, the final code; the summary adds the
+earlier run's ratio, batchchain-run1.jsonl, and the group-rank models in a group of one GPU); right, served through gRPC
+(1B shape, draft layers:2, 1/8/32 streams), the mean of two interleaved rounds of each path.
 Usage: /usr/bin/python3 bench/gpu/plot_held_rounds.py [RESULTS_DIR]   writes summary.json and held-rounds.png
 """
 import glob
@@ -23,13 +24,23 @@ root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "results",
 rows = [json.loads(line) for line in open(os.path.join(root, "batchchain.jsonl")) if line.strip()]
 checks = [r for r in rows if r["check"] == "batchchain"]
 mixed = [r for r in rows if r["check"] == "batchchain-mixed"]
+rank_of_one = [{"sampling": r["sampling"], "batch": r["batch"], "identical_requests": r["identical_requests"],
+                "held_over_step": round(r["chain_over_step"], 3), "pass": r["pass"]}
+               for r in rows if r["check"] == "batchchain-rank-of-one" and "chain_over_step" in r]
+earlier = os.path.join(root, "batchchain-run1.jsonl")
+run1 = {}
+if os.path.exists(earlier):
+    for line in open(earlier):
+        r = json.loads(line)
+        if r.get("check") == "batchchain":
+            run1[(r["model"], r["batch"], r["sampling"])] = round(r["chain_over_step"], 3)
 
 engine = []
 for r in checks:
     model = "bundled" if r["model"] == "bundled" else "8B+1B"
     engine.append({"model": model, "batch": r["batch"], "sampling": r["sampling"], "identical_requests": r["identical_requests"],
                    "tokens_per_s_step": round(r["tokens_per_s_step"], 1), "tokens_per_s_held": round(r["tokens_per_s_chain"], 1),
-                   "held_over_step": round(r["chain_over_step"], 3),
+                   "held_over_step": round(r["chain_over_step"], 3), "held_over_step_run1": run1.get((r["model"], r["batch"], r["sampling"])),
                    "host_copies_per_step": [round(r["host_copies_per_step_step"], 1), round(r["host_copies_per_step_chain"], 1)],
                    "pass": r["pass"]})
 
@@ -68,5 +79,5 @@ for ax in (a, b):
     ax.set_ylim(0, 1.6)
 summary = {"machine": "1x NVIDIA H100 80GB HBM3", "engine": engine,
            "mixed_batch": [{"identical_requests": m["identical_requests"], "requests": m["requests"], "pass": m["pass"]} for m in mixed],
-           "served": served_rows}
+           "served": served_rows, "rank_of_one": rank_of_one}
 save(fig, root, "held-rounds.png", summary, title="Whole speculative rounds held on one H100 vs draft ids to the host each step")
