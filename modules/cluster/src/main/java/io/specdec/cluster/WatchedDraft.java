@@ -49,11 +49,6 @@ final class WatchedDraft implements LayerParallelModel {
         });
     }
 
-    @Override public void draftHeldChain(List<SequenceInput> steps, io.specdec.core.sampling.SamplingParams params, double[] uniforms,
-                                         io.specdec.core.backend.HeldChain chain) {
-        draftHeldChains(List.of(new io.specdec.core.backend.HeldRound(steps, params, uniforms, chain)));
-    }
-
     @Override public io.specdec.core.backend.LanguageModel unwrapped() { return model.unwrapped(); }
 
     private <T> T watch(Supplier<T> forward) {

@@ -101,11 +101,6 @@ public final class CudaDraftRank implements LayerParallelModel {
         });
     }
 
-    @Override public void draftHeldChain(List<SequenceInput> steps, io.specdec.core.sampling.SamplingParams params, double[] uniforms,
-                                         io.specdec.core.backend.HeldChain chain) {
-        draftHeldChains(List.of(new io.specdec.core.backend.HeldRound(steps, params, uniforms, chain)));
-    }
-
     /**
      * A failed draft forward may have left the peers inside a collective: it breaks the rank, as a target's would. A
      * full KV cache is raised before any collective (when the sequences grow), alike on every rank: the group goes on.

@@ -203,7 +203,8 @@ public interface LanguageModel extends AutoCloseable {
     /**
      * The held rounds of several requests whose drafts share this model, run together: draft step i of every round
      * still drafting in one forward, each id fed to that round's next step where it was computed. Nothing comes back.
-     * The default runs {@link #draftHeldChain} round by round.
+     * Drafters call this one (a single round too), so a wrapper forwards it alone; the default runs
+     * {@link #draftHeldChain} round by round.
      */
     default void draftHeldChains(List<HeldRound> rounds) {
         for (HeldRound r : rounds) draftHeldChain(r.steps(), r.params(), r.uniforms(), r.chain());

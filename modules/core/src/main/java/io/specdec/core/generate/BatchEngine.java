@@ -275,7 +275,7 @@ public final class BatchEngine implements AutoCloseable {
         return argmaxSuffices(p) ? RowUse.ARGMAX : RowUse.ROWS;
     }
 
-    private record Drafting(BatchSequence s, int kv, int missing, LanguageModel model, ModelDrafter.Round round) { }
+    private record Drafting(BatchSequence s, int kv, int missing, LanguageModel model, ModelDrafter.Round round) implements DraftingRound { }
 
     /**
      * Chain drafting for every request with a model drafter, batched per draft model: one draft forward per draft
@@ -285,56 +285,78 @@ public final class BatchEngine implements AutoCloseable {
     private void draftTogether(List<Drafting> drafting, List<Planned> plans, List<StepUpdate> updates) {
         if (drafting.isEmpty()) return;
         long t0 = System.nanoTime();
-        Map<LanguageModel, List<Drafting>> byModel = new java.util.IdentityHashMap<>();
-        for (Drafting d : drafting) byModel.computeIfAbsent(d.model(), m -> new ArrayList<>()).add(d);
-        List<Drafting> done = new ArrayList<>();
-        for (Map.Entry<LanguageModel, List<Drafting>> group : byModel.entrySet()) {
-            try {
-                while (true) {
-                    // Greedy rounds take their draft ids where the logits are (forwardArgmax: on a GPU only ids
-                    // move); the others need their rows on the host to sample and keep q.
-                    List<Drafting> byId = new ArrayList<>(), byRow = new ArrayList<>();
-                    // held rounds keep their rows where the target verifies them: one forward per temperature
-                    Map<Double, List<Drafting>> byHeld = new java.util.TreeMap<>();
-                    for (Drafting d : group.getValue()) {
-                        if (d.round().input() == null) continue;
-                        if (d.round().holding()) byHeld.computeIfAbsent(d.round().params().temperature(), t -> new ArrayList<>()).add(d);
-                        else (d.round().argmaxOnly() ? byId : byRow).add(d);
-                    }
-                    if (byId.isEmpty() && byRow.isEmpty() && byHeld.isEmpty()) break;
-                    for (List<Drafting> same : byHeld.values()) {
-                        double[] uniforms = new double[same.size()];
-                        int[] rows = new int[same.size()];
-                        List<io.specdec.core.backend.HeldLogits> held = new ArrayList<>(same.size());
-                        for (int i = 0; i < same.size(); i++) {
-                            ModelDrafter.Round r = same.get(i).round();
-                            uniforms[i] = r.heldUniform();
-                            rows[i] = r.heldRow();
-                            held.add(r.heldLogits());
-                        }
-                        int[] ids = group.getKey().forwardSampledHolding(inputsOf(same), same.getFirst().round().params(),
-                                uniforms, held, rows);
-                        for (int i = 0; i < same.size(); i++) same.get(i).round().offerHeld(ids[i]);
-                    }
-                    if (!byId.isEmpty()) {
-                        int[] ids = group.getKey().forwardArgmax(inputsOf(byId));
-                        for (int i = 0; i < byId.size(); i++) byId.get(i).round().offerToken(ids[i]);
-                    }
-                    if (!byRow.isEmpty()) {
-                        List<float[][]> logits = group.getKey().forward(inputsOf(byRow));
-                        for (int i = 0; i < byRow.size(); i++) byRow.get(i).round().offer(logits.get(i)[0]);
-                    }
-                }
-                done.addAll(group.getValue());
-            } catch (RuntimeException e) {
-                for (Drafting d : group.getValue()) updates.add(fail(d.s(), "drafting failed: " + e.getMessage()));
-            }
-        }
+        List<Drafting> done = perDraftModel(drafting, BatchEngine::draftPositions, updates);
         long draftNanos = System.nanoTime() - t0;
         for (Drafting d : done) plans.add(new Planned(d.s(), d.round().draft(), d.missing(), d.kv(), d.missing() - 1, draftNanos));
     }
 
-    private record HeldDrafting(BatchSequence s, int kv, int missing, LanguageModel model, HeldRound round) { }
+    /** The rounds of one draft model, position by position until every round is complete. */
+    private static void draftPositions(LanguageModel model, List<Drafting> rounds) {
+        while (true) {
+            // Greedy rounds take their draft ids where the logits are (forwardArgmax: on a GPU only ids
+            // move); the others need their rows on the host to sample and keep q.
+            List<Drafting> byId = new ArrayList<>(), byRow = new ArrayList<>();
+            // held rounds keep their rows where the target verifies them: one forward per temperature
+            Map<Double, List<Drafting>> byHeld = new java.util.TreeMap<>();
+            for (Drafting d : rounds) {
+                if (d.round().input() == null) continue;
+                if (d.round().holding()) byHeld.computeIfAbsent(d.round().params().temperature(), t -> new ArrayList<>()).add(d);
+                else (d.round().argmaxOnly() ? byId : byRow).add(d);
+            }
+            if (byId.isEmpty() && byRow.isEmpty() && byHeld.isEmpty()) break;
+            for (List<Drafting> same : byHeld.values()) {
+                double[] uniforms = new double[same.size()];
+                int[] rows = new int[same.size()];
+                List<io.specdec.core.backend.HeldLogits> held = new ArrayList<>(same.size());
+                for (int i = 0; i < same.size(); i++) {
+                    ModelDrafter.Round r = same.get(i).round();
+                    uniforms[i] = r.heldUniform();
+                    rows[i] = r.heldRow();
+                    held.add(r.heldLogits());
+                }
+                int[] ids = model.forwardSampledHolding(inputsOf(same), same.getFirst().round().params(),
+                        uniforms, held, rows);
+                for (int i = 0; i < same.size(); i++) same.get(i).round().offerHeld(ids[i]);
+            }
+            if (!byId.isEmpty()) {
+                int[] ids = model.forwardArgmax(inputsOf(byId));
+                for (int i = 0; i < byId.size(); i++) byId.get(i).round().offerToken(ids[i]);
+            }
+            if (!byRow.isEmpty()) {
+                List<float[][]> logits = model.forward(inputsOf(byRow));
+                for (int i = 0; i < byRow.size(); i++) byRow.get(i).round().offer(logits.get(i)[0]);
+            }
+        }
+    }
+
+    /** A request's round in the drafting phase of a step: which request, and the draft model it runs on. */
+    private sealed interface DraftingRound permits Drafting, HeldDrafting {
+        BatchSequence s();
+
+        LanguageModel model();
+    }
+
+    /**
+     * Runs {@code draft} once per draft model over that model's rounds (requests sharing a draft model draft together);
+     * a model whose drafting throws fails its requests. Returns the rounds that were drafted.
+     */
+    private <D extends DraftingRound> List<D> perDraftModel(List<D> rounds, java.util.function.BiConsumer<LanguageModel, List<D>> draft,
+                                                            List<StepUpdate> updates) {
+        Map<LanguageModel, List<D>> byModel = new java.util.IdentityHashMap<>();
+        for (D d : rounds) byModel.computeIfAbsent(d.model(), m -> new ArrayList<>()).add(d);
+        List<D> done = new ArrayList<>();
+        for (Map.Entry<LanguageModel, List<D>> group : byModel.entrySet()) {
+            try {
+                draft.accept(group.getKey(), group.getValue());
+                done.addAll(group.getValue());
+            } catch (RuntimeException e) {
+                for (D d : group.getValue()) updates.add(fail(d.s(), "drafting failed: " + e.getMessage()));
+            }
+        }
+        return done;
+    }
+
+    private record HeldDrafting(BatchSequence s, int kv, int missing, LanguageModel model, HeldRound round) implements DraftingRound { }
 
     /**
      * Held rounds (draft ids kept where the draft runs), batched per draft model: one {@link LanguageModel#draftHeldChains}
@@ -343,17 +365,8 @@ public final class BatchEngine implements AutoCloseable {
     private void draftHeldTogether(List<HeldDrafting> rounds, List<Planned> plans, List<StepUpdate> updates) {
         if (rounds.isEmpty()) return;
         long t0 = System.nanoTime();
-        Map<LanguageModel, List<HeldDrafting>> byModel = new java.util.IdentityHashMap<>();
-        for (HeldDrafting d : rounds) byModel.computeIfAbsent(d.model(), m -> new ArrayList<>()).add(d);
-        List<HeldDrafting> done = new ArrayList<>();
-        for (Map.Entry<LanguageModel, List<HeldDrafting>> group : byModel.entrySet()) {
-            try {
-                group.getKey().draftHeldChains(group.getValue().stream().map(HeldDrafting::round).toList());
-                done.addAll(group.getValue());
-            } catch (RuntimeException e) {
-                for (HeldDrafting d : group.getValue()) updates.add(fail(d.s(), "drafting failed: " + e.getMessage()));
-            }
-        }
+        List<HeldDrafting> done = perDraftModel(rounds, (model, group) -> model.draftHeldChains(group.stream().map(HeldDrafting::round).toList()),
+                updates);
         long draftNanos = System.nanoTime() - t0;
         for (HeldDrafting d : done) {
             plans.add(new Planned(d.s(), ChainDraft.heldChain(d.round().gamma(), d.round().chain()), d.missing(), d.kv(),

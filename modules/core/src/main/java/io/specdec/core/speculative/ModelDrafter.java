@@ -113,7 +113,7 @@ public final class ModelDrafter implements Drafter {
      */
     private ChainDraft proposeHeldChain(TokenHistory context, int gamma) {
         HeldRound round = startHeldRound(context, gamma);
-        model.draftHeldChain(round.steps(), round.params(), round.uniforms(), round.chain());
+        model.draftHeldChains(java.util.List.of(round));
         return ChainDraft.heldChain(gamma, chain);
     }
 

@@ -52,9 +52,14 @@ class BatchHeldAcceptanceTest {
                     r.plain() ? null : GammaPolicy.fixed(4), null, r.logprobs(),
                     r.logprobs() ? 2 : 0), i);
         }
+        return drain(engine, index);
+    }
+
+    /** Steps {@code engine} until every request in {@code index} finished; each request's tokens, by its index. */
+    static Map<Integer, List<Integer>> drain(BatchEngine engine, Map<BatchSequence, Integer> index) {
         Map<Integer, List<Integer>> out = new HashMap<>();
         int finished = 0;
-        for (int step = 0; finished < rs.size(); step++) {
+        for (int step = 0; finished < index.size(); step++) {
             assertThat(step).as("the batch finishes within 400 steps").isLessThan(400);
             for (StepUpdate u : engine.step()) {
                 assertThat(u.failure()).as("request %d", index.get(u.sequence())).isNull();

@@ -50,17 +50,7 @@ class BatchHeldChainTest {
             index.put(engine.add(r.prompt(), r.params(), r.drafted() ? new ModelDrafter(draft) : null,
                     r.drafted() ? GammaPolicy.fixed(4) : null, null, r.logprobs(), r.logprobs() ? 2 : 0), i);
         }
-        Map<Integer, List<Integer>> out = new HashMap<>();
-        int finished = 0;
-        for (int step = 0; finished < rs.size(); step++) {
-            assertThat(step).as("the batch finishes within 400 steps").isLessThan(400);
-            for (StepUpdate u : engine.step()) {
-                assertThat(u.failure()).as("request %d", index.get(u.sequence())).isNull();
-                for (int t : u.tokens()) out.computeIfAbsent(index.get(u.sequence()), k -> new ArrayList<>()).add(t);
-                if (u.finishReason() != null) finished++;
-            }
-        }
-        return out;
+        return BatchHeldAcceptanceTest.drain(engine, index);
     }
 
     @Test
