@@ -3,7 +3,7 @@
 (bench/results/cuda-h100-2026-11-24-session16-held-rounds, from bench/gpu/batch-chain.sh): left, GpuCheck batchchain's
 BatchEngine batches (bundled pair at 1/8/32 requests, "8B+1B": random 8B target + random 1B draft at 1/8; greedy and T 0.8),
 tokens/s of the held path over the step path in the same run (batchchain.jsonl, the final code; the summary adds the
-earlier run's ratio, batchchain-run1.jsonl, and the group-rank models in a group of one GPU); right, served through gRPC
+earlier runs' ratios, batchchain-run1/run2.jsonl, and the group-rank models in a group of one GPU); right, served through gRPC
 (1B shape, draft layers:2, 1/8/32 streams), the mean of two interleaved rounds of each path.
 Usage: /usr/bin/python3 bench/gpu/plot_held_rounds.py [RESULTS_DIR]   writes summary.json and held-rounds.png
 """
@@ -27,20 +27,20 @@ mixed = [r for r in rows if r["check"] == "batchchain-mixed"]
 rank_of_one = [{"sampling": r["sampling"], "batch": r["batch"], "identical_requests": r["identical_requests"],
                 "held_over_step": round(r["chain_over_step"], 3), "pass": r["pass"]}
                for r in rows if r["check"] == "batchchain-rank-of-one" and "chain_over_step" in r]
-earlier = os.path.join(root, "batchchain-run1.jsonl")
-run1 = {}
-if os.path.exists(earlier):
-    for line in open(earlier):
+earlier = {}   # (model, batch, sampling) -> the earlier runs' ratios
+for name in ("batchchain-run1.jsonl", "batchchain-run2.jsonl"):
+    path = os.path.join(root, name)
+    for line in open(path) if os.path.exists(path) else []:
         r = json.loads(line)
         if r.get("check") == "batchchain":
-            run1[(r["model"], r["batch"], r["sampling"])] = round(r["chain_over_step"], 3)
+            earlier.setdefault((r["model"], r["batch"], r["sampling"]), []).append(round(r["chain_over_step"], 3))
 
 engine = []
 for r in checks:
     model = "bundled" if r["model"] == "bundled" else "8B+1B"
     engine.append({"model": model, "batch": r["batch"], "sampling": r["sampling"], "identical_requests": r["identical_requests"],
                    "tokens_per_s_step": round(r["tokens_per_s_step"], 1), "tokens_per_s_held": round(r["tokens_per_s_chain"], 1),
-                   "held_over_step": round(r["chain_over_step"], 3), "held_over_step_run1": run1.get((r["model"], r["batch"], r["sampling"])),
+                   "held_over_step": round(r["chain_over_step"], 3), "held_over_step_earlier_runs": earlier.get((r["model"], r["batch"], r["sampling"])),
                    "host_copies_per_step": [round(r["host_copies_per_step_step"], 1), round(r["host_copies_per_step_chain"], 1)],
                    "pass": r["pass"]})
 
