@@ -567,7 +567,6 @@ public final class CudaTransformer implements LanguageModel {
                 checkVerify(batch.get(i), h.tokens(), h.params());
                 heldHere(h.held(), vocab);
             }
-
         }
     }
 
@@ -616,7 +615,7 @@ public final class CudaTransformer implements LanguageModel {
                 case io.specdec.core.backend.RowUse.HeldVerify h -> out.add(new io.specdec.core.backend.RowResult.Verified(
                         acceptHeld(mine, h.tokens(), h.held(), h.params(), h.sampler(), vocab)));
                 case io.specdec.core.backend.RowUse.HeldChainVerify h -> {
-                    if (decided == null) throw new IllegalStateException("held rounds are verified in batches on one GPU only");
+                    if (decided == null) throw new IllegalStateException("a held round is answered only where it was verified (verifyHeldPart)");
                     out.add(new io.specdec.core.backend.RowResult.Verified(decided[i]));
                 }
             }

@@ -11,7 +11,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The held rounds one batched forward verifies on one GPU ({@link CudaTransformer#forwardEach}), grouped by the arena
+ * The held rounds one batched forward verifies on the GPU that decides them ({@link CudaTransformer#verifyHeldPart}: a
+ * single GPU, a tensor-parallel target's rank 0, or each rank of a group over actors), grouped by the arena
  * their drafts are in (one per draft model, {@link HeldRoundsArena}). Per group ONE upload of tables
  * ({@link #ints()}: where each round's ids go in the verify's token slots, which rows the greedy ones compare, a
  * sampled round's acceptance uniforms, drawn here as the host path draws them), one {@code chain_fill_tokens} before
