@@ -25,7 +25,9 @@ import java.util.SplittableRandom;
  * ({@code -Dspecdec.cuda.hostAcceptance=true}: draft and target rows copied to the host). B requests at T 0.8 (seeds
  * 1..B), γ 4; then a mixed batch (held, greedy, top-k, log-probabilities). Ids are expected to be identical per request
  * (the same uniforms in the same order); they may part where float (device) and double (host) rounding put a uniform on
- * the other side of a boundary, as in {@code specsample}. Reports tokens/s of both paths.
+ * the other side of a boundary, as in {@code specsample}. Reports tokens/s of both paths. Since session 16 the device
+ * path of temperature-only requests holds whole rounds ({@code batchchain}); the held-logits path this mode was written
+ * for runs with {@code -Dspecdec.cuda.hostDraftTokens=true} (batchchain's step path).
  */
 final class BatchHeldCheck {
     private static final double TEMPERATURE = 0.8;
