@@ -9,22 +9,27 @@
 #      Then served batches (BatchEngine, 8 greedy and 8 T 0.8 requests): held rounds (token slots broadcast from rank 0)
 #      vs draft ids to the host each step, ids per request (tp-batch-greedy / tp-batch-sampled).
 #   2. specdec generate --tp on the same pairs, greedy and T 0.8: ids of both paths and the JSON's draft_tokens field.
-# Usage: OUT=dir [MODELS=dir] [GPUS=2] [LIMIT=600] bench/gpu/tp-chain.sh     Writes stage-g.json, *.json, summary.txt.
+# Usage: OUT=dir [MODELS=dir] [GPUS=2] [LIMIT=600] [SHARE_GPU=1] [STAGES=g] bench/gpu/tp-chain.sh
+#   Writes stage-g.json, *.json, summary.txt. SHARE_GPU=1 (a test mode for hosts with fewer GPUs than ranks): ranks share
+#   the GPUs and meet in host-staged collectives instead of NCCL (-Dspecdec.cuda.sharedGpuRanks=true): every rank's
+#   code runs, ids and decisions can be checked, timings mean nothing (no CUDA graphs, every collective via the host).
+#   STAGES=a,g adds MultiGpuCheck stage a (TP=N logits vs TP=1, the collectives themselves).
 set -uo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$home"
 out="${OUT:-/tmp/specdec-tp-chain}"; mkdir -p "$out"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/usr/lib:${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0
-G=bench/gpu; M="${MODELS:-$home/models}"; tp="${GPUS:-2}"; limit="${LIMIT:-600}"
+G=bench/gpu; M="${MODELS:-$home/models}"; tp="${GPUS:-2}"; limit="${LIMIT:-600}"; stages="${STAGES:-g}"
+share=""; [ "${SHARE_GPU:-0}" = 1 ] && share="-Dspecdec.cuda.sharedGpuRanks=true"
 java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
 : > "$out/err.txt"
 timeout $((limit + 120)) "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-  --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true -Dspecdec.check.models="$M" -Xmx24g \
+  --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true -Dspecdec.check.models="$M" -Xmx24g $share \
   -XX:+UseParallelGC -cp "$home/lib/*" io.specdec.cuda.check.MultiGpuCheck --out "$out" --gpus "$tp" \
-  --time-limit "$limit" --configs "$home/$G" --stages g > "$out/check.txt" 2>> "$out/err.txt"
+  --time-limit "$limit" --configs "$home/$G" --stages "$stages" > "$out/check.txt" 2>> "$out/err.txt"
 echo "check rc=$?" >> "$out/err.txt"
 gen() { local name="$1" opts="$2"; shift 2
-  SPECDEC_JAVA_OPTS="$opts" timeout 150 bin/specdec generate --backend cuda --tp "$tp" --ignore-eos --json "$@" \
+  SPECDEC_JAVA_OPTS="$opts $share" timeout 150 bin/specdec generate --backend cuda --tp "$tp" --ignore-eos --json "$@" \
     > "$out/$name.out" 2>> "$out/err.txt"; echo "$name rc=$?" >> "$out/err.txt"; tail -1 "$out/$name.out" > "$out/$name.json"; }
 for t in 0 0.8; do
   for path in device host; do
@@ -44,9 +49,16 @@ def load(n):
 rows, ok = [], True
 try:
     stage = json.load(open(os.path.join(d, "stage-g.json")))
+    if os.path.exists(os.path.join(d, "stage-a.json")):
+        stage += json.load(open(os.path.join(d, "stage-a.json")))
 except Exception as e:
     stage = [{"check": "stage-g", "status": "FAIL", "error": str(e)}]
 for r in stage:
+    if r.get("stage") == "a":
+        ok &= r.get("status") in ("PASS", "SKIP", "INFO")
+        if r.get("check") != "stage-done":
+            rows.append(f"{r.get('status')} a {r.get('check')}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("stage", "check", "status")))
+        continue
     if r.get("check", "").startswith("tp-batch-"):
         ok &= r.get("status") == "PASS"
         rows.append(f"{r.get('status')} {r.get('check')} {r.get('model', '')}: batch {r.get('batch')}, identical {r.get('identical_requests')},"

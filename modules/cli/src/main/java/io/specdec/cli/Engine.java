@@ -124,8 +124,9 @@ final class Engine implements AutoCloseable {
         String reason = io.specdec.cuda.CudaDevice.unavailableReason().orElse(null);
         if (reason != null) throw new IllegalArgumentException("--backend cuda: " + reason);
         int tp = options.tensorParallel();
-        if (io.specdec.cuda.CudaDevice.count() < tp) {
-            throw new IllegalArgumentException("--tp " + tp + " needs " + tp + " GPUs, the driver sees " + io.specdec.cuda.CudaDevice.count());
+        if (io.specdec.cuda.CudaDevice.count() < tp && !io.specdec.cuda.Collectives.sharedGpuRanks()) {
+            throw new IllegalArgumentException("--tp " + tp + " needs " + tp + " GPUs, the driver sees " + io.specdec.cuda.CudaDevice.count()
+                    + " (-D" + io.specdec.cuda.Collectives.SHARED_GPU_RANKS_PROPERTY + "=true puts several ranks on one GPU: a test mode)");
         }
         List<CudaRank> ranks = CudaRank.open(tp);
         try {

@@ -293,6 +293,24 @@ public final class CudaDevice implements AutoCloseable {
         cuMemcpyDtoH(Pointer.to(dst), src.pointer(), 4L * count);
     }
 
+    /**
+     * The first {@code words} 4-byte words of {@code src} on the host, after this device's queued work (a synchronous
+     * copy). Not counted in {@link #hostCopies}: the host-staged collectives' transport, standing in for NCCL.
+     */
+    float[] stageOut(DeviceBuffer src, int words) {
+        makeCurrent();
+        float[] out = new float[words];
+        if (words > 0) cuMemcpyDtoH(Pointer.to(out), src.pointer(), 4L * words);
+        return out;
+    }
+
+    /** Writes {@code src} to the start of {@code dst} (synchronous; not counted, as {@link #stageOut}). */
+    void stageIn(DeviceBuffer dst, float[] src) {
+        makeCurrent();
+        if (4L * src.length > dst.bytes()) throw new IllegalArgumentException(4L * src.length + " bytes into a " + dst.bytes() + "-byte buffer");
+        if (src.length > 0) cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
+    }
+
     private void counted(long bytes) {
         hostCopies.incrementAndGet();
         hostCopyBytes.addAndGet(bytes);

@@ -48,11 +48,15 @@ public final class CudaRank implements AutoCloseable {
         this.cublas = c;
     }
 
-    /** Opens GPUs {@code 0 .. count-1}, each on its own thread. */
+    /**
+     * Opens GPUs {@code 0 .. count-1}, each on its own thread. With {@value Collectives#SHARED_GPU_RANKS_PROPERTY} (a
+     * test mode) rank i opens GPU {@code i % visible}, so one GPU can hold a group's several ranks.
+     */
     public static List<CudaRank> open(int count) {
         List<CudaRank> ranks = new ArrayList<>();
+        int visible = Collectives.sharedGpuRanks() ? Math.max(1, CudaDevice.count()) : Integer.MAX_VALUE;
         try {
-            for (int i = 0; i < count; i++) ranks.add(new CudaRank(i));
+            for (int i = 0; i < count; i++) ranks.add(new CudaRank(i % visible));
             return ranks;
         } catch (RuntimeException e) {
             ranks.forEach(CudaRank::close);

@@ -26,11 +26,11 @@ public final class CudaTensorParallelRank implements LanguageModel {
     private final ModelConfig config;
     private final CudaDevice device;
     private final Cublas cublas;
-    private final Nccl.Communicator comm;
+    private final Collectives comm;
     private final CudaTransformer shard;
     private volatile String broken;
 
-    private CudaTensorParallelRank(ModelConfig config, CudaDevice device, Cublas cublas, Nccl.Communicator comm, CudaTransformer shard) {
+    private CudaTensorParallelRank(ModelConfig config, CudaDevice device, Cublas cublas, Collectives comm, CudaTransformer shard) {
         this.config = config;
         this.device = device;
         this.cublas = cublas;
@@ -66,11 +66,11 @@ public final class CudaTensorParallelRank implements LanguageModel {
         if (reason != null) throw new IllegalArgumentException("tensor-parallel rank " + rank + ": " + reason);
         CudaDevice device = CudaDevice.open(ordinal);
         Cublas cublas = null;
-        Nccl.Communicator comm = null;
+        Collectives comm = null;
         DeviceWeights w = null;
         try {
             cublas = new Cublas(device);
-            comm = Nccl.initRank(device, uniqueId, size, rank);
+            comm = Collectives.join(device, uniqueId, size, rank);
             warmUp(device, comm);
             w = weights.on(device, part);
             CudaTransformer shard = new CudaTransformer(device, cublas, part.shardConfig(c), w,
@@ -87,7 +87,7 @@ public final class CudaTensorParallelRank implements LanguageModel {
     }
 
     /** The first collective outside any graph capture (NCCL connects lazily); an all-reduce of ones must give the size. */
-    private static void warmUp(CudaDevice device, Nccl.Communicator comm) {
+    private static void warmUp(CudaDevice device, Collectives comm) {
         DeviceBuffer b = device.allocate(4 * 1024);
         try {
             device.launch("fill_f32", 4, 1, 256, b, 1024L, 1f);
@@ -114,7 +114,7 @@ public final class CudaTensorParallelRank implements LanguageModel {
 
     Cublas cublas() { return cublas; }
 
-    Nccl.Communicator communicator() { return comm; }
+    Collectives communicator() { return comm; }
 
     @Override public KvSequence newSequence() {
         device.makeCurrent();

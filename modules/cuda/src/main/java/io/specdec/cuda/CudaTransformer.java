@@ -544,7 +544,7 @@ public final class CudaTransformer implements LanguageModel {
      * decides every round and answers every input. Returns rank 0's answers, null elsewhere.
      */
     List<io.specdec.core.backend.RowResult> verifyHeldPart(Step step, HeldVerifications held, List<io.specdec.core.backend.RowUse> uses,
-                                                           int rank, Nccl.Communicator comm, int vocab) {
+                                                           int rank, Collectives comm, int vocab) {
         Plan plan = rank == 0 ? load(step, held.ints()) : load(step);
         DeviceBuffer tables = rank == 0 ? ws.meta.slice(4L * step.meta().length, 4L * held.ints().length) : null;
         if (rank == 0) held.fillTokens(tables, ws.meta);
@@ -793,7 +793,7 @@ public final class CudaTransformer implements LanguageModel {
      * argmax compare, sampled: the fused kernel with {@code uAccept}/{@code uSample}); the decision broadcast to
      * every rank's own buffer. Returns the decision's ints on rank 0 (the round's one read-back), null elsewhere.
      */
-    int[] verifyChainPart(Step step, CudaHeldChain chain, int rank, Nccl.Communicator comm, float temperature,
+    int[] verifyChainPart(Step step, CudaHeldChain chain, int rank, Collectives comm, float temperature,
                           float[] uAccept, float[] uSample, int vocab) {
         int gamma = chain.drafted();
         boolean greedy = chain.greedy();
@@ -928,7 +928,7 @@ public final class CudaTransformer implements LanguageModel {
      */
     private void execute(Plan plan, boolean argmax, boolean fuzzy) {
         long key = ((long) plan.tokens << 40) | ((long) plan.rows << 20) | ((long) plan.sequences << 2) | (fuzzy ? 2 : 0) | (argmax ? 1 : 0);
-        boolean graphable = useGraphs && stageListener == null && skinnyGemm && plan.tokens <= GRAPH_MAX_TOKENS
+        boolean graphable = useGraphs && role.capturable() && stageListener == null && skinnyGemm && plan.tokens <= GRAPH_MAX_TOKENS
                 && !notGraphable.contains(key);
         if (!graphable) {
             kvCheckDue = true;   // prefills write K/V in bulk: look at the saturation count before the next forward

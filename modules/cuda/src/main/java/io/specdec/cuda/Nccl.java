@@ -106,7 +106,7 @@ public final class Nccl {
     }
 
     /** One rank's communicator, bound to one device and its stream. */
-    public static final class Communicator implements AutoCloseable {
+    public static final class Communicator implements Collectives {
         private final ncclComm comm;
         private final CudaDevice device;
         private final CUstream_st stream;
@@ -122,14 +122,16 @@ public final class Nccl {
             this.size = size;
         }
 
-        public int rank() { return rank; }
+        @Override public int rank() { return rank; }
 
-        public int size() { return size; }
+        @Override public int size() { return size; }
 
-        public CudaDevice device() { return device; }
+        @Override public CudaDevice device() { return device; }
+
+        @Override public boolean capturable() { return true; }
 
         /** In place: every rank's {@code buffer} becomes the element-wise sum over the ranks (f32). */
-        public void allReduceSum(DeviceBuffer buffer, long count) {
+        @Override public void allReduceSum(DeviceBuffer buffer, long count) {
             requireBytes(buffer, count * 4, "all-reduce");
             device.makeCurrent();
             check(nccl.ncclAllReduce(Cublas.at(buffer.address()), Cublas.at(buffer.address()), count, nccl.ncclFloat32,
@@ -140,7 +142,7 @@ public final class Nccl {
          * {@code out} = the ranks' {@code in} (each {@code count} elements) concatenated in rank order. In place when
          * {@code in} is this rank's part of {@code out}.
          */
-        public void allGather(DeviceBuffer in, DeviceBuffer out, long count, Type type) {
+        @Override public void allGather(DeviceBuffer in, DeviceBuffer out, long count, Type type) {
             requireBytes(in, count * type.bytes, "all-gather input");
             requireBytes(out, count * type.bytes * size, "all-gather output");
             device.makeCurrent();
@@ -149,7 +151,7 @@ public final class Nccl {
         }
 
         /** {@code buffer} on every rank = {@code buffer} of rank {@code root}. */
-        public void broadcast(DeviceBuffer buffer, long count, Type type, int root) {
+        @Override public void broadcast(DeviceBuffer buffer, long count, Type type, int root) {
             requireBytes(buffer, count * type.bytes, "broadcast");
             device.makeCurrent();
             check(nccl.ncclBroadcast(Cublas.at(buffer.address()), Cublas.at(buffer.address()), count, type.code, root,
@@ -157,7 +159,7 @@ public final class Nccl {
         }
 
         /** Unblocks peers waiting on this rank after a failure; the communicator is unusable afterwards. */
-        public void abort() {
+        @Override public void abort() {
             if (closed) return;
             closed = true;
             nccl.ncclCommAbort(comm);

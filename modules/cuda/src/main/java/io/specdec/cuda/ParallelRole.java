@@ -7,6 +7,9 @@ import io.specdec.core.parallel.LayerGroupPlan;
  */
 public sealed interface ParallelRole {
 
+    /** Whether a forward in this role may be captured into a CUDA graph (its collectives allow it). */
+    default boolean capturable() { return true; }
+
     /** The whole model on one GPU. */
     ParallelRole SINGLE = new Single();
 
@@ -18,7 +21,9 @@ public sealed interface ParallelRole {
      * partial product to the residual and the others have overwritten theirs with it, so one in-place all-reduce
      * (sum) leaves residual + Σ partials on every rank; the vocabulary-parallel logits are all-gathered.
      */
-    record TensorShard(Nccl.Communicator comm) implements ParallelRole {
+    record TensorShard(Collectives comm) implements ParallelRole {
+        @Override public boolean capturable() { return comm.capturable(); }
+
         public int rank() { return comm.rank(); }
 
         public int size() { return comm.size(); }
@@ -32,9 +37,9 @@ public sealed interface ParallelRole {
      * multi-GPU result. Only rank 0 computes logits, unless {@code everyRankLogits}: the replicas of a group's ranks
      * (one process or thread per GPU, each drafting for its own copy of the scheduler) all need the draft's tokens.
      */
-    record LayerReplica(Nccl.Communicator comm, int rank, int replicas, LayerGroupPlan plan, boolean everyRankLogits)
+    record LayerReplica(Collectives comm, int rank, int replicas, LayerGroupPlan plan, boolean everyRankLogits)
             implements ParallelRole {
-        public LayerReplica(Nccl.Communicator comm, int rank, int replicas, LayerGroupPlan plan) {
+        public LayerReplica(Collectives comm, int rank, int replicas, LayerGroupPlan plan) {
             this(comm, rank, replicas, plan, false);
         }
 
@@ -46,6 +51,8 @@ public sealed interface ParallelRole {
             }
             if (replicas > 1 && comm == null) throw new IllegalArgumentException("several replicas need a communicator");
         }
+
+        @Override public boolean capturable() { return comm == null || comm.capturable(); }
 
         /**
          * The layer whose attention this replica runs for group {@code group} of the plan in a fuzzy forward: the

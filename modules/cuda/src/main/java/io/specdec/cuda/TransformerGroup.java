@@ -20,21 +20,21 @@ final class TransformerGroup implements AutoCloseable {
 
     /** Builds rank {@code rank}'s transformer on that rank's thread. */
     interface Member {
-        CudaTransformer build(int rank, CudaRank on, Nccl.Communicator comm, PagedKvCache cache, int blocks);
+        CudaTransformer build(int rank, CudaRank on, Collectives comm, PagedKvCache cache, int blocks);
     }
 
     final ModelConfig config;
     final List<CudaRank> ranks;
     final List<CudaTransformer> members;
     final PagedKvCache cache;
-    private final Nccl.Communicator[] comms;
+    private final Collectives[] comms;
     private volatile String broken;
 
     TransformerGroup(ModelConfig config, List<CudaRank> ranks, int kvTokens, Member member) {
         if (ranks.isEmpty()) throw new IllegalArgumentException("a group needs at least one GPU");
         this.config = config;
         this.ranks = List.copyOf(ranks);
-        this.comms = ranks.size() > 1 ? Nccl.initAll(ranks.stream().map(CudaRank::device).toArray(CudaDevice[]::new)) : null;
+        this.comms = ranks.size() > 1 ? Collectives.forDevices(ranks.stream().map(CudaRank::device).toArray(CudaDevice[]::new)) : null;
         try {
             if (comms != null) warmUp();
             int blocks = CudaTransformer.blocksFor(kvTokens, CudaModels.BLOCK_SIZE);
@@ -127,7 +127,7 @@ final class TransformerGroup implements AutoCloseable {
 
     /** One rank's part of a step that needs the rank's communicator (null in a group of one). */
     interface RankPart<T> {
-        T run(CudaTransformer member, int rank, Nccl.Communicator comm);
+        T run(CudaTransformer member, int rank, Collectives comm);
     }
 
     /** Runs {@code part} on every rank's thread at once (they meet in its collectives); returns rank 0's result. */
@@ -165,7 +165,7 @@ final class TransformerGroup implements AutoCloseable {
     void abort(String why) {
         if (broken != null) return;
         broken = why;
-        if (comms != null) for (Nccl.Communicator c : comms) {
+        if (comms != null) for (Collectives c : comms) {
             try {
                 c.abort();
             } catch (RuntimeException ignored) {

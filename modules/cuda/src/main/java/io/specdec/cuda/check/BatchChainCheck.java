@@ -54,7 +54,10 @@ final class BatchChainCheck {
             mixed("bundled", target, draft);
         });
         if (!bundled) SpecSampleCheck.emit(SpecSampleCheck.row("batchchain", "model", "bundled", "skipped", "no models under " + models));
-        if (bundled) rankOfOne(models);
+        if (bundled) {
+            rankOfOne(models);
+            ranksSharingOneGpu(models);
+        }
         if (config8b != null && config1b != null) {
             var tc = GpuCheck.configOf(config8b);
             var dc = GpuCheck.configOf(config1b);
@@ -105,6 +108,98 @@ final class BatchChainCheck {
         } catch (RuntimeException e) {
             SpecSampleCheck.emit(SpecSampleCheck.row("batchchain-rank-of-one", "model", "bundled", "pass", false, "error", e.toString()));
         }
+    }
+
+    /**
+     * A group over actors of TWO ranks on this one GPU (the host-staged collectives stand in for NCCL, which refuses two
+     * ranks on one GPU): each rank a {@link CudaTensorParallelRank} shard with its own sequential {@link CudaDraftRank},
+     * driven by its own thread and its own {@code BatchEngine} over the same requests, as two JVMs would run them. The
+     * ranks meet only in the forward's collectives, so they must hold, verify and decide every round alike: ids per
+     * request equal across the ranks, on the held path and the step path, and held equal to step. Timings mean nothing
+     * here (the transport stages every collective through host memory and the steps run without CUDA graphs).
+     */
+    static void ranksSharingOneGpu(Path models) {
+        LoadedModel t = ModelFiles.load(models.resolve("target")), d = ModelFiles.load(models.resolve("draft"));
+        byte[] groupId = new byte[16];
+        new SplittableRandom(41).nextBytes(groupId);
+        java.util.concurrent.ExecutorService[] threads = new java.util.concurrent.ExecutorService[2];
+        CudaTensorParallelRank[] targets = new CudaTensorParallelRank[2];
+        CudaDraftRank[] drafts = new CudaDraftRank[2];
+        System.setProperty(io.specdec.cuda.Collectives.SHARED_GPU_RANKS_PROPERTY, "true");
+        try {
+            for (int r = 0; r < 2; r++) threads[r] = java.util.concurrent.Executors.newSingleThreadExecutor();
+            onBothRanks(threads, r -> {
+                targets[r] = CudaTensorParallelRank.of(0, t.config(), t.weights(), groupId, r, 2, 16384);
+                drafts[r] = CudaDraftRank.of(targets[r], d.config(), d.weights(), LayerGroupPlan.standard(d.config().layers(), 1, 0), 16384);
+                return null;
+            });
+            int vocab = t.config().vocabSize();
+            for (boolean greedy : new boolean[] {true, false}) {
+                List<Request> requests = requests(vocab, 8, 96, greedy);
+                List<Served> step = servedOnBothRanks(threads, targets, drafts, requests, STEP_PATH);
+                List<Served> held = servedOnBothRanks(threads, targets, drafts, requests, CHAIN_PATH);
+                int ranksAgreeStep = 0, ranksAgreeHeld = 0, heldEqualsStep = 0;
+                for (int i = 0; i < requests.size(); i++) {
+                    if (Arrays.equals(step.get(0).ids().get(i), step.get(1).ids().get(i))) ranksAgreeStep++;
+                    if (Arrays.equals(held.get(0).ids().get(i), held.get(1).ids().get(i))) ranksAgreeHeld++;
+                    if (Arrays.equals(held.get(0).ids().get(i), step.get(0).ids().get(i))) heldEqualsStep++;
+                }
+                int n = requests.size();
+                SpecSampleCheck.emit(SpecSampleCheck.row("batchchain-two-ranks-one-gpu", "model", "bundled", "batch", n, "tokens", 96,
+                        "sampling", greedy ? "greedy" : "T" + TEMPERATURE, "transport", "host-staged (timings mean nothing)",
+                        "ranks_agree_held", ranksAgreeHeld, "ranks_agree_step", ranksAgreeStep, "held_equals_step", heldEqualsStep,
+                        "acceptance_rate_held", SpecSampleCheck.rate(held.get(0).accepted(), held.get(0).drafted()),
+                        "acceptance_rate_step", SpecSampleCheck.rate(step.get(0).accepted(), step.get(0).drafted()),
+                        "accepted_held_rank0_rank1", held.get(0).accepted() + "/" + held.get(1).accepted(),
+                        "host_copies_per_step_held", (double) held.get(0).hostCopies() / held.get(0).steps(),
+                        "host_copies_per_step_step", (double) step.get(0).hostCopies() / step.get(0).steps(),
+                        "pass", ranksAgreeHeld == n && ranksAgreeStep == n && heldEqualsStep == n && held.get(0).drafted() > 0));
+            }
+        } catch (RuntimeException e) {
+            SpecSampleCheck.emit(SpecSampleCheck.row("batchchain-two-ranks-one-gpu", "model", "bundled", "pass", false, "error", e.toString()));
+        } finally {
+            try {
+                onBothRanks(threads, r -> {
+                    if (drafts[r] != null) drafts[r].close();
+                    if (targets[r] != null) targets[r].close();
+                    return null;
+                });
+            } catch (RuntimeException e) {
+                System.err.println("[batchchain] closing the two ranks: " + e);
+            }
+            for (var x : threads) if (x != null) x.shutdownNow();
+            System.clearProperty(io.specdec.cuda.Collectives.SHARED_GPU_RANKS_PROPERTY);
+        }
+    }
+
+    /** Both ranks serve the same requests at once, each on its own thread (the path's properties set around both). */
+    private static List<Served> servedOnBothRanks(java.util.concurrent.ExecutorService[] threads, CudaTensorParallelRank[] targets,
+                                                  CudaDraftRank[] drafts, List<Request> requests, Map<String, Boolean> path) {
+        path.forEach((k, v) -> System.setProperty(k, String.valueOf(v)));
+        try {
+            return onBothRanks(threads, r -> BatchHeldCheck.serve(targets[r], drafts[r], targets[r].device(), requests, Map.of(), true));
+        } finally {
+            path.keySet().forEach(System::clearProperty);
+        }
+    }
+
+    private static <T> List<T> onBothRanks(java.util.concurrent.ExecutorService[] threads, java.util.function.IntFunction<T> work) {
+        List<java.util.concurrent.Future<T>> fs = new ArrayList<>();
+        for (int r = 0; r < threads.length; r++) {
+            int rank = r;
+            fs.add(threads[r].submit(() -> work.apply(rank)));
+        }
+        List<T> out = new ArrayList<>();
+        for (var f : fs) {
+            try {
+                out.add(f.get(300, java.util.concurrent.TimeUnit.SECONDS));
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException(e.getCause());
+            } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return out;
     }
 
     static List<Request> requests(int vocab, int batch, int tokens, boolean greedy) {

@@ -21,6 +21,7 @@ import io.specdec.cuda.CudaTensorParallelModel;
 import io.specdec.cuda.CudaTransformer;
 import io.specdec.cuda.DeviceBuffer;
 import io.specdec.cuda.DeviceWeights;
+import io.specdec.cuda.Collectives;
 import io.specdec.cuda.Nccl;
 import io.specdec.cuda.check.CheckResults.Status;
 
@@ -247,11 +248,11 @@ public final class MultiGpuCheck {
             results.add("a", "nccl-collectives", Status.SKIP, "reason", "one GPU");
             return;
         }
-        Nccl.Communicator[] comms = Nccl.initAll(ranks.stream().map(CudaRank::device).toArray(CudaDevice[]::new));
+        Collectives[] comms = Collectives.forDevices(ranks.stream().map(CudaRank::device).toArray(CudaDevice[]::new));
         try {
             List<String> outcome = onAll(ranks, r -> () -> {
                 CudaDevice d = ranks.get(r).device();
-                Nccl.Communicator c = comms[r];
+                Collectives c = comms[r];
                 int count = 8192;   // 32 KB: one token of the 70B shape's residual in f32
                 DeviceBuffer a = d.allocate(4L * count), g = d.allocate(4L * count * n);
                 List<String> problems = new ArrayList<>();
@@ -272,7 +273,7 @@ public final class MultiGpuCheck {
                     if (h[5] != n) problems.add("broadcast gave " + h[5]);
                     // a captured all-reduce, replayed: decode steps of the TP target are graphs with NCCL inside
                     String graph = "ok";
-                    try {
+                    if (c.capturable()) try {
                         d.beginCapture();
                         c.allReduceSum(a, count);
                         var exec = d.endCapture();
@@ -301,6 +302,7 @@ public final class MultiGpuCheck {
             String[] first = outcome.getFirst().split("\\|");
             List<String> problems = outcome.stream().map(s -> s.split("\\|")[0]).filter(s -> !s.isEmpty()).toList();
             results.add("a", "nccl-collectives", problems.isEmpty() ? Status.PASS : Status.FAIL, "ranks", n,
+                    "transport", comms[0].capturable() ? "nccl" : "host-staged (ranks share a GPU: latencies mean nothing)",
                     "allreduce_8KB_us", Double.parseDouble(first[1]), "allgather_8KB_per_rank_us", Double.parseDouble(first[2]),
                     "allreduce_32KB_us", Double.parseDouble(first[3]),
                     "problems", String.join(" / ", problems));
@@ -332,7 +334,7 @@ public final class MultiGpuCheck {
         byte[] id = Nccl.uniqueId();
         List<Float> sums = onAll(ranks, r -> () -> {
             CudaDevice d = ranks.get(r).device();
-            try (Nccl.Communicator c = Nccl.initRank(d, id, n, r)) {
+            try (Collectives c = Collectives.join(d, id, n, r)) {
                 DeviceBuffer a = d.allocate(4096);
                 try {
                     d.launch("fill_f32", 4, 1, 256, a, 1024L, 2f);

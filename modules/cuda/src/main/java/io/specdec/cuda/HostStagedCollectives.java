@@ -1,0 +1,95 @@
+package io.specdec.cuda;
+
+import io.specdec.cpu.CpuCollectives;
+import io.specdec.cpu.CpuCommunicators;
+
+import java.time.Duration;
+
+/**
+ * Collectives of ranks that share a GPU, staged through host memory: each operation copies this rank's part to the
+ * host (the synchronous copy waits for the rank's queued kernels), meets the peers in the CPU backend's in-memory
+ * collectives (sums in rank order, so every rank gets the same bits), and copies the result back. It stands in for
+ * NCCL, which refuses two ranks on one GPU, so that one GPU can run the multi-rank code: the tensor-parallel shards,
+ * the broadcast of held token slots, ranks deciding speculative rounds alike. Correct but slow, and it cannot be
+ * captured into a CUDA graph (the models then run their steps eagerly). Its copies are not counted as host traffic
+ * ({@link CudaDevice#hostCopies}): they are the transport, as NCCL's would be.
+ */
+final class HostStagedCollectives implements Collectives {
+    private static final Duration JOIN_TIMEOUT = Duration.ofMinutes(5), COLLECTIVE_TIMEOUT = Duration.ofMinutes(10);
+    private final CudaDevice device;
+    private final CpuCollectives.Member member;
+    private boolean closed;
+
+    private HostStagedCollectives(CudaDevice device, CpuCollectives.Member member) {
+        this.device = device;
+        this.member = member;
+    }
+
+    /** A group over {@code devices} (rank i on devices[i]), made by one thread. */
+    static Collectives[] group(CudaDevice... devices) {
+        CpuCollectives group = new CpuCollectives(devices.length, COLLECTIVE_TIMEOUT);
+        Collectives[] out = new Collectives[devices.length];
+        for (int i = 0; i < devices.length; i++) out[i] = new HostStagedCollectives(devices[i], group.member(i));
+        System.err.println("[specdec cuda] " + devices.length + " ranks on " + java.util.Arrays.stream(devices).map(CudaDevice::ordinal)
+                .distinct().count() + " GPU(s): collectives staged through host memory (a test transport: right, slow, no graphs)");
+        return out;
+    }
+
+    /** Rank {@code rank} of the group of {@code groupId}; blocks until all {@code size} ranks (of this process) joined. */
+    static HostStagedCollectives join(CudaDevice device, byte[] groupId, int size, int rank) {
+        return new HostStagedCollectives(device, CpuCommunicators.join(groupId, rank, size, JOIN_TIMEOUT, COLLECTIVE_TIMEOUT));
+    }
+
+    @Override public int rank() { return member.rank(); }
+
+    @Override public int size() { return member.size(); }
+
+    @Override public CudaDevice device() { return device; }
+
+    @Override public boolean capturable() { return false; }
+
+    @Override public void allReduceSum(DeviceBuffer buffer, long count) {
+        float[] part = device.stageOut(buffer, words(buffer, count * 4, "all-reduce"));
+        member.allReduceSum(part);
+        device.stageIn(buffer, part);
+    }
+
+    @Override public void allGather(DeviceBuffer in, DeviceBuffer out, long count, Nccl.Type type) {
+        int words = words(in, count * type.bytes, "all-gather input");
+        words(out, count * type.bytes * size(), "all-gather output");
+        device.stageIn(out, gathered(in, words));
+    }
+
+    /** Every rank's part gathered, then the root's taken: bits move untouched, whatever the type (ids, floats). */
+    @Override public void broadcast(DeviceBuffer buffer, long count, Nccl.Type type, int root) {
+        if (root < 0 || root >= size()) throw new IllegalArgumentException("root " + root + " of " + size());
+        int words = words(buffer, count * type.bytes, "broadcast");
+        float[] all = gathered(buffer, words);
+        if (rank() != root) device.stageIn(buffer, java.util.Arrays.copyOfRange(all, root * words, (root + 1) * words));
+    }
+
+    /** The ranks' parts in rank order; 4-byte words carried as floats (copies keep their bits). */
+    private float[] gathered(DeviceBuffer part, int words) {
+        float[] all = new float[words * size()];
+        member.allGather(device.stageOut(part, words), all);
+        return all;
+    }
+
+    private static int words(DeviceBuffer b, long bytes, String what) {
+        if (b.bytes() < bytes) throw new IllegalArgumentException(what + " needs " + bytes + " bytes, buffer has " + b.bytes());
+        if (bytes % 4 != 0) throw new IllegalArgumentException(what + " of " + bytes + " bytes: the host-staged transport moves whole 4-byte words");
+        return Math.toIntExact(bytes / 4);
+    }
+
+    @Override public void abort() {
+        if (closed) return;
+        closed = true;
+        member.group().close("rank " + rank() + " aborted");
+    }
+
+    @Override public void close() {
+        if (closed) return;
+        closed = true;
+        member.group().close("rank " + rank() + " closed its collectives");
+    }
+}
