@@ -37,6 +37,11 @@ public record MultiGpuArgs(Path out, List<String> stages, int gpus, int timeLimi
 
     /** @param visibleGpus GPUs the driver sees (the default for --gpus and for the default sizes) */
     public static MultiGpuArgs parse(String[] args, int visibleGpus) {
+        return parse(args, visibleGpus, false);
+    }
+
+    /** @param ranksShareGpus --gpus may exceed the GPUs the driver sees (ranks share GPUs: a test mode) */
+    public static MultiGpuArgs parse(String[] args, int visibleGpus, boolean ranksShareGpus) {
         Path out = null, configs = Path.of("bench/gpu");
         List<String> stages = List.of("a", "b", "c", "d");
         int gpus = visibleGpus, limit = 240, prompt = 128, newTokens = 256, edge = 1;
@@ -70,7 +75,7 @@ public record MultiGpuArgs(Path out, List<String> stages, int gpus, int timeLimi
             }
         }
         if (out == null) throw new IllegalArgumentException("--out DIR is required (the JSON results go there)");
-        if (gpus > visibleGpus) throw new IllegalArgumentException("--gpus " + gpus + " but the driver sees " + visibleGpus);
+        if (gpus > visibleGpus && !ranksShareGpus) throw new IllegalArgumentException("--gpus " + gpus + " but the driver sees " + visibleGpus);
         if (sizes == null) sizes = gpus >= 4 ? new int[]{2, 4} : gpus >= 2 ? new int[]{2} : new int[0];
         for (int s : sizes) {
             if (s < 2 || s > gpus) throw new IllegalArgumentException("EasySpec size " + s + " needs 2.." + gpus + " GPUs");

@@ -80,7 +80,7 @@ public final class MultiGpuCheck {
         Locale.setDefault(Locale.ROOT);
         MultiGpuArgs args;
         try {
-            args = MultiGpuArgs.parse(argv, Math.max(1, CudaDevice.count()));
+            args = MultiGpuArgs.parse(argv, Math.max(1, CudaDevice.count()), Collectives.sharedGpuRanks());
         } catch (IllegalArgumentException e) {
             System.err.println("MultiGpuCheck: " + e.getMessage());
             System.err.println("usage: MultiGpuCheck --out DIR [--stages a,b,c,d,e|all] [--gpus N] [--time-limit S] [--configs DIR]"

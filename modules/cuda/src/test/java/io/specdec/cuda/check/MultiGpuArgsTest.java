@@ -61,6 +61,7 @@ class MultiGpuArgsTest {
         assertThatThrownBy(() -> MultiGpuArgs.parse(new String[]{}, 2)).hasMessageContaining("--out");
         assertThatThrownBy(() -> MultiGpuArgs.parse(new String[]{"--out", "r", "--stages", "x"}, 2)).hasMessageContaining("unknown stage 'x'");
         assertThatThrownBy(() -> MultiGpuArgs.parse(new String[]{"--out", "r", "--gpus", "3"}, 2)).hasMessageContaining("driver sees 2");
+        assertThat(MultiGpuArgs.parse(new String[]{"--out", "r", "--gpus", "3"}, 1, true).gpus()).isEqualTo(3);   // ranks share the GPU
         assertThatThrownBy(() -> MultiGpuArgs.parse(new String[]{"--out", "r", "--sizes", "4"}, 2)).hasMessageContaining("size 4");
         assertThatThrownBy(() -> MultiGpuArgs.parse(new String[]{"--out", "r", "--alphas", "1.0"}, 2)).hasMessageContaining("α");
         assertThatThrownBy(() -> MultiGpuArgs.parse(new String[]{"--out", "r", "--graphs", "maybe"}, 2)).hasMessageContaining("on, off or both");
