@@ -212,7 +212,8 @@ public final class CudaTransformer implements LanguageModel {
         this.weights = weights;
         this.blockSize = blockSize;
         this.skinnyGemm = !Boolean.getBoolean("specdec.cuda.cublasOnly");
-        this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs");
+        // ranks sharing a GPU share its context: one rank capturing a graph would fail the others' synchronous copies
+        this.useGraphs = !Boolean.getBoolean("specdec.cuda.noGraphs") && !Collectives.sharedGpuRanks();
         this.mmaFromTokens = Integer.getInteger("specdec.cuda.mmaFromTokens", 1);
         String epilogue = System.getProperty(SWIGLU_EPILOGUE_PROPERTY, "auto");
         if (!List.of("auto", "true", "false").contains(epilogue)) {
@@ -304,7 +305,7 @@ public final class CudaTransformer implements LanguageModel {
     public ParallelRole role() { return role; }
 
     /** Turns CUDA graph replay of small steps on or off (default: on unless {@code specdec.cuda.noGraphs}). */
-    public void useGraphs(boolean on) { this.useGraphs = on; }
+    public void useGraphs(boolean on) { this.useGraphs = on && !Collectives.sharedGpuRanks(); }
 
     /**
      * Runs passes of at least {@code tokens} tokens (2..8; 0 = never) on the tensor-core skinny GEMM. Drops the
