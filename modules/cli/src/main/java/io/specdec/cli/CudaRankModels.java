@@ -4,6 +4,7 @@ import io.specdec.cluster.ModelRuntime;
 import io.specdec.cluster.RankDrafts;
 import io.specdec.cluster.RankModels;
 import io.specdec.core.parallel.LayerGroupPlan;
+import io.specdec.cuda.Collectives;
 import io.specdec.cuda.CudaDraftRank;
 import io.specdec.cuda.CudaTensorParallelRank;
 
@@ -19,7 +20,7 @@ import io.specdec.cuda.CudaTensorParallelRank;
 public record CudaRankModels(int firstGpu, Long randomSeed) implements RankModels {
     @Override
     public RankModel open(ModelRuntime runtime, int device, int rank, int size, byte[] communicatorId) {
-        int ordinal = firstGpu + device;
+        int ordinal = Collectives.gpuOf(firstGpu + device);
         var config = runtime.loaded().config();
         int kvTokens = runtime.spec().kvTokens();
         CudaTensorParallelRank model = randomSeed == null

@@ -8,6 +8,7 @@ import io.specdec.core.model.TransformerWeights;
 import io.specdec.core.parallel.EasySpecDraftModel;
 import io.specdec.core.parallel.LayerGroupPlan;
 import io.specdec.core.parallel.LayerParallelModel;
+import io.specdec.cuda.Collectives;
 import io.specdec.cuda.CudaDevice;
 import io.specdec.cuda.CudaLayerParallelModel;
 import io.specdec.cuda.CudaModels;
@@ -50,7 +51,7 @@ final class CudaParts implements AutoCloseable {
         if (reason != null) throw new IllegalArgumentException("backend cuda: " + reason);
         int count = CudaDevice.count();
         int first = device * perDevice, last = first + perDevice - 1;
-        if (last >= count) {
+        if (last >= count && !Collectives.sharedGpuRanks()) {   // sharing: a test mode, GPUs round-robin
             throw new IllegalArgumentException("backend cuda: device " + device + " runs on GPU"
                     + (perDevice == 1 ? " " + first : "s " + first + ".." + last) + ", but the driver sees " + count + " GPU"
                     + (count == 1 ? "" : "s") + " (serve at most " + count / perDevice + " devices per node"
@@ -60,7 +61,7 @@ final class CudaParts implements AutoCloseable {
 
     /** GPU {@code ordinal} with the target: {@code loaded}'s weights uploaded, or random ones generated there. */
     static CudaParts open(int ordinal, LoadedModel loaded, boolean randomWeights, int kvTokens) {
-        CudaModels gpu = CudaModels.open(ordinal);
+        CudaModels gpu = CudaModels.open(Collectives.gpuOf(ordinal));
         try {
             CudaTransformer target = randomWeights ? gpu.random(loaded, ModelRuntime.RANDOM_SEED, kvTokens)
                     : gpu.of(loaded, kvTokens);
@@ -78,7 +79,7 @@ final class CudaParts implements AutoCloseable {
     static CudaParts openTensorParallel(int first, int size, LoadedModel loaded, boolean randomWeights, int kvTokens) {
         List<CudaRank> ranks = new ArrayList<>();
         try {
-            for (int i = 0; i < size; i++) ranks.add(CudaRank.of(first + i));
+            for (int i = 0; i < size; i++) ranks.add(CudaRank.of(Collectives.gpuOf(first + i)));
             CudaTensorParallelModel target = randomWeights
                     ? CudaTensorParallelModel.random(ranks, loaded.config(), ModelRuntime.RANDOM_SEED, kvTokens)
                     : CudaTensorParallelModel.of(ranks, loaded.config(), loaded.weights(), kvTokens);

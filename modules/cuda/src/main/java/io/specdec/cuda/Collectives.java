@@ -23,6 +23,11 @@ public sealed interface Collectives extends AutoCloseable permits Nccl.Communica
         return Boolean.getBoolean(SHARED_GPU_RANKS_PROPERTY);
     }
 
+    /** The GPU that device or rank {@code index} of this process runs on: itself, or round-robin when ranks share GPUs. */
+    static int gpuOf(int index) {
+        return sharedGpuRanks() ? index % Math.max(1, CudaDevice.count()) : index;
+    }
+
     int rank();
 
     int size();

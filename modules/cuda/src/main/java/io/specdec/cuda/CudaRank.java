@@ -54,9 +54,8 @@ public final class CudaRank implements AutoCloseable {
      */
     public static List<CudaRank> open(int count) {
         List<CudaRank> ranks = new ArrayList<>();
-        int visible = Collectives.sharedGpuRanks() ? Math.max(1, CudaDevice.count()) : Integer.MAX_VALUE;
         try {
-            for (int i = 0; i < count; i++) ranks.add(new CudaRank(i % visible));
+            for (int i = 0; i < count; i++) ranks.add(new CudaRank(Collectives.gpuOf(i)));
             return ranks;
         } catch (RuntimeException e) {
             ranks.forEach(CudaRank::close);
