@@ -34,9 +34,11 @@ extern "C" __global__ void chain_fill_tokens(int* __restrict__ meta, const int* 
     if (j < gamma) meta[offset + j] = ids[r * G + j];
 }
 
-// Greedy verification of several held rounds in one launch (one thread each): entry e = (round, first row, gamma);
-// the round's drafts ids[round * G ..] against the target's argmax of rows first.. first+gamma; the decision goes to
-// decisions[round * D + 1 ..] in chain_greedy_accept's layout (the status int before it is the draft's).
+// Greedy verification of several held rounds in one launch (one thread each; SpeculativeSampler.Outcome.greedy,
+// docs/ALGORITHMS.md §1): entry e = (round, first row, gamma); the round's drafts ids[round * G ..] against the target's
+// argmax of rows first.. first+gamma. The decision goes to decisions[round * D + 1 ..] in spec_accept_finish's layout
+// (the status int before it is the draft's): the accepted count a, the accepted drafts, then the target's token at row
+// a (replacement, or the bonus after a full chain).
 extern "C" __global__ void chain_greedy_accept_rows(const int* __restrict__ ids, int G, const int* __restrict__ best,
                                                     const int* __restrict__ table, int n, int* __restrict__ decisions, int D) {
     int e = blockIdx.x * blockDim.x + threadIdx.x;
@@ -48,16 +50,4 @@ extern "C" __global__ void chain_greedy_accept_rows(const int* __restrict__ ids,
     while (a < gamma && draft[a] == best[first + a]) { result[1 + a] = draft[a]; a++; }
     result[0] = a;
     result[1 + a] = best[first + a];
-}
-
-// Greedy chain verification from the target's argmax ids (SpeculativeSampler.Outcome.greedy, docs/ALGORITHMS.md §1):
-// result[0] = accepted count a; result[1..a+1] = the accepted drafts, then the target's token at row a (replacement,
-// or the bonus after a full chain) — the layout of spec_accept_finish.
-extern "C" __global__ void chain_greedy_accept(const int* __restrict__ draft, const int* __restrict__ best, int gamma,
-                                               int* __restrict__ result) {
-    if (threadIdx.x != 0 || blockIdx.x != 0) return;
-    int a = 0;
-    while (a < gamma && draft[a] == best[a]) { result[1 + a] = draft[a]; a++; }
-    result[0] = a;
-    result[1 + a] = best[a];
 }

@@ -5,10 +5,10 @@ import io.specdec.core.speculative.SpeculativeSampler;
 import java.util.Arrays;
 
 /**
- * The ints a held chain round leaves on every rank ({@link CudaHeldChain}) and the host reads once from rank 0:
+ * The ints a held chain round leaves in its arena on rank 0's GPU ({@link CudaHeldChain}) and the host reads once:
  * {@code [status, a, x1..xa, y, unused..]}, γ+3 ints. Status 0 is a decided round; 1 means a draft step's logits row
  * could not be sampled (a NaN, or no finite maximum), which the host path refuses too. The rest is the layout of the
- * acceptance kernels (spec_accept_finish, chain_greedy_accept): the accepted count, the accepted drafts and the
+ * acceptance kernels (spec_accept_finish, chain_greedy_accept_rows): the accepted count, the accepted drafts and the
  * replacement or bonus token.
  */
 record ChainDecision(int status, SpeculativeSampler.Outcome outcome) {

@@ -114,7 +114,7 @@ public final class CudaTensorParallelModel implements LanguageModel {
 
     /**
      * Held rounds in served batches too: drafted on rank 0's GPU (a draft beside the target's first shard), verified
-     * by {@link #forwardEach}. Checked on one GPU (a group of one); the broadcast of the token slots awaits a 2-GPU run.
+     * by {@link #forwardEach}.
      */
     @Override
     public boolean verifiesHeldChainsInBatches() {
@@ -123,9 +123,9 @@ public final class CudaTensorParallelModel implements LanguageModel {
 
     /**
      * A greedy or temperature-only chain whose draft runs on rank 0's GPU keeps whole rounds on the GPUs
-     * ({@link CudaHeldChain}): draft ids feed the draft's next step on the device, reach every rank's verify input by
-     * NCCL broadcast from rank 0, and the decision is broadcast back; the host reads only the decision. Empty (the
-     * host path) with {@code -Dspecdec.cuda.hostDraftTokens=true} or where {@link CudaHeldChain#open} says so.
+     * ({@link CudaHeldChain}): draft ids feed the draft's next step on the device and reach every rank's verify input
+     * by NCCL broadcast from rank 0; rank 0 decides and the host reads only the decision. Empty (the host path) with
+     * {@code -Dspecdec.cuda.hostDraftTokens=true} or where {@link CudaHeldChain#open} says so.
      */
     @Override
     public java.util.Optional<io.specdec.core.backend.HeldChain> holdDraftChain(LanguageModel draft,
@@ -133,16 +133,14 @@ public final class CudaTensorParallelModel implements LanguageModel {
         return CudaHeldChain.open(group.ranks, draft, params, config.vocabSize());
     }
 
+    /** A held round verified as a batch of one ({@link #forwardEach}): token slots broadcast from rank 0, one decision read. */
     @Override
     public io.specdec.core.speculative.SpeculativeSampler.Outcome verifyHeldChain(SequenceInput input,
             io.specdec.core.backend.HeldChain held, io.specdec.core.sampling.SamplingParams params,
             io.specdec.core.sampling.Sampler sampler) {
-        CudaHeldChain chain = CudaHeldChain.here(held, group.ranks.getFirst().device());
-        int vocab = config.vocabSize();
-        return chain.verify(input, params, sampler, (temperature, uAccept, uSample) -> {
-            CudaTransformer.Step step = group.prepare(List.of(input));
-            return group.onEveryRank((m, rank, comm) -> m.verifyChainPart(step, chain, rank, comm, temperature, uAccept, uSample, vocab));
-        });
+        io.specdec.core.backend.RowResult r = forwardEach(List.of(input),
+                List.of(new io.specdec.core.backend.RowUse.HeldChainVerify(held, params, sampler))).getFirst();
+        return ((io.specdec.core.backend.RowResult.Verified) r).outcome();
     }
 
     /** Bytes of weights each forward reads, over all ranks (the embedding table counts one row a token: left out). */

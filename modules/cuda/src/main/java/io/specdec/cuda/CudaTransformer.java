@@ -787,52 +787,6 @@ public final class CudaTransformer implements LanguageModel {
         return role == ParallelRole.SINGLE;
     }
 
-    /**
-     * Rank {@code rank}'s part of a held chain's verify (the model appended and described {@code step} with γ
-     * placeholder ids after the known first token): upload the metadata; on rank 0 copy the draft ids into token slots
-     * 1..γ; NCCL-broadcast slots 0..γ from rank 0 to every rank; the forward; on rank 0 the acceptance (greedy:
-     * argmax compare, sampled: the fused kernel with {@code uAccept}/{@code uSample}); the decision broadcast to
-     * every rank's own buffer. Returns the decision's ints on rank 0 (the round's one read-back), null elsewhere.
-     */
-    int[] verifyChainPart(Step step, CudaHeldChain chain, int rank, Collectives comm, float temperature,
-                          float[] uAccept, float[] uSample, int vocab) {
-        int gamma = chain.drafted();
-        boolean greedy = chain.greedy();
-        FusedAcceptance fusedAcceptance = rank == 0 && !greedy ? fusedAcceptance(gamma) : null;
-        // uploaded before the broadcast, so no host copy waits on the collective
-        if (rank == 0 && !greedy) chain.uploadAcceptUniforms(uAccept, uSample);
-        Plan plan = load(step);
-        int n = plan.tokens();
-        DeviceBuffer tokens = ws.meta.slice(0, 4L * n);
-        if (rank == 0) device.copy(tokens.slice(4L * (n - gamma), 4L * gamma), chain.ids(gamma), 4L * gamma);
-        if (comm != null) comm.broadcast(tokens, n, Nccl.Type.I32, 0);
-        execute(plan, greedy, false);
-        if (rank == 0) acceptChain(chain, ws.argmax, ws.logits, fusedAcceptance, temperature, vocab);
-        DeviceBuffer decision = chain.decision(rank, gamma);
-        if (comm != null) comm.broadcast(decision, ChainDecision.ints(gamma), Nccl.Type.I32, 0);
-        if (rank != 0) return null;
-        int[] out = new int[ChainDecision.ints(gamma)];
-        device.copyToHost(out, decision, out.length);
-        return out;
-    }
-
-    /**
-     * Enqueues a tensor-parallel verify's acceptance of a held round on rank 0: greedy compares the ids with the target
-     * rows' argmax ({@code argmax}), sampled runs the fused kernel on the target's γ+1 rows ({@code pLogits}) against the
-     * held draft rows with the round's uploaded uniforms; either leaves the decision in the chain's result ints.
-     */
-    private void acceptChain(CudaHeldChain chain, DeviceBuffer argmax, DeviceBuffer pLogits, FusedAcceptance fused,
-                             float temperature, int vocab) {
-        int gamma = chain.drafted();
-        if (chain.greedy()) {
-            device.launch("chain_greedy_accept", 1, 1, 32, chain.ids(gamma), argmax, gamma, chain.result(gamma));
-        } else {
-            fused.launchKernels(pLogits, chain.logits().rows(gamma), chain.ids(gamma), chain.acceptUniforms(), chain.sampleUniforms(),
-                    gamma, vocab, temperature);
-            device.copy(chain.result(gamma), fused.result(), 4L * (gamma + 2));
-        }
-    }
-
     private CudaHeldLogits heldHere(io.specdec.core.backend.HeldLogits held, int vocab) {
         if (!(held instanceof CudaHeldLogits h) || h.device() != device || h.vocab() != vocab) {
             throw new IllegalArgumentException("draft logits held elsewhere (" + held + ") cannot be read on GPU " + device.ordinal());
