@@ -37,7 +37,10 @@ final class HostStagedCollectives implements Collectives {
 
     /** Rank {@code rank} of the group of {@code groupId}; blocks until all {@code size} ranks (of this process) joined. */
     static HostStagedCollectives join(CudaDevice device, byte[] groupId, int size, int rank) {
-        return new HostStagedCollectives(device, CpuCommunicators.join(groupId, rank, size, JOIN_TIMEOUT, COLLECTIVE_TIMEOUT));
+        HostStagedCollectives c = new HostStagedCollectives(device, CpuCommunicators.join(groupId, rank, size, JOIN_TIMEOUT, COLLECTIVE_TIMEOUT));
+        System.err.println("[specdec cuda] rank " + rank + " of " + size + " on GPU " + device.ordinal()
+                + ": collectives staged through host memory (ranks share GPUs: a test transport, right, slow, no graphs)");
+        return c;
     }
 
     @Override public int rank() { return member.rank(); }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The multi-rank code paths of issue #6 on a host with ONE GPU: ranks share it (-Dspecdec.cuda.sharedGpuRanks=true) and
+# meet in host-staged collectives instead of NCCL (which refuses two ranks on one GPU). Every rank's code runs, so ids,
+# decisions and the ranks' agreement can be checked; timings mean nothing (no CUDA graphs, every collective through the
+# host) and none is reported as a result. Run from the unpacked distribution (builds nothing):
+#   1. tp-chain.sh with GPUS=2 SHARE_GPU=1 STAGES=a,g: TP=2 logits vs TP=1 and the collectives themselves (stage a); the
+#      held round of a TP=2 target in one JVM, single requests and BatchEngine batches of 8, held vs step path (stage g,
+#      token slots broadcast from rank 0); generate --tp 2, held vs host path.
+#   2. GpuCheck batchchain (bundled pair only): rows batchchain-two-ranks-one-gpu are a group over actors' two rank
+#      models, each with its own sequential draft replica and its own BatchEngine on its own thread; ids equal across
+#      the ranks and between held and step paths.
+#   3. pekko-tp.sh ONE_JVM=1 RANK_ONLY=1: a real Pekko cluster node whose two group-member actors hold ranks 0 and 1 on
+#      the one GPU; plain, sequential draft (held rounds on every rank), EasySpec draft over the two ranks.
+# Usage: OUT=dir [MODELS=dir] bench/gpu/shared-gpu-ranks.sh     (~5 min on an H100). Writes summary.txt.
+set -uo pipefail
+home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$home"
+out="${OUT:-/tmp/specdec-shared-gpu-ranks}"; mkdir -p "$out"
+export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/usr/lib:${LD_LIBRARY_PATH:-}"
+M="${MODELS:-$home/models}"
+java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
+: > "$out/summary.txt"
+OUT="$out/tp-chain" MODELS="$M" GPUS=2 SHARE_GPU=1 STAGES=a,g LIMIT=200 timeout 400 bash bench/gpu/tp-chain.sh > /dev/null
+echo "tp-chain rc=$?" >> "$out/summary.txt"; cat "$out/tp-chain/summary.txt" >> "$out/summary.txt"
+mkdir -p "$out/batchchain"
+timeout 200 "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
+  -Dorg.bytedeco.javacpp.pathsFirst=true -Xmx24g -XX:+UseParallelGC -cp "$home/lib/*" io.specdec.cuda.check.GpuCheck batchchain "$M" \
+  > "$out/batchchain/batchchain.txt" 2> "$out/batchchain/err.txt"
+echo "batchchain rc=$?" >> "$out/summary.txt"
+grep '"check"' "$out/batchchain/batchchain.txt" > "$out/batchchain/batchchain.jsonl"
+python3 - "$out/batchchain/batchchain.jsonl" >> "$out/summary.txt" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("check") != "batchchain-two-ranks-one-gpu": continue
+    print(f"{'PASS' if r.get('pass') else 'FAIL'} two ranks on one GPU, {r.get('sampling')}: ranks agree held {r.get('ranks_agree_held')}/"
+          f"{r.get('batch')}, step {r.get('ranks_agree_step')}/{r.get('batch')}, held = step {r.get('held_equals_step')}/{r.get('batch')},"
+          f" accepted rank 0/1 {r.get('accepted_held_rank0_rank1')}, host copies per step held {r.get('host_copies_per_step_held')}"
+          f" step {r.get('host_copies_per_step_step')} {r.get('error', '')}")
+PY
+for v in plain:0:sequential seq:1:sequential easy:1:easyspec; do
+  IFS=: read -r name draft mode <<< "$v"
+  OUT="$out/pekko-$name" MODELS="$M" GPUS=2 ONE_JVM=1 RANK_ONLY=1 DRAFT=$draft DRAFT_MODE=$mode \
+    JAVA_OPTS=-Dspecdec.cuda.sharedGpuRanks=true timeout 250 bash bench/gpu/pekko-tp.sh > "$out/pekko-$name.txt" 2>&1
+  echo "pekko $name rc=$?: $(grep -c 'held chain rounds on GPU' "$out/pekko-$name/log-0.txt") ranks logged held rounds" >> "$out/summary.txt"
+  sed 's/^/  /' "$out/pekko-$name.txt" >> "$out/summary.txt"
+done
+cat "$out/summary.txt"
