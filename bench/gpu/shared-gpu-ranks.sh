@@ -11,16 +11,23 @@
 #      the ranks and between held and step paths.
 #   3. pekko-tp.sh ONE_JVM=1 RANK_ONLY=1: a real Pekko cluster node whose two group-member actors hold ranks 0 and 1 on
 #      the one GPU; plain, sequential draft (held rounds on every rank), EasySpec draft over the two ranks.
-# Usage: OUT=dir [MODELS=dir] bench/gpu/shared-gpu-ranks.sh     (~5 min on an H100). Writes summary.txt.
+#   4. served: `specdec serve --tp 2` with the bundled pair (its batches hold whole rounds, rank 0 broadcasting the token
+#      slots), 8 greedy requests at once over gRPC, each request's ids against `generate` on one GPU without a draft.
+# Usage: OUT=dir [MODELS=dir] [PARTS=tp,batch,pekko,served] bench/gpu/shared-gpu-ranks.sh   (~5 min on an H100).
+# Writes summary.txt.
 set -uo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$home"
 out="${OUT:-/tmp/specdec-shared-gpu-ranks}"; mkdir -p "$out"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/usr/lib:${LD_LIBRARY_PATH:-}"
 M="${MODELS:-$home/models}"
 java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/java"
+parts="${PARTS:-tp,batch,pekko,served}"
 : > "$out/summary.txt"
+if [[ "$parts" == *tp* ]]; then
 OUT="$out/tp-chain" MODELS="$M" GPUS=2 SHARE_GPU=1 STAGES=a,g LIMIT=200 timeout 400 bash bench/gpu/tp-chain.sh > /dev/null
 echo "tp-chain rc=$?" >> "$out/summary.txt"; cat "$out/tp-chain/summary.txt" >> "$out/summary.txt"
+fi
+if [[ "$parts" == *batch* ]]; then
 mkdir -p "$out/batchchain"
 timeout 200 "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
   -Dorg.bytedeco.javacpp.pathsFirst=true -Xmx24g -XX:+UseParallelGC -cp "$home/lib/*" io.specdec.cuda.check.GpuCheck batchchain "$M" \
@@ -37,6 +44,8 @@ for line in open(sys.argv[1]):
           f" accepted rank 0/1 {r.get('accepted_held_rank0_rank1')}, host copies per step held {r.get('host_copies_per_step_held')}"
           f" step {r.get('host_copies_per_step_step')} {r.get('error', '')}")
 PY
+fi
+if [[ "$parts" == *pekko* ]]; then
 for v in plain:0:sequential seq:1:sequential easy:1:easyspec; do
   IFS=: read -r name draft mode <<< "$v"
   OUT="$out/pekko-$name" MODELS="$M" GPUS=2 ONE_JVM=1 RANK_ONLY=1 DRAFT=$draft DRAFT_MODE=$mode \
@@ -44,4 +53,39 @@ for v in plain:0:sequential seq:1:sequential easy:1:easyspec; do
   echo "pekko $name rc=$?: $(grep -c 'held chain rounds on GPU' "$out/pekko-$name/log-0.txt") ranks logged held rounds" >> "$out/summary.txt"
   sed 's/^/  /' "$out/pekko-$name.txt" >> "$out/summary.txt"
 done
+fi
+if [[ "$parts" == *served* ]]; then
+  s="$out/served"; mkdir -p "$s"; port=50231
+  prompts=("Mr President, I would like to" "Once upon a time" "The committee has" "In the beginning" "We must ask the Commission"
+           "Ladies and gentlemen," "The report by Mr" "This Parliament")
+  SPECDEC_JAVA_OPTS=-Dspecdec.cuda.sharedGpuRanks=true bin/specdec serve --backend cuda --tp 2 --model "$M/target" --draft "$M/draft" \
+    --port $port --metrics-port -1 --cluster-port 25691 --admin-token shared > "$s/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 240); do grep -q '^specdec serving' "$s/serve.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  for i in "${!prompts[@]}"; do
+    timeout 120 bin/specdec generate --server 127.0.0.1:$port --prompt "${prompts[$i]}" --max-tokens 64 --temperature 0 --ignore-eos \
+      --json > "$s/served-$i.txt" 2> "$s/served-$i.err" &
+  done
+  wait $(jobs -p | grep -v "^$pid$")
+  kill $pid; wait $pid 2>/dev/null
+  for i in "${!prompts[@]}"; do
+    timeout 120 bin/specdec generate --backend cuda --model "$M/target" --no-speculation --prompt "${prompts[$i]}" --max-tokens 64 \
+      --temperature 0 --ignore-eos --json > "$s/direct-$i.txt" 2> "$s/direct-$i.err"
+  done
+  python3 - "$s" "${#prompts[@]}" "$(grep -c 'held chain rounds on GPU' "$s/serve.log")" >> "$out/summary.txt" <<'PY'
+import json, sys, os
+d, n, held = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def last(name):
+    try: return json.loads(open(os.path.join(d, name)).read().strip().splitlines()[-1])
+    except Exception as e: return {"error": str(e)}
+same, drafted, accepted = 0, 0, 0
+for i in range(n):
+    a, b = last(f"served-{i}.txt"), last(f"direct-{i}.txt")
+    same += a.get("token_ids") is not None and a.get("token_ids") == b.get("token_ids")
+    drafted += a.get("drafted_tokens") or 0; accepted += a.get("accepted_tokens") or 0
+ok = same == n and drafted > 0 and held > 0
+print(f"{'PASS' if ok else 'FAIL'} served --tp 2 (two ranks on one GPU), {n} greedy requests at once over gRPC: ids equal generate on one GPU"
+      f" without a draft {same}/{n}; drafted {drafted}, accepted {accepted}; server log lines saying held rounds ran: {held}")
+PY
+fi
 cat "$out/summary.txt"
