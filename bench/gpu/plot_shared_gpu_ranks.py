@@ -28,9 +28,10 @@ for r in stage_g:
         rows.append((f"TP=2 batch 8\n{short(r['model'])} {c.split('-')[-1]}", r["identical_requests"], r["batch"],
                      r["host_copies_per_step_held"], r["host_copies_per_step_step"]))
 for r in chain:
-    if r.get("check") == "batchchain-two-ranks-one-gpu" and "batch" in r:
+    if r.get("check", "").startswith("batchchain-two-ranks-one-gpu") and "batch" in r:
         agree = min(r["ranks_agree_held"], r["ranks_agree_step"], r["held_equals_step"])
-        rows.append((f"2 rank models\nbatch 8 {r['sampling']}", agree, r["batch"], r["host_copies_per_step_held"], r["host_copies_per_step_step"]))
+        kind = "EasySpec" if r["check"].endswith("easyspec") else "seq."
+        rows.append((f"2 rank models, {kind}\nbatch 8 {r['sampling']}", agree, r["batch"], r["host_copies_per_step_held"], r["host_copies_per_step_step"]))
 fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
 x = list(range(len(rows)))
 a.barh(x, [r[1] / r[2] for r in rows], color="tab:green")

@@ -6,11 +6,11 @@
 #   1. tp-chain.sh with GPUS=2 SHARE_GPU=1 STAGES=a,g: TP=2 logits vs TP=1 and the collectives themselves (stage a); the
 #      held round of a TP=2 target in one JVM, single requests and BatchEngine batches of 8, held vs step path (stage g,
 #      token slots broadcast from rank 0); generate --tp 2, held vs host path.
-#   2. GpuCheck batchchain (bundled pair only): rows batchchain-two-ranks-one-gpu are a group over actors' two rank
-#      models, each with its own sequential draft replica and its own BatchEngine on its own thread; ids equal across
-#      the ranks and between held and step paths.
+#   2. GpuCheck batchchain (bundled pair only): rows batchchain-two-ranks-one-gpu(-easyspec) are a group over actors'
+#      two rank models, each with its own draft replica (sequential, or EasySpec over the two ranks) and its own
+#      BatchEngine on its own thread; ids equal across the ranks and between held and step paths.
 #   3. pekko-tp.sh ONE_JVM=1 RANK_ONLY=1: a real Pekko cluster node whose two group-member actors hold ranks 0 and 1 on
-#      the one GPU; plain, sequential draft (held rounds on every rank), EasySpec draft over the two ranks.
+#      the one GPU; plain, sequential draft and EasySpec draft over the two ranks (both: held rounds on every rank).
 #   4. served: `specdec serve --tp 2` with the bundled pair (its batches hold whole rounds, rank 0 broadcasting the token
 #      slots), 8 greedy requests at once over gRPC, each request's ids against `generate` on one GPU without a draft.
 # Usage: OUT=dir [MODELS=dir] [PARTS=tp,batch,pekko,served] bench/gpu/shared-gpu-ranks.sh   (~5 min on an H100).
@@ -38,8 +38,8 @@ python3 - "$out/batchchain/batchchain.jsonl" >> "$out/summary.txt" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    if r.get("check") != "batchchain-two-ranks-one-gpu": continue
-    print(f"{'PASS' if r.get('pass') else 'FAIL'} two ranks on one GPU, {r.get('sampling')}: ranks agree held {r.get('ranks_agree_held')}/"
+    if not r.get("check", "").startswith("batchchain-two-ranks-one-gpu"): continue
+    print(f"{'PASS' if r.get('pass') else 'FAIL'} two ranks on one GPU, {r.get('draft', 'sequential')} draft, {r.get('sampling')}: ranks agree held {r.get('ranks_agree_held')}/"
           f"{r.get('batch')}, step {r.get('ranks_agree_step')}/{r.get('batch')}, held = step {r.get('held_equals_step')}/{r.get('batch')},"
           f" accepted rank 0/1 {r.get('accepted_held_rank0_rank1')}, host copies per step held {r.get('host_copies_per_step_held')}"
           f" step {r.get('host_copies_per_step_step')} {r.get('error', '')}")

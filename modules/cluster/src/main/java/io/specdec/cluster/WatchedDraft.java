@@ -49,6 +49,13 @@ final class WatchedDraft implements LayerParallelModel {
         });
     }
 
+    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
+        watch(() -> {
+            model.draftHeldChains(rounds, fuzzyFrom);
+            return null;
+        });
+    }
+
     @Override public io.specdec.core.backend.LanguageModel unwrapped() { return model.unwrapped(); }
 
     private <T> T watch(Supplier<T> forward) {

@@ -87,16 +87,20 @@ public final class CudaDraftRank implements LayerParallelModel {
     }
 
     /**
-     * Sequential drafting (groups of one layer) runs the replica's exact forwards: a target rank on this GPU may hold
-     * its chain rounds ({@code CudaTensorParallelRank#holdDraftChain}); a layer-parallel replica is itself.
+     * The replica, whose held rounds a target rank on this GPU may keep ({@code CudaTensorParallelRank#holdDraftChain}):
+     * sequential drafting runs its exact forwards; EasySpec drafts them with fuzzy steps ({@link #draftHeldChains(List, int)}).
      */
-    @Override public LanguageModel unwrapped() { return plan.width() == 1 ? replica : this; }
+    @Override public LanguageModel unwrapped() { return replica; }
 
-    /** Held rounds of a sequential draft, on the replica (guarded as every draft forward). */
+    /** Held rounds, every step exact (guarded as every draft forward). */
     @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
-        if (plan.width() != 1) throw new UnsupportedOperationException("a layer-parallel draft replica drafts no held rounds");
+        draftHeldChains(rounds, Integer.MAX_VALUE);
+    }
+
+    /** Held rounds of EasySpec drafting: steps from {@code fuzzyFrom} on run layer-parallel over the group's ranks. */
+    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
         guarded(() -> {
-            replica.draftHeldChains(rounds);
+            replica.draftHeldChains(rounds, plan.width() == 1 ? Integer.MAX_VALUE : fuzzyFrom);
             return null;
         });
     }

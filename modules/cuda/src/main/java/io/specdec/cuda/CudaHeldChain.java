@@ -45,7 +45,8 @@ final class CudaHeldChain implements HeldChain {
     }
 
     /**
-     * A held chain for {@code draft} (a single-GPU CudaTransformer on rank 0's GPU with the target's vocabulary) and a
+     * A held chain for {@code draft} (a single-GPU CudaTransformer on rank 0's GPU with the target's vocabulary, or a
+     * group rank's layer replica on the rank's GPU) and a
      * greedy request without penalties or a temperature-only one the fused kernel decides; empty otherwise, or with
      * {@value #HOST_DRAFT_TOKENS} (the host path), or where the device-fused acceptance is switched off.
      */
@@ -61,8 +62,9 @@ final class CudaHeldChain implements HeldChain {
     private static Optional<HeldChain> open(CudaDevice device, List<CudaRank> ranks, LanguageModel draft, SamplingParams params,
                                             int vocab) {
         if (Boolean.getBoolean(HOST_DRAFT_TOKENS)) return Optional.empty();
-        if (!(draft.unwrapped() instanceof CudaTransformer d) || d.device() != device || d.role() != ParallelRole.SINGLE
-                || d.config().vocabSize() != vocab) {
+        // a layer replica takes part when each of its ranks computes the logits (EasySpec drafts of a group over actors)
+        if (!(draft.unwrapped() instanceof CudaTransformer d) || d.device() != device || d.config().vocabSize() != vocab
+                || !(d.role() == ParallelRole.SINGLE || d.role() instanceof ParallelRole.LayerReplica lr && lr.everyRankLogits())) {
             return Optional.empty();
         }
         boolean greedy = params.isGreedy() && !params.hasPenalties();

@@ -706,6 +706,17 @@ public final class CudaTransformer implements LanguageModel {
      */
     @Override
     public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
+        draftHeldChains(rounds, Integer.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #draftHeldChains(List)}, draft positions from {@code fuzzyFrom} on running fuzzy (EasySpec's
+     * layer-parallel step): a layer replica whose every rank computes the logits, so each rank takes its own ids.
+     */
+    void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
+        if (fuzzyFrom < Integer.MAX_VALUE && !(role instanceof ParallelRole.LayerReplica lr && (lr.everyRankLogits() || lr.replicas() == 1))) {
+            throw new IllegalStateException("fuzzy held draft steps need a layer replica that computes logits on every rank, not " + role);
+        }
         int vocab = config.vocabSize();
         List<io.specdec.core.backend.HeldRound> ordered = new ArrayList<>(rounds);
         ordered.sort(java.util.Comparator.comparingDouble(r -> r.params().isGreedy() ? -1 : r.params().temperature()));
@@ -738,7 +749,7 @@ public final class CudaTransformer implements LanguageModel {
             int[] members = layout.members().get(i);
             device.copy(ws.meta, up.slice(4L * offsets[i], 4L * (offsets[i + 1] - offsets[i])), 4L * (offsets[i + 1] - offsets[i]));
             lastRows = plan.rows();
-            execute(plan, ordered.get(members[0]).params().isGreedy(), false);
+            execute(plan, ordered.get(members[0]).params().isGreedy(), i >= fuzzyFrom);
             // runs of sampled rows of one temperature: rows to the held logits, one draw launch each
             for (int a = 0; a < members.length; ) {
                 io.specdec.core.sampling.SamplingParams p = ordered.get(members[a]).params();

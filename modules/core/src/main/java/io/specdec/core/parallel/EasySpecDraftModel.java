@@ -143,6 +143,43 @@ public final class EasySpecDraftModel implements LanguageModel {
         return out;
     }
 
+    /**
+     * The model that holds this draft's state: the replica's (a target may then hold this draft's rounds beside it,
+     * {@link LanguageModel#holdDraftChain}; they are drafted here, {@link #draftHeldChains}, with fuzzy steps).
+     */
+    @Override public LanguageModel unwrapped() { return model.unwrapped(); }
+
+    /**
+     * Held rounds drafted as the step path drafts them ({@link io.specdec.core.speculative.ModelDrafter#startHeldRound} has applied the policy to
+     * each round's first step): the first step exact when it calibrates or starts a sequence, every later step fuzzy.
+     * The first steps of a batch run as one forward, so if one must be exact all are (more exact K/V than the policy
+     * asked for; the drafts may then differ from the step path's, the target's output does not).
+     */
+    @Override
+    public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
+        int[] starts = new int[rounds.size()];
+        boolean exactFirst = false;
+        for (int i = 0; i < rounds.size(); i++) {
+            KvSequence seq = rounds.get(i).steps().getFirst().sequence();
+            starts[i] = seq.length();
+            exactFirst |= marks(seq).nextExact || starts[i] == 0;
+        }
+        model.draftHeldChains(rounds, exactFirst ? 1 : 0);
+        for (int i = 0; i < rounds.size(); i++) {
+            io.specdec.core.backend.HeldRound r = rounds.get(i);
+            SequenceInput first = r.steps().getFirst();
+            Marks m = marks(first.sequence());
+            if (exactFirst) {
+                exactTokens.addAndGet(first.tokens().length);
+                m.exact = starts[i] + first.tokens().length;
+            } else {
+                fuzzyTokens.addAndGet(first.tokens().length);
+            }
+            m.nextExact = false;
+            fuzzyTokens.addAndGet(r.gamma() - 1L);
+        }
+    }
+
     @Override public void close() { model.close(); }
 
     @Override public String toString() {

@@ -25,4 +25,13 @@ public interface LayerParallelModel extends LanguageModel {
     default int[] forwardFuzzyArgmax(List<SequenceInput> batch) {
         return LanguageModel.argmaxOfRows(forwardFuzzy(batch));
     }
+
+    /**
+     * Held rounds ({@link LanguageModel#draftHeldChains}) whose draft steps from step {@code fuzzyFrom} on run fuzzy:
+     * 0 for all of them, 1 for an exact first step (a calibrating round's catch-up, or a new sequence). The model must
+     * be able to hold the rounds where it runs; unsupported by default.
+     */
+    default void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
+        throw new UnsupportedOperationException(this + " drafts no held rounds with fuzzy steps");
+    }
 }

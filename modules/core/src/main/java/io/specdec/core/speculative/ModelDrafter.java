@@ -43,6 +43,9 @@ public final class ModelDrafter implements Drafter {
     /** The last round's draft (start in the context, tokens), to tell a fully accepted round from a mismatch. */
     private int lastDraftStart = -1;
     private int[] lastDraftTokens = new int[0];
+    /** A held round's γ, and once settled whether all its drafts were accepted (null: the last round was not held). */
+    private int heldGamma;
+    private Boolean heldRoundAccepted;
 
     public ModelDrafter(LanguageModel model) {
         this.model = model;
@@ -127,12 +130,15 @@ public final class ModelDrafter implements Drafter {
         if (chain == null) throw new IllegalStateException("a held round needs a held chain (holdChain)");
         if (placeholders != 0) throw new IllegalStateException("the last held round was not settled (settleHeldRound)");
         SequenceInput first = draft.catchUpInput(context);
+        if (model instanceof EasySpecDraftModel easySpec) first = easySpec.startRound(first, lastRoundAccepted(context));
         double[] uniforms = argmaxOnly ? null : new double[gamma];
         if (uniforms != null) for (int i = 0; i < gamma; i++) uniforms[i] = sampler.uniform();
         HeldRound round = new HeldRound(heldSteps(first, gamma), params, uniforms, chain);
         lastDraftStart = context.length();
         lastDraftTokens = new int[0];
         placeholders = gamma - 1;
+        heldGamma = gamma;
+        heldRoundAccepted = null;
         return round;
     }
 
@@ -161,6 +167,7 @@ public final class ModelDrafter implements Drafter {
      * step-by-step path's common-prefix test would drop it. Call it after every held round's verification.
      */
     public void settleHeldRound(SpeculativeSampler.Outcome outcome) {
+        if (heldGamma > 0) heldRoundAccepted = outcome.accepted() >= heldGamma;
         if (placeholders == 0) return;
         KvSequence s = draft.sequence();
         int known = Math.min(Math.min(placeholders, outcome.accepted()), s.length() - lastDraftStart);
@@ -276,6 +283,8 @@ public final class ModelDrafter implements Drafter {
             if (input != null) throw new IllegalStateException("the round is not complete");
             lastDraftStart = length;
             lastDraftTokens = Arrays.copyOf(tokens, drafted);
+            heldGamma = 0;
+            heldRoundAccepted = null;
             if (maxDepth == 0) return ChainDraft.empty();
             if (heldRound) return ChainDraft.held(tokens, held);
             return deterministic ? ChainDraft.deterministic(tokens) : new ChainDraft(tokens, q);
@@ -285,6 +294,7 @@ public final class ModelDrafter implements Drafter {
     /** Whether the context carries every token of the last round's draft (a fully accepted round). */
     private boolean lastRoundAccepted(TokenHistory context) {
         if (lastDraftStart < 0) return true;
+        if (heldRoundAccepted != null) return heldRoundAccepted;   // a held round's ids never reached the host
         if (context.length() < lastDraftStart + lastDraftTokens.length) return false;
         for (int i = 0; i < lastDraftTokens.length; i++) {
             if (context.tokens()[lastDraftStart + i] != lastDraftTokens[i]) return false;
@@ -306,6 +316,8 @@ public final class ModelDrafter implements Drafter {
         placeholders = 0;
         lastDraftStart = -1;
         lastDraftTokens = new int[0];
+        heldGamma = 0;
+        heldRoundAccepted = null;
     }
 
     @Override public String toString() {
