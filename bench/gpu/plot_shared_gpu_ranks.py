@@ -3,7 +3,7 @@
 shows, per check, the requests whose ids agree (held vs step path, and rank 0 vs rank 1) and the host<->device copies
 per engine step or round of both paths (the transport's own copies are not counted). No timing is plotted: the
 transport makes them meaningless.
-Usage: plot_shared_gpu_ranks.py RESULT_DIR   (reads tp-chain/stage-g.json, tp-chain/stage-a.json, batchchain/batchchain.jsonl;
+Usage: plot_shared_gpu_ranks.py RESULT_DIR   (reads tp-chain/stage-g.json, tp-chain/stage-a.json, [easyspec/]batchchain/batchchain.jsonl;
 writes shared-gpu-ranks.png and summary.json)"""
 import json, os, sys
 import matplotlib
@@ -15,7 +15,9 @@ from plot_common import save
 d = sys.argv[1]
 stage_g = json.load(open(os.path.join(d, "tp-chain", "stage-g.json")))
 stage_a = json.load(open(os.path.join(d, "tp-chain", "stage-a.json")))
-chain = [json.loads(l) for l in open(os.path.join(d, "batchchain", "batchchain.jsonl"))]
+# the later run (easyspec/, EasySpec rows included) when there is one
+later = os.path.join(d, "easyspec", "batchchain", "batchchain.jsonl")
+chain = [json.loads(l) for l in open(later if os.path.exists(later) else os.path.join(d, "batchchain", "batchchain.jsonl"))]
 short = lambda m: "bundled" if m == "bundled" else "8B+1B"
 rows = []   # (label, agreeing, total, copies held, copies step)
 for r in stage_g:
