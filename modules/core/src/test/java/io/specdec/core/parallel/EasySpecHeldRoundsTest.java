@@ -5,8 +5,11 @@ import io.specdec.core.backend.HeldRound;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
 import io.specdec.core.model.ModelConfig;
+import io.specdec.core.sampling.Sampler;
 import io.specdec.core.sampling.SamplingParams;
+import io.specdec.core.sampling.TokenHistory;
 import io.specdec.core.speculative.ModelDrafter;
+import io.specdec.core.speculative.SpeculativeSampler;
 import io.specdec.core.testing.FakeLanguageModel;
 import org.junit.jupiter.api.Test;
 
@@ -91,6 +94,28 @@ class EasySpecHeldRoundsTest {
         easy.draftHeldChains(List.of(round(easy, seq, new int[] {7}, true, 4)));
         assertThat(replica.fuzzyFrom).containsExactly(1, 0);
         assertThat(easy.stats()).isEqualTo(new EasySpecDraftModel.Stats(3, 1 + 1 + 3, 0, 0));
+    }
+
+    @Test
+    void aHeldRoundNotFullyAcceptedMakesTheDrafterCalibrateTheNextOne() {
+        // the drafter never saw a held round's ids: it must learn the mismatch from the round's outcome
+        Recording replica = new Recording();
+        EasySpecDraftModel easy = new EasySpecDraftModel(replica, CalibrationPolicy.EVERY_MISMATCH);
+        ModelDrafter drafter = new ModelDrafter(easy);
+        drafter.begin(SamplingParams.greedy(), new Sampler(new java.util.SplittableRandom(1)), 50);
+        drafter.holdChain(CHAIN);
+        int[] context = new int[32];
+        for (int i = 0; i < 4; i++) context[i] = i + 1;
+        easy.draftHeldChains(List.of(drafter.startHeldRound(new TokenHistory(context, 4, 4), 3)));
+        context[4] = 11;   // one of three drafts accepted, then the target's replacement
+        context[5] = 12;
+        drafter.settleHeldRound(new SpeculativeSampler.Outcome(1, new int[] {11, 12}));
+        easy.draftHeldChains(List.of(drafter.startHeldRound(new TokenHistory(context, 6, 4), 3)));
+        for (int i = 0; i < 4; i++) context[6 + i] = 20 + i;   // all three accepted, then the bonus
+        drafter.settleHeldRound(new SpeculativeSampler.Outcome(3, new int[] {20, 21, 22, 23}));
+        easy.draftHeldChains(List.of(drafter.startHeldRound(new TokenHistory(context, 10, 4), 3)));
+        assertThat(replica.fuzzyFrom).containsExactly(1, 1, 0);
+        assertThat(easy.stats().calibrations()).isEqualTo(1);
     }
 
     @Test
