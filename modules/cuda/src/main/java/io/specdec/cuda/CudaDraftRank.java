@@ -88,7 +88,8 @@ public final class CudaDraftRank implements LayerParallelModel {
 
     /**
      * The replica, whose held rounds a target rank on this GPU may keep ({@code CudaTensorParallelRank#holdDraftChain}):
-     * sequential drafting runs its exact forwards; EasySpec drafts them with fuzzy steps ({@link #draftHeldChains(List, int)}).
+     * sequential drafting runs its exact forwards; EasySpec drafts them with fuzzy steps
+     * ({@link #draftHeldChains(List, int)}).
      */
     @Override public LanguageModel unwrapped() { return replica; }
 

@@ -46,9 +46,9 @@ final class CudaHeldChain implements HeldChain {
 
     /**
      * A held chain for {@code draft} (a single-GPU CudaTransformer on rank 0's GPU with the target's vocabulary, or a
-     * group rank's layer replica on the rank's GPU) and a
-     * greedy request without penalties or a temperature-only one the fused kernel decides; empty otherwise, or with
-     * {@value #HOST_DRAFT_TOKENS} (the host path), or where the device-fused acceptance is switched off.
+     * group rank's layer replica on the rank's GPU) and a greedy request without penalties or a temperature-only one
+     * the fused kernel decides; empty otherwise, or with {@value #HOST_DRAFT_TOKENS} (the host path), or where the
+     * device-fused acceptance is switched off.
      */
     static Optional<HeldChain> open(List<CudaRank> ranks, LanguageModel draft, SamplingParams params, int vocab) {
         return open(ranks.getFirst().device(), ranks, draft, params, vocab);

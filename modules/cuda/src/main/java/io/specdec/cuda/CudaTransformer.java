@@ -714,7 +714,7 @@ public final class CudaTransformer implements LanguageModel {
      * layer-parallel step): a layer replica whose every rank computes the logits, so each rank takes its own ids.
      */
     void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
-        if (fuzzyFrom < Integer.MAX_VALUE && !(role instanceof ParallelRole.LayerReplica lr && (lr.everyRankLogits() || lr.replicas() == 1))) {
+        if (fuzzyFrom < Integer.MAX_VALUE && !(role instanceof ParallelRole.LayerReplica lr && lr.everyRankLogits())) {
             throw new IllegalStateException("fuzzy held draft steps need a layer replica that computes logits on every rank, not " + role);
         }
         int vocab = config.vocabSize();
