@@ -12,7 +12,8 @@
 #   3. pekko-tp.sh ONE_JVM=1 RANK_ONLY=1: a real Pekko cluster node whose two group-member actors hold ranks 0 and 1 on
 #      the one GPU; plain, sequential draft and EasySpec draft over the two ranks (both: held rounds on every rank).
 #   4. served: `specdec serve --tp 2` with the bundled pair (its batches hold whole rounds, rank 0 broadcasting the token
-#      slots), 8 greedy requests at once over gRPC, each request's ids against `generate` on one GPU without a draft.
+#      slots), 8 greedy requests at once over gRPC, each request's ids against `generate` on one GPU without a draft;
+#      with sequential drafts on rank 0's GPU and with EasySpec drafts over both ranks (SERVED_MODES="sequential easyspec").
 # Usage: OUT=dir [MODELS=dir] [PARTS=tp,batch,pekko,served] bench/gpu/shared-gpu-ranks.sh   (~5 min on an H100).
 # Writes summary.txt.
 set -uo pipefail
@@ -55,37 +56,41 @@ for v in plain:0:sequential seq:1:sequential easy:1:easyspec; do
 done
 fi
 if [[ "$parts" == *served* ]]; then
-  s="$out/served"; mkdir -p "$s"; port=50231
   prompts=("Mr President, I would like to" "Once upon a time" "The committee has" "In the beginning" "We must ask the Commission"
            "Ladies and gentlemen," "The report by Mr" "This Parliament")
-  SPECDEC_JAVA_OPTS=-Dspecdec.cuda.sharedGpuRanks=true bin/specdec serve --backend cuda --tp 2 --model "$M/target" --draft "$M/draft" \
-    --port $port --metrics-port -1 --cluster-port 25691 --admin-token shared > "$s/serve.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 240); do grep -q '^specdec serving' "$s/serve.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
-  for i in "${!prompts[@]}"; do
-    timeout 120 bin/specdec generate --server 127.0.0.1:$port --prompt "${prompts[$i]}" --max-tokens 64 --temperature 0 --ignore-eos \
-      --json > "$s/served-$i.txt" 2> "$s/served-$i.err" &
-  done
-  wait $(jobs -p | grep -v "^$pid$")
-  kill $pid; wait $pid 2>/dev/null
+  d="$out/direct"; mkdir -p "$d"
   for i in "${!prompts[@]}"; do
     timeout 120 bin/specdec generate --backend cuda --model "$M/target" --no-speculation --prompt "${prompts[$i]}" --max-tokens 64 \
-      --temperature 0 --ignore-eos --json > "$s/direct-$i.txt" 2> "$s/direct-$i.err"
+      --temperature 0 --ignore-eos --json > "$d/direct-$i.txt" 2> "$d/direct-$i.err"
   done
-  python3 - "$s" "${#prompts[@]}" "$(grep -c 'held chain rounds on GPU' "$s/serve.log")" >> "$out/summary.txt" <<'PY'
+  port=50231
+  for mode in ${SERVED_MODES:-sequential easyspec}; do
+    s="$out/served-$mode"; mkdir -p "$s"; port=$((port + 1))
+    SPECDEC_JAVA_OPTS=-Dspecdec.cuda.sharedGpuRanks=true bin/specdec serve --backend cuda --tp 2 --model "$M/target" --draft "$M/draft" \
+      --draft-mode "$mode" --port $port --metrics-port -1 --cluster-port $((port - 50231 + 25690)) --admin-token shared > "$s/serve.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 240); do grep -q '^specdec serving' "$s/serve.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+    for i in "${!prompts[@]}"; do
+      timeout 120 bin/specdec generate --server 127.0.0.1:$port --prompt "${prompts[$i]}" --max-tokens 64 --temperature 0 --ignore-eos \
+        --json > "$s/served-$i.txt" 2> "$s/served-$i.err" &
+    done
+    wait $(jobs -p | grep -v "^$pid$")
+    kill $pid; wait $pid 2>/dev/null
+    python3 - "$s" "$d" "${#prompts[@]}" "$(grep -c 'held chain rounds on GPU' "$s/serve.log")" "$mode" >> "$out/summary.txt" <<'PY'
 import json, sys, os
-d, n, held = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def last(name):
-    try: return json.loads(open(os.path.join(d, name)).read().strip().splitlines()[-1])
+s, d, n, held, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+def last(path):
+    try: return json.loads(open(path).read().strip().splitlines()[-1])
     except Exception as e: return {"error": str(e)}
 same, drafted, accepted = 0, 0, 0
 for i in range(n):
-    a, b = last(f"served-{i}.txt"), last(f"direct-{i}.txt")
+    a, b = last(os.path.join(s, f"served-{i}.txt")), last(os.path.join(d, f"direct-{i}.txt"))
     same += a.get("token_ids") is not None and a.get("token_ids") == b.get("token_ids")
     drafted += a.get("drafted_tokens") or 0; accepted += a.get("accepted_tokens") or 0
 ok = same == n and drafted > 0 and held > 0
-print(f"{'PASS' if ok else 'FAIL'} served --tp 2 (two ranks on one GPU), {n} greedy requests at once over gRPC: ids equal generate on one GPU"
-      f" without a draft {same}/{n}; drafted {drafted}, accepted {accepted}; server log lines saying held rounds ran: {held}")
+print(f"{'PASS' if ok else 'FAIL'} served --tp 2 --draft-mode {mode} (two ranks on one GPU), {n} greedy requests at once over gRPC: ids equal"
+      f" generate on one GPU without a draft {same}/{n}; drafted {drafted}, accepted {accepted}; server log lines saying held rounds ran: {held}")
 PY
+  done
 fi
 cat "$out/summary.txt"

@@ -8,7 +8,10 @@
 #      both paths, host-device copies and bytes per round; bundled pair and random 8B-shape target + 1B-shape draft.
 #      Then served batches (BatchEngine, 8 greedy and 8 T 0.8 requests): held rounds (token slots broadcast from rank 0)
 #      vs draft ids to the host each step, ids per request (tp-batch-greedy / tp-batch-sampled).
-#   2. specdec generate --tp on the same pairs, greedy and T 0.8: ids of both paths and the JSON's draft_tokens field.
+#      Then all of it again with an EasySpec draft over the target's GPUs (tp-chain-easyspec-*, tp-batch-easyspec-*: a
+#      replica per rank, each taking every step's id itself, fuzzy steps all-gathered, calibration every round).
+#   2. specdec generate --tp on the same pairs, greedy and T 0.8, sequential and --draft-mode easyspec: ids of both
+#      paths and the JSON's draft_tokens field.
 # Usage: OUT=dir [MODELS=dir] [GPUS=2] [LIMIT=600] [SHARE_GPU=1] [STAGES=g] bench/gpu/tp-chain.sh
 #   Writes stage-g.json, *.json, summary.txt. SHARE_GPU=1 (a test mode for hosts with fewer GPUs than ranks): ranks share
 #   the GPUs and meet in host-staged collectives instead of NCCL (-Dspecdec.cuda.sharedGpuRanks=true): every rank's
@@ -31,13 +34,15 @@ echo "check rc=$?" >> "$out/err.txt"
 gen() { local name="$1" opts="$2"; shift 2
   SPECDEC_JAVA_OPTS="$opts $share" timeout 150 bin/specdec generate --backend cuda --tp "$tp" --ignore-eos --json "$@" \
     > "$out/$name.out" 2>> "$out/err.txt"; echo "$name rc=$?" >> "$out/err.txt"; tail -1 "$out/$name.out" > "$out/$name.json"; }
-for t in 0 0.8; do
-  for path in device host; do
-    opts=""; [ $path = host ] && opts="-Dspecdec.cuda.hostDraftTokens=true"
-    gen "pair-t$t-$path" "$opts" --model "$M/target" --draft "$M/draft" --prompt "Mr President, I would like to" \
-      --temperature $t --seed 1 --max-tokens 200
-    gen "8b-t$t-$path" "$opts" --random-weights $G/llama-3-8b/config.json --draft random:$G/llama-3.2-1b/config.json \
-      --prompt "128000 791 4062" --temperature $t --seed 1 --max-tokens 128
+for mode in sequential easyspec; do
+  for t in 0 0.8; do
+    for path in device host; do
+      opts=""; [ $path = host ] && opts="-Dspecdec.cuda.hostDraftTokens=true"
+      gen "pair-$mode-t$t-$path" "$opts" --model "$M/target" --draft "$M/draft" --draft-mode $mode \
+        --prompt "Mr President, I would like to" --temperature $t --seed 1 --max-tokens 200
+      gen "8b-$mode-t$t-$path" "$opts" --random-weights $G/llama-3-8b/config.json --draft random:$G/llama-3.2-1b/config.json \
+        --draft-mode $mode --prompt "128000 791 4062" --temperature $t --seed 1 --max-tokens 128
+    done
   done
 done
 python3 - "$out" > "$out/summary.txt" <<'PY'
@@ -65,20 +70,22 @@ for r in stage:
                     f" tok/s held {r.get('tokens_per_s_held')} step {r.get('tokens_per_s_step')}, copies/step {r.get('host_copies_per_step_held')}/"
                     f"{r.get('host_copies_per_step_step')}")
         continue
-    if r.get("check") in ("tp-chain-greedy", "tp-chain-sampled", "tp-chain", "stage") or r.get("status") == "FAIL":
+    if r.get("check") in ("tp-chain-greedy", "tp-chain-sampled", "tp-chain-easyspec-greedy", "tp-chain-easyspec-sampled",
+                          "tp-chain", "stage") or r.get("status") == "FAIL":
         ok &= r.get("status") in ("PASS", "SKIP", "INFO")
         rows.append(f"{r.get('status')} {r.get('check')} {r.get('model', '')}: ids equal {r.get('ids_equal')}, target greedy "
                     f"{r.get('equals_target_greedy')}, tok/s device {r.get('tokens_per_s_device')} host {r.get('tokens_per_s_host')}, "
                     f"copies/round {r.get('host_copies_per_round_device')}/{r.get('host_copies_per_round_host')}, bytes/round "
                     f"{r.get('host_bytes_per_round_device')}/{r.get('host_bytes_per_round_host')} {r.get('error', '')}")
 for model in ("pair", "8b"):
+  for mode in ("sequential", "easyspec"):
     for t in ("0", "0.8"):
-        a, b = load(f"{model}-t{t}-device"), load(f"{model}-t{t}-host")
+        a, b = load(f"{model}-{mode}-t{t}-device"), load(f"{model}-{mode}-t{t}-host")
         same = a.get("token_ids") is not None and a.get("token_ids") == b.get("token_ids")
         paths = a.get("draft_tokens") == "device-nccl" and b.get("draft_tokens") == "host"
-        good = paths and same
+        good = paths and same and a.get("draft_mode") == mode
         ok &= good
-        rows.append(f"{'PASS' if good else 'FAIL'} generate {model} T {t}: ids equal {same}, draft_tokens {a.get('draft_tokens')}/"
+        rows.append(f"{'PASS' if good else 'FAIL'} generate {model} {mode} T {t}: ids equal {same}, draft_tokens {a.get('draft_tokens')}/"
                     f"{b.get('draft_tokens')}, acceptance {a.get('acceptance')}/{b.get('acceptance')} rate {a.get('acceptance_rate')}/"
                     f"{b.get('acceptance_rate')}, tok/s {a.get('tokens_per_second')}/{b.get('tokens_per_second')}"
                     + (f" error {a.get('error') or b.get('error')}" if a.get('error') or b.get('error') else ""))

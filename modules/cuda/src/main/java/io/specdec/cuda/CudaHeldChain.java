@@ -32,6 +32,8 @@ final class CudaHeldChain implements HeldChain {
     private long epoch;
     private int drafted;
     private boolean closed;
+    /** Stand-ins on the other replicas of a layer-parallel draft in this process, by replica ({@link #standIn}). */
+    private final java.util.Map<Integer, CudaHeldChain> standIns = new java.util.HashMap<>();
 
     /** {@code ranks}: the tensor-parallel ranks, rank 0 on {@code device}; empty for a target on one GPU. */
     private CudaHeldChain(CudaDevice device, List<CudaRank> ranks, boolean greedy, int vocab) {
@@ -42,6 +44,27 @@ final class CudaHeldChain implements HeldChain {
         device.preload("chain_take_ids", "chain_fill_tokens", "chain_greedy_accept_rows", "sample_rows",
                 "spec_accept_rows", "spec_accept_finish");
         this.logits = greedy ? null : new CudaHeldLogits(device, vocab, 8);
+    }
+
+    /** A stand-in: where another replica keeps its own copy of the round's ids; no draft logits (only the verify reads them). */
+    private CudaHeldChain(CudaDevice device, boolean greedy, int vocab) {
+        this.ranks = 1;
+        this.device = device;
+        this.greedy = greedy;
+        this.vocab = vocab;
+        this.logits = null;
+    }
+
+    /**
+     * This chain on replica {@code replica} (on {@code on}) of a layer-parallel draft in this process
+     * ({@link CudaLayerParallelModel}): every replica runs every draft step (they meet in the fuzzy steps' all-gathers)
+     * and needs each step's id for its next step, so each computes the logits and takes the same id (bitwise identical
+     * replicas, the same uniforms) into a stand-in bound to its own arena. Replica 0 uses the chain itself.
+     */
+    CudaHeldChain standIn(int replica, CudaDevice on) {
+        if (replica == 0) return this;
+        if (closed) throw new IllegalStateException("the held chain was closed");
+        return standIns.computeIfAbsent(replica, r -> new CudaHeldChain(on, greedy, vocab));
     }
 
     /**
@@ -62,16 +85,24 @@ final class CudaHeldChain implements HeldChain {
     private static Optional<HeldChain> open(CudaDevice device, List<CudaRank> ranks, LanguageModel draft, SamplingParams params,
                                             int vocab) {
         if (Boolean.getBoolean(HOST_DRAFT_TOKENS)) return Optional.empty();
-        // a layer replica takes part when each of its ranks computes the logits (EasySpec drafts of a group over actors)
-        if (!(draft.unwrapped() instanceof CudaTransformer d) || d.device() != device || d.config().vocabSize() != vocab
-                || !(d.role() == ParallelRole.SINGLE || d.role() instanceof ParallelRole.LayerReplica lr && lr.everyRankLogits())) {
-            return Optional.empty();
-        }
+        if (!holdable(draft.unwrapped(), device, vocab)) return Optional.empty();
         boolean greedy = params.isGreedy() && !params.hasPenalties();
         boolean sampled = params.isTemperatureOnly() && !Boolean.getBoolean("specdec.cuda.hostAcceptance")
                 && !Boolean.getBoolean("specdec.cuda.hostSampling") && vocab <= DeviceSampler.MAX_VOCAB;
         if (!greedy && !sampled) return Optional.empty();
         return Optional.of(new CudaHeldChain(device, ranks, greedy, vocab));
+    }
+
+    /**
+     * Whether {@code draft}'s held rounds can be kept on {@code device}: a model on that GPU alone; a layer replica whose
+     * every rank computes the logits (EasySpec drafts of a group over actors, one replica per rank); or a layer-parallel
+     * draft of this process whose replica 0 is there (EasySpec over a tensor-parallel target's GPUs).
+     */
+    private static boolean holdable(LanguageModel draft, CudaDevice device, int vocab) {
+        if (draft.config().vocabSize() != vocab) return false;
+        if (draft instanceof CudaLayerParallelModel lp) return lp.device() == device;
+        return draft instanceof CudaTransformer d && d.device() == device
+                && (d.role() == ParallelRole.SINGLE || d.role() instanceof ParallelRole.LayerReplica lr && lr.everyRankLogits());
     }
 
     static CudaHeldChain here(HeldChain held, CudaDevice device) {

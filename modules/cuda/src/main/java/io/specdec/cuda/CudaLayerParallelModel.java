@@ -1,5 +1,6 @@
 package io.specdec.cuda;
 
+import io.specdec.core.backend.HeldRound;
 import io.specdec.core.backend.SequenceInput;
 import io.specdec.core.kv.KvSequence;
 import io.specdec.core.kv.PagedKvCache;
@@ -14,8 +15,9 @@ import java.util.List;
  * EasySpec's layer-parallel draft on GPUs (docs/ALGORITHMS.md §3): a full replica of the draft on each GPU, one KV
  * block bookkeeping for all. {@link #forward} is exact (every replica runs every layer: used for the prompt and for
  * calibration), {@link #forwardFuzzy} runs each multi-layer group's attentions on different GPUs from the group's entry
- * residual and all-gathers them (NCCL). Only replica 0 computes logits. Replicas stay bitwise identical: they run the
- * same kernels on the same values and add the gathered outputs in the same order.
+ * residual and all-gathers them (NCCL). Replicas stay bitwise identical: they run the same kernels on the same values
+ * and add the gathered outputs in the same order. Every replica computes the logits (in parallel, off the critical
+ * path): rank 0's are read, and each replica takes the ids of held rounds itself ({@link #draftHeldChains}).
  * <p>With one GPU, the fuzzy forward runs the same arithmetic alone (the reference the multi-GPU result must equal).
  */
 public final class CudaLayerParallelModel implements LayerParallelModel {
@@ -34,7 +36,7 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
         checkPlan(c, plan, ranks.size());
         return new CudaLayerParallelModel(c, plan, new TransformerGroup(c, ranks, kvTokens, (rank, on, comm, cache, blocks) ->
                 new CudaTransformer(on.device(), on.cublas(), c, DeviceWeights.random(on.device(), c, seed), blocks,
-                        CudaModels.BLOCK_SIZE, cache, new ParallelRole.LayerReplica(comm, rank, ranks.size(), plan))));
+                        CudaModels.BLOCK_SIZE, cache, new ParallelRole.LayerReplica(comm, rank, ranks.size(), plan, true))));
     }
 
     /** Loaded draft weights, uploaded to every GPU. */
@@ -42,7 +44,7 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
         checkPlan(c, plan, ranks.size());
         return new CudaLayerParallelModel(c, plan, new TransformerGroup(c, ranks, kvTokens, (rank, on, comm, cache, blocks) ->
                 new CudaTransformer(on.device(), on.cublas(), c, DeviceWeights.upload(on.device(), c, w), blocks,
-                        CudaModels.BLOCK_SIZE, cache, new ParallelRole.LayerReplica(comm, rank, ranks.size(), plan))));
+                        CudaModels.BLOCK_SIZE, cache, new ParallelRole.LayerReplica(comm, rank, ranks.size(), plan, true))));
     }
 
     private static void checkPlan(ModelConfig c, LayerGroupPlan plan, int replicas) {
@@ -85,6 +87,42 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
     @Override
     public int[] forwardFuzzyArgmax(List<SequenceInput> batch) {
         return group.runArgmax(group.prepare(batch), true);
+    }
+
+    /** Replica 0's GPU: where a target keeps this draft's held rounds ({@link CudaHeldChain#open}). */
+    CudaDevice device() { return group.ranks.getFirst().device(); }
+
+    /** Held rounds with exact draft steps only ({@link #draftHeldChains(List, int)}). */
+    @Override
+    public void draftHeldChains(List<HeldRound> rounds) {
+        draftHeldChains(rounds, Integer.MAX_VALUE);
+    }
+
+    /**
+     * Held rounds (a target on replica 0's GPU holds them, {@link CudaHeldChain}), steps from {@code fuzzyFrom} on
+     * fuzzy: appended once to the shared sequences, then every replica drafts them on its thread, as in a step of
+     * {@link #forwardFuzzy}. Each replica computes every step's logits and takes the ids into its own arena (replica 0
+     * into the requests' chains, the others into stand-ins), so the next step's token slots are filled on every GPU
+     * without a collective or a copy to the host: the replicas are bitwise identical, so are their argmaxes and draws.
+     */
+    @Override
+    public void draftHeldChains(List<HeldRound> rounds, int fuzzyFrom) {
+        if (rounds.isEmpty()) return;
+        List<CudaHeldChain> chains = new java.util.ArrayList<>(rounds.size());
+        for (HeldRound r : rounds) chains.add(CudaHeldChain.here(r.chain(), device()));
+        CudaTransformer.HeldBatch batch = group.prepareHeld(rounds);
+        java.util.Map<io.specdec.core.backend.HeldChain, CudaHeldChain> byRound = new java.util.IdentityHashMap<>();
+        for (int i = 0; i < rounds.size(); i++) byRound.put(rounds.get(i).chain(), chains.get(i));
+        List<List<CudaHeldChain>> perReplica = new java.util.ArrayList<>(group.size());
+        for (int replica = 0; replica < group.size(); replica++) {
+            CudaDevice on = group.ranks.get(replica).device();
+            int r = replica;
+            perReplica.add(batch.ordered().stream().map(h -> byRound.get(h.chain()).standIn(r, on)).toList());
+        }
+        group.onEveryRank((member, replica, comm) -> {
+            member.draftHeld(batch, perReplica.get(replica), fuzzyFrom);
+            return null;
+        });
     }
 
     public void useGraphs(boolean on) {

@@ -714,32 +714,61 @@ public final class CudaTransformer implements LanguageModel {
      * layer-parallel step): a layer replica whose every rank computes the logits, so each rank takes its own ids.
      */
     void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
-        if (fuzzyFrom < Integer.MAX_VALUE && !(role instanceof ParallelRole.LayerReplica lr && lr.everyRankLogits())) {
-            throw new IllegalStateException("fuzzy held draft steps need a layer replica that computes logits on every rank, not " + role);
+        HeldBatch batch = HeldBatch.of(config, rounds);
+        List<CudaHeldChain> chains = new ArrayList<>(batch.ordered().size());
+        for (io.specdec.core.backend.HeldRound r : batch.ordered()) chains.add(CudaHeldChain.here(r.chain(), device));
+        draftHeld(batch, chains, fuzzyFrom);
+    }
+
+    /**
+     * A batch of held rounds ordered greedy first, then by temperature, every step appended to its sequence and the
+     * positions described ({@link HeldRoundsLayout}): built once on the caller's thread, then drafted by one model or
+     * by every replica of a layer-parallel draft ({@link CudaLayerParallelModel#draftHeldChains}).
+     */
+    record HeldBatch(List<io.specdec.core.backend.HeldRound> ordered, HeldRoundsLayout layout, int longest) {
+        static HeldBatch of(ModelConfig config, List<io.specdec.core.backend.HeldRound> rounds) {
+            List<io.specdec.core.backend.HeldRound> ordered = new ArrayList<>(rounds);
+            ordered.sort(java.util.Comparator.comparingDouble(r -> r.params().isGreedy() ? -1 : r.params().temperature()));
+            java.util.Set<io.specdec.core.backend.HeldChain> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            int longest = 0;
+            for (io.specdec.core.backend.HeldRound r : ordered) {
+                for (SequenceInput st : r.steps()) {
+                    if (st.logitRows().length != 1) throw new IllegalArgumentException("a draft step asks for one logits row, got " + st.logitRows().length);
+                }
+                if (!seen.add(r.chain())) throw new IllegalArgumentException("one held chain drafts one round at a time");
+                longest = Math.max(longest, r.gamma());
+            }
+            return new HeldBatch(List.copyOf(ordered), HeldRoundsLayout.of(config, ordered), longest);
+        }
+    }
+
+    /**
+     * Drafts {@code batch} on this GPU, round k's ids kept by {@code chains.get(k)} (the request's chain, or on another
+     * replica of a layer-parallel draft its stand-in there, {@link CudaHeldChain#standIn}); positions from
+     * {@code fuzzyFrom} on fuzzy.
+     */
+    void draftHeld(HeldBatch batch, List<CudaHeldChain> chains, int fuzzyFrom) {
+        if (fuzzyFrom < Integer.MAX_VALUE && !(role instanceof ParallelRole.LayerReplica)) {
+            throw new IllegalStateException("fuzzy held draft steps need a layer replica, not " + role);
+        }
+        if (role instanceof ParallelRole.LayerReplica lr && lr.rank() != 0 && !lr.everyRankLogits()) {
+            throw new IllegalStateException("a held round needs the draft's ids on every replica: " + role + " computes no logits");
         }
         int vocab = config.vocabSize();
-        List<io.specdec.core.backend.HeldRound> ordered = new ArrayList<>(rounds);
-        ordered.sort(java.util.Comparator.comparingDouble(r -> r.params().isGreedy() ? -1 : r.params().temperature()));
-        List<CudaHeldChain> chains = new ArrayList<>(ordered.size());
-        int longest = 0;
-        for (io.specdec.core.backend.HeldRound r : ordered) {
-            CudaHeldChain chain = CudaHeldChain.here(r.chain(), device);
-            if (chain.greedy() != r.params().isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + r.params());
+        List<io.specdec.core.backend.HeldRound> ordered = batch.ordered();
+        HeldRoundsLayout layout = batch.layout();
+        for (int r = 0; r < ordered.size(); r++) {
+            CudaHeldChain chain = chains.get(r);
+            if (chain.device() != device) throw new IllegalArgumentException("a held chain of GPU " + chain.device().ordinal() + " drafted on GPU " + device.ordinal());
+            if (chain.greedy() != ordered.get(r).params().isGreedy()) throw new IllegalArgumentException("the held chain was opened for other sampling than " + ordered.get(r).params());
             if (vocab != chain.vocab()) throw new IllegalArgumentException("draft vocabulary " + vocab + " != " + chain.vocab());
-            for (SequenceInput st : r.steps()) {
-                if (st.logitRows().length != 1) throw new IllegalArgumentException("a draft step asks for one logits row, got " + st.logitRows().length);
-            }
-            if (chains.contains(chain)) throw new IllegalArgumentException("one held chain drafts one round at a time");
-            chains.add(chain);
-            longest = Math.max(longest, r.gamma());
         }
-        HeldRoundsLayout layout = HeldRoundsLayout.of(config, ordered);
         ensureWorkspace(layout.maxTokens(), layout.maxRows(), layout.maxMetaInts());
         if (arena == null) {
             arena = new HeldRoundsArena(device);
             LOG.log(System.Logger.Level.INFO, "held chain rounds on GPU " + device.ordinal() + ": draft ids stay on the device");
         }
-        arena.begin(ordered.size(), longest);
+        arena.begin(ordered.size(), batch.longest());
         for (int r = 0; r < ordered.size(); r++) chains.get(r).bind(arena, r, ordered.get(r).gamma());
         HeldRoundsLayout.Staged staged = layout.staged(ordered);
         DeviceBuffer up = arena.stage(staged.ints());
@@ -757,7 +786,8 @@ public final class CudaTransformer implements LanguageModel {
                 while (b < members.length && ordered.get(members[b]).params().temperature() == p.temperature()) b++;
                 if (!p.isGreedy()) {
                     for (int k = a; k < b; k++) {
-                        device.copy(chains.get(members[k]).logits().slot(i), ws.logits.slice(4L * vocab * k, 4L * vocab), 4L * vocab);
+                        CudaHeldLogits q = chains.get(members[k]).logits();   // null on a stand-in: the target reads the request's
+                        if (q != null) device.copy(q.slot(i), ws.logits.slice(4L * vocab * k, 4L * vocab), 4L * vocab);
                     }
                     deviceSampler(b - a).launchRows(ws.logits.slice(4L * vocab * a, 4L * vocab * (b - a)), b - a, vocab, p,
                             up.slice(4L * (staged.uniformAt()[i] + 2 * a), 8L * (b - a)), arena.scratch().slice(4L * a, 4L * (b - a)));

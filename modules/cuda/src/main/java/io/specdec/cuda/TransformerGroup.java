@@ -90,6 +90,12 @@ final class TransformerGroup implements AutoCloseable {
         return CudaTransformer.describe(config, batch, CudaTransformer.append(config, batch));
     }
 
+    /** Appends a batch of held rounds to the shared sequences (caller's thread), for every rank to draft. */
+    CudaTransformer.HeldBatch prepareHeld(List<io.specdec.core.backend.HeldRound> rounds) {
+        if (broken != null) throw new IllegalStateException("this multi-GPU model is unusable: " + broken);
+        return CudaTransformer.HeldBatch.of(config, rounds);
+    }
+
     /** Every rank runs the step; returns rank 0's argmax rows. */
     int[] runArgmax(CudaTransformer.Step step, boolean fuzzy) {
         int rows = step.plan().rows();

@@ -5,10 +5,15 @@ import io.specdec.core.format.ModelFiles;
 import io.specdec.core.generate.GenerationResult;
 import io.specdec.core.generate.Generator;
 import io.specdec.core.model.LoadedModel;
+import io.specdec.core.backend.LanguageModel;
 import io.specdec.core.model.ModelConfig;
+import io.specdec.core.parallel.CalibrationPolicy;
+import io.specdec.core.parallel.EasySpecDraftModel;
+import io.specdec.core.parallel.LayerGroupPlan;
 import io.specdec.core.sampling.SamplingParams;
 import io.specdec.core.speculative.ModelDrafter;
 import io.specdec.cuda.CudaDevice;
+import io.specdec.cuda.CudaLayerParallelModel;
 import io.specdec.cuda.CudaModels;
 import io.specdec.cuda.CudaRank;
 import io.specdec.cuda.CudaTensorParallelModel;
@@ -31,7 +36,9 @@ import java.util.SplittableRandom;
  * same fused acceptance kernel with the same uniforms). Also tokens/s of both and host-device copies (count and
  * bytes, all GPUs) per round. Pairs: the bundled target/draft (TP over the GPUs), and a random Llama-3-8B-shape target
  * with a random Llama-3.2-1B-shape draft. Then served batches of each pair ({@code tp-batch-greedy/sampled}: 8 requests
- * in one BatchEngine, held rounds against the step path, ids identical per request).
+ * in one BatchEngine, held rounds against the step path, ids identical per request). Then the same with an EasySpec
+ * draft over the target's GPUs ({@code tp-chain-easyspec-*}, {@code tp-batch-easyspec-*}: a replica on every rank,
+ * every replica taking each step's id itself, fuzzy steps all-gathered; calibration every round).
  */
 final class TpChainCheck {
     static final String STAGE = "g";
@@ -56,10 +63,14 @@ final class TpChainCheck {
             try (CudaTensorParallelModel target = CudaTensorParallelModel.of(ranks, t.config(), t.weights(), 2048);
                  CudaTransformer draft = draftOnRank0(d.config(), DeviceWeights.upload(ranks.getFirst().device(), d.config(), d.weights()), 2048)) {
                 try {
-                    compare("bundled", target, draft, 200);
-                    batches("bundled", target, draft, 128);
+                    compare("bundled", target, draft, 200, "");
+                    batches("bundled", target, draft, 128, "");
                 } finally {
                     draft.weights().free(draft.device());
+                }
+                try (EasySpecDraftModel easy = easySpec(CudaLayerParallelModel.of(ranks, d.config(), d.weights(), 2048, plan(d.config())))) {
+                    compare("bundled", target, easy, 200, "easyspec-");
+                    batches("bundled", target, easy, 128, "easyspec-");
                 }
             } finally {
                 t.close();
@@ -72,12 +83,25 @@ final class TpChainCheck {
         try (CudaTensorParallelModel target = CudaTensorParallelModel.random(ranks, tc, 1, 1024);
              CudaTransformer draft = draftOnRank0(dc, DeviceWeights.random(ranks.getFirst().device(), dc, 2), 1024)) {
             try {
-                compare("llama-3-8b-random+llama-3.2-1b-random", target, draft, 128);
-                batches("llama-3-8b-random+llama-3.2-1b-random", target, draft, 64);
+                compare("llama-3-8b-random+llama-3.2-1b-random", target, draft, 128, "");
+                batches("llama-3-8b-random+llama-3.2-1b-random", target, draft, 64, "");
             } finally {
                 draft.weights().free(draft.device());
             }
+            try (EasySpecDraftModel easy = easySpec(CudaLayerParallelModel.random(ranks, dc, 2, 1024, plan(dc)))) {
+                compare("llama-3-8b-random+llama-3.2-1b-random", target, easy, 128, "easyspec-");
+                batches("llama-3-8b-random+llama-3.2-1b-random", target, easy, 64, "easyspec-");
+            }
         }
+    }
+
+    /** The CLI's default plan over the ranks ({@code --draft-mode easyspec} without {@code --layer-groups}). */
+    private LayerGroupPlan plan(ModelConfig c) {
+        return LayerGroupPlan.standard(c.layers(), ranks.size(), c.layers() / 8);
+    }
+
+    private static EasySpecDraftModel easySpec(CudaLayerParallelModel replicas) {
+        return new EasySpecDraftModel(replicas, CalibrationPolicy.EVERY_ROUND);
     }
 
     /** The draft on rank 0's GPU, driven from the caller's thread (as the CLI's --tp with --draft builds it). */
@@ -86,12 +110,13 @@ final class TpChainCheck {
         return new CudaTransformer(first.device(), first.cublas(), c, w, kv, CudaModels.BLOCK_SIZE);
     }
 
-    private void compare(String label, CudaTensorParallelModel target, CudaTransformer draft, int tokens) {
+    /** {@code kind}: "" for a draft on rank 0's GPU, "easyspec-" for one over the ranks (it names the rows). */
+    private void compare(String label, CudaTensorParallelModel target, LanguageModel draft, int tokens, String kind) {
         int[] prompt = new SplittableRandom(7).ints(24, 2, target.config().vocabSize()).toArray();
         SamplingParams greedy = SamplingParams.defaults().withTemperature(0).withMaxTokens(tokens).withIgnoreEos(true);
         int[] reference = Generator.plain(target).generate(prompt, greedy, null).tokens();
         for (boolean sampled : new boolean[] {false, true}) {
-            String check = sampled ? "tp-chain-sampled" : "tp-chain-greedy";
+            String check = "tp-chain-" + kind + (sampled ? "sampled" : "greedy");
             // warm-up: graph capture of every shape, kernel look-ups, for both paths
             run(target, draft, prompt, greedy.withTemperature(sampled ? 0.8 : 0).withMaxTokens(48), false);
             run(target, draft, prompt, greedy.withTemperature(sampled ? 0.8 : 0).withMaxTokens(48), true);
@@ -130,7 +155,7 @@ final class TpChainCheck {
      * (drafted on rank 0's GPU, token slots broadcast to the ranks) against draft ids to the host each step; ids must be
      * identical request by request.
      */
-    private void batches(String label, CudaTensorParallelModel target, CudaTransformer draft, int tokens) {
+    private void batches(String label, CudaTensorParallelModel target, LanguageModel draft, int tokens, String kind) {
         java.util.Map<String, Boolean> step = java.util.Map.of("specdec.cuda.hostDraftTokens", true), held = java.util.Map.of();
         int vocab = target.config().vocabSize();
         for (boolean greedy : new boolean[] {true, false}) {
@@ -151,7 +176,7 @@ final class TpChainCheck {
             int identical = 0;
             for (int i = 0; i < requests.size(); i++) if (Arrays.equals(s.ids().get(i), h.ids().get(i))) identical++;
             double tpsStep = stepTokens / (stepNanos / 1e9), tpsHeld = heldTokens / (heldNanos / 1e9);
-            results.add(STAGE, "tp-batch-" + (greedy ? "greedy" : "sampled"), identical == requests.size() && h.drafted() > 0
+            results.add(STAGE, "tp-batch-" + kind + (greedy ? "greedy" : "sampled"), identical == requests.size() && h.drafted() > 0
                             ? Status.PASS : Status.FAIL, "model", label, "tp", ranks.size(), "batch", requests.size(), "tokens", tokens,
                     "identical_requests", identical, "acceptance_rate", rate(h.accepted(), h.drafted()), "tokens_per_s_step", tpsStep,
                     "tokens_per_s_held", tpsHeld, "held_over_step", tpsHeld / tpsStep,
@@ -177,7 +202,7 @@ final class TpChainCheck {
         double perRound(long n) { return rounds == 0 ? Double.NaN : n / (double) rounds; }
     }
 
-    private Run run(CudaTensorParallelModel target, CudaTransformer draft, int[] prompt, SamplingParams p, boolean hostDraftTokens) {
+    private Run run(CudaTensorParallelModel target, LanguageModel draft, int[] prompt, SamplingParams p, boolean hostDraftTokens) {
         System.setProperty("specdec.cuda.hostDraftTokens", String.valueOf(hostDraftTokens));
         try {
             long copies0 = copies(), bytes0 = bytes(), t0 = System.nanoTime();
