@@ -119,10 +119,35 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
             int r = replica;
             perReplica.add(batch.ordered().stream().map(h -> byRound.get(h.chain()).standIn(r, on)).toList());
         }
-        group.onEveryRank((member, replica, comm) -> {
+        int[] gammas = batch.ordered().stream().mapToInt(HeldRound::gamma).toArray();
+        boolean audit = Boolean.getBoolean(AUDIT_REPLICA_IDS) && group.size() > 1;
+        List<int[][]> ids = group.onEveryRankEach((member, replica, comm) -> {
             member.draftHeld(batch, perReplica.get(replica), fuzzyFrom);
-            return null;
+            return audit ? member.heldIds(gammas) : null;
         });
+        if (audit) {
+            for (int k = 0; k < gammas.length; k++) {
+                boolean same = true;
+                for (int replica = 1; replica < ids.size(); replica++) same &= java.util.Arrays.equals(ids.get(0)[k], ids.get(replica)[k]);
+                auditedRounds.incrementAndGet();
+                if (!same) disagreeingRounds.incrementAndGet();
+            }
+        }
+    }
+
+    /**
+     * {@code -Dspecdec.cuda.auditReplicaIds=true} (a check's diagnostic; it waits for the GPUs after every held batch):
+     * every replica's ids of each held round are read back and compared with replica 0's ({@link #replicaIdAudit}).
+     */
+    public static final String AUDIT_REPLICA_IDS = "specdec.cuda.auditReplicaIds";
+    private final java.util.concurrent.atomic.AtomicLong auditedRounds = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong disagreeingRounds = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Held rounds audited so far ({@value #AUDIT_REPLICA_IDS}) and those where some replica took other ids than replica 0. */
+    public record ReplicaIdAudit(long rounds, long disagreeing) { }
+
+    public ReplicaIdAudit replicaIdAudit() {
+        return new ReplicaIdAudit(auditedRounds.get(), disagreeingRounds.get());
     }
 
     public void useGraphs(boolean on) {

@@ -800,6 +800,16 @@ public final class CudaTransformer implements LanguageModel {
         }
     }
 
+    /** The draft ids of the held batch last drafted here, {@code gammas[k]} of round k (a diagnostic read: it waits for the GPU). */
+    int[][] heldIds(int[] gammas) {
+        int[][] out = new int[gammas.length][];
+        for (int k = 0; k < gammas.length; k++) {
+            out[k] = new int[gammas[k]];
+            device.copyToHost(out[k], arena.ids(k, gammas[k]), gammas[k]);
+        }
+        return out;
+    }
+
     /**
      * A held chain for a draft beside this model on its GPU ({@link CudaHeldChain#open}); a model on one GPU only
      * (a tensor-parallel target opens its own, {@link CudaTensorParallelModel#holdDraftChain}).

@@ -138,6 +138,11 @@ final class TransformerGroup implements AutoCloseable {
 
     /** Runs {@code part} on every rank's thread at once (they meet in its collectives); returns rank 0's result. */
     <T> T onEveryRank(RankPart<T> part) {
+        return onEveryRankEach(part).getFirst();
+    }
+
+    /** As {@link #onEveryRank(RankPart)}, every rank's result in rank order. */
+    <T> List<T> onEveryRankEach(RankPart<T> part) {
         if (broken != null) throw new IllegalStateException("this multi-GPU model is unusable: " + broken);
         List<Future<T>> done = new ArrayList<>();
         for (int i = 0; i < ranks.size(); i++) {
@@ -151,7 +156,7 @@ final class TransformerGroup implements AutoCloseable {
                 }
             }));
         }
-        return CudaRank.awaitAll(done).getFirst();
+        return CudaRank.awaitAll(done);
     }
 
     /** Runs {@code work} on every member, each on its rank's thread. */
