@@ -12,7 +12,7 @@
 #      replica per rank, each taking every step's id itself, fuzzy steps all-gathered, calibration every round).
 #   2. specdec generate --tp on the same pairs, greedy and T 0.8, sequential and --draft-mode easyspec: ids of both
 #      paths and the JSON's draft_tokens field.
-# Usage: OUT=dir [MODELS=dir] [GPUS=2] [LIMIT=600] [SHARE_GPU=1] [STAGES=g] bench/gpu/tp-chain.sh
+# Usage: OUT=dir [MODELS=dir] [GPUS=2] [LIMIT=600] [SHARE_GPU=1] [STAGES=g] [GEN_MODES="sequential easyspec"] bench/gpu/tp-chain.sh
 #   Writes stage-g.json, *.json, summary.txt. SHARE_GPU=1 (a test mode for hosts with fewer GPUs than ranks): ranks share
 #   the GPUs and meet in host-staged collectives instead of NCCL (-Dspecdec.cuda.sharedGpuRanks=true): every rank's
 #   code runs, ids and decisions can be checked, timings mean nothing (no CUDA graphs, every collective via the host).
@@ -34,7 +34,7 @@ echo "check rc=$?" >> "$out/err.txt"
 gen() { local name="$1" opts="$2"; shift 2
   SPECDEC_JAVA_OPTS="$opts $share" timeout 150 bin/specdec generate --backend cuda --tp "$tp" --ignore-eos --json "$@" \
     > "$out/$name.out" 2>> "$out/err.txt"; echo "$name rc=$?" >> "$out/err.txt"; tail -1 "$out/$name.out" > "$out/$name.json"; }
-for mode in sequential easyspec; do
+for mode in ${GEN_MODES-sequential easyspec}; do
   for t in 0 0.8; do
     for path in device host; do
       opts=""; [ $path = host ] && opts="-Dspecdec.cuda.hostDraftTokens=true"
@@ -45,7 +45,7 @@ for mode in sequential easyspec; do
     done
   done
 done
-python3 - "$out" > "$out/summary.txt" <<'PY'
+python3 - "$out" "${GEN_MODES-sequential easyspec}" > "$out/summary.txt" <<'PY'
 import json, sys, os
 d = sys.argv[1]
 def load(n):
@@ -91,7 +91,7 @@ for r in stage:
                     + (f", host-decided control ids equal {r.get('host_decided_control_ids_equal')}" if r.get("host_decided_control_ids_equal") else "")
                     + f" {r.get('error', '')}")
 for model in ("pair", "8b"):
-  for mode in ("sequential", "easyspec"):
+  for mode in sys.argv[2].split():
     for t in ("0", "0.8"):
         a, b = load(f"{model}-{mode}-t{t}-device"), load(f"{model}-{mode}-t{t}-host")
         same = a.get("token_ids") is not None and a.get("token_ids") == b.get("token_ids")
