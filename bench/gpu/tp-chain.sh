@@ -69,6 +69,13 @@ for r in stage:
         rows.append(f"{r.get('status')} {r.get('check')} {r.get('model', '')}: {r.get('replicas')} replicas, plan {r.get('plan')}, held rounds"
                     f" audited {r.get('held_rounds_audited')}, rounds where replicas disagree {r.get('rounds_where_replicas_disagree')}")
         continue
+    if r.get("check") == "tp-chain-easyspec-policy":
+        ok &= r.get("status") == "PASS"
+        rows.append(f"{r.get('status')} easyspec policy {r.get('policy')} {r.get('model', '')} greedy: held = step ids {r.get('ids_equal')},"
+                    f" same drafts {r.get('same_drafts')}, same exact/fuzzy/recomputed tokens {r.get('same_easyspec_stats')} ({r.get('stats_held')}),"
+                    f" acceptance {r.get('acceptance_rate')}; batch 8 identical {r.get('batch_identical_requests')}, acceptance held"
+                    f" {r.get('batch_acceptance_held')} step {r.get('batch_acceptance_step')}")
+        continue
     if r.get("check") == "tp-chain-sampled-host-decided-run":
         rows.append(f"INFO control {r.get('model', '')} seed {r.get('seed')}: sequential held (device-decided) vs host-sampled, host-decided:"
                     f" ids equal {r.get('ids_equal')}, equal prefix {r.get('equal_prefix')}/{r.get('tokens')}")

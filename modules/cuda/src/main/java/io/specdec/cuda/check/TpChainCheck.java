@@ -172,7 +172,41 @@ final class TpChainCheck {
                     "host_copies_per_round_device", sumDevice.perRound(sumDevice.copies), "host_copies_per_round_host", sumHost.perRound(sumHost.copies),
                     "host_bytes_per_round_device", sumDevice.perRound(sumDevice.bytes), "host_bytes_per_round_host", sumHost.perRound(sumHost.bytes));
         }
-        if (draft instanceof EasySpecDraftModel e && e.model() instanceof CudaLayerParallelModel lp) auditReplicas(label, target, draft, lp, prompt, tokens);
+        if (draft instanceof EasySpecDraftModel e && e.model() instanceof CudaLayerParallelModel lp) {
+            auditReplicas(label, target, draft, lp, prompt, tokens);
+            policies(label, target, lp, prompt, tokens);
+        }
+    }
+
+    /**
+     * The calibration policies on held rounds (the rows above use every-round): a single greedy request drafts alone,
+     * so the held path must draft exactly as the step path (same ids, same accepted count, the same exact, fuzzy and
+     * recomputed tokens), also under never and every-mismatch (which learns from each held round's outcome whether it
+     * was fully accepted: its ids never reach the host). Then a greedy batch of 8 per policy: ids equal (greedy is
+     * lossless whatever the drafts); the drafts may differ where one round's exact first step makes the batch's exact.
+     */
+    private void policies(String label, CudaTensorParallelModel target, CudaLayerParallelModel lp, int[] prompt, int tokens) {
+        SamplingParams p = SamplingParams.defaults().withTemperature(0).withMaxTokens(tokens).withIgnoreEos(true).withSeed(1L);
+        for (CalibrationPolicy policy : CalibrationPolicy.values()) {
+            EasySpecDraftModel held = new EasySpecDraftModel(lp, policy), step = new EasySpecDraftModel(lp, policy);   // not closed: lp is shared
+            Run h = run(target, held, prompt, p, false), s = run(target, step, prompt, p, true);
+            boolean ids = Arrays.equals(h.result.tokens(), s.result.tokens());
+            boolean counts = h.accepted == s.accepted && h.drafted == s.drafted;
+            boolean stats = held.stats().equals(step.stats());
+            boolean path = h.result.draftTokens().startsWith("device") && s.result.draftTokens().equals("host");
+            List<BatchHeldCheck.Request> requests = BatchChainCheck.requests(target.config().vocabSize(), 8, Math.min(tokens, 64), true);
+            BatchHeldCheck.Served hb = BatchHeldCheck.serve(target, new EasySpecDraftModel(lp, policy), ranks.getFirst().device(), requests,
+                    java.util.Map.of(), true);
+            BatchHeldCheck.Served sb = BatchHeldCheck.serve(target, new EasySpecDraftModel(lp, policy), ranks.getFirst().device(), requests,
+                    java.util.Map.of(HOST_DRAFT_TOKENS, true), true);
+            int identical = 0;
+            for (int i = 0; i < requests.size(); i++) if (Arrays.equals(hb.ids().get(i), sb.ids().get(i))) identical++;
+            results.add(STAGE, "tp-chain-easyspec-policy", ids && counts && stats && path && identical == requests.size() ? Status.PASS : Status.FAIL,
+                    "model", label, "policy", policy.name(), "ids_equal", ids, "same_drafts", counts, "same_easyspec_stats", stats,
+                    "paths_as_asked", path, "acceptance_rate", rate(h), "stats_held", held.stats().toString(), "stats_step", step.stats().toString(),
+                    "batch_identical_requests", identical, "batch", requests.size(),
+                    "batch_acceptance_held", rate(hb.accepted(), hb.drafted()), "batch_acceptance_step", rate(sb.accepted(), sb.drafted()));
+        }
     }
 
     /**
