@@ -159,6 +159,52 @@ class HeldChainLayoutTest {
         assertThatThrownBy(() -> ChainDecision.decode(new int[] {0, 0}, 2, 128)).hasMessageContaining("leaves 5 ints");
     }
 
+    /**
+     * A layer-parallel draft in one process appends a batch of held rounds ONCE ({@link CudaTransformer.HeldBatch}) and
+     * every replica drafts the same batch: the rounds come greedy first, then by temperature (each kind's rows
+     * contiguous at every position), every step is appended to its sequence exactly once, and a chain drafting two
+     * rounds of one batch, or a step asking for more than one row, is refused before anything is appended.
+     */
+    @Test
+    void aHeldBatchIsOrderedAndAppendedOnceForEveryReplica() {
+        ModelConfig c = config(0);
+        PagedKvCache cache = new PagedKvCache(64, BLOCK, KvBlockStore.NONE);
+        double[] temperatures = {0.8, 0, 0.5};
+        int[] gammas = {3, 4, 2};
+        List<HeldRound> rounds = new java.util.ArrayList<>();
+        List<KvSequence> sequences = new java.util.ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            KvSequence seq = cache.newSequence();
+            seq.append(new int[] {1, 2, 3}, new int[] {0, 1, 2});
+            sequences.add(seq);
+            io.specdec.core.sampling.SamplingParams p = temperatures[r] == 0 ? GREEDY : GREEDY.withTemperature(temperatures[r]);
+            rounds.add(new HeldRound(ModelDrafter.heldSteps(SequenceInput.chainLastLogits(seq, new int[] {4 + r}), gammas[r]), p,
+                    new double[] {0.1, 0.2, 0.3, 0.4}, chain()));
+        }
+        CudaTransformer.HeldBatch batch = CudaTransformer.HeldBatch.of(c, rounds);
+        assertThat(batch.ordered()).extracting(h -> h.params().temperature()).containsExactly(0.0, 0.5, 0.8);
+        assertThat(batch.longest()).isEqualTo(4);
+        assertThat(batch.layout().positions()).isEqualTo(4);
+        for (int r = 0; r < 3; r++) assertThat(sequences.get(r).length()).as("round " + r).isEqualTo(3 + gammas[r]);
+
+        KvSequence seq = cache.newSequence();
+        HeldRound once = new HeldRound(ModelDrafter.heldSteps(SequenceInput.chainLastLogits(seq, new int[] {7}), 2), GREEDY, null, CHAIN);
+        assertThatThrownBy(() -> CudaTransformer.HeldBatch.of(c, List.of(once, new HeldRound(once.steps(), GREEDY, null, CHAIN))))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("one round at a time");
+        SequenceInput twoRows = SequenceInput.chainAllLogits(seq, new int[] {7, 8});
+        assertThatThrownBy(() -> CudaTransformer.HeldBatch.of(c, List.of(new HeldRound(List.of(twoRows), GREEDY, null, CHAIN))))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("one logits row");
+        assertThat(seq.length()).as("nothing appended for a refused batch").isZero();
+    }
+
+    private static io.specdec.core.backend.HeldChain chain() {
+        return new io.specdec.core.backend.HeldChain() {
+            @Override public String acceptance() { return "none"; }
+            @Override public String draftTokens() { return "none"; }
+            @Override public void close() { }
+        };
+    }
+
     static final io.specdec.core.sampling.SamplingParams GREEDY = io.specdec.core.sampling.SamplingParams.greedy();
 
     /** A chain that is never run: the layout only needs the round's shape. */

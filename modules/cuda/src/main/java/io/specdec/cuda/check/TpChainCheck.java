@@ -38,7 +38,10 @@ import java.util.SplittableRandom;
  * with a random Llama-3.2-1B-shape draft. Then served batches of each pair ({@code tp-batch-greedy/sampled}: 8 requests
  * in one BatchEngine, held rounds against the step path, ids identical per request). Then the same with an EasySpec
  * draft over the target's GPUs ({@code tp-chain-easyspec-*}, {@code tp-batch-easyspec-*}: a replica on every rank,
- * every replica taking each step's id itself, fuzzy steps all-gathered; calibration every round).
+ * every replica taking each step's id itself, fuzzy steps all-gathered; calibration every round), the replicas' ids
+ * audited round by round ({@code tp-easyspec-replica-ids}) and each calibration policy ({@code tp-chain-easyspec-policy}).
+ * A sampled EasySpec step path draws and decides on the host, so its ids may part from the held path's by float
+ * rounding (INFO); {@code tp-chain-sampled-host-decided-run} shows the same for the sequential draft.
  */
 final class TpChainCheck {
     static final String STAGE = "g";
