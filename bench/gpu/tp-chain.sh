@@ -73,7 +73,7 @@ for r in stage:
         ok &= r.get("status") == "PASS"
         rows.append(f"{r.get('status')} easyspec policy {r.get('policy')} {r.get('model', '')} greedy: held = step ids {r.get('ids_equal')},"
                     f" same drafts {r.get('same_drafts')}, same exact/fuzzy/recomputed tokens {r.get('same_easyspec_stats')} ({r.get('stats_held')}),"
-                    f" acceptance {r.get('acceptance_rate')}; batch 8 identical {r.get('batch_identical_requests')}, acceptance held"
+                    f" acceptance {r.get('acceptance_rate')}; batch 8 identical {r.get('batch_identical_requests')}, same drafts {r.get('batch_same_drafts')}, acceptance held"
                     f" {r.get('batch_acceptance_held')} step {r.get('batch_acceptance_step')}")
         continue
     if r.get("check") == "tp-chain-sampled-host-decided-run":

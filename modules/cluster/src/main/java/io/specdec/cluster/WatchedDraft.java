@@ -49,9 +49,9 @@ final class WatchedDraft implements LayerParallelModel {
         });
     }
 
-    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
+    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, boolean[] exactFirst) {
         watch(() -> {
-            model.draftHeldChains(rounds, fuzzyFrom);
+            model.draftHeldChains(rounds, exactFirst);
             return null;
         });
     }

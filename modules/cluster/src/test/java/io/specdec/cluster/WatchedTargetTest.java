@@ -43,7 +43,7 @@ class WatchedTargetTest {
     void theWatchedDraftPassesHeldRoundsOn() throws Exception {
         Set<String> overridden = Arrays.stream(WatchedDraft.class.getDeclaredMethods()).map(WatchedTargetTest::signature)
                 .collect(Collectors.toSet());
-        assertThat(overridden).contains("draftHeldChains(List)", "draftHeldChains(List,int)", "unwrapped()");
+        assertThat(overridden).contains("draftHeldChains(List)", "draftHeldChains(List,boolean[])", "unwrapped()");
     }
 
     static String signature(Method m) {

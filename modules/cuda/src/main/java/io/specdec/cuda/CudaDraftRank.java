@@ -95,13 +95,19 @@ public final class CudaDraftRank implements LayerParallelModel {
 
     /** Held rounds, every step exact (guarded as every draft forward). */
     @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
-        draftHeldChains(rounds, Integer.MAX_VALUE);
+        guarded(() -> {
+            replica.draftHeldChains(rounds, null);
+            return null;
+        });
     }
 
-    /** Held rounds of EasySpec drafting: steps from {@code fuzzyFrom} on run layer-parallel over the group's ranks. */
-    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
+    /**
+     * Held rounds of EasySpec drafting: every step but the exact first ones ({@code exactFirst}) layer-parallel over the
+     * group's ranks (a plan of one-layer groups has no fuzzy step: all exact).
+     */
+    @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, boolean[] exactFirst) {
         guarded(() -> {
-            replica.draftHeldChains(rounds, plan.width() == 1 ? Integer.MAX_VALUE : fuzzyFrom);
+            replica.draftHeldChains(rounds, plan.width() == 1 ? null : exactFirst);
             return null;
         });
     }

@@ -92,25 +92,25 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
     /** Replica 0's GPU: where a target keeps this draft's held rounds ({@link CudaHeldChain#open}). */
     CudaDevice device() { return group.ranks.getFirst().device(); }
 
-    /** Held rounds with exact draft steps only ({@link #draftHeldChains(List, int)}). */
+    /** Held rounds with exact draft steps only ({@link #draftHeldChains(List, boolean[])}). */
     @Override
     public void draftHeldChains(List<HeldRound> rounds) {
-        draftHeldChains(rounds, Integer.MAX_VALUE);
+        draftHeldChains(rounds, null);
     }
 
     /**
-     * Held rounds (a target on replica 0's GPU holds them, {@link CudaHeldChain}), steps from {@code fuzzyFrom} on
-     * fuzzy: appended once to the shared sequences, then every replica drafts them on its thread, as in a step of
+     * Held rounds (a target on replica 0's GPU holds them, {@link CudaHeldChain}), every step fuzzy but the exact first
+     * ones ({@code exactFirst}; null: every step exact): appended once to the shared sequences, then every replica drafts them on its thread, as in a step of
      * {@link #forwardFuzzy}. Each replica computes every step's logits and takes the ids into its own arena (replica 0
      * into the requests' chains, the others into stand-ins), so the next step's token slots are filled on every GPU
      * without a collective or a copy to the host: the replicas are bitwise identical, so are their argmaxes and draws.
      */
     @Override
-    public void draftHeldChains(List<HeldRound> rounds, int fuzzyFrom) {
+    public void draftHeldChains(List<HeldRound> rounds, boolean[] exactFirst) {
         if (rounds.isEmpty()) return;
         List<CudaHeldChain> chains = new java.util.ArrayList<>(rounds.size());
         for (HeldRound r : rounds) chains.add(CudaHeldChain.here(r.chain(), device()));
-        CudaTransformer.HeldBatch batch = group.prepareHeld(rounds);
+        CudaTransformer.HeldBatch batch = group.prepareHeld(rounds, exactFirst);
         java.util.Map<io.specdec.core.backend.HeldChain, CudaHeldChain> byRound = new java.util.IdentityHashMap<>();
         for (int i = 0; i < rounds.size(); i++) byRound.put(rounds.get(i).chain(), chains.get(i));
         List<List<CudaHeldChain>> perReplica = new java.util.ArrayList<>(group.size());
@@ -122,7 +122,7 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
         int[] gammas = batch.ordered().stream().mapToInt(HeldRound::gamma).toArray();
         boolean audit = Boolean.getBoolean(AUDIT_REPLICA_IDS) && group.size() > 1;
         List<int[][]> ids = group.onEveryRankEach((member, replica, comm) -> {
-            member.draftHeld(batch, perReplica.get(replica), fuzzyFrom);
+            member.draftHeld(batch, perReplica.get(replica));
             return audit ? member.heldIds(gammas) : null;
         });
         if (audit) {

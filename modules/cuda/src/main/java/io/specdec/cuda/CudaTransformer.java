@@ -699,56 +699,73 @@ public final class CudaTransformer implements LanguageModel {
      * appended and described first (positions and slots are known; the ids after each round's first step are
      * placeholders); ONE upload carries all the metadata, the per-position tables and the draws' uniforms
      * ({@link HeldRoundsLayout#staged}). Then position i of every round still drafting runs as one forward (same
-     * kernels and graphs as a host-driven step); each run of sampled rows of one temperature is copied to the rounds'
+     * kernels and graphs as a host-driven step; an EasySpec batch whose first steps differ in exactness runs position 0
+     * as two, {@link #draftHeldChains(List, boolean[])}); each run of sampled rows of one temperature is copied to the rounds'
      * held logits and drawn by one sample_rows launch; one {@code chain_take_ids} launch takes every member's id
      * (argmax or draw) into the arena and into its token slot of position i+1's staged metadata. Only enqueues: nothing
      * is read back, the host does not wait.
      */
     @Override
     public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
-        draftHeldChains(rounds, Integer.MAX_VALUE);
+        draftHeldChains(rounds, null);
     }
 
     /**
-     * As {@link #draftHeldChains(List)}, draft positions from {@code fuzzyFrom} on running fuzzy (EasySpec's
-     * layer-parallel step): a layer replica whose every rank computes the logits, so each rank takes its own ids.
+     * As {@link #draftHeldChains(List)} with EasySpec's layer-parallel steps (a layer replica whose every rank computes
+     * the logits, so each rank takes its own ids): round r's first step exact when {@code exactFirst[r]}, fuzzy if not,
+     * every later step fuzzy; {@code exactFirst} null: every step exact.
      */
-    void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
-        HeldBatch batch = HeldBatch.of(config, rounds);
+    void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, boolean[] exactFirst) {
+        HeldBatch batch = HeldBatch.of(config, rounds, exactFirst);
         List<CudaHeldChain> chains = new ArrayList<>(batch.ordered().size());
         for (io.specdec.core.backend.HeldRound r : batch.ordered()) chains.add(CudaHeldChain.here(r.chain(), device));
-        draftHeld(batch, chains, fuzzyFrom);
+        draftHeld(batch, chains);
     }
 
     /**
      * A batch of held rounds ordered greedy first, then by temperature, every step appended to its sequence and the
-     * positions described ({@link HeldRoundsLayout}): built once on the caller's thread, then drafted by one model or
-     * by every replica of a layer-parallel draft ({@link CudaLayerParallelModel#draftHeldChains}).
+     * forwards described ({@link HeldRoundsLayout}, with each forward's exactness): built once on the caller's thread,
+     * then drafted by one model or by every replica of a layer-parallel draft ({@link CudaLayerParallelModel#draftHeldChains}).
      */
     record HeldBatch(List<io.specdec.core.backend.HeldRound> ordered, HeldRoundsLayout layout, int longest) {
+        /** Every step exact. */
         static HeldBatch of(ModelConfig config, List<io.specdec.core.backend.HeldRound> rounds) {
-            List<io.specdec.core.backend.HeldRound> ordered = new ArrayList<>(rounds);
-            ordered.sort(java.util.Comparator.comparingDouble(r -> r.params().isGreedy() ? -1 : r.params().temperature()));
+            return of(config, rounds, null);
+        }
+
+        /** {@code exactFirst}: per round of {@code rounds} (in their order), see {@link HeldRoundsLayout#of}; null: all exact. */
+        static HeldBatch of(ModelConfig config, List<io.specdec.core.backend.HeldRound> rounds, boolean[] exactFirst) {
+            if (exactFirst != null && exactFirst.length != rounds.size()) throw new IllegalArgumentException("one exactness per round");
+            Integer[] order = new Integer[rounds.size()];
+            for (int i = 0; i < order.length; i++) order[i] = i;
+            java.util.Arrays.sort(order, java.util.Comparator.comparingDouble(i -> rounds.get(i).params().isGreedy() ? -1 : rounds.get(i).params().temperature()));
+            List<io.specdec.core.backend.HeldRound> ordered = new ArrayList<>(rounds.size());
+            boolean[] orderedExact = exactFirst == null ? null : new boolean[rounds.size()];
             java.util.Set<io.specdec.core.backend.HeldChain> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
             int longest = 0;
-            for (io.specdec.core.backend.HeldRound r : ordered) {
+            for (int k = 0; k < order.length; k++) {
+                io.specdec.core.backend.HeldRound r = rounds.get(order[k]);
                 for (SequenceInput st : r.steps()) {
                     if (st.logitRows().length != 1) throw new IllegalArgumentException("a draft step asks for one logits row, got " + st.logitRows().length);
                 }
                 if (!seen.add(r.chain())) throw new IllegalArgumentException("one held chain drafts one round at a time");
                 longest = Math.max(longest, r.gamma());
+                ordered.add(r);
+                if (orderedExact != null) orderedExact[k] = exactFirst[order[k]];
             }
-            return new HeldBatch(List.copyOf(ordered), HeldRoundsLayout.of(config, ordered), longest);
+            return new HeldBatch(List.copyOf(ordered), HeldRoundsLayout.of(config, ordered, orderedExact), longest);
         }
     }
 
     /**
      * Drafts {@code batch} on this GPU, round k's ids kept by {@code chains.get(k)} (the request's chain, or on another
-     * replica of a layer-parallel draft its stand-in there, {@link CudaHeldChain#standIn}); positions from
-     * {@code fuzzyFrom} on fuzzy.
+     * replica of a layer-parallel draft its stand-in there, {@link CudaHeldChain#standIn}); each forward exact or fuzzy
+     * as the layout says.
      */
-    void draftHeld(HeldBatch batch, List<CudaHeldChain> chains, int fuzzyFrom) {
-        if (fuzzyFrom < Integer.MAX_VALUE && !(role instanceof ParallelRole.LayerReplica)) {
+    void draftHeld(HeldBatch batch, List<CudaHeldChain> chains) {
+        boolean anyFuzzy = false;
+        for (boolean f : batch.layout().fuzzy()) anyFuzzy |= f;
+        if (anyFuzzy && !(role instanceof ParallelRole.LayerReplica)) {
             throw new IllegalStateException("fuzzy held draft steps need a layer replica, not " + role);
         }
         if (role instanceof ParallelRole.LayerReplica lr && lr.rank() != 0 && !lr.everyRankLogits()) {
@@ -773,12 +790,13 @@ public final class CudaTransformer implements LanguageModel {
         HeldRoundsLayout.Staged staged = layout.staged(ordered);
         DeviceBuffer up = arena.stage(staged.ints());
         int[] offsets = layout.offsets();
-        for (int i = 0; i < layout.positions(); i++) {
-            Plan plan = layout.steps().get(i).plan();
-            int[] members = layout.members().get(i);
-            device.copy(ws.meta, up.slice(4L * offsets[i], 4L * (offsets[i + 1] - offsets[i])), 4L * (offsets[i + 1] - offsets[i]));
+        for (int f = 0; f < layout.forwards(); f++) {
+            Plan plan = layout.steps().get(f).plan();
+            int[] members = layout.members().get(f);
+            int column = layout.column(f);
+            device.copy(ws.meta, up.slice(4L * offsets[f], 4L * (offsets[f + 1] - offsets[f])), 4L * (offsets[f + 1] - offsets[f]));
             lastRows = plan.rows();
-            execute(plan, ordered.get(members[0]).params().isGreedy(), i >= fuzzyFrom);
+            execute(plan, ordered.get(members[0]).params().isGreedy(), layout.fuzzy()[f]);
             // runs of sampled rows of one temperature: rows to the held logits, one draw launch each
             for (int a = 0; a < members.length; ) {
                 io.specdec.core.sampling.SamplingParams p = ordered.get(members[a]).params();
@@ -787,15 +805,15 @@ public final class CudaTransformer implements LanguageModel {
                 if (!p.isGreedy()) {
                     for (int k = a; k < b; k++) {
                         CudaHeldLogits q = chains.get(members[k]).logits();   // null on a stand-in: the target reads the request's
-                        if (q != null) device.copy(q.slot(i), ws.logits.slice(4L * vocab * k, 4L * vocab), 4L * vocab);
+                        if (q != null) device.copy(q.slot(column), ws.logits.slice(4L * vocab * k, 4L * vocab), 4L * vocab);
                     }
                     deviceSampler(b - a).launchRows(ws.logits.slice(4L * vocab * a, 4L * vocab * (b - a)), b - a, vocab, p,
-                            up.slice(4L * (staged.uniformAt()[i] + 2 * a), 8L * (b - a)), arena.scratch().slice(4L * a, 4L * (b - a)));
+                            up.slice(4L * (staged.uniformAt()[f] + 2 * a), 8L * (b - a)), arena.scratch().slice(4L * a, 4L * (b - a)));
                 }
                 a = b;
             }
             device.launch("chain_take_ids", (members.length + 127) / 128, 1, 128, ws.argmax, arena.scratch(),
-                    up.slice(4L * staged.tableAt()[i], 12L * members.length), members.length, i, arena.ids(), arena.gammaCapacity(),
+                    up.slice(4L * staged.tableAt()[f], 12L * members.length), members.length, column, arena.ids(), arena.gammaCapacity(),
                     up, vocab, arena.decisions(), arena.stride());
         }
     }

@@ -91,9 +91,9 @@ final class TransformerGroup implements AutoCloseable {
     }
 
     /** Appends a batch of held rounds to the shared sequences (caller's thread), for every rank to draft. */
-    CudaTransformer.HeldBatch prepareHeld(List<io.specdec.core.backend.HeldRound> rounds) {
+    CudaTransformer.HeldBatch prepareHeld(List<io.specdec.core.backend.HeldRound> rounds, boolean[] exactFirst) {
         if (broken != null) throw new IllegalStateException("this multi-GPU model is unusable: " + broken);
-        return CudaTransformer.HeldBatch.of(config, rounds);
+        return CudaTransformer.HeldBatch.of(config, rounds, exactFirst);
     }
 
     /** Every rank runs the step; returns rank 0's argmax rows. */

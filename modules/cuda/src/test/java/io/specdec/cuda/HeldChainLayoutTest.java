@@ -95,9 +95,9 @@ class HeldChainLayoutTest {
             rounds.add(new HeldRound(ModelDrafter.heldSteps(first, gammas[r]), GREEDY, null, CHAIN));
         }
         HeldRoundsLayout layout = HeldRoundsLayout.of(c, rounds);
-        assertThat(layout.positions()).isEqualTo(5);
+        assertThat(layout.forwards()).isEqualTo(5);
         int[] all = layout.metadata().clone();
-        for (int i = 0; i < layout.positions(); i++) {
+        for (int i = 0; i < layout.forwards(); i++) {
             for (int r : layout.members().get(i)) {
                 int slot = layout.nextSlot(i, r);
                 if (slot >= 0) all[slot] = ids[r][i];   // what chain_take_ids writes on the device
@@ -184,7 +184,7 @@ class HeldChainLayoutTest {
         CudaTransformer.HeldBatch batch = CudaTransformer.HeldBatch.of(c, rounds);
         assertThat(batch.ordered()).extracting(h -> h.params().temperature()).containsExactly(0.0, 0.5, 0.8);
         assertThat(batch.longest()).isEqualTo(4);
-        assertThat(batch.layout().positions()).isEqualTo(4);
+        assertThat(batch.layout().forwards()).isEqualTo(4);
         for (int r = 0; r < 3; r++) assertThat(sequences.get(r).length()).as("round " + r).isEqualTo(3 + gammas[r]);
 
         KvSequence seq = cache.newSequence();
@@ -195,6 +195,63 @@ class HeldChainLayoutTest {
         assertThatThrownBy(() -> CudaTransformer.HeldBatch.of(c, List.of(new HeldRound(List.of(twoRows), GREEDY, null, CHAIN))))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("one logits row");
         assertThat(seq.length()).as("nothing appended for a refused batch").isZero();
+    }
+
+    /**
+     * An EasySpec batch where only some rounds' first step is exact (they calibrate): position 0 runs as two forwards,
+     * the exact rounds first, then the fuzzy ones, as the step path runs them; every later position is one fuzzy
+     * forward; both position-0 forwards send each round's id to its slot in position 1; the uniforms are per position.
+     */
+    @Test
+    void mixedExactFirstStepsSplitPositionZeroIntoTwoForwards() {
+        ModelConfig c = config(0);
+        PagedKvCache cache = new PagedKvCache(64, BLOCK, KvBlockStore.NONE);
+        int[] gammas = {3, 1, 2};
+        boolean[] exactFirst = {false, true, true};
+        List<HeldRound> rounds = new java.util.ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            KvSequence seq = cache.newSequence();
+            seq.append(new int[] {1, 2}, new int[] {0, 1});
+            rounds.add(new HeldRound(ModelDrafter.heldSteps(SequenceInput.chainLastLogits(seq, new int[] {3 + r}), gammas[r]),
+                    GREEDY.withTemperature(0.7), new double[] {0.25 + r, 0.5 + r, 0.75 + r}, chain()));
+        }
+        HeldRoundsLayout layout = HeldRoundsLayout.of(c, rounds, exactFirst);
+        assertThat(layout.forwards()).isEqualTo(4);
+        assertThat(layout.columns()).containsExactly(0, 0, 1, 2);
+        assertThat(layout.fuzzy()).containsExactly(false, true, true, true);
+        assertThat(layout.members().get(0)).containsExactly(1, 2);
+        assertThat(layout.members().get(1)).containsExactly(0);
+        assertThat(layout.members().get(2)).containsExactly(0, 2);
+        assertThat(layout.members().get(3)).containsExactly(0);
+        // position 0's ids (from either forward) go to position 1's token slots; round 1 (γ 1) ends there
+        assertThat(layout.nextSlot(0, 2)).isEqualTo(layout.offsets()[2] + 1);
+        assertThat(layout.nextSlot(0, 1)).isEqualTo(-1);
+        assertThat(layout.nextSlot(1, 0)).isEqualTo(layout.offsets()[2]);
+        assertThat(layout.nextSlot(2, 0)).isEqualTo(layout.offsets()[3]);
+        assertThat(layout.nextSlot(3, 0)).isEqualTo(-1);
+        HeldRoundsLayout.Staged staged = layout.staged(rounds);
+        double[] firstUniforms = new double[2];
+        for (int k = 0; k < 2; k++) {
+            int at = staged.uniformAt()[0] + 2 * k;
+            firstUniforms[k] = Double.longBitsToDouble((staged.ints()[at] & 0xffffffffL) | ((long) staged.ints()[at + 1] << 32));
+        }
+        assertThat(firstUniforms).containsExactly(1.25, 2.25);   // rounds 1 and 2 at position 0
+        int at = staged.uniformAt()[2] + 2;
+        assertThat(Double.longBitsToDouble((staged.ints()[at] & 0xffffffffL) | ((long) staged.ints()[at + 1] << 32))).isEqualTo(2.5);
+        for (int r = 0; r < 3; r++) assertThat(rounds.get(r).steps().getFirst().sequence().length()).isEqualTo(2 + gammas[r]);
+
+        // all first steps alike: one forward per position, as before
+        assertThat(HeldRoundsLayout.of(c, rounds(c, 2), new boolean[] {true, true}).columns()).containsExactly(0, 1);
+        assertThat(HeldRoundsLayout.of(c, rounds(c, 2), null).fuzzy()).containsExactly(false, false);
+    }
+
+    private static List<HeldRound> rounds(ModelConfig c, int gamma) {
+        PagedKvCache cache = new PagedKvCache(64, BLOCK, KvBlockStore.NONE);
+        List<HeldRound> out = new java.util.ArrayList<>();
+        for (int r = 0; r < 2; r++) {
+            out.add(new HeldRound(ModelDrafter.heldSteps(SequenceInput.chainLastLogits(cache.newSequence(), new int[] {5}), gamma), GREEDY, null, chain()));
+        }
+        return out;
     }
 
     private static io.specdec.core.backend.HeldChain chain() {

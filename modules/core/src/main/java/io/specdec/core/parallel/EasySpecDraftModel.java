@@ -150,26 +150,26 @@ public final class EasySpecDraftModel implements LanguageModel {
     @Override public LanguageModel unwrapped() { return model.unwrapped(); }
 
     /**
-     * Held rounds drafted as the step path drafts them ({@link io.specdec.core.speculative.ModelDrafter#startHeldRound} has applied the policy to
-     * each round's first step): the first step exact when it calibrates or starts a sequence, every later step fuzzy.
-     * The first steps of a batch run as one forward, so if one must be exact all are (more exact K/V than the policy
-     * asked for; the drafts may then differ from the step path's, the target's output does not).
+     * Held rounds drafted as the step path drafts them ({@link io.specdec.core.speculative.ModelDrafter#startHeldRound}
+     * has applied the policy to each round's first step): a round's first step exact when it calibrates or starts a
+     * sequence, fuzzy otherwise, every later step fuzzy; the exact first steps run as one forward and the fuzzy ones as
+     * another, as {@link #forward} runs a step's batch.
      */
     @Override
     public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
         int[] starts = new int[rounds.size()];
-        boolean exactFirst = false;
+        boolean[] exactFirst = new boolean[rounds.size()];
         for (int i = 0; i < rounds.size(); i++) {
             KvSequence seq = rounds.get(i).steps().getFirst().sequence();
             starts[i] = seq.length();
-            exactFirst |= marks(seq).nextExact || starts[i] == 0;
+            exactFirst[i] = marks(seq).nextExact || starts[i] == 0;
         }
-        model.draftHeldChains(rounds, exactFirst ? 1 : 0);
+        model.draftHeldChains(rounds, exactFirst);
         for (int i = 0; i < rounds.size(); i++) {
             io.specdec.core.backend.HeldRound r = rounds.get(i);
             SequenceInput first = r.steps().getFirst();
             Marks m = marks(first.sequence());
-            if (exactFirst) {
+            if (exactFirst[i]) {
                 exactTokens.addAndGet(first.tokens().length);
                 m.exact = starts[i] + first.tokens().length;
             } else {

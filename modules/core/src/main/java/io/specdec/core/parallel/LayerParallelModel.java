@@ -27,11 +27,12 @@ public interface LayerParallelModel extends LanguageModel {
     }
 
     /**
-     * Held rounds ({@link LanguageModel#draftHeldChains}) whose draft steps from step {@code fuzzyFrom} on run fuzzy:
-     * 0 for all of them, 1 for an exact first step (a calibrating round's catch-up, or a new sequence). The model must
-     * be able to hold the rounds where it runs; unsupported by default.
+     * Held rounds ({@link LanguageModel#draftHeldChains}) whose draft steps run fuzzy, but round r's first step exact
+     * when {@code exactFirst[r]} (a calibrating round's catch-up, or a new sequence), as the step path drafts them: the
+     * exact first steps as one forward, the fuzzy ones as another. The model must be able to hold the rounds where it
+     * runs; unsupported by default.
      */
-    default void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, int fuzzyFrom) {
+    default void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, boolean[] exactFirst) {
         throw new UnsupportedOperationException(this + " drafts no held rounds with fuzzy steps");
     }
 }

@@ -26,10 +26,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class EasySpecHeldRoundsTest {
 
-    /** A layer-parallel stand-in: remembers each held batch's fuzzyFrom and appends every step. */
+    /** A layer-parallel stand-in: remembers which first steps of each held batch were exact, and appends every step. */
     private static final class Recording implements LayerParallelModel {
         final FakeLanguageModel inner = new FakeLanguageModel("draft", 50, 4096, Set.of(), FakeLanguageModel.random(50, 1, 7));
-        final List<Integer> fuzzyFrom = new ArrayList<>();
+        final List<String> exactFirst = new ArrayList<>();
 
         @Override public LayerGroupPlan plan() { return LayerGroupPlan.parse("0-1"); }
 
@@ -43,8 +43,8 @@ class EasySpecHeldRoundsTest {
 
         @Override public List<float[][]> forward(List<SequenceInput> batch) { return inner.forward(batch); }
 
-        @Override public void draftHeldChains(List<HeldRound> rounds, int from) {
-            fuzzyFrom.add(from);
+        @Override public void draftHeldChains(List<HeldRound> rounds, boolean[] exact) {
+            exactFirst.add(java.util.Arrays.toString(exact));
             for (HeldRound r : rounds) {
                 for (SequenceInput step : r.steps()) step.sequence().append(step.tokens(), step.positions());
             }
@@ -72,14 +72,14 @@ class EasySpecHeldRoundsTest {
         EasySpecDraftModel easy = new EasySpecDraftModel(replica, CalibrationPolicy.EVERY_ROUND);
         KvSequence seq = easy.newSequence();
         easy.draftHeldChains(List.of(round(easy, seq, new int[] {1, 2, 3, 4}, true, 3)));
-        assertThat(replica.fuzzyFrom).containsExactly(1);   // a prompt is always fed exactly
+        assertThat(replica.exactFirst).containsExactly("[true]");   // a prompt is always fed exactly
         assertThat(seq.length()).isEqualTo(4 + 2);
         assertThat(easy.stats()).isEqualTo(new EasySpecDraftModel.Stats(4, 2, 0, 0));
 
         // the round's first draft was accepted, the second not: the context keeps 4 + 1 tokens, then the bonus
         seq.truncate(5);
         easy.draftHeldChains(List.of(round(easy, seq, new int[] {9}, false, 3)));
-        assertThat(replica.fuzzyFrom).containsExactly(1, 1);
+        assertThat(replica.exactFirst).containsExactly("[true]", "[true]");
         // calibration re-fed the one fuzzily computed token (slot 4) with the bonus: 2 exact, then 2 fuzzy
         assertThat(easy.stats()).isEqualTo(new EasySpecDraftModel.Stats(6, 4, 1, 1));
     }
@@ -92,7 +92,7 @@ class EasySpecHeldRoundsTest {
         easy.draftHeldChains(List.of(round(easy, seq, new int[] {1, 2, 3}, true, 2)));
         seq.truncate(4);
         easy.draftHeldChains(List.of(round(easy, seq, new int[] {7}, true, 4)));
-        assertThat(replica.fuzzyFrom).containsExactly(1, 0);
+        assertThat(replica.exactFirst).containsExactly("[true]", "[false]");
         assertThat(easy.stats()).isEqualTo(new EasySpecDraftModel.Stats(3, 1 + 1 + 3, 0, 0));
     }
 
@@ -114,25 +114,27 @@ class EasySpecHeldRoundsTest {
         for (int i = 0; i < 4; i++) context[6 + i] = 20 + i;   // all three accepted, then the bonus
         drafter.settleHeldRound(new SpeculativeSampler.Outcome(3, new int[] {20, 21, 22, 23}));
         easy.draftHeldChains(List.of(drafter.startHeldRound(new TokenHistory(context, 10, 4), 3)));
-        assertThat(replica.fuzzyFrom).containsExactly(1, 1, 0);
+        assertThat(replica.exactFirst).containsExactly("[true]", "[true]", "[false]");
         assertThat(easy.stats().calibrations()).isEqualTo(1);
     }
 
     @Test
-    void oneRoundThatMustBeExactMakesTheBatchsFirstStepsExact() {
+    void aBatchRunsItsExactFirstStepsApartFromItsFuzzyOnes() {
         Recording replica = new Recording();
         EasySpecDraftModel easy = new EasySpecDraftModel(replica, CalibrationPolicy.EVERY_MISMATCH);
         KvSequence a = easy.newSequence(), b = easy.newSequence();
         easy.draftHeldChains(List.of(round(easy, a, new int[] {1, 2}, true, 2), round(easy, b, new int[] {3, 4}, true, 2)));
         a.truncate(3);
         b.truncate(3);
-        // a's last round was all accepted (fuzzy first step), b's was not (calibrates): both first steps run exact
+        // a's last round was all accepted (fuzzy first step), b's was not (calibrates: its fuzzy token re-fed exactly);
+        // as on the step path, only b's first step runs exact (the model runs the two kinds as two forwards)
         easy.draftHeldChains(List.of(round(easy, a, new int[] {5}, true, 2), round(easy, b, new int[] {6}, false, 2)));
-        assertThat(replica.fuzzyFrom).containsExactly(1, 1);
-        // and a later all-accepted round of both is fuzzy from its first step: a's K/V is exact up to its first step
+        assertThat(replica.exactFirst).containsExactly("[true, true]", "[false, true]");
+        assertThat(easy.stats()).isEqualTo(new EasySpecDraftModel.Stats(2 + 2 + 2, 1 + 1 + 1 + 1 + 1, 1, 1));
+        // and a later all-accepted round of both is fuzzy from its first step
         a.truncate(a.length() - 1);
         b.truncate(b.length() - 1);
         easy.draftHeldChains(List.of(round(easy, a, new int[] {8}, true, 2), round(easy, b, new int[] {8}, true, 2)));
-        assertThat(replica.fuzzyFrom).containsExactly(1, 1, 0);
+        assertThat(replica.exactFirst).containsExactly("[true, true]", "[false, true]", "[false, false]");
     }
 }

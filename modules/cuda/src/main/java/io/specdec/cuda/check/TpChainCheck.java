@@ -185,8 +185,8 @@ final class TpChainCheck {
      * The calibration policies on held rounds (the rows above use every-round): a single greedy request drafts alone,
      * so the held path must draft exactly as the step path (same ids, same accepted count, the same exact, fuzzy and
      * recomputed tokens), also under never and every-mismatch (which learns from each held round's outcome whether it
-     * was fully accepted: its ids never reach the host). Then a greedy batch of 8 per policy: ids equal (greedy is
-     * lossless whatever the drafts); the drafts may differ where one round's exact first step makes the batch's exact.
+     * was fully accepted: its ids never reach the host). Then a greedy batch of 8 per policy: ids equal and the same
+     * drafts (accepted and drafted counts): a batch's exact first steps run apart from its fuzzy ones, as on the step path.
      */
     private void policies(String label, CudaTensorParallelModel target, CudaLayerParallelModel lp, int[] prompt, int tokens) {
         SamplingParams p = SamplingParams.defaults().withTemperature(0).withMaxTokens(tokens).withIgnoreEos(true).withSeed(1L);
@@ -204,7 +204,9 @@ final class TpChainCheck {
                     java.util.Map.of(HOST_DRAFT_TOKENS, true), true);
             int identical = 0;
             for (int i = 0; i < requests.size(); i++) if (Arrays.equals(hb.ids().get(i), sb.ids().get(i))) identical++;
-            results.add(STAGE, "tp-chain-easyspec-policy", ids && counts && stats && path && identical == requests.size() ? Status.PASS : Status.FAIL,
+            boolean batchDrafts = hb.accepted() == sb.accepted() && hb.drafted() == sb.drafted() && hb.drafted() > 0;
+            results.add(STAGE, "tp-chain-easyspec-policy", ids && counts && stats && path && identical == requests.size() && batchDrafts
+                            ? Status.PASS : Status.FAIL, "batch_same_drafts", batchDrafts,
                     "model", label, "policy", policy.name(), "ids_equal", ids, "same_drafts", counts, "same_easyspec_stats", stats,
                     "paths_as_asked", path, "acceptance_rate", rate(h), "stats_held", held.stats().toString(), "stats_step", step.stats().toString(),
                     "batch_identical_requests", identical, "batch", requests.size(),
