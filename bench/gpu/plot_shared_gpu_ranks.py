@@ -6,8 +6,8 @@ transport makes them meaningless.
 EasySpec rows (session 18: held rounds of a one-JVM layer-parallel draft) are drawn too; where an EasySpec step path
 samples and decides on the host, sampled ids may part by float rounding (INFO rows, orange), and the replica audit
 (every replica's ids of every held round equal replica 0's) is the check.
-Usage: plot_shared_gpu_ranks.py RESULT_DIR   (reads tp-chain/stage-g.json, [tp-chain/stage-a.json],
-[easyspec/]batchchain/batchchain.jsonl; writes shared-gpu-ranks.png and summary.json)"""
+Usage: plot_shared_gpu_ranks.py RESULT_DIR [TP_CHAIN_DIR [BATCHCHAIN_DIR]]   (reads TP_CHAIN_DIR (default tp-chain)/stage-g.json,
+[its stage-a.json], BATCHCHAIN_DIR (default [easyspec/]batchchain)/batchchain.jsonl; writes shared-gpu-ranks.png and summary.json)"""
 import json, os, sys
 import matplotlib
 matplotlib.use("Agg")
@@ -16,11 +16,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_common import save
 
 d = sys.argv[1]
-stage_g = json.load(open(os.path.join(d, "tp-chain", "stage-g.json")))
-a_file = os.path.join(d, "tp-chain", "stage-a.json")
+tp_dir = sys.argv[2] if len(sys.argv) > 2 else "tp-chain"
+stage_g = json.load(open(os.path.join(d, tp_dir, "stage-g.json")))
+a_file = os.path.join(d, tp_dir, "stage-a.json")
 stage_a = json.load(open(a_file)) if os.path.exists(a_file) else []
 # the later run (easyspec/, EasySpec rows included) when there is one
-later = os.path.join(d, "easyspec", "batchchain", "batchchain.jsonl")
+later = os.path.join(d, sys.argv[3], "batchchain.jsonl") if len(sys.argv) > 3 else os.path.join(d, "easyspec", "batchchain", "batchchain.jsonl")
 chain = [json.loads(l) for l in open(later if os.path.exists(later) else os.path.join(d, "batchchain", "batchchain.jsonl"))]
 short = lambda m: "bundled" if m == "bundled" else "8B+1B"
 rows = []   # (label, agreeing, total, copies held, copies step, status)
