@@ -21,9 +21,17 @@ import java.util.List;
  * <p>With one GPU, the fuzzy forward runs the same arithmetic alone (the reference the multi-GPU result must equal).
  */
 public final class CudaLayerParallelModel implements LayerParallelModel {
+    /**
+     * {@code -Dspecdec.cuda.auditReplicaIds=true} (a check's diagnostic; it waits for the GPUs after every held batch):
+     * every replica's ids of each held round are read back and compared with replica 0's ({@link #replicaIdAudit}).
+     */
+    public static final String AUDIT_REPLICA_IDS = "specdec.cuda.auditReplicaIds";
+
     private final ModelConfig config;
     private final LayerGroupPlan plan;
     private final TransformerGroup group;
+    private final java.util.concurrent.atomic.AtomicLong auditedRounds = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong disagreeingRounds = new java.util.concurrent.atomic.AtomicLong();
 
     private CudaLayerParallelModel(ModelConfig config, LayerGroupPlan plan, TransformerGroup group) {
         this.config = config;
@@ -100,24 +108,22 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
 
     /**
      * Held rounds (a target on replica 0's GPU holds them, {@link CudaHeldChain}), every step fuzzy but the exact first
-     * ones ({@code exactFirst}; null: every step exact): appended once to the shared sequences, then every replica drafts them on its thread, as in a step of
-     * {@link #forwardFuzzy}. Each replica computes every step's logits and takes the ids into its own arena (replica 0
+     * ones ({@code exactFirst}; null: every step exact): appended once to the shared sequences, then every replica
+     * drafts them on its thread, as in a step of {@link #forwardFuzzy}. Each replica computes every step's logits and takes the ids into its own arena (replica 0
      * into the requests' chains, the others into stand-ins), so the next step's token slots are filled on every GPU
      * without a collective or a copy to the host: the replicas are bitwise identical, so are their argmaxes and draws.
      */
     @Override
     public void draftHeldChains(List<HeldRound> rounds, boolean[] exactFirst) {
         if (rounds.isEmpty()) return;
-        List<CudaHeldChain> chains = new java.util.ArrayList<>(rounds.size());
-        for (HeldRound r : rounds) chains.add(CudaHeldChain.here(r.chain(), device()));
+        // before anything is appended: every round held for replica 0's GPU, and still open
+        for (HeldRound r : rounds) CudaHeldChain.here(r.chain(), device());
         CudaTransformer.HeldBatch batch = group.prepareHeld(rounds, exactFirst);
-        java.util.Map<io.specdec.core.backend.HeldChain, CudaHeldChain> byRound = new java.util.IdentityHashMap<>();
-        for (int i = 0; i < rounds.size(); i++) byRound.put(rounds.get(i).chain(), chains.get(i));
         List<List<CudaHeldChain>> perReplica = new java.util.ArrayList<>(group.size());
         for (int replica = 0; replica < group.size(); replica++) {
             CudaDevice on = group.ranks.get(replica).device();
             int r = replica;
-            perReplica.add(batch.ordered().stream().map(h -> byRound.get(h.chain()).standIn(r, on)).toList());
+            perReplica.add(batch.ordered().stream().map(h -> CudaHeldChain.here(h.chain(), device()).standIn(r, on)).toList());
         }
         int[] gammas = batch.ordered().stream().mapToInt(HeldRound::gamma).toArray();
         boolean audit = Boolean.getBoolean(AUDIT_REPLICA_IDS) && group.size() > 1;
@@ -134,14 +140,6 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
             }
         }
     }
-
-    /**
-     * {@code -Dspecdec.cuda.auditReplicaIds=true} (a check's diagnostic; it waits for the GPUs after every held batch):
-     * every replica's ids of each held round are read back and compared with replica 0's ({@link #replicaIdAudit}).
-     */
-    public static final String AUDIT_REPLICA_IDS = "specdec.cuda.auditReplicaIds";
-    private final java.util.concurrent.atomic.AtomicLong auditedRounds = new java.util.concurrent.atomic.AtomicLong();
-    private final java.util.concurrent.atomic.AtomicLong disagreeingRounds = new java.util.concurrent.atomic.AtomicLong();
 
     /** Held rounds audited so far ({@value #AUDIT_REPLICA_IDS}) and those where some replica took other ids than replica 0. */
     public record ReplicaIdAudit(long rounds, long disagreeing) { }
