@@ -9,7 +9,9 @@
 # DRAFT_MODE=easyspec drafts layer-parallel over the group's GPUs (EasySpec, the ranks being the draft devices).
 # RANK_ONLY=1: the devices hold only their ranks, no whole target of their own (specdec.placement.rank-only: how a
 # target larger than one GPU is served); the check fails if any device opened the whole target.
-# Usage: OUT=dir [GPUS=2] [TOKENS=64] [ONE_JVM=1] [RANK_ONLY=1] [DRAFT=1 [DRAFT_MODE=sequential|easyspec]] bench/gpu/pekko-tp.sh
+# SHARE_GPU=1 (a test mode for a host with fewer GPUs than ranks): every process sees GPU 0 and the ranks meet in
+# host-staged collectives over loopback TCP instead of NCCL (-Dspecdec.cuda.sharedGpuRanks=true): right ids, no timings.
+# Usage: OUT=dir [GPUS=2] [TOKENS=64] [ONE_JVM=1] [RANK_ONLY=1] [SHARE_GPU=1] [DRAFT=1 [DRAFT_MODE=sequential|easyspec]] bench/gpu/pekko-tp.sh
 # Writes rank-*.json, log-*.txt, pekko-tp.json under $OUT.
 # Dry run without a GPU (CPU ranks, one JVM): ONE_JVM=1 JAVA_OPTS=-Dspecdec.check.cpu=true bench/gpu/pekko-tp.sh
 set -uo pipefail
@@ -27,11 +29,13 @@ if [ "${DRAFT:-0}" = 1 ]; then
   draft_opts="-Dspecdec.check.draft=${MODELS:-$home/models}/draft -Dspecdec.check.draftMode=${DRAFT_MODE:-sequential}"
 fi
 [ "${RANK_ONLY:-0}" = 1 ] && draft_opts="$draft_opts -Dspecdec.check.rankOnly=true"
+[ "${SHARE_GPU:-0}" = 1 ] && draft_opts="$draft_opts -Dspecdec.cuda.sharedGpuRanks=true"
 pids=()
 procs=$gpus; devices=1
 if [ "${ONE_JVM:-0}" = 1 ]; then procs=1; devices=$gpus; fi
 for ((r = 0; r < procs; r++)); do
   visible=$r; [ "$procs" = 1 ] && visible=$(seq -s, 0 $((gpus - 1)))
+  [ "${SHARE_GPU:-0}" = 1 ] && visible=0
   CUDA_VISIBLE_DEVICES=$visible timeout 240 "$java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
     --sun-misc-unsafe-memory-access=allow -Dorg.bytedeco.javacpp.pathsFirst=true $draft_opts ${JAVA_OPTS:-} -cp "${SPECDEC_CP:-$home/lib/*}" \
     io.specdec.cli.check.PekkoTensorParallelCheck $((base + r)) 127.0.0.1:$base "$gpus" "$model" "$tokens" \

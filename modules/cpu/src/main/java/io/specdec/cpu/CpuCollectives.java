@@ -102,20 +102,23 @@ public final class CpuCollectives {
     }
 
     /** One rank's handle. */
-    public final class Member {
+    public final class Member implements HostCollective {
         private final int rank;
 
         private Member(int rank) { this.rank = rank; }
 
-        public int rank() { return rank; }
+        @Override public int rank() { return rank; }
 
-        public int size() { return size; }
+        @Override public int size() { return size; }
+
+        /** Closes the whole group ({@link CpuCollectives#close}). */
+        @Override public void close(String reason) { CpuCollectives.this.close(reason); }
 
         /** The group this handle belongs to (to close it when the rank goes away). */
         public CpuCollectives group() { return CpuCollectives.this; }
 
         /** Every member's {@code buffer} becomes the element-wise sum over all members (summed in rank order). */
-        public void allReduceSum(float[] buffer) {
+        @Override public void allReduceSum(float[] buffer) {
             if (size == 1) return;
             deposits[rank] = buffer;
             await();
@@ -129,7 +132,7 @@ public final class CpuCollectives {
         }
 
         /** {@code out} becomes the concatenation of every member's {@code local}, in rank order. */
-        public void allGather(float[] local, float[] out) {
+        @Override public void allGather(float[] local, float[] out) {
             deposits[rank] = local;
             await();
             int n = local.length;

@@ -5,7 +5,8 @@ package io.specdec.cuda;
  * Two transports:
  * <ul>
  *   <li>{@link Nccl.Communicator}: the real data plane, one GPU per rank (NCCL refuses two ranks on one GPU).</li>
- *   <li>{@link HostStagedCollectives}: ranks that share a GPU (or a few) in one process, exchanging through host memory.
+ *   <li>{@link HostStagedCollectives}: ranks that share a GPU (or a few), exchanging through host memory (in one
+ *       process; or, for groups joined by id, across the processes of one host over loopback TCP).
  *       A test transport: it lets one GPU run the multi-rank code paths (shards, broadcasts, ranks deciding alike), and
  *       its timings mean nothing. Chosen when the ranks' devices repeat a GPU, or with
  *       {@value #SHARED_GPU_RANKS_PROPERTY}.</li>
@@ -15,7 +16,8 @@ public sealed interface Collectives extends AutoCloseable permits Nccl.Communica
 
     /**
      * Test mode: more ranks than GPUs. {@link CudaRank#open} places rank i on GPU {@code i % visible}, and ranks that
-     * join a group by id ({@link #join}) use the host-staged transport (all ranks must then live in this process).
+     * join a group by id ({@link #join}) use the host-staged transport (the ranks then live on one host: in this
+     * process or in others).
      */
     String SHARED_GPU_RANKS_PROPERTY = "specdec.cuda.sharedGpuRanks";
 
@@ -68,7 +70,7 @@ public sealed interface Collectives extends AutoCloseable permits Nccl.Communica
     /**
      * Rank {@code rank} of a group of {@code size} that its members join with the same id (one JVM per GPU: the
      * Placement singleton hands the id out). Blocks until every member joined. NCCL, unless
-     * {@value #SHARED_GPU_RANKS_PROPERTY} is set (then every member must be in this process).
+     * {@value #SHARED_GPU_RANKS_PROPERTY} is set (then every member must be on this host).
      */
     static Collectives join(CudaDevice device, byte[] groupId, int size, int rank) {
         if (sharedGpuRanks()) return HostStagedCollectives.join(device, groupId, size, rank);

@@ -1,7 +1,8 @@
 package io.specdec.cuda;
 
 import io.specdec.cpu.CpuCollectives;
-import io.specdec.cpu.CpuCommunicators;
+import io.specdec.cpu.HostCollective;
+import io.specdec.cpu.SocketCollectives;
 
 import java.time.Duration;
 
@@ -17,10 +18,10 @@ import java.time.Duration;
 final class HostStagedCollectives implements Collectives {
     private static final Duration JOIN_TIMEOUT = Duration.ofMinutes(5), COLLECTIVE_TIMEOUT = Duration.ofMinutes(10);
     private final CudaDevice device;
-    private final CpuCollectives.Member member;
+    private final HostCollective member;
     private boolean closed;
 
-    private HostStagedCollectives(CudaDevice device, CpuCollectives.Member member) {
+    private HostStagedCollectives(CudaDevice device, HostCollective member) {
         this.device = device;
         this.member = member;
     }
@@ -35,11 +36,17 @@ final class HostStagedCollectives implements Collectives {
         return out;
     }
 
-    /** Rank {@code rank} of the group of {@code groupId}; blocks until all {@code size} ranks (of this process) joined. */
+    /**
+     * Rank {@code rank} of the group of {@code groupId} (the ranks of a group over actors: in this process or in other
+     * processes of this host); blocks until all {@code size} ranks joined. They meet over loopback TCP
+     * ({@link SocketCollectives}, rendezvous in {@code java.io.tmpdir}), which threads of one process can use as well.
+     */
     static HostStagedCollectives join(CudaDevice device, byte[] groupId, int size, int rank) {
-        HostStagedCollectives c = new HostStagedCollectives(device, CpuCommunicators.join(groupId, rank, size, JOIN_TIMEOUT, COLLECTIVE_TIMEOUT));
-        System.err.println("[specdec cuda] rank " + rank + " of " + size + " on GPU " + device.ordinal()
-                + ": collectives staged through host memory (ranks share GPUs: a test transport, right, slow, no graphs)");
+        HostStagedCollectives c = new HostStagedCollectives(device, SocketCollectives.join(groupId, rank, size,
+                SocketCollectives.defaultDirectory(), JOIN_TIMEOUT, COLLECTIVE_TIMEOUT));
+        System.err.println("[specdec cuda] rank " + rank + " of " + size + " on GPU " + device.ordinal() + " (pid "
+                + ProcessHandle.current().pid() + "): collectives staged through host memory and loopback TCP (ranks share GPUs:"
+                + " a test transport, right, slow, no graphs)");
         return c;
     }
 
@@ -87,12 +94,12 @@ final class HostStagedCollectives implements Collectives {
     @Override public void abort() {
         if (closed) return;
         closed = true;
-        member.group().close("rank " + rank() + " aborted");
+        member.close("rank " + rank() + " aborted");
     }
 
     @Override public void close() {
         if (closed) return;
         closed = true;
-        member.group().close("rank " + rank() + " closed its collectives");
+        member.close("rank " + rank() + " closed its collectives");
     }
 }
