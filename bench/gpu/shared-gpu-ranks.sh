@@ -9,8 +9,9 @@
 #   2. GpuCheck batchchain (bundled pair only): rows batchchain-two-ranks-one-gpu(-easyspec) are a group over actors'
 #      two rank models, each with its own draft replica (sequential, or EasySpec over the two ranks) and its own
 #      BatchEngine on its own thread; ids equal across the ranks and between held and step paths.
-#   3. pekko-tp.sh ONE_JVM=1 RANK_ONLY=1: a real Pekko cluster node whose two group-member actors hold ranks 0 and 1 on
-#      the one GPU; plain, sequential draft and EasySpec draft over the two ranks (both: held rounds on every rank).
+#   3. pekko-tp.sh RANK_ONLY=1 SHARE_GPU=1: a real Pekko cluster whose two group-member actors hold ranks 0 and 1 on the
+#      one GPU, in one JVM (ONE_JVM=1) and in two (procs-*: one JVM per rank, collectives over loopback TCP); plain,
+#      sequential draft and EasySpec draft over the two ranks (both: held rounds on every rank).
 #   4. served: `specdec serve --tp 2` with the bundled pair (its batches hold whole rounds, rank 0 broadcasting the token
 #      slots), 8 greedy requests at once over gRPC, each request's ids against `generate` on one GPU without a draft;
 #      with sequential drafts on rank 0's GPU and with EasySpec drafts over both ranks (SERVED_MODES="sequential easyspec").
@@ -47,11 +48,11 @@ for line in open(sys.argv[1]):
 PY
 fi
 if [[ "$parts" == *pekko* ]]; then
-for v in plain:0:sequential seq:1:sequential easy:1:easyspec; do
-  IFS=: read -r name draft mode <<< "$v"
-  OUT="$out/pekko-$name" MODELS="$M" GPUS=2 ONE_JVM=1 RANK_ONLY=1 DRAFT=$draft DRAFT_MODE=$mode \
-    JAVA_OPTS=-Dspecdec.cuda.sharedGpuRanks=true timeout 250 bash bench/gpu/pekko-tp.sh > "$out/pekko-$name.txt" 2>&1
-  echo "pekko $name rc=$?: $(grep -c 'held chain rounds on GPU' "$out/pekko-$name/log-0.txt") ranks logged held rounds" >> "$out/summary.txt"
+for v in plain:0:sequential:1 seq:1:sequential:1 easy:1:easyspec:1 procs-plain:0:sequential:0 procs-seq:1:sequential:0 procs-easy:1:easyspec:0; do
+  IFS=: read -r name draft mode one <<< "$v"
+  OUT="$out/pekko-$name" MODELS="$M" GPUS=2 ONE_JVM=$one RANK_ONLY=1 SHARE_GPU=1 DRAFT=$draft DRAFT_MODE=$mode \
+    timeout 250 bash bench/gpu/pekko-tp.sh > "$out/pekko-$name.txt" 2>&1
+  echo "pekko $name rc=$?: $(cat "$out/pekko-$name"/log-*.txt | grep -c 'held chain rounds on GPU') ranks logged held rounds" >> "$out/summary.txt"
   sed 's/^/  /' "$out/pekko-$name.txt" >> "$out/summary.txt"
 done
 fi
