@@ -83,7 +83,8 @@ final class ServeCommand implements Callable<Integer> {
             description = "Tensor-parallel groups over the cluster (docs/multi-gpu.md): N devices, of this node and others, "
                     + "form ONE replica, each running its shard of the target and a replica of the draft (--draft-mode "
                     + "easyspec: drafting layer-parallel over the group). Every node must give the same N. cpu: the devices "
-                    + "must share one process (e.g. --devices N); cuda: one process per GPU works (NCCL). 1 = off, every "
+                    + "must share one process (e.g. --devices N), or one host with -Dspecdec.placement.cpu-rank.transport=tcp "
+                    + "in SPECDEC_JAVA_OPTS (loopback TCP); cuda: one process per GPU works (NCCL). 1 = off, every "
                     + "device a replica of its own (default: ${DEFAULT-VALUE}).")
     int groupSize;
 

@@ -91,6 +91,52 @@ class ServeGroupTest {
         }
     }
 
+    /**
+     * One JVM per device: two `serve` processes on this host, each a cluster node with one CPU device, form one
+     * rank-only group of 2 whose ranks meet over loopback TCP ({@code specdec.placement.cpu-rank.transport=tcp}); a
+     * greedy request through the first gets the target's own ids, drafted layer-parallel over the two processes.
+     */
+    @Test
+    void twoProcessesFormOneGroupOverLoopbackTcp() throws Exception {
+        Path models = bundled();
+        int port = freePort(), seed = freePort(), second = freePort();
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<Process> nodes = new java.util.ArrayList<>();
+        try {
+            for (int node = 0; node < 2; node++) {
+                List<String> command = new java.util.ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector",
+                        "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+                        "-Dspecdec.placement.cpu-rank.transport=tcp", "-cp", System.getProperty("java.class.path"), "io.specdec.cli.Main",
+                        "serve", "--port", Integer.toString(node == 0 ? port : freePort()), "--metrics-port", "-1",
+                        "--cluster-port", Integer.toString(node == 0 ? seed : second), "--seed-nodes", "127.0.0.1:" + seed,
+                        "--model", models.resolve("target").toString(), "--draft", models.resolve("draft").toString(),
+                        "--devices", "1", "--group-size", "2", "--rank-only", "--draft-mode", "easyspec", "--threads", "1"));
+                if (node == 1) command.addAll(List.of("--roles", "worker"));
+                Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+                nodes.add(p);
+            }
+            String[] args = {"generate", "--server", "127.0.0.1:" + port, "--prompt", "Once upon a time", "--max-tokens", "40",
+                    "--temperature", "0", "--json"};
+            CliTest.Run remote = null;
+            for (int attempt = 0; attempt < 240; attempt++) {   // until both nodes are up and the group serves as the replica
+                remote = CliTest.run(args);
+                if (remote.exitCode() == 0 && remote.json().get("drafter").asText().contains("EasySpec")) break;
+                for (Process p : nodes) assertThat(p.isAlive()).as("a node exited: " + (remote == null ? "" : remote.err())).isTrue();
+                Thread.sleep(500);
+            }
+            assertThat(remote.exitCode()).as(remote.err()).isZero();
+            JsonNode served = remote.json();
+            assertThat(served.get("drafter").asText()).as("drafted by the group's ranks").contains("EasySpec").contains("on 2 devices");
+            CliTest.Run local = CliTest.run("generate", "--model", models.resolve("target").toString(), "--prompt",
+                    "Once upon a time", "--max-tokens", "40", "--temperature", "0", "--no-speculation", "--json");
+            assertThat(local.exitCode()).as(local.err()).isZero();
+            assertThat(served.get("token_ids")).as("the target's own greedy ids").isEqualTo(local.json().get("token_ids"));
+        } finally {
+            for (Process p : nodes) p.destroyForcibly();
+            for (Process p : nodes) p.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void groupsAndInProcessTensorParallelismExcludeEachOther() throws Exception {
         CliTest.Run r = CliTest.run("serve", "--group-size", "2", "--tp", "2", "--port", Integer.toString(freePort()),

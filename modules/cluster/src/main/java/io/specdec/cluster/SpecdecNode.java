@@ -98,6 +98,14 @@ public final class SpecdecNode implements AutoCloseable {
         return start(o, new RandomCommunicatorIds());
     }
 
+    private static CpuRankModels.Transport cpuTransport(String value) {
+        try {
+            return CpuRankModels.Transport.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(CpuRankModels.TRANSPORT + " must be memory or tcp, not " + value);
+        }
+    }
+
     /**
      * Starts the node; with {@value Placement#TENSOR_PARALLEL} > 1 in the config each device also gets a
      * {@link GroupMember} whose group communicator ids come from {@code ids} ({@code Nccl::uniqueId} on CUDA).
@@ -108,7 +116,7 @@ public final class SpecdecNode implements AutoCloseable {
         RankModels rankModels = switch (kind) {
             case "none" -> null;
             case "cpu" -> new CpuRankModels(config.getDuration(CpuRankModels.JOIN_TIMEOUT),
-                    config.getDuration(CpuRankModels.COLLECTIVE_TIMEOUT));
+                    config.getDuration(CpuRankModels.COLLECTIVE_TIMEOUT), cpuTransport(System.getProperty(CpuRankModels.TRANSPORT, config.getString(CpuRankModels.TRANSPORT))));
             default -> throw new IllegalArgumentException(RANK_MODEL + " must be none or cpu (CUDA: pass its RankModels"
                     + " to SpecdecNode.start), not " + kind);
         };

@@ -21,7 +21,7 @@ import java.util.List;
  */
 public final class CpuDraftRank implements LayerParallelModel {
     private final CpuTransformer replica;
-    private final CpuCollectives.Member member;
+    private final HostCollective member;
     private final LayerGroupPlan plan;
     private final ParallelExecutor executor;
 
@@ -29,7 +29,7 @@ public final class CpuDraftRank implements LayerParallelModel {
      * @param plan    the layer groups of a fuzzy step; no group may be wider than the group of ranks
      * @param threads loop threads of this replica
      */
-    public CpuDraftRank(ModelConfig config, TransformerWeights weights, LayerGroupPlan plan, CpuCollectives.Member member,
+    public CpuDraftRank(ModelConfig config, TransformerWeights weights, LayerGroupPlan plan, HostCollective member,
                         int threads, int kvTokens, int blockSize) {
         if (plan.layers() != config.layers()) {
             throw new IllegalArgumentException("layer plan " + plan + " covers " + plan.layers() + " layers, the draft has " + config.layers());

@@ -20,7 +20,7 @@ import java.util.List;
  */
 public final class CpuTensorParallelRank implements LanguageModel {
     private final ModelConfig config;
-    private final CpuCollectives.Member member;
+    private final HostCollective member;
     private final ParallelExecutor executor;
     private final Arena arena = Arena.ofShared();
     private final CpuTransformer shard;
@@ -29,7 +29,7 @@ public final class CpuTensorParallelRank implements LanguageModel {
      * @param member  this rank's handle on the group's collectives; its rank and size choose the shard
      * @param threads loop threads of this rank
      */
-    public CpuTensorParallelRank(ModelConfig config, TransformerWeights weights, CpuCollectives.Member member, int threads,
+    public CpuTensorParallelRank(ModelConfig config, TransformerWeights weights, HostCollective member, int threads,
                                  int kvTokens, int blockSize) {
         TensorParallelShard part = new TensorParallelShard(member.rank(), member.size());
         ModelConfig c = part.shardConfig(config);
@@ -60,7 +60,7 @@ public final class CpuTensorParallelRank implements LanguageModel {
 
     /** Leaves the group: the other ranks' next (or current) collective fails instead of waiting for this one. */
     @Override public void close() {
-        member.group().close("rank " + member.rank() + " of " + member.size() + " closed");
+        member.close("rank " + member.rank() + " of " + member.size() + " closed");
         executor.close();
         arena.close();
     }

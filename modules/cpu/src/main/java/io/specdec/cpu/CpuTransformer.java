@@ -31,7 +31,7 @@ public final class CpuTransformer implements LanguageModel {
     private final float[][] ffnNorms;
     private final float[] finalNorm;
     /** This model's place in a tensor-parallel group, or null when it holds the whole model. */
-    private final CpuCollectives.Member group;
+    private final HostCollective group;
 
     /**
      * @param kvTokens  total tokens the KV cache holds across all sequences
@@ -49,7 +49,7 @@ public final class CpuTransformer implements LanguageModel {
      * describe its shard), or null.
      */
     CpuTransformer(ModelConfig config, TransformerWeights weights, ParallelExecutor executor, CpuKvStore store,
-                   PagedKvCache cache, CpuCollectives.Member group) {
+                   PagedKvCache cache, HostCollective group) {
         this.config = config;
         this.weights = weights;
         this.executor = executor;

@@ -14,7 +14,7 @@ final class FuzzyLayers {
     }
 
     /** The final residual of {@code step}'s tokens (identical on every member of {@code member}'s group). */
-    static float[] residual(CpuTransformer model, CpuCollectives.Member member, LayerGroupPlan plan, CpuTransformer.Step step) {
+    static float[] residual(CpuTransformer model, HostCollective member, LayerGroupPlan plan, CpuTransformer.Step step) {
         int width = step.tokens() * model.config().dim();
         float[] x = model.embed(step);
         for (int[] group : plan.groups()) {
