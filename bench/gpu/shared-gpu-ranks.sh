@@ -15,7 +15,7 @@
 #   4. served: `specdec serve --tp 2` with the bundled pair (its batches hold whole rounds, rank 0 broadcasting the token
 #      slots), 8 greedy requests at once over gRPC, each request's ids against `generate` on one GPU without a draft;
 #      with sequential drafts on rank 0's GPU and with EasySpec drafts over both ranks (SERVED_MODES="sequential easyspec").
-# Usage: OUT=dir [MODELS=dir] [PARTS=tp,batch,pekko,served] bench/gpu/shared-gpu-ranks.sh   (~5 min on an H100).
+# Usage: OUT=dir [MODELS=dir] [PARTS=tp,batch,pekko,served] bench/gpu/shared-gpu-ranks.sh   (~15 min on an H100; part tp ~10 of them).
 # Writes summary.txt.
 set -uo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$home"
@@ -26,7 +26,7 @@ java="$home/runtime/bin/java"; [ -x "$java" ] || java="${JAVA_HOME:-/usr}/bin/ja
 parts="${PARTS:-tp,batch,pekko,served}"
 : > "$out/summary.txt"
 if [[ "$parts" == *tp* ]]; then
-OUT="$out/tp-chain" MODELS="$M" GPUS=2 SHARE_GPU=1 STAGES=a,g LIMIT=200 timeout 400 bash bench/gpu/tp-chain.sh > /dev/null
+OUT="$out/tp-chain" MODELS="$M" GPUS=2 SHARE_GPU=1 STAGES=a,g LIMIT=500 timeout 1000 bash bench/gpu/tp-chain.sh > /dev/null
 echo "tp-chain rc=$?" >> "$out/summary.txt"; cat "$out/tp-chain/summary.txt" >> "$out/summary.txt"
 fi
 if [[ "$parts" == *batch* ]]; then
