@@ -14,9 +14,9 @@ public final class SocketCollectivesPeer {
     public static void main(String[] args) {
         SocketCollectives c = SocketCollectives.join(HexFormat.of().parseHex(args[0]), 1, 2, Path.of(args[1]),
                 Duration.ofSeconds(30), Duration.ofSeconds(30));
-        float[] sum = SocketCollectivesTest.part(1);
+        float[] sum = SocketCollectivesTest.summand(1);
         c.allReduceSum(sum);
-        float[] all = new float[2 * sum.length];
+        float[] all = new float[2 * SocketCollectivesTest.part(1).length];
         c.allGather(SocketCollectivesTest.part(1), all);
         System.out.println("sum " + Arrays.toString(sum));
         System.out.println("gather " + Arrays.toString(SocketCollectivesTest.bits(all)));
