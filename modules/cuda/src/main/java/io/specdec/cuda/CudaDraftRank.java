@@ -95,15 +95,12 @@ public final class CudaDraftRank implements LayerParallelModel {
 
     /** Held rounds, every step exact (guarded as every draft forward). */
     @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds) {
-        guarded(() -> {
-            replica.draftHeldChains(rounds, null);
-            return null;
-        });
+        draftHeldChains(rounds, null);
     }
 
     /**
      * Held rounds of EasySpec drafting: every step but the exact first ones ({@code exactFirst}) layer-parallel over the
-     * group's ranks (a plan of one-layer groups has no fuzzy step: all exact).
+     * group's ranks (a plan of one-layer groups has no fuzzy step: all exact); {@code exactFirst} null: every step exact.
      */
     @Override public void draftHeldChains(List<io.specdec.core.backend.HeldRound> rounds, boolean[] exactFirst) {
         guarded(() -> {

@@ -117,13 +117,14 @@ public final class CudaLayerParallelModel implements LayerParallelModel {
     public void draftHeldChains(List<HeldRound> rounds, boolean[] exactFirst) {
         if (rounds.isEmpty()) return;
         // before anything is appended: every round held for replica 0's GPU, and still open
-        for (HeldRound r : rounds) CudaHeldChain.here(r.chain(), device());
+        java.util.Map<io.specdec.core.backend.HeldChain, CudaHeldChain> held = new java.util.IdentityHashMap<>();
+        for (HeldRound r : rounds) held.put(r.chain(), CudaHeldChain.here(r.chain(), device()));
         CudaTransformer.HeldBatch batch = group.prepareHeld(rounds, exactFirst);
         List<List<CudaHeldChain>> perReplica = new java.util.ArrayList<>(group.size());
         for (int replica = 0; replica < group.size(); replica++) {
             CudaDevice on = group.ranks.get(replica).device();
             int r = replica;
-            perReplica.add(batch.ordered().stream().map(h -> CudaHeldChain.here(h.chain(), device()).standIn(r, on)).toList());
+            perReplica.add(batch.ordered().stream().map(h -> held.get(h.chain()).standIn(r, on)).toList());
         }
         int[] gammas = batch.ordered().stream().mapToInt(HeldRound::gamma).toArray();
         boolean audit = Boolean.getBoolean(AUDIT_REPLICA_IDS) && group.size() > 1;
