@@ -4,7 +4,6 @@ import io.specdec.cluster.ModelRuntime;
 import io.specdec.cluster.RankDrafts;
 import io.specdec.cluster.RankModels;
 import io.specdec.core.parallel.LayerGroupPlan;
-import io.specdec.cuda.Collectives;
 import io.specdec.cuda.CudaDraftRank;
 import io.specdec.cuda.CudaTensorParallelRank;
 
@@ -20,12 +19,12 @@ import io.specdec.cuda.CudaTensorParallelRank;
 public record CudaRankModels(int firstGpu, Long randomSeed) implements RankModels {
     @Override
     public RankModel open(ModelRuntime runtime, int device, int rank, int size, byte[] communicatorId) {
-        int ordinal = Collectives.gpuOf(firstGpu + device);
+        int gpu = firstGpu + device;   // in the shared-GPU test mode CudaDevice maps it onto a visible GPU
         var config = runtime.loaded().config();
         int kvTokens = runtime.spec().kvTokens();
         CudaTensorParallelRank model = randomSeed == null
-                ? CudaTensorParallelRank.of(ordinal, config, runtime.loaded().weights(), communicatorId, rank, size, kvTokens)
-                : CudaTensorParallelRank.random(ordinal, config, randomSeed, communicatorId, rank, size, kvTokens);
+                ? CudaTensorParallelRank.of(gpu, config, runtime.loaded().weights(), communicatorId, rank, size, kvTokens)
+                : CudaTensorParallelRank.random(gpu, config, randomSeed, communicatorId, rank, size, kvTokens);
         try {
             return new RankModel(model, model.cache(), model::abort, draft(runtime, model, size));
         } catch (RuntimeException e) {

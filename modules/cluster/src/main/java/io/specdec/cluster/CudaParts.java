@@ -61,7 +61,7 @@ final class CudaParts implements AutoCloseable {
 
     /** GPU {@code ordinal} with the target: {@code loaded}'s weights uploaded, or random ones generated there. */
     static CudaParts open(int ordinal, LoadedModel loaded, boolean randomWeights, int kvTokens) {
-        CudaModels gpu = CudaModels.open(Collectives.gpuOf(ordinal));
+        CudaModels gpu = CudaModels.open(ordinal);
         try {
             CudaTransformer target = randomWeights ? gpu.random(loaded, ModelRuntime.RANDOM_SEED, kvTokens)
                     : gpu.of(loaded, kvTokens);
@@ -79,7 +79,7 @@ final class CudaParts implements AutoCloseable {
     static CudaParts openTensorParallel(int first, int size, LoadedModel loaded, boolean randomWeights, int kvTokens) {
         List<CudaRank> ranks = new ArrayList<>();
         try {
-            for (int i = 0; i < size; i++) ranks.add(CudaRank.of(Collectives.gpuOf(first + i)));
+            for (int i = 0; i < size; i++) ranks.add(CudaRank.of(first + i));
             CudaTensorParallelModel target = randomWeights
                     ? CudaTensorParallelModel.random(ranks, loaded.config(), ModelRuntime.RANDOM_SEED, kvTokens)
                     : CudaTensorParallelModel.of(ranks, loaded.config(), loaded.weights(), kvTokens);

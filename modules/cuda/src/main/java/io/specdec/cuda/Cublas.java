@@ -87,6 +87,9 @@ public final class Cublas implements AutoCloseable {
     }
 
     private int gemmEx(DeviceBuffer w, DeviceBuffer x, DeviceBuffer y, int tokens, int n, int k, boolean accumulate) {
+        device.requireOwned(w, "GEMM weight");
+        device.requireOwned(x, "GEMM input");
+        device.requireOwned(y, "GEMM output");
         device.makeCurrent();
         return (cublas.cublasGemmEx(handle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, n, tokens, k, one,
                 at(w.address()), cudart.CUDA_R_16BF, k,
@@ -103,6 +106,9 @@ public final class Cublas implements AutoCloseable {
      * the caller adds the parts.
      */
     public void matmulBf16Pair(DeviceBuffer w, DeviceBuffer x, long loOffset, DeviceBuffer parts, int tokens, int n, int k) {
+        device.requireOwned(w, "GEMM weight");
+        device.requireOwned(x, "GEMM input");
+        device.requireOwned(parts, "GEMM output");
         device.makeCurrent();
         check(cublas.cublasGemmStridedBatchedEx(handle, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N, n, tokens, k, one,
                 at(w.address()), cudart.CUDA_R_16BF, k, 0L,

@@ -41,6 +41,11 @@ public final class CudaDevice implements AutoCloseable {
     /** Concurrent only as a guard: a device is meant to be driven by one thread at a time (its rank's thread). */
     private final Map<Long, DevicePointer> allocations = new java.util.concurrent.ConcurrentHashMap<>();
     private final int ordinal;
+    /** The GPU this device stands for: its ordinal, except in the shared-GPU test mode (several stand on one). */
+    private final int gpu;
+    /** Whether every use of a device buffer here is checked against {@link GpuOwnership} ({@link #auditOwnership}). */
+    private final boolean audit = Boolean.parseBoolean(
+            System.getProperty(AUDIT_OWNERSHIP_PROPERTY, String.valueOf(Collectives.sharedGpuRanks())));
     private final String name;
     private final Stream stream = new Stream();
     private long allocatedBytes;
@@ -49,8 +54,9 @@ public final class CudaDevice implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicLong hostCopyBytes = new java.util.concurrent.atomic.AtomicLong();
     private boolean closed;
 
-    private CudaDevice(int ordinal) {
-        this.ordinal = ordinal;
+    private CudaDevice(int gpu) {
+        this.gpu = gpu;
+        this.ordinal = Collectives.gpuOf(gpu);
         JCudaDriver.setExceptionsEnabled(true);
         cuInit(0);
         cuDeviceGet(device, ordinal);
@@ -158,9 +164,30 @@ public final class CudaDevice implements AutoCloseable {
         cuGraphExecDestroy(exec);
     }
 
-    /** Opens GPU {@code ordinal}; throws with the reason when there is none or the kernels are missing. */
-    public static CudaDevice open(int ordinal) {
-        return new CudaDevice(ordinal);
+    /**
+     * Opens GPU {@code gpu}; throws with the reason when there is none or the kernels are missing. In the shared-GPU
+     * test mode ({@value Collectives#SHARED_GPU_RANKS_PROPERTY}) GPU {@code gpu % visible} stands in for it.
+     */
+    public static CudaDevice open(int gpu) {
+        return new CudaDevice(gpu);
+    }
+
+    /**
+     * Checks, on every kernel launch, copy, GEMM and collective, that each device buffer was allocated for this
+     * device's {@link #gpu()} ({@link GpuOwnership}); on by default in the shared-GPU test mode, where a rank that
+     * used another GPU's buffer would otherwise go unnoticed. A diagnostic: it costs a map look-up per buffer.
+     */
+    public static final String AUDIT_OWNERSHIP_PROPERTY = "specdec.cuda.auditOwnership";
+
+    /** Whether this device checks its buffers' owners ({@value #AUDIT_OWNERSHIP_PROPERTY}). */
+    public boolean auditOwnership() { return audit; }
+
+    /** Buffer uses the ownership audit has checked in this process, on every device (none fails silently: it throws). */
+    public static long ownershipChecks() { return GpuOwnership.PROCESS.checked(); }
+
+    /** Throws when {@code b} is not memory of this device's GPU (with the audit on; else nothing). */
+    void requireOwned(DeviceBuffer b, String use) {
+        if (audit) GpuOwnership.PROCESS.require(gpu, b, use);
     }
 
     /** GPUs the driver sees (0 where there is no driver). */
@@ -221,6 +248,9 @@ public final class CudaDevice implements AutoCloseable {
     /** The driver's index of this GPU. */
     public int ordinal() { return ordinal; }
 
+    /** The GPU this device stands for: {@link #ordinal()}, or in the shared-GPU test mode the index it was opened as. */
+    public int gpu() { return gpu; }
+
     public long allocatedBytes() { return allocatedBytes; }
 
     /** Makes this GPU's context current on the calling thread (every method here does it first). */
@@ -234,6 +264,7 @@ public final class CudaDevice implements AutoCloseable {
         cuMemAlloc(p, Math.max(bytes, 256));
         DeviceBuffer b = new DeviceBuffer(p.address(), bytes);
         allocations.put(b.address(), p);
+        GpuOwnership.PROCESS.allocated(b.address(), Math.max(bytes, 256), gpu);
         allocatedBytes += bytes;
         return b;
     }
@@ -242,12 +273,14 @@ public final class CudaDevice implements AutoCloseable {
         if (b == null) return;
         DevicePointer p = allocations.remove(b.address());
         if (p == null) throw new IllegalArgumentException("not an allocation of this device: " + b);
+        GpuOwnership.PROCESS.freed(b.address());
         makeCurrent();
         cuMemFree(p);
         allocatedBytes -= b.bytes();
     }
 
     public void copyToDevice(DeviceBuffer dst, MemorySegment src) {
+        requireOwned(dst, "copy to the device");
         makeCurrent();
         counted(src.byteSize());
         long chunk = 1L << 30;
@@ -258,36 +291,42 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     public void copyToDevice(DeviceBuffer dst, int[] src) {
+        requireOwned(dst, "copy to the device");
         makeCurrent();
         counted(4L * src.length);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
     }
 
     public void copyToDevice(DeviceBuffer dst, float[] src) {
+        requireOwned(dst, "copy to the device");
         makeCurrent();
         counted(4L * src.length);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
     }
 
     public void copyToDevice(DeviceBuffer dst, double[] src) {
+        requireOwned(dst, "copy to the device");
         makeCurrent();
         counted(8L * src.length);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 8L * src.length);
     }
 
     public void copyToDevice(DeviceBuffer dst, short[] src, int count) {
+        requireOwned(dst, "copy to the device");
         makeCurrent();
         counted(2L * count);
         cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 2L * count);
     }
 
     public void copyToHost(float[] dst, DeviceBuffer src, int count) {
+        requireOwned(src, "copy to the host");
         makeCurrent();
         counted(4L * count);
         cuMemcpyDtoH(Pointer.to(dst), src.pointer(), 4L * count);
     }
 
     public void copyToHost(int[] dst, DeviceBuffer src, int count) {
+        requireOwned(src, "copy to the host");
         makeCurrent();
         counted(4L * count);
         cuMemcpyDtoH(Pointer.to(dst), src.pointer(), 4L * count);
@@ -298,6 +337,7 @@ public final class CudaDevice implements AutoCloseable {
      * copy). Not counted in {@link #hostCopies}: the host-staged collectives' transport, standing in for NCCL.
      */
     float[] stageOut(DeviceBuffer src, int words) {
+        requireOwned(src, "host-staged collective");
         makeCurrent();
         float[] out = new float[words];
         if (words > 0) cuMemcpyDtoH(Pointer.to(out), src.pointer(), 4L * words);
@@ -306,6 +346,7 @@ public final class CudaDevice implements AutoCloseable {
 
     /** Writes {@code src} to the start of {@code dst} (synchronous; not counted, as {@link #stageOut}). */
     void stageIn(DeviceBuffer dst, float[] src) {
+        requireOwned(dst, "host-staged collective");
         makeCurrent();
         if (4L * src.length > dst.bytes()) throw new IllegalArgumentException(4L * src.length + " bytes into a " + dst.bytes() + "-byte buffer");
         if (src.length > 0) cuMemcpyHtoD(dst.pointer(), Pointer.to(src), 4L * src.length);
@@ -323,6 +364,8 @@ public final class CudaDevice implements AutoCloseable {
     public long hostCopyBytes() { return hostCopyBytes.get(); }
 
     public void copy(DeviceBuffer dst, DeviceBuffer src, long bytes) {
+        requireOwned(dst, "device copy destination");
+        requireOwned(src, "device copy source");
         makeCurrent();
         cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream);
     }
@@ -356,6 +399,7 @@ public final class CudaDevice implements AutoCloseable {
 
     /** As {@link #launch}, with {@code sharedBytes} of dynamic shared memory per block. */
     public void launchShared(String kernel, int gridX, int gridY, int blockX, int sharedBytes, Object... args) {
+        if (audit) GpuOwnership.PROCESS.requireArguments(gpu, kernel, args);
         makeCurrent();
         if (programmatic != null && PROGRAMMATIC_KERNELS.contains(kernel)) {
             programmatic.launch(kernel, function(kernel).address(), gridX, gridY, blockX, sharedBytes, args);
@@ -459,7 +503,10 @@ public final class CudaDevice implements AutoCloseable {
         if (closed) return;
         closed = true;
         makeCurrent();
-        for (DevicePointer p : allocations.values()) cuMemFree(p);
+        for (var a : allocations.entrySet()) {
+            GpuOwnership.PROCESS.freed(a.getKey());
+            cuMemFree(a.getValue());
+        }
         allocations.clear();
         if (programmatic != null) programmatic.close();
         cuStreamDestroy(stream);

@@ -34,11 +34,11 @@ public final class CudaModels implements AutoCloseable {
         return new CudaModels(device, cublas, false);
     }
 
-    /** GPU {@code ordinal}; throws IllegalArgumentException with the reason when none is usable here. */
-    public static CudaModels open(int ordinal) {
+    /** GPU {@code gpu} (see {@link CudaDevice#open}); throws IllegalArgumentException with the reason when none is usable here. */
+    public static CudaModels open(int gpu) {
         String reason = CudaDevice.unavailableReason().orElse(null);
         if (reason != null) throw new IllegalArgumentException("--backend cuda: " + reason);
-        CudaDevice device = CudaDevice.open(ordinal);
+        CudaDevice device = CudaDevice.open(gpu);
         try {
             return new CudaModels(device, new Cublas(device), true);
         } catch (RuntimeException e) {

@@ -18,22 +18,22 @@ import java.util.concurrent.TimeoutException;
  * share them (a target shard and a draft replica on the same GPU run on the same thread and stream).
  */
 public final class CudaRank implements AutoCloseable {
-    private final int ordinal;
+    private final int gpu;
     private final ExecutorService thread;
     private final CudaDevice device;
     private final Cublas cublas;
 
-    private CudaRank(int ordinal) {
-        this.ordinal = ordinal;
+    private CudaRank(int gpu) {
+        this.gpu = gpu;
         this.thread = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "specdec-cuda-" + ordinal);
+            Thread t = new Thread(r, "specdec-cuda-" + gpu);
             t.setDaemon(true);
             return t;
         });
         CudaDevice d = null;
         Cublas c = null;
         try {
-            d = thread.submit(() -> CudaDevice.open(ordinal)).get();
+            d = thread.submit(() -> CudaDevice.open(gpu)).get();
             CudaDevice opened = d;
             c = thread.submit(() -> new Cublas(opened)).get();
         } catch (InterruptedException | ExecutionException e) {
@@ -42,7 +42,7 @@ public final class CudaRank implements AutoCloseable {
                 thread.submit(opened::close);
             }
             thread.shutdown();
-            throw new IllegalStateException("opening GPU " + ordinal + " failed: " + cause(e), cause(e));
+            throw new IllegalStateException("opening GPU " + gpu + " failed: " + cause(e), cause(e));
         }
         this.device = d;
         this.cublas = c;
@@ -55,7 +55,7 @@ public final class CudaRank implements AutoCloseable {
     public static List<CudaRank> open(int count) {
         List<CudaRank> ranks = new ArrayList<>();
         try {
-            for (int i = 0; i < count; i++) ranks.add(new CudaRank(Collectives.gpuOf(i)));
+            for (int i = 0; i < count; i++) ranks.add(new CudaRank(i));
             return ranks;
         } catch (RuntimeException e) {
             ranks.forEach(CudaRank::close);
@@ -63,11 +63,13 @@ public final class CudaRank implements AutoCloseable {
         }
     }
 
-    public static CudaRank of(int ordinal) {
-        return new CudaRank(ordinal);
+    /** GPU {@code gpu} (in the shared-GPU test mode a visible GPU stands in for it: {@link CudaDevice#open}). */
+    public static CudaRank of(int gpu) {
+        return new CudaRank(gpu);
     }
 
-    public int ordinal() { return ordinal; }
+    /** The GPU this rank stands for ({@link CudaDevice#gpu()}). */
+    public int gpu() { return gpu; }
 
     public CudaDevice device() { return device; }
 
@@ -135,7 +137,7 @@ public final class CudaRank implements AutoCloseable {
                 device.close();
             }).get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
-            System.err.println("[specdec cuda] closing GPU " + ordinal + ": " + e);
+            System.err.println("[specdec cuda] closing GPU " + gpu + ": " + e);
         } finally {
             thread.shutdown();
         }

@@ -39,9 +39,9 @@ public final class CudaTensorParallelRank implements LanguageModel {
     }
 
     /** Loaded weights: uploads this rank's slice (column parts staged in host memory). Blocks until every rank joined. */
-    public static CudaTensorParallelRank of(int ordinal, ModelConfig c, TransformerWeights weights, byte[] uniqueId, int rank,
+    public static CudaTensorParallelRank of(int gpu, ModelConfig c, TransformerWeights weights, byte[] uniqueId, int rank,
                                             int size, int kvTokens) {
-        return open(ordinal, c, uniqueId, rank, size, kvTokens, (device, shard) -> {
+        return open(gpu, c, uniqueId, rank, size, kvTokens, (device, shard) -> {
             try (Arena staging = Arena.ofConfined()) {
                 return DeviceWeights.upload(device, shard.shardConfig(c), shard.slice(c, weights, staging));
             }
@@ -49,22 +49,22 @@ public final class CudaTensorParallelRank implements LanguageModel {
     }
 
     /** Random weights in this rank's shard shapes: the values {@code CudaTensorParallelModel.random} gives that rank. */
-    public static CudaTensorParallelRank random(int ordinal, ModelConfig c, long seed, byte[] uniqueId, int rank, int size,
+    public static CudaTensorParallelRank random(int gpu, ModelConfig c, long seed, byte[] uniqueId, int rank, int size,
                                                 int kvTokens) {
-        return open(ordinal, c, uniqueId, rank, size, kvTokens, (device, shard) -> DeviceWeights.randomShard(device, c, seed, shard));
+        return open(gpu, c, uniqueId, rank, size, kvTokens, (device, shard) -> DeviceWeights.randomShard(device, c, seed, shard));
     }
 
     private interface Weights {
         DeviceWeights on(CudaDevice device, TensorParallelShard shard);
     }
 
-    private static CudaTensorParallelRank open(int ordinal, ModelConfig c, byte[] uniqueId, int rank, int size, int kvTokens,
+    private static CudaTensorParallelRank open(int gpu, ModelConfig c, byte[] uniqueId, int rank, int size, int kvTokens,
                                                Weights weights) {
         TensorParallelShard part = new TensorParallelShard(rank, size);
         part.checkDivides(c);
         String reason = CudaDevice.unavailableReason().orElse(null);
         if (reason != null) throw new IllegalArgumentException("tensor-parallel rank " + rank + ": " + reason);
-        CudaDevice device = CudaDevice.open(ordinal);
+        CudaDevice device = CudaDevice.open(gpu);
         Cublas cublas = null;
         Collectives comm = null;
         DeviceWeights w = null;

@@ -133,6 +133,7 @@ public final class Nccl {
         /** In place: every rank's {@code buffer} becomes the element-wise sum over the ranks (f32). */
         @Override public void allReduceSum(DeviceBuffer buffer, long count) {
             requireBytes(buffer, count * 4, "all-reduce");
+            device.requireOwned(buffer, "all-reduce");
             device.makeCurrent();
             check(nccl.ncclAllReduce(Cublas.at(buffer.address()), Cublas.at(buffer.address()), count, nccl.ncclFloat32,
                     nccl.ncclSum, comm, stream), "ncclAllReduce");
@@ -145,6 +146,8 @@ public final class Nccl {
         @Override public void allGather(DeviceBuffer in, DeviceBuffer out, long count, Type type) {
             requireBytes(in, count * type.bytes, "all-gather input");
             requireBytes(out, count * type.bytes * size, "all-gather output");
+            device.requireOwned(in, "all-gather input");
+            device.requireOwned(out, "all-gather output");
             device.makeCurrent();
             check(nccl.ncclAllGather(Cublas.at(in.address()), Cublas.at(out.address()), count, type.code, comm, stream),
                     "ncclAllGather");
@@ -153,6 +156,7 @@ public final class Nccl {
         /** {@code buffer} on every rank = {@code buffer} of rank {@code root}. */
         @Override public void broadcast(DeviceBuffer buffer, long count, Type type, int root) {
             requireBytes(buffer, count * type.bytes, "broadcast");
+            device.requireOwned(buffer, "broadcast");
             device.makeCurrent();
             check(nccl.ncclBroadcast(Cublas.at(buffer.address()), Cublas.at(buffer.address()), count, type.code, root,
                     comm, stream), "ncclBroadcast");

@@ -819,8 +819,8 @@ public final class MultiGpuCheck {
                 Draft d = plainDraft(draft);
                 double draftMs = draftMsPerToken(d, false);
                 double c = draftMs / targetMs;
-                results.add("f", "card-placement", Status.INFO, "target", "llama-3-8b TP=1 on GPU " + ranks.getLast().ordinal(),
-                        "draft", "llama-3.2-1b on GPU " + draftGpu.ordinal(), "target_ms_per_token", targetMs,
+                results.add("f", "card-placement", Status.INFO, "target", "llama-3-8b TP=1 on GPU " + ranks.getLast().gpu(),
+                        "draft", "llama-3.2-1b on GPU " + draftGpu.gpu(), "target_ms_per_token", targetMs,
                         "target_tok_s", 1e3 / targetMs, "draft_ms_per_token", draftMs, "c", c);
                 for (double alpha : args.alphas()) {
                     double bestStandard = Double.MAX_VALUE;

@@ -42,6 +42,8 @@ import java.util.SplittableRandom;
  * audited round by round ({@code tp-easyspec-replica-ids}) and each calibration policy ({@code tp-chain-easyspec-policy}).
  * A sampled EasySpec step path draws and decides on the host, so its ids may part from the held path's by float
  * rounding (INFO); {@code tp-chain-sampled-host-decided-run} shows the same for the sequential draft.
+ * Last, {@code gpu-ownership-audit}: with ranks sharing a GPU every buffer use of the stage was checked against the GPU
+ * its rank stands for (a use of another rank's memory throws and fails its row), and a planted one is caught.
  */
 final class TpChainCheck {
     static final String STAGE = "g";
@@ -61,6 +63,49 @@ final class TpChainCheck {
     }
 
     void run() {
+        long checksBefore = CudaDevice.ownershipChecks();
+        try {
+            pairs();
+        } finally {
+            ownershipAudit(CudaDevice.ownershipChecks() - checksBefore);
+        }
+    }
+
+    /**
+     * The audit's row: off (INFO) unless the ranks share GPUs or {@value CudaDevice#AUDIT_OWNERSHIP_PROPERTY} is set;
+     * on, it counts the stage's checked buffer uses and plants rank 1's buffer in a launch on rank 0, which must be
+     * refused before anything runs.
+     */
+    private void ownershipAudit(long checks) {
+        boolean on = ranks.stream().allMatch(r -> r.device().auditOwnership());
+        if (!on || ranks.size() < 2) {
+            results.add(STAGE, "gpu-ownership-audit", Status.INFO, "audit", on, "ranks", ranks.size(),
+                    "reason", "on by default only when ranks share a GPU (-D" + CudaDevice.AUDIT_OWNERSHIP_PROPERTY + "=true)");
+            return;
+        }
+        CudaRank first = ranks.getFirst(), second = ranks.get(1);
+        var foreign = second.call(() -> second.device().allocate(128));
+        String caught;
+        try {
+            caught = first.call(() -> {
+                try {
+                    first.device().launch("fill_normal_bf16", 1, 1, 64, foreign, 64L, 1L, 1f);
+                    first.device().synchronize();
+                    return "not refused";
+                } catch (IllegalStateException e) {
+                    return e.getMessage();
+                }
+            });
+        } finally {
+            second.run(() -> second.device().free(foreign));
+        }
+        boolean planted = caught.contains("belongs to GPU " + second.gpu());
+        results.add(STAGE, "gpu-ownership-audit", checks > 0 && planted ? Status.PASS : Status.FAIL,
+                "ranks", ranks.size(), "physical_gpus", ranks.stream().map(r -> r.device().ordinal()).distinct().count(),
+                "buffer_uses_checked", checks, "planted_cross_rank_use", caught);
+    }
+
+    private void pairs() {
         if (models != null && Files.isDirectory(models.resolve("target")) && Files.isDirectory(models.resolve("draft"))) {
             LoadedModel t = ModelFiles.load(models.resolve("target")), d = ModelFiles.load(models.resolve("draft"));
             try (CudaTensorParallelModel target = CudaTensorParallelModel.of(ranks, t.config(), t.weights(), 2048);
