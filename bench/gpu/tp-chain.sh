@@ -69,6 +69,11 @@ for r in stage:
         rows.append(f"{r.get('status')} {r.get('check')} {r.get('model', '')}: {r.get('replicas')} replicas, plan {r.get('plan')}, held rounds"
                     f" audited {r.get('held_rounds_audited')}, rounds where replicas disagree {r.get('rounds_where_replicas_disagree')}")
         continue
+    if r.get("check") == "gpu-ownership-audit":
+        ok &= r.get("status") in ("PASS", "INFO")
+        rows.append(f"{r.get('status')} gpu-ownership-audit: buffer uses checked {r.get('buffer_uses_checked')} on {r.get('ranks')} ranks"
+                    f" / {r.get('physical_gpus')} GPU(s), planted cross-rank use: {r.get('planted_cross_rank_use')} {r.get('reason', '')}")
+        continue
     if r.get("check") == "tp-chain-easyspec-policy":
         ok &= r.get("status") == "PASS"
         rows.append(f"{r.get('status')} easyspec policy {r.get('policy')} {r.get('model', '')} greedy: held = step ids {r.get('ids_equal')},"

@@ -32,7 +32,8 @@ final class HostStagedCollectives implements Collectives {
         Collectives[] out = new Collectives[devices.length];
         for (int i = 0; i < devices.length; i++) out[i] = new HostStagedCollectives(devices[i], group.member(i));
         System.err.println("[specdec cuda] " + devices.length + " ranks on " + java.util.Arrays.stream(devices).map(CudaDevice::ordinal)
-                .distinct().count() + " GPU(s): collectives staged through host memory (a test transport: right, slow, no graphs)");
+                .distinct().count() + " GPU(s): collectives staged through host memory (a test transport: right, slow, no graphs)"
+                + audited(devices));
         return out;
     }
 
@@ -44,10 +45,15 @@ final class HostStagedCollectives implements Collectives {
     static HostStagedCollectives join(CudaDevice device, byte[] groupId, int size, int rank) {
         HostStagedCollectives c = new HostStagedCollectives(device, SocketCollectives.join(groupId, rank, size,
                 SocketCollectives.defaultDirectory(), JOIN_TIMEOUT, COLLECTIVE_TIMEOUT));
-        System.err.println("[specdec cuda] rank " + rank + " of " + size + " on GPU " + device.ordinal() + " (pid "
-                + ProcessHandle.current().pid() + "): collectives staged through host memory and loopback TCP (ranks share GPUs:"
-                + " a test transport, right, slow, no graphs)");
+        System.err.println("[specdec cuda] rank " + rank + " of " + size + " on GPU " + device.gpu() + " (physical GPU "
+                + device.ordinal() + ", pid " + ProcessHandle.current().pid() + "): collectives staged through host memory and"
+                + " loopback TCP (ranks share GPUs: a test transport, right, slow, no graphs)" + audited(device));
         return c;
+    }
+
+    private static String audited(CudaDevice... devices) {
+        return java.util.Arrays.stream(devices).allMatch(CudaDevice::auditOwnership)
+                ? "; every buffer use checked against its rank's GPU (" + CudaDevice.AUDIT_OWNERSHIP_PROPERTY + ")" : "";
     }
 
     @Override public int rank() { return member.rank(); }

@@ -134,7 +134,7 @@ final class BatchChainCheck {
         try {
             for (int r = 0; r < 2; r++) threads[r] = java.util.concurrent.Executors.newSingleThreadExecutor();
             onBothRanks(threads, r -> {
-                targets[r] = CudaTensorParallelRank.of(0, t.config(), t.weights(), groupId, r, 2, 16384);
+                targets[r] = CudaTensorParallelRank.of(r, t.config(), t.weights(), groupId, r, 2, 16384);   // GPU r: the shared one stands in
                 LayerGroupPlan plan = easySpec ? LayerGroupPlan.standard(d.config().layers(), 2, 0) : LayerGroupPlan.standard(d.config().layers(), 1, 0);
                 drafts[r] = CudaDraftRank.of(targets[r], d.config(), d.weights(), plan, 16384);
                 drafting[r] = easySpec ? new io.specdec.core.parallel.EasySpecDraftModel(drafts[r], io.specdec.core.parallel.CalibrationPolicy.EVERY_ROUND)
