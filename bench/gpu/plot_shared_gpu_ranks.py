@@ -26,6 +26,7 @@ chain = [json.loads(l) for l in open(later if os.path.exists(later) else os.path
 short = lambda m: "bundled" if m == "bundled" else "8B+1B"
 rows = []   # (label, agreeing, total, copies held, copies step, status)
 audits = []
+ownership = None   # session 19: every buffer use checked against the GPU its rank stands for
 for r in stage_g:
     c = r.get("check", "")
     kind = " EasySpec" if "easyspec" in c else ""
@@ -38,6 +39,8 @@ for r in stage_g:
                      r["host_copies_per_step_held"], r["host_copies_per_step_step"], r.get("status")))
     elif c == "tp-easyspec-replica-ids":
         audits.append(r)
+    elif c == "gpu-ownership-audit":
+        ownership = r
 for r in chain:
     if r.get("check", "").startswith("batchchain-two-ranks-one-gpu") and "batch" in r:
         agree = min(r["ranks_agree_held"], r["ranks_agree_step"], r["held_equals_step"])
@@ -53,9 +56,13 @@ for i, r in enumerate(rows):
            color="black" if r[5] == "INFO" or not r[1] else "white", fontsize=8)
 a.set_yticks(x); a.set_yticklabels([r[0].replace("\n", " ") for r in rows], fontsize=8); a.invert_yaxis()
 a.set_xlim(0, 1); a.set_title("ids identical (held = step; rank 0 = rank 1)", fontsize=10)
-if audits:
-    a.set_xlabel("; ".join(f"{short(r['model'])}: replicas disagree in {r['rounds_where_replicas_disagree']} of "
-                           f"{r['held_rounds_audited']} held rounds" for r in audits), fontsize=8)
+notes = [f"{short(r['model'])}: replicas disagree in {r['rounds_where_replicas_disagree']} of "
+         f"{r['held_rounds_audited']} held rounds" for r in audits]
+if ownership:
+    notes.append(f"ownership audit {ownership['status']}: {ownership.get('buffer_uses_checked', 0):,} buffer uses checked"
+                 + (", a planted cross-rank use refused" if ownership['status'] == "PASS" else ""))
+if notes:
+    a.set_xlabel(";\n".join(notes) if ownership else "; ".join(notes), fontsize=8)
 b.barh([i - 0.2 for i in x], [r[3] for r in rows], 0.4, label="held rounds")
 b.barh([i + 0.2 for i in x], [r[4] for r in rows], 0.4, label="draft ids to the host each step")
 b.legend(fontsize=8, loc="lower right")
@@ -65,6 +72,7 @@ summary = {"checks": [{"check": r[0].replace("\n", " "), "identical": r[1], "of"
                        "status": r[5]} for r in rows],
            "replica_id_audit": [{"model": r["model"], "held_rounds": r["held_rounds_audited"],
                                  "disagreeing": r["rounds_where_replicas_disagree"], "status": r["status"]} for r in audits],
+           "gpu_ownership_audit": {k: ownership.get(k) for k in ("status", "buffer_uses_checked", "planted_cross_rank_use")} if ownership else None,
            "tp2_vs_tp1_max_rel_l2": {k: v.get("max_rel_l2") for k, v in tp.items()},
            "tp2_vs_tp1_argmax_agree": {k: f"{v.get('argmax_agree')}/{v.get('rows')}" for k, v in tp.items()},
            "note": "two ranks on one H100, host-staged collectives: timings not reported"}
