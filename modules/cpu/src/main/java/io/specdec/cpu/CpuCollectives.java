@@ -4,7 +4,9 @@ import java.time.Duration;
 
 /**
  * In-memory collectives for a group of CPU "devices" (thread groups) — the CPU stand-in for NCCL. Every member calls
- * each collective in the same order; sums run in rank order, so every member gets bit-identical results. A member
+ * each collective in the same order; sums run in rank order, so every member gets bit-identical results. Members that
+ * call different collectives (another kind, or another length) all fail with the same message, where NCCL would hang
+ * or mix up the data: the group's call sequences are checked wherever the stand-in runs (CI's CPU groups too). A member
  * that fails breaks the group ({@link #abort}) so the others stop waiting instead of hanging; {@link #close} breaks it
  * for good (a rank of a group spread over actors left: no later collective may wait for it).
  */
@@ -13,6 +15,9 @@ public final class CpuCollectives {
     private final int size;
     private final long timeoutNanos;
     private final float[][] deposits;
+    /** What each member called in the current collective ({@link #ALL_REDUCE} or {@link #ALL_GATHER}). */
+    private final String[] calls;
+    private static final String ALL_REDUCE = "all-reduce", ALL_GATHER = "all-gather";
     // One barrier, guarded by this lock: a generation ends when every member arrived, or is broken by abort/timeout.
     private final Object lock = new Object();
     private int arrived;
@@ -30,6 +35,7 @@ public final class CpuCollectives {
         this.size = size;
         this.timeoutNanos = timeout.toNanos();
         this.deposits = new float[size][];
+        this.calls = new String[size];
     }
 
     public int size() { return size; }
@@ -101,6 +107,22 @@ public final class CpuCollectives {
         return new IllegalStateException("another member of the device group left: " + closed);
     }
 
+    /**
+     * Every member's call, or null when they agree. Read by all members after the same barrier, so all of them see the
+     * same deposits and fail alike (none is left waiting for the others).
+     */
+    private String disagreement() {
+        for (int r = 1; r < size; r++) {
+            if (!calls[r].equals(calls[0]) || deposits[r].length != deposits[0].length) {
+                StringBuilder b = new StringBuilder("the ranks called different collectives:");
+                for (int i = 0; i < size; i++) b.append(i == 0 ? " " : ", ").append("rank ").append(i).append(' ')
+                        .append(calls[i]).append(" of ").append(deposits[i].length).append(" floats");
+                return b.toString();
+            }
+        }
+        return null;
+    }
+
     /** One rank's handle. */
     public final class Member implements HostCollective {
         private final int rank;
@@ -114,17 +136,27 @@ public final class CpuCollectives {
         /** Closes the whole group ({@link CpuCollectives#close}). */
         @Override public void close(String reason) { CpuCollectives.this.close(reason); }
 
+        /** Deposits this member's part of collective {@code call}, waits for the others and checks they called the same. */
+        private void deposit(String call, float[] part) {
+            deposits[rank] = part;
+            calls[rank] = call;
+            await();
+            String disagreement = disagreement();
+            if (disagreement != null) {
+                await();   // everyone has read the deposits; the next collective may overwrite them
+                throw new IllegalStateException(disagreement);
+            }
+        }
+
         /** The group this handle belongs to (to close it when the rank goes away). */
         public CpuCollectives group() { return CpuCollectives.this; }
 
         /** Every member's {@code buffer} becomes the element-wise sum over all members (summed in rank order). */
         @Override public void allReduceSum(float[] buffer) {
             if (size == 1) return;
-            deposits[rank] = buffer;
-            await();
+            deposit(ALL_REDUCE, buffer);
             float[] sum = new float[buffer.length];
             for (float[] d : deposits) {
-                if (d.length != buffer.length) throw new IllegalStateException("all-reduce of unequal buffers");
                 for (int i = 0; i < sum.length; i++) sum[i] += d[i];
             }
             await(); // everyone has read every deposit
@@ -133,8 +165,10 @@ public final class CpuCollectives {
 
         /** {@code out} becomes the concatenation of every member's {@code local}, in rank order. */
         @Override public void allGather(float[] local, float[] out) {
-            deposits[rank] = local;
-            await();
+            if (out.length < local.length * size) {
+                throw new IllegalArgumentException("all-gather output " + out.length + " < " + local.length + " x " + size);
+            }
+            deposit(ALL_GATHER, local);
             int n = local.length;
             for (int r = 0; r < size; r++) System.arraycopy(deposits[r], 0, out, r * n, n);
             await();

@@ -73,22 +73,25 @@ final class HostStagedCollectives implements Collectives {
     @Override public void allGather(DeviceBuffer in, DeviceBuffer out, long count, Nccl.Type type) {
         int words = words(in, count * type.bytes, "all-gather input");
         words(out, count * type.bytes * size(), "all-gather output");
-        device.stageIn(out, gathered(in, words));
+        device.stageIn(out, gathered(in, words, TaggedGather.allGather(type)));
     }
 
     /** Every rank's part gathered, then the root's taken: bits move untouched, whatever the type (ids, floats). */
     @Override public void broadcast(DeviceBuffer buffer, long count, Nccl.Type type, int root) {
         if (root < 0 || root >= size()) throw new IllegalArgumentException("root " + root + " of " + size());
         int words = words(buffer, count * type.bytes, "broadcast");
-        float[] all = gathered(buffer, words);
+        float[] all = gathered(buffer, words, TaggedGather.broadcast(type, root));
         if (rank() != root) device.stageIn(buffer, java.util.Arrays.copyOfRange(all, root * words, (root + 1) * words));
     }
 
-    /** The ranks' parts in rank order; 4-byte words carried as floats (copies keep their bits). */
-    private float[] gathered(DeviceBuffer part, int words) {
-        float[] all = new float[words * size()];
-        member.allGather(device.stageOut(part, words), all);
-        return all;
+    /**
+     * The ranks' parts in rank order; 4-byte words carried as floats (copies keep their bits). Each part travels with
+     * its rank's call, which must be the same on every rank ({@link TaggedGather}).
+     */
+    private float[] gathered(DeviceBuffer part, int words, TaggedGather call) {
+        float[] all = new float[(words + 1) * size()];
+        member.allGather(call.tag(device.stageOut(part, words)), all);
+        return call.untag(all, words, size());
     }
 
     private static int words(DeviceBuffer b, long bytes, String what) {
