@@ -22,7 +22,11 @@ a_file = os.path.join(d, tp_dir, "stage-a.json")
 stage_a = json.load(open(a_file)) if os.path.exists(a_file) else []
 # the later run (easyspec/, EasySpec rows included) when there is one
 later = os.path.join(d, sys.argv[3], "batchchain.jsonl") if len(sys.argv) > 3 else os.path.join(d, "easyspec", "batchchain", "batchchain.jsonl")
-chain = [json.loads(l) for l in open(later if os.path.exists(later) else os.path.join(d, "batchchain", "batchchain.jsonl"))]
+first = os.path.join(d, "batchchain", "batchchain.jsonl")
+chain = [json.loads(l) for l in open(later if os.path.exists(later) else first)] if os.path.exists(later) or os.path.exists(first) else []
+# TITLE, NOTE (env): for runs over NCCL on several GPUs (session 19, 2x H200), which have no batchchain part
+title = os.environ.get("TITLE", "Two ranks on one H100 (host-staged collectives stand in for NCCL): the multi-rank held-round paths")
+note = os.environ.get("NOTE", "two ranks on one H100, host-staged collectives: timings not reported")
 short = lambda m: "bundled" if m == "bundled" else "8B+1B"
 rows = []   # (label, agreeing, total, copies held, copies step, status)
 audits = []
@@ -58,7 +62,9 @@ a.set_yticks(x); a.set_yticklabels([r[0].replace("\n", " ") for r in rows], font
 a.set_xlim(0, 1); a.set_title("ids identical (held = step; rank 0 = rank 1)", fontsize=10)
 notes = [f"{short(r['model'])}: replicas disagree in {r['rounds_where_replicas_disagree']} of "
          f"{r['held_rounds_audited']} held rounds" for r in audits]
-if ownership:
+if ownership and ownership['status'] == "INFO":
+    notes.append("ownership audit off (each rank on its own GPU)")
+elif ownership:
     notes.append(f"ownership audit {ownership['status']}: {ownership.get('buffer_uses_checked', 0):,} buffer uses checked"
                  + (", a planted cross-rank use refused" if ownership['status'] == "PASS" else ""))
 if notes:
@@ -75,5 +81,5 @@ summary = {"checks": [{"check": r[0].replace("\n", " "), "identical": r[1], "of"
            "gpu_ownership_audit": {k: ownership.get(k) for k in ("status", "buffer_uses_checked", "planted_cross_rank_use")} if ownership else None,
            "tp2_vs_tp1_max_rel_l2": {k: v.get("max_rel_l2") for k, v in tp.items()},
            "tp2_vs_tp1_argmax_agree": {k: f"{v.get('argmax_agree')}/{v.get('rows')}" for k, v in tp.items()},
-           "note": "two ranks on one H100, host-staged collectives: timings not reported"}
-save(fig, d, "shared-gpu-ranks.png", summary, "Two ranks on one H100 (host-staged collectives stand in for NCCL): the multi-rank held-round paths")
+           "note": note}
+save(fig, d, os.environ.get("PNG", "shared-gpu-ranks.png"), summary, title)
