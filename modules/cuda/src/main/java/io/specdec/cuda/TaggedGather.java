@@ -6,15 +6,15 @@ package io.specdec.cuda;
  * a broadcast met by a gather, or two different roots, would otherwise pass unnoticed where NCCL hangs or mixes up the
  * data. Every rank sees the same gathered words, so every rank fails alike.
  */
-record TaggedGather(String kind, int root, Nccl.Type type) {
+record TaggedGather(boolean broadcast, int root, Nccl.Type type) {
 
-    static TaggedGather allGather(Nccl.Type type) { return new TaggedGather("all-gather", -1, type); }
+    static TaggedGather allGather(Nccl.Type type) { return new TaggedGather(false, -1, type); }
 
-    static TaggedGather broadcast(Nccl.Type type, int root) { return new TaggedGather("broadcast", root, type); }
+    static TaggedGather broadcast(Nccl.Type type, int root) { return new TaggedGather(true, root, type); }
 
     /** The call as one word (kind, root, type): equal words, equal calls. */
     int word() {
-        return (kind.equals("broadcast") ? 1 << 24 : 0) | (root + 1) << 8 | type.ordinal();
+        return (broadcast ? 1 << 24 : 0) | (root + 1) << 8 | type.ordinal();
     }
 
     private static String describe(int word) {
