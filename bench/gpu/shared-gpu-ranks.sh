@@ -15,6 +15,7 @@
 #   4. served: `specdec serve --tp 2` with the bundled pair (its batches hold whole rounds, rank 0 broadcasting the token
 #      slots), 8 greedy requests at once over gRPC, each request's ids against `generate` on one GPU without a draft;
 #      with sequential drafts on rank 0's GPU and with EasySpec drafts over both ranks (SERVED_MODES="sequential easyspec").
+#      On a 2-GPU host: PARTS=served SERVE_OPTS= SERVED_LABEL="2 GPUs, NCCL" runs it over NCCL with CUDA graphs.
 # Usage: OUT=dir [MODELS=dir] [PARTS=tp,batch,pekko,served] bench/gpu/shared-gpu-ranks.sh   (~15 min on an H100; part tp ~10 of them).
 # Writes summary.txt.
 set -uo pipefail
@@ -67,7 +68,7 @@ if [[ "$parts" == *served* ]]; then
   port=50231
   for mode in ${SERVED_MODES:-sequential easyspec}; do
     s="$out/served-$mode"; mkdir -p "$s"; port=$((port + 1))
-    SPECDEC_JAVA_OPTS=-Dspecdec.cuda.sharedGpuRanks=true bin/specdec serve --backend cuda --tp 2 --model "$M/target" --draft "$M/draft" \
+    SPECDEC_JAVA_OPTS="${SERVE_OPTS--Dspecdec.cuda.sharedGpuRanks=true}" bin/specdec serve --backend cuda --tp 2 --model "$M/target" --draft "$M/draft" \
       --draft-mode "$mode" --port $port --metrics-port -1 --cluster-port $((port - 50231 + 25690)) --admin-token shared > "$s/serve.log" 2>&1 &
     pid=$!
     for _ in $(seq 240); do grep -q '^specdec serving' "$s/serve.log" && break; kill -0 $pid 2>/dev/null || break; sleep 0.5; done
@@ -89,7 +90,7 @@ for i in range(n):
     same += a.get("token_ids") is not None and a.get("token_ids") == b.get("token_ids")
     drafted += a.get("drafted_tokens") or 0; accepted += a.get("accepted_tokens") or 0
 ok = same == n and drafted > 0 and held > 0
-print(f"{'PASS' if ok else 'FAIL'} served --tp 2 --draft-mode {mode} (two ranks on one GPU), {n} greedy requests at once over gRPC: ids equal"
+print(f"{'PASS' if ok else 'FAIL'} served --tp 2 --draft-mode {mode} ({os.environ.get('SERVED_LABEL', 'two ranks on one GPU')}), {n} greedy requests at once over gRPC: ids equal"
       f" generate on one GPU without a draft {same}/{n}; drafted {drafted}, accepted {accepted}; server log lines saying held rounds ran: {held}")
 PY
   done
