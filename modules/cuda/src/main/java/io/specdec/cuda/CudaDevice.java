@@ -43,7 +43,10 @@ public final class CudaDevice implements AutoCloseable {
     private final int ordinal;
     /** The GPU this device stands for: its ordinal, except in the shared-GPU test mode (several stand on one). */
     private final int gpu;
-    /** Whether every use of a device buffer here is checked against {@link GpuOwnership} ({@link #auditOwnership}). */
+    /**
+     * Whether this device's allocations are entered in {@link GpuOwnership} and every use of a device buffer here is
+     * checked against it ({@link #auditOwnership}); off, nothing of the audit runs.
+     */
     private final boolean audit = Boolean.parseBoolean(
             System.getProperty(AUDIT_OWNERSHIP_PROPERTY, String.valueOf(Collectives.sharedGpuRanks())));
     private final String name;
@@ -264,7 +267,7 @@ public final class CudaDevice implements AutoCloseable {
         cuMemAlloc(p, Math.max(bytes, 256));
         DeviceBuffer b = new DeviceBuffer(p.address(), bytes);
         allocations.put(b.address(), p);
-        GpuOwnership.PROCESS.allocated(b.address(), Math.max(bytes, 256), gpu);
+        if (audit) GpuOwnership.PROCESS.allocated(b.address(), Math.max(bytes, 256), gpu);
         allocatedBytes += bytes;
         return b;
     }
@@ -273,7 +276,7 @@ public final class CudaDevice implements AutoCloseable {
         if (b == null) return;
         DevicePointer p = allocations.remove(b.address());
         if (p == null) throw new IllegalArgumentException("not an allocation of this device: " + b);
-        GpuOwnership.PROCESS.freed(b.address());
+        if (audit) GpuOwnership.PROCESS.freed(b.address());
         makeCurrent();
         cuMemFree(p);
         allocatedBytes -= b.bytes();
@@ -504,7 +507,7 @@ public final class CudaDevice implements AutoCloseable {
         closed = true;
         makeCurrent();
         for (var a : allocations.entrySet()) {
-            GpuOwnership.PROCESS.freed(a.getKey());
+            if (audit) GpuOwnership.PROCESS.freed(a.getKey());
             cuMemFree(a.getValue());
         }
         allocations.clear();
